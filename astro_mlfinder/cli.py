@@ -1,0 +1,204 @@
+"""The ``astro-mlfinder`` command line."""
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+_USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, TypeError, ImportError, KeyError, OSError)
+
+
+def _sample_cube():
+    from .datasets import sample_path
+
+    return sample_path("sample_hi_cube.fits")
+
+
+def _cmd_find(args):
+    from .find import make_finder
+
+    kwargs = {}
+    if args.par:
+        kwargs["par"] = args.par
+    if args.finder not in ("classical", "sofia"):
+        kwargs["device"] = args.device
+    if args.threshold is not None:
+        kwargs["threshold"] = args.threshold
+    finder = make_finder(args.finder, **kwargs)
+    cat = finder(args.input, progress=not args.no_progress)
+    outdir = Path(args.output_dir)
+    prefix = args.prefix or Path(args.input).name.split(".")[0]
+    regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
+    paths = cat.write_products(outdir, prefix, overwrite=args.overwrite, regions=regions)
+    print(f"{len(cat)} source(s) found by {finder.name}")
+    if len(cat):
+        table = cat.to_table(columns=[c for c in ("id", "x", "y", "z", "n_pix", "f_sum", "snr") if c in cat.column_names])
+        table.pprint(max_lines=40, max_width=120)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_demo(args):
+    from .classical.finder import ClassicalFinder
+
+    cube = _sample_cube()
+    print(f"Searching the bundled sample HI cube {cube}")
+    finder = ClassicalFinder(kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshold=5.0)
+    cat = finder(cube, progress=not args.no_progress)
+    outdir = Path(args.output_dir)
+    paths = cat.write_products(outdir, "sample_hi_cube", overwrite=True, regions=("ds9", "crtf"))
+    table = cat.to_table()
+    cols = [c for c in ("id", "x", "y", "z", "n_pix", "f_sum", "snr", "w50", "sky_centroid") if c in table.colnames]
+    table[cols].pprint(max_lines=40, max_width=160)
+    from .datasets import sample_path
+    from .evaluate import evaluate_files
+
+    truth = sample_path("sample_hi_truth.ecsv")
+    scores = evaluate_files(next(p for p in paths if str(p).endswith(".ecsv")), truth)
+    print(f"\n{len(cat)} source(s) found; against the simulated truth:")
+    scores.pprint(max_width=160)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_simulate(args):
+    outdir = Path(args.output)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if args.kind != "hi":
+        from . import simulate
+
+        func = getattr(simulate, f"simulate_{args.kind}", None)
+        if func is None:
+            raise ValueError(f"the {args.kind!r} simulator is not available in this version; use 'hi'")
+    from .simulate.hi import simulate_hi_cube
+
+    shape = tuple(int(v) for v in args.shape.split(",")) if args.shape else (128, 96, 96)
+    sim = simulate_hi_cube(shape=shape, n_sources=args.n_sources, seed=args.seed,
+                           realism="realistic" if args.realistic else None)
+    cube = outdir / f"sim_hi_{args.seed}.fits"
+    sim.write(cube, overwrite=args.overwrite)
+    truth = outdir / f"sim_hi_{args.seed}_truth.ecsv"
+    sim.truth.write(truth, format="ascii.ecsv", overwrite=args.overwrite)
+    print(f"wrote {cube}\nwrote {truth}")
+    return 0
+
+
+def _cmd_train(args):
+    from .neural.training import train
+
+    history = train(args.model, data=args.data, epochs=args.epochs, output=args.output,
+                    device=args.device, progress=not args.no_progress, seed=args.seed,
+                    **({"base_channels": args.base_channels} if args.base_channels else {}))
+    print(f"trained {args.model} for {args.epochs} epoch(s); weights in {args.output}")
+    if history:
+        last = history[-1] if isinstance(history, list) else history
+        print(f"last epoch: {last}")
+    return 0
+
+
+def _cmd_evaluate(args):
+    from .evaluate import evaluate_files
+
+    table = evaluate_files(args.catalog, args.truth, spatial_tolerance=args.spatial_tolerance,
+                           spectral_tolerance=args.spectral_tolerance)
+    table.pprint(max_width=160)
+    return 0
+
+
+def _cmd_weights(args):
+    from .neural import weights
+
+    if args.action == "list":
+        for entry in weights.list_weights():
+            print(f"{entry['name']:<12} {entry.get('version', ''):<8} {entry.get('size', 0):>10d} B  "
+                  f"{entry.get('sha256', '')[:16]}")
+    elif args.action == "fetch":
+        if not args.name:
+            raise ValueError("weights fetch needs a model name, e.g. 'astro-mlfinder weights fetch unet3d'")
+        print(weights.fetch(args.name))
+    else:
+        names = [args.name] if args.name else [e["name"] for e in weights.list_weights()]
+        for name in names:
+            weights.verify(name)
+            print(f"{name}: sha256 OK")
+    return 0
+
+
+def build_parser():
+    """Build the argparse parser of ``astro-mlfinder``."""
+    parser = argparse.ArgumentParser(prog="astro-mlfinder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("find", help="find sources in a FITS cube or image")
+    p.add_argument("input")
+    p.add_argument("--finder", default="classical",
+                   choices=("classical", "unet3d", "deepfocus", "convosource", "pais", "sofia"))
+    p.add_argument("--par", help="SoFiA-2 parameter file (classical and sofia finders)")
+    p.add_argument("--threshold", type=float, help="detection threshold (classical: in noise units)")
+    p.add_argument("--output-dir", default=".")
+    p.add_argument("--prefix", help="product file prefix (default: input file name)")
+    p.add_argument("--regions", default="ds9,crtf", help="comma-separated region formats: ds9,crtf")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_find)
+
+    p = sub.add_parser("demo", help="run the classical finder on the bundled sample cube")
+    p.add_argument("--output-dir", default="astro_mlfinder_demo")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("simulate", help="write a simulated data set with its truth table")
+    p.add_argument("kind", choices=("hi", "alma", "continuum", "blends"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default=".")
+    p.add_argument("--shape", help="z,y,x (default 128,96,96)")
+    p.add_argument("--n-sources", type=int, default=8)
+    p.add_argument("--realistic", action="store_true", help="add RFI, ripples, varying noise and beams")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("train", help="train a neural model")
+    p.add_argument("model")
+    p.add_argument("--data", default="sim:hi")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--output", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--base-channels", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a catalogue against a truth table")
+    p.add_argument("catalog")
+    p.add_argument("truth")
+    p.add_argument("--spatial-tolerance", type=float, default=3.0)
+    p.add_argument("--spectral-tolerance", type=float, default=5.0)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("weights", help="list, fetch or verify trained weights")
+    p.add_argument("action", choices=("list", "fetch", "verify"))
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=_cmd_weights)
+    return parser
+
+
+def main(argv=None):
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except _USER_ERRORS as exc:
+        print(f"astro-mlfinder: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # pragma: no cover
+        print("astro-mlfinder: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
