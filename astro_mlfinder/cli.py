@@ -31,6 +31,7 @@ def _cmd_find(args):
     prefix = args.prefix or Path(args.input).name.split(".")[0]
     regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
     paths = cat.write_products(outdir, prefix, overwrite=args.overwrite, regions=regions)
+    paths.append(cat.write(outdir / f"{prefix}_cat.ecsv", overwrite=args.overwrite))
     print(f"{len(cat)} source(s) found by {finder.name}")
     if len(cat):
         table = cat.to_table(columns=[c for c in ("id", "x", "y", "z", "n_pix", "f_sum", "snr") if c in cat.column_names])
@@ -49,6 +50,7 @@ def _cmd_demo(args):
     cat = finder(cube, progress=not args.no_progress)
     outdir = Path(args.output_dir)
     paths = cat.write_products(outdir, "sample_hi_cube", overwrite=True, regions=("ds9", "crtf"))
+    paths.append(cat.write(outdir / "sample_hi_cube_cat.ecsv", overwrite=True))
     table = cat.to_table()
     cols = [c for c in ("id", "x", "y", "z", "n_pix", "f_sum", "snr", "w50", "sky_centroid") if c in table.colnames]
     table[cols].pprint(max_lines=40, max_width=160)
@@ -56,7 +58,7 @@ def _cmd_demo(args):
     from .evaluate import evaluate_files
 
     truth = sample_path("sample_hi_truth.ecsv")
-    scores = evaluate_files(next(p for p in paths if str(p).endswith(".ecsv")), truth)
+    scores = evaluate_files(paths[-1], truth)
     print(f"\n{len(cat)} source(s) found; against the simulated truth:")
     scores.pprint(max_width=160)
     for path in paths:

@@ -18,7 +18,7 @@ Memory: no kernel allocates more than a few rows or planes per thread.
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 __all__ = []
 
@@ -120,7 +120,7 @@ def _restore_plane(work, data, z):
 
 
 @njit(cache=True, parallel=True)
-def spatial_pass(work, data, mask, rv, use_repl, n_iter, r, restore_nan):
+def spatial_pass(work, data, mask, rv, use_repl, n_iter, r, restore_nan, nthreads):
     """Replace, then smooth every xy-plane (n_iter boxcars along x, then y).
 
     ``work`` receives the result; ``data`` and ``mask`` are only read.  With
@@ -128,7 +128,7 @@ def spatial_pass(work, data, mask, rv, use_repl, n_iter, r, restore_nan):
     """
     nz, ny, nx = work.shape
     inv = np.float32(1.0 / (2 * r + 1))
-    nchunk = min(nz, 4 * get_num_threads())
+    nchunk = min(nz, 4 * nthreads)
     for c in prange(nchunk):
         z0 = (c * nz) // nchunk
         z1 = ((c + 1) * nz) // nchunk
@@ -149,7 +149,7 @@ def spatial_pass(work, data, mask, rv, use_repl, n_iter, r, restore_nan):
 
 
 @njit(cache=True, parallel=True)
-def spectral_pass_inplace(work, data, r):
+def spectral_pass_inplace(work, data, r, nthreads):
     """Boxcar of radius ``r`` along z of ``work``, in place, then NaN restore.
 
     Runs over x rows (z loop outside, x loop inside) so that every access is
@@ -159,7 +159,7 @@ def spectral_pass_inplace(work, data, r):
     fs = 2 * r + 1
     nslot = r + 1
     inv = np.float32(1.0 / fs)
-    nchunk = min(ny, 4 * get_num_threads())
+    nchunk = min(ny, 4 * nthreads)
     for c in prange(nchunk):
         y0 = (c * ny) // nchunk
         y1 = ((c + 1) * ny) // nchunk
@@ -203,7 +203,7 @@ def spectral_pass_inplace(work, data, r):
 
 
 @njit(cache=True, parallel=True)
-def spectral_pass_from(work, data, mask, rv, use_repl, r):
+def spectral_pass_from(work, data, mask, rv, use_repl, r, nthreads):
     """Replace, boxcar of radius ``r`` along z, NaN restore: ``data`` -> ``work``.
 
     Used when there is no spatial smoothing, so no separate copy of the cube is
@@ -212,7 +212,7 @@ def spectral_pass_from(work, data, mask, rv, use_repl, r):
     nz, ny, nx = work.shape
     fs = 2 * r + 1
     inv = np.float32(1.0 / fs)
-    nchunk = min(ny, 4 * get_num_threads())
+    nchunk = min(ny, 4 * nthreads)
     for c in prange(nchunk):
         y0 = (c * ny) // nchunk
         y1 = ((c + 1) * ny) // nchunk

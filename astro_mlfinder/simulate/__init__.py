@@ -1,0 +1,13 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Simulated data with exact truth, for testing, benchmarking and training
+source finders.
+"""
+
+from astro_mlfinder.simulate.augment import cutmix
+from astro_mlfinder.simulate.hi import (HI_REST_FREQUENCY, REALISM_DEFAULTS,
+                                        HISimulation, make_hi_header,
+                                        random_realism, simulate_hi_cube)
+
+__all__ = ['HI_REST_FREQUENCY', 'HISimulation', 'REALISM_DEFAULTS', 'cutmix',
+           'make_hi_header', 'random_realism', 'simulate_hi_cube']

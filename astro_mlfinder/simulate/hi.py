@@ -1,0 +1,798 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Simulated HI spectral-line cubes: rotating disk galaxies in beam-correlated
+noise, with exact truth (model cube, segmentation, catalogue) and optional
+instrumental realism (variable beam/channel width/noise, RFI, baseline
+ripples, continuum residuals, galaxies cut by the edges or on the same
+sightline).
+"""
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.table import QTable
+from astropy.utils.exceptions import AstropyUserWarning
+from astropy.wcs import WCS
+
+from astro_mlfinder.simulate._galaxy import (DiskParameters, disk_extent,
+                                             disk_model)
+from astro_mlfinder.simulate._noise import beam_area_pixels, correlated_noise
+from astro_mlfinder.simulate._realism import (REALISM_DEFAULTS, channel_rms,
+                                              make_artefacts, random_realism,
+                                              resolve_realism)
+from astro_mlfinder.simulate.augment import cutmix
+
+__all__ = ['HI_REST_FREQUENCY', 'HISimulation', 'REALISM_DEFAULTS', 'cutmix',
+           'make_hi_header', 'random_realism', 'simulate_hi_cube']
+
+#: Rest frequency of the HI 21-cm line in Hz.
+HI_REST_FREQUENCY = 1.420405752e9
+_C_KMS = 299792.458
+
+_MASK_DEFINITION = (
+    'A voxel belongs to source i when the noiseless, beam-convolved model of '
+    'source i exceeds mask_threshold times the noise rms of that channel '
+    '(where two models overlap, the larger one wins).')
+
+
+@dataclass(repr=False)
+class HISimulation:
+    """
+    A simulated HI cube and its truth.
+
+    Attributes
+    ----------
+    data : `~numpy.ndarray`
+        float32 ``(z, y, x)`` cube in Jy/beam: noise + sources (+ artefacts).
+    model : `~numpy.ndarray`
+        float32 noiseless source model (beam-convolved), Jy/beam.
+    labels : `~numpy.ndarray`
+        int32 truth segmentation; 0 = background, ``1..N`` = ``truth['id']``.
+    truth : `~astropy.table.QTable`
+        One row per source (see `simulate_hi_cube`).
+    wcs : `~astropy.wcs.WCS`
+        3D celestial + frequency WCS.
+    header : `~astropy.io.fits.Header`
+        FITS header with the WCS, BUNIT, beam and provenance.
+    noise_rms : `~numpy.ndarray`
+        Per-channel rms of the Gaussian noise (Jy/beam).
+    artefacts : `~numpy.ndarray` or None
+        float32 cube of the additive artefacts (RFI, ripples, continuum
+        residuals) included in ``data``, `None` when there are none.
+    params : dict
+        Every parameter used (after applying the realism options).
+    realism : dict
+        The resolved realism options.
+    """
+
+    data: np.ndarray
+    model: np.ndarray
+    labels: np.ndarray
+    truth: QTable
+    wcs: WCS
+    header: fits.Header
+    noise_rms: np.ndarray
+    artefacts: np.ndarray | None = None
+    params: dict = field(default_factory=dict)
+    realism: dict = field(default_factory=dict)
+
+    @property
+    def shape(self):
+        """Cube shape ``(z, y, x)``."""
+        return self.data.shape
+
+    @property
+    def beam(self):
+        """Beam as a dict with ``bmaj``, ``bmin``, ``bpa`` in degrees."""
+        return {'bmaj': float(self.header['BMAJ']),
+                'bmin': float(self.header['BMIN']),
+                'bpa': float(self.header['BPA'])}
+
+    @property
+    def beam_area(self):
+        """Beam area in pixels."""
+        return beam_area_pixels(self.params['beam_fwhm'])
+
+    def __repr__(self):
+        return (f'<HISimulation shape={self.data.shape} '
+                f'n_sources={len(self.truth)} '
+                f"noise={self.params.get('noise'):.3g} Jy/beam "
+                f"beam_fwhm={self.params.get('beam_fwhm'):.3g} px>")
+
+    def to_hdu(self):
+        """
+        The data cube as a FITS primary HDU.
+
+        Returns
+        -------
+        hdu : `~astropy.io.fits.PrimaryHDU`
+        """
+        return fits.PrimaryHDU(data=self.data, header=self.header.copy())
+
+    def to_hdulist(self, *, model=True, labels=True):
+        """
+        The data cube, plus the model and label cubes as extensions.
+
+        Parameters
+        ----------
+        model : bool, optional
+            Add the noiseless model as extension ``MODEL``.
+        labels : bool, optional
+            Add the truth segmentation as extension ``LABELS``.
+
+        Returns
+        -------
+        hdul : `~astropy.io.fits.HDUList`
+        """
+        hdus = [self.to_hdu()]
+        wcs_header = self.wcs.to_header()
+        if model:
+            hdr = wcs_header.copy()
+            hdr['BUNIT'] = 'Jy/beam'
+            hdus.append(fits.ImageHDU(self.model, header=hdr, name='MODEL'))
+        if labels:
+            hdus.append(fits.ImageHDU(self.labels, header=wcs_header.copy(),
+                                      name='LABELS'))
+        return fits.HDUList(hdus)
+
+    def write(self, path, overwrite=False, *, model=False, labels=False):
+        """
+        Write the cube to a FITS file, atomically.
+
+        The file is written under a temporary name in the same directory
+        and renamed into place, so a reader never sees a partial file.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Output file name.
+        overwrite : bool, optional
+            Replace an existing file.
+        model, labels : bool, optional
+            Also write the model / truth segmentation as extensions.
+
+        Raises
+        ------
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is `False`.
+        """
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f'{path} already exists; use '
+                                  'overwrite=True to replace it')
+        hdul = self.to_hdulist(model=model, labels=labels)
+        directory = path.parent if str(path.parent) else Path('.')
+        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp',
+                                   dir=directory)
+        os.close(fd)
+        try:
+            hdul.writeto(tmp, overwrite=True)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+
+def make_hi_header(shape, *, pixel_scale=10.0, beam_fwhm=3.0,
+                   channel_width=5.0e4, freq0=1.40e9, center=(150.0, 30.0)):
+    """
+    FITS header for a simulated HI cube.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(z, y, x)`` cube shape.
+    pixel_scale : float, optional
+        Pixel size in arcsec.
+    beam_fwhm : float, optional
+        Circular beam FWHM in pixels.
+    channel_width : float, optional
+        Channel width in Hz (positive: frequency increases with channel).
+    freq0 : float, optional
+        Frequency of channel 0 in Hz.
+    center : tuple of float, optional
+        RA and Dec (deg, ICRS) of the spatial centre of the cube.
+
+    Returns
+    -------
+    header : `~astropy.io.fits.Header`
+    """
+    nz, ny, nx = shape
+    h = fits.Header()
+    h['WCSAXES'] = 3
+    h['CTYPE1'] = 'RA---SIN'
+    h['CRPIX1'] = (nx + 1) / 2.0
+    h['CRVAL1'] = float(center[0])
+    h['CDELT1'] = -float(pixel_scale) / 3600.0
+    h['CUNIT1'] = 'deg'
+    h['CTYPE2'] = 'DEC--SIN'
+    h['CRPIX2'] = (ny + 1) / 2.0
+    h['CRVAL2'] = float(center[1])
+    h['CDELT2'] = float(pixel_scale) / 3600.0
+    h['CUNIT2'] = 'deg'
+    h['CTYPE3'] = 'FREQ'
+    h['CRPIX3'] = 1.0
+    h['CRVAL3'] = float(freq0)
+    h['CDELT3'] = float(channel_width)
+    h['CUNIT3'] = 'Hz'
+    h['RADESYS'] = 'ICRS'
+    h['SPECSYS'] = 'BARYCENT'
+    h['RESTFRQ'] = HI_REST_FREQUENCY
+    h['BUNIT'] = 'Jy/beam'
+    h['BMAJ'] = float(beam_fwhm) * float(pixel_scale) / 3600.0
+    h['BMIN'] = float(beam_fwhm) * float(pixel_scale) / 3600.0
+    h['BPA'] = 0.0
+    h['TELESCOP'] = 'SIMULATED'
+    h['OBJECT'] = 'astro_mlfinder HI simulation'
+    return h
+
+
+def _check_range(name, value, positive=True):
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f'{name} must be a (low, high) pair of numbers, got '
+                         f'{value!r}') from None
+    if not lo <= hi or (positive and lo <= 0):
+        raise ValueError(f'{name} must satisfy 0 < low <= high, got {value!r}')
+    return lo, hi
+
+
+def _solve_amplitude(m, rms_vox, target, threshold, omega):
+    """
+    Amplitude ``A`` giving integrated SNR ``target`` inside the mask
+    ``A * m > threshold * rms``.
+
+    The mask grows with ``A``; sorting the voxels by ``m / rms`` turns the
+    problem into one over mask prefixes, each with a closed-form ``A``.
+
+    Returns
+    -------
+    amplitude : float
+    snr : float
+        The SNR actually reached (equal to ``target`` unless it falls in a
+        jump of the piecewise SNR curve).
+    """
+    u_vox = m / rms_vox
+    order = np.argsort(-u_vox, kind='stable')
+    u_s = u_vox[order]
+    keep = u_s > u_s[0] * 1e-12 if u_s.size else u_s > 0
+    order, u_s = order[keep], u_s[keep]
+    if u_s.size == 0:
+        return 0.0, 0.0
+    s_k = np.cumsum(m[order])
+    v_k = np.cumsum(rms_vox[order]**2)
+    c_k = s_k / np.sqrt(omega * v_k)          # SNR per unit amplitude
+    a_k = target / c_k
+    lower = threshold / u_s                    # A must exceed this
+    upper = np.append(threshold / u_s[1:], np.inf)  # and not exceed this
+    valid = (a_k > lower) & (a_k <= upper)
+    if np.any(valid):
+        k = int(np.argmax(valid))
+        amplitude = a_k[k]
+    else:
+        clamped = np.clip(a_k, lower * (1 + 1e-9), upper)
+        err = np.abs(clamped * c_k - target)
+        k = int(np.argmin(err))
+        amplitude = clamped[k]
+    mask = amplitude * m > threshold * rms_vox
+    snr = (amplitude * m[mask].sum()
+           / np.sqrt(omega * (rms_vox[mask]**2).sum())) if mask.any() else 0.0
+    return float(amplitude), float(snr)
+
+
+def _width(spectrum, fraction):
+    """Width at ``fraction`` of the peak, from the edges inwards, with
+    linear interpolation (SoFiA-2 style), in channels."""
+    if spectrum.size == 0:
+        return 0.0
+    level = fraction * spectrum.max()
+    above = np.flatnonzero(spectrum >= level)
+    i, j = above[0], above[-1]
+    left = float(i)
+    if i > 0 and spectrum[i] != spectrum[i - 1]:
+        left = i - 1 + (level - spectrum[i - 1]) / (spectrum[i] - spectrum[i - 1])
+    right = float(j)
+    if j < spectrum.size - 1 and spectrum[j] != spectrum[j + 1]:
+        right = j + (spectrum[j] - level) / (spectrum[j] - spectrum[j + 1])
+    return right - left
+
+
+def _intervals_overlap(a, b):
+    return all(a[k][0] < b[k][1] and b[k][0] < a[k][1] for k in range(3))
+
+
+class _Placer:
+    """Random, non-overlapping placement of disk parameters in the cube."""
+
+    def __init__(self, shape, rng, *, beam_fwhm, channel_width, freq0,
+                 size_range, incl_range, vrot_range, sigma_v_range, profile,
+                 allow_overlap):
+        self.shape = shape
+        self.rng = rng
+        self.beam_fwhm = beam_fwhm
+        self.channel_width = channel_width
+        self.freq0 = freq0
+        self.size_range = size_range
+        self.incl_range = incl_range
+        self.vrot_range = vrot_range
+        self.sigma_v_range = sigma_v_range
+        self.profile = profile
+        self.allow_overlap = allow_overlap
+        self.boxes = []
+        self.placed = []
+
+    def dv_chan(self, z):
+        freq = self.freq0 + z * self.channel_width
+        return _C_KMS * abs(self.channel_width) * HI_REST_FREQUENCY / freq**2
+
+    def draw(self):
+        rng = self.rng
+        lo, hi = self.size_range
+        r_hi = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        cos_lo = np.cos(np.radians(self.incl_range[1]))
+        cos_hi = np.cos(np.radians(self.incl_range[0]))
+        incl = float(np.degrees(np.arccos(rng.uniform(cos_lo, cos_hi))))
+        profile = self.profile
+        if profile == 'random':
+            profile = 'exponential' if rng.random() < 0.5 else 'flat'
+        return DiskParameters(
+            x0=0.0, y0=0.0, z0=0.0, r_hi=r_hi, incl=incl,
+            pa=float(rng.uniform(0.0, 360.0)),
+            v_rot=float(rng.uniform(*self.vrot_range)),
+            r_turn=float(rng.uniform(0.1, 0.3)) * r_hi,
+            sigma_v=float(rng.uniform(*self.sigma_v_range)),
+            profile=profile,
+            scale_length=r_hi / float(rng.uniform(1.5, 3.0)),
+            hole=float(rng.uniform(0.0, 0.7)),
+            dv_chan=self.dv_chan(0.5 * (self.shape[0] - 1)))
+
+    def core(self, p):
+        """Half extents that must lie inside the cube for a whole source."""
+        hz = (p.v_rot * np.sin(np.radians(p.incl)) + 3 * p.sigma_v) / p.dv_chan
+        hxy = p.r_hi + self.beam_fwhm + 1.0
+        return hz + 1.0, hxy, hxy
+
+    def box(self, p):
+        hz, hy, hx = disk_extent(p, self.beam_fwhm)
+        return ((p.z0 - hz, p.z0 + hz), (p.y0 - hy, p.y0 + hy),
+                (p.x0 - hx, p.x0 + hx))
+
+    def fits(self, p):
+        core = self.core(p)
+        return all(2 * c < n - 1 for c, n in zip(core, self.shape))
+
+    def try_place(self, p, kind, n_tries=200):
+        """Set the centre of ``p``; return True on success."""
+        rng = self.rng
+        shape = self.shape
+        for _ in range(n_tries):
+            core = self.core(p)
+            centre = []
+            for c, n in zip(core, shape):
+                lo, hi = c, n - 1 - c
+                centre.append(rng.uniform(lo, hi) if hi > lo
+                              else 0.5 * (n - 1))
+            if kind == 'edge':
+                axis = int(rng.integers(0, 3))
+                c = core[axis]
+                offset = rng.uniform(-0.5 * c, 0.5 * c)
+                centre[axis] = (offset if rng.random() < 0.5
+                                else shape[axis] - 1 - offset)
+            elif kind == 'sightline' and self.placed:
+                other = self.placed[int(rng.integers(0, len(self.placed)))]
+                jitter = rng.normal(0.0, 0.3 * self.beam_fwhm, size=2)
+                centre[1] = float(np.clip(other.y0 + jitter[0], 0, shape[1] - 1))
+                centre[2] = float(np.clip(other.x0 + jitter[1], 0, shape[2] - 1))
+            p.z0, p.y0, p.x0 = (float(v) for v in centre)
+            p.dv_chan = self.dv_chan(p.z0)
+            box = self.box(p)
+            if self.allow_overlap or not any(
+                    _intervals_overlap(box, b) for b in self.boxes):
+                self.boxes.append(box)
+                self.placed.append(p)
+                return True
+        return False
+
+
+def simulate_hi_cube(shape=(128, 96, 96), n_sources=8, *, seed=0,
+                     snr_range=(3.0, 30.0), snr=None, noise=1e-3,
+                     beam_fwhm=3.0, channel_width=5.0e4, pixel_scale=10.0,
+                     freq0=1.40e9, center=(150.0, 30.0), realism=None,
+                     edge_sources=0, size_range=(2.0, 8.0),
+                     incl_range=(20.0, 80.0), vrot_range=(50.0, 250.0),
+                     sigma_v_range=(7.0, 12.0), profile='random',
+                     mask_threshold=0.5, allow_overlap=False, supersample=3):
+    """
+    Simulate an HI spectral-line cube of rotating disk galaxies.
+
+    Each galaxy is a thin disk (exponential or flat surface density,
+    tapered at the HI radius; position angle, inclination, a flat-ish
+    rotation curve ``v_rot (1 - exp(-r / r_turn))`` and a Gaussian velocity
+    dispersion), which gives the double-horned integrated profile of real
+    spiral galaxies.  The model of each source is built on its own bounding
+    box and convolved spatially with the circular Gaussian beam.  The
+    noise is Gaussian, smoothed so that its spatial autocorrelation is the
+    beam, and rescaled to the requested rms in every channel.
+
+    The integrated signal-to-noise ratio of each source is drawn
+    log-uniformly from ``snr_range`` and the source amplitude is scaled so
+    that, inside its truth mask,
+
+    ``snr = f_sum / sqrt(beam_area * sum_{voxels} rms_z**2)``
+
+    which is ``f_sum / (rms * sqrt(n_pix * beam_area))`` for constant noise
+    (SoFiA-2's integrated SNR).  The truth mask of a source is the set of
+    voxels where its noiseless beam-convolved model exceeds
+    ``mask_threshold`` times the noise rms of the channel; because the mask
+    grows with the amplitude, the amplitude is solved for exactly over the
+    mask sorted by model/rms.
+
+    Parameters
+    ----------
+    shape : tuple of 3 int, optional
+        Cube shape ``(z, y, x)``.
+    n_sources : int, optional
+        Number of galaxies.
+    seed : int, `numpy.random.SeedSequence`, `numpy.random.Generator` or None
+        Random seed.  Sources, noise, realism options and artefacts use
+        independent streams, so switching artefacts on leaves the sources
+        and the noise unchanged (unless the realism options change the
+        beam, channel width or noise level).
+    snr_range : tuple of float, optional
+        Range of the integrated SNR (log-uniform).
+    snr : array_like, optional
+        Explicit target SNR for each source (overrides ``snr_range``).
+    noise : float, optional
+        Noise rms in Jy/beam.
+    beam_fwhm : float, optional
+        FWHM of the circular Gaussian beam in pixels.
+    channel_width : float, optional
+        Channel width in Hz (about 10.6 km/s per channel at 1.4 GHz for the
+        default 50 kHz).
+    pixel_scale : float, optional
+        Pixel size in arcsec.
+    freq0 : float, optional
+        Frequency of channel 0 in Hz.
+    center : tuple of float, optional
+        RA, Dec (deg) of the spatial centre.
+    realism : None, 'realistic' or dict, optional
+        `None`: sources and noise only.  ``'realistic'``: options drawn with
+        `random_realism` from the seed.  A dict: the options given (see
+        `REALISM_DEFAULTS`; ``beam_fwhm``, ``channel_width``, ``noise`` and
+        ``edge_sources`` override the keywords of the same name).
+    edge_sources : int, optional
+        How many of the ``n_sources`` galaxies are placed across a cube
+        edge (spatial or spectral), so that they are cut.
+    size_range : tuple of float, optional
+        Range of HI radii in pixels (log-uniform).
+    incl_range : tuple of float, optional
+        Range of inclinations in degrees (uniform in ``cos(incl)``).
+    vrot_range : tuple of float, optional
+        Range of flat rotation velocities in km/s.
+    sigma_v_range : tuple of float, optional
+        Range of velocity dispersions in km/s.
+    profile : {'random', 'exponential', 'flat'}, optional
+        Surface-density profile.
+    mask_threshold : float, optional
+        Truth-mask threshold in units of the channel noise rms.
+    allow_overlap : bool, optional
+        Allow the bounding boxes of sources to overlap.
+    supersample : int, optional
+        Sub-pixels per pixel and axis for the disk models.
+
+    Returns
+    -------
+    sim : `HISimulation`
+        ``sim.truth`` has columns ``id``, ``x``, ``y``, ``z`` (flux-weighted
+        centroid of the model in the mask, 0-based pixels), ``ra``, ``dec``,
+        ``freq``, ``sky_centroid``, ``v_sys`` (optical, km/s), ``f_sum``
+        (Jy/beam summed over the mask), ``f_sum_phys`` (Jy Hz, ``f_sum *
+        |CDELT3| / beam_area``), ``f_total`` (whole model of the source,
+        Jy/beam, including parts outside the cube), ``peak``, ``snr``
+        (reached), ``snr_target``, ``n_pix``, ``w20``, ``w50`` (channels),
+        ``w20_kms``, ``w50_kms``, ``x_min``...``z_max`` (mask bounding box),
+        ``x0``, ``y0``, ``z0`` (dynamical centre), ``r_hi`` (pixels),
+        ``incl``, ``pa``, ``v_rot``, ``sigma_v``, ``profile``, ``cut``
+        (source extends beyond the cube) and ``sightline`` (placed behind
+        another source).
+    """
+    shape = tuple(int(n) for n in np.atleast_1d(shape))
+    if len(shape) != 3 or min(shape) < 4:
+        raise ValueError(f'shape must be (z, y, x) with every axis >= 4, got '
+                         f'{shape}')
+    n_sources = int(n_sources)
+    if n_sources < 0:
+        raise ValueError(f'n_sources must be >= 0, got {n_sources}')
+    snr_lo, snr_hi = _check_range('snr_range', snr_range)
+    if profile not in ('random', 'exponential', 'flat'):
+        raise ValueError(f"profile must be 'random', 'exponential' or "
+                         f"'flat', got {profile!r}")
+
+    if isinstance(seed, np.random.Generator):
+        streams = seed.spawn(5)
+    else:
+        ss = (seed if isinstance(seed, np.random.SeedSequence)
+              else np.random.SeedSequence(seed))
+        streams = [np.random.default_rng(s) for s in ss.spawn(5)]
+    src_rng, noise_rng, realism_rng, art_rng, rms_rng = streams
+
+    if isinstance(realism, str) and realism == 'realistic':
+        opts = random_realism(realism_rng, n_sources=n_sources)
+    else:
+        opts = resolve_realism(realism, realism_rng)
+    if opts['beam_fwhm'] is not None:
+        beam_fwhm = opts['beam_fwhm']
+    if opts['channel_width'] is not None:
+        channel_width = opts['channel_width']
+    if opts['noise'] is not None:
+        noise = opts['noise']
+    if opts['edge_sources'] is not None:
+        edge_sources = opts['edge_sources']
+
+    beam_fwhm = float(beam_fwhm)
+    channel_width = float(channel_width)
+    noise = float(noise)
+    if beam_fwhm < 0:
+        raise ValueError(f'beam_fwhm must be >= 0 pixels, got {beam_fwhm}')
+    if channel_width <= 0:
+        raise ValueError(f'channel_width must be > 0 Hz, got {channel_width}')
+    if noise <= 0:
+        raise ValueError(f'noise must be > 0, got {noise}')
+    if mask_threshold <= 0:
+        raise ValueError(f'mask_threshold must be > 0, got {mask_threshold}')
+    edge_sources = min(max(int(edge_sources), 0), n_sources)
+    n_sightline = min(int(opts['sightline_sources']),
+                      max(n_sources - edge_sources - 1, 0))
+
+    if snr is not None:
+        targets = np.atleast_1d(np.asarray(snr, dtype=float))
+        if targets.size != n_sources:
+            raise ValueError(f'snr has {targets.size} values but n_sources '
+                             f'is {n_sources}')
+        if np.any(targets <= 0):
+            raise ValueError('snr values must be > 0')
+    else:
+        targets = np.exp(src_rng.uniform(np.log(snr_lo), np.log(snr_hi),
+                                         size=n_sources))
+
+    header = make_hi_header(shape, pixel_scale=pixel_scale,
+                            beam_fwhm=beam_fwhm, channel_width=channel_width,
+                            freq0=freq0, center=center)
+    wcs = WCS(header)
+    omega = beam_area_pixels(beam_fwhm) if beam_fwhm > 0 else 1.0
+    rms = channel_rms(shape[0], noise, opts, rms_rng)
+
+    # --- placement -------------------------------------------------------
+    placer = _Placer(shape, src_rng, beam_fwhm=beam_fwhm,
+                     channel_width=channel_width, freq0=freq0,
+                     size_range=_check_range('size_range', size_range),
+                     incl_range=_check_range('incl_range', incl_range,
+                                             positive=False),
+                     vrot_range=_check_range('vrot_range', vrot_range),
+                     sigma_v_range=_check_range('sigma_v_range',
+                                                sigma_v_range),
+                     profile=profile, allow_overlap=allow_overlap)
+    kinds = (['normal'] * (n_sources - edge_sources - n_sightline)
+             + ['sightline'] * n_sightline + ['edge'] * edge_sources)
+    sources = []
+    n_dropped = 0
+    for kind, target in zip(kinds, targets):
+        placed = False
+        for attempt in range(10):
+            p = placer.draw()
+            # Later attempts try smaller galaxies, which are easier to fit.
+            factor = 0.85**attempt
+            p.r_hi *= factor
+            p.r_turn *= factor
+            p.scale_length *= factor
+            p.v_rot *= factor
+            shrink = 1.0
+            while not placer.fits(p) and shrink > 0.05:
+                shrink *= 0.8
+                p.r_hi *= 0.8
+                p.r_turn *= 0.8
+                p.scale_length *= 0.8
+                p.v_rot *= 0.8
+            if placer.try_place(p, kind, n_tries=50):
+                placed = True
+                break
+        if placed:
+            sources.append((p, kind, float(target)))
+        else:
+            n_dropped += 1
+    if n_dropped:
+        warnings.warn(f'could not place {n_dropped} of {n_sources} sources '
+                      f'without overlap in a {shape} cube; the truth table '
+                      f'has {len(sources)} rows', AstropyUserWarning)
+
+    # --- models, amplitudes and labels --------------------------------------
+    model = np.zeros(shape, dtype=np.float32)
+    labels = np.zeros(shape, dtype=np.int32)
+    best = np.zeros(shape, dtype=np.float32) if allow_overlap else None
+    records = []
+    for p, kind, target in sources:
+        origin, box = disk_model(p, beam_fwhm, supersample=supersample)
+        lo = [max(o, 0) for o in origin]
+        hi = [min(o + n, s) for o, n, s in zip(origin, box.shape, shape)]
+        if any(h <= l for l, h in zip(lo, hi)):
+            continue
+        inner = tuple(slice(l - o, h - o) for l, h, o in zip(lo, hi, origin))
+        cube_sl = tuple(slice(l, h) for l, h in zip(lo, hi))
+        part = box[inner]
+        rms_vox = np.broadcast_to(rms[cube_sl[0], None, None], part.shape)
+        amplitude, _ = _solve_amplitude(part.ravel(), rms_vox.ravel(),
+                                        target, mask_threshold, omega)
+        if amplitude <= 0:
+            continue
+        scaled = (amplitude * part).astype(np.float32)
+        mask = amplitude * part > mask_threshold * rms_vox
+        if not mask.any():
+            continue
+        sid = len(records) + 1
+        model[cube_sl] += scaled
+        lab = labels[cube_sl]
+        if best is not None:
+            bview = best[cube_sl]
+            win = mask & (scaled > bview)
+            lab[win] = sid
+            bview[win] = scaled[win]
+        else:
+            lab[mask & (lab == 0)] = sid
+        records.append((sid, p, kind, target, cube_sl,
+                        amplitude * box.sum(), part.sum() < 0.99))
+
+    # --- noise and artefacts -------------------------------------------------
+    data = correlated_noise(shape, beam_fwhm, rms, noise_rng)
+    data += model
+    artefacts, art_info = make_artefacts(shape, rms, beam_fwhm, opts, art_rng)
+    if artefacts is not None:
+        data += artefacts
+
+    truth = _truth_table(records, model, labels, rms, wcs, omega,
+                         channel_width, freq0)
+    expected = np.arange(1, len(truth) + 1, dtype=np.int32)
+    if not np.array_equal(np.asarray(truth['id']), expected):
+        # A source entirely hidden by a brighter overlapping one has no
+        # voxel left: renumber the survivors 1..N.
+        lut = np.zeros(len(records) + 1, dtype=np.int32)
+        lut[np.asarray(truth['id'])] = expected
+        labels = lut[labels]
+        truth['id'] = expected
+    params = dict(shape=shape, n_sources=n_sources, seed=seed if isinstance(
+        seed, (int, type(None))) else repr(seed), snr_range=(snr_lo, snr_hi),
+        noise=noise, beam_fwhm=beam_fwhm, channel_width=channel_width,
+        pixel_scale=float(pixel_scale), freq0=float(freq0),
+        center=tuple(center), edge_sources=edge_sources,
+        size_range=tuple(size_range), incl_range=tuple(incl_range),
+        vrot_range=tuple(vrot_range), sigma_v_range=tuple(sigma_v_range),
+        profile=profile, mask_threshold=float(mask_threshold),
+        allow_overlap=bool(allow_overlap), supersample=int(supersample),
+        beam_area=omega)
+    truth.meta.update({
+        'mask_definition': _MASK_DEFINITION,
+        'mask_threshold': float(mask_threshold),
+        'snr_definition': 'f_sum / sqrt(beam_area * sum over mask of rms_z**2)',
+        'noise': noise, 'beam_fwhm_pix': beam_fwhm, 'beam_area_pix': omega,
+        'channel_width_hz': channel_width, 'pixel_scale_arcsec':
+        float(pixel_scale), 'shape': list(shape),
+        'rfi_channels': art_info['rfi_channels'],
+        'continuum_positions': [list(p) for p in
+                                art_info['continuum_positions']]})
+    if isinstance(seed, (int, np.integer)):
+        truth.meta['seed'] = int(seed)
+
+    header = header.copy()
+    header['ORIGIN'] = 'astro_mlfinder.simulate.hi'
+    header['NSOURCES'] = (len(truth), 'number of simulated sources')
+    header['NOISERMS'] = (noise, 'base noise rms (Jy/beam)')
+    if isinstance(seed, (int, np.integer)):
+        header['SIMSEED'] = (int(seed), 'simulate_hi_cube seed')
+    return HISimulation(data=data, model=model, labels=labels, truth=truth,
+                        wcs=wcs, header=header, noise_rms=rms.astype(np.float64),
+                        artefacts=artefacts, params=params, realism=opts)
+
+
+def _truth_table(records, model, labels, rms, wcs, omega, channel_width,
+                 freq0):
+    """Measure the truth catalogue from the model and the labels."""
+    names = ['id', 'x', 'y', 'z', 'f_sum', 'f_total', 'peak', 'snr',
+             'snr_target', 'n_pix', 'w20', 'w50', 'w20_kms', 'w50_kms',
+             'x_min', 'x_max', 'y_min', 'y_max', 'z_min', 'z_max', 'x0', 'y0',
+             'z0', 'r_hi', 'incl', 'pa', 'v_rot', 'sigma_v', 'profile', 'cut',
+             'sightline']
+    rows = {n: [] for n in names}
+    for sid, p, kind, target, sl, f_total, cut in records:
+        lab = labels[sl] == sid
+        if not lab.any():
+            continue
+        vals = np.where(lab, model[sl], 0.0).astype(np.float64)
+        f_sum = vals.sum()
+        zz, yy, xx = np.nonzero(lab)
+        w = vals[zz, yy, xx]
+        off = [s.start for s in sl]
+        rows['id'].append(sid)
+        rows['x'].append(off[2] + (w * xx).sum() / f_sum)
+        rows['y'].append(off[1] + (w * yy).sum() / f_sum)
+        rows['z'].append(off[0] + (w * zz).sum() / f_sum)
+        rows['f_sum'].append(f_sum)
+        rows['f_total'].append(f_total)
+        rows['peak'].append(w.max())
+        var = (rms[off[0] + zz]**2).sum()
+        rows['snr'].append(f_sum / np.sqrt(omega * var))
+        rows['snr_target'].append(target)
+        rows['n_pix'].append(int(lab.sum()))
+        spectrum = vals.sum(axis=(1, 2))
+        spec = spectrum[zz.min():zz.max() + 1]
+        w20, w50 = _width(spec, 0.2), _width(spec, 0.5)
+        zc = rows['z'][-1]
+        freq = freq0 + zc * channel_width
+        dv = _C_KMS * abs(channel_width) * HI_REST_FREQUENCY / freq**2
+        rows['w20'].append(w20)
+        rows['w50'].append(w50)
+        rows['w20_kms'].append(w20 * dv)
+        rows['w50_kms'].append(w50 * dv)
+        for axis, name, idx in ((2, 'x', xx), (1, 'y', yy), (0, 'z', zz)):
+            rows[f'{name}_min'].append(int(off[axis] + idx.min()))
+            rows[f'{name}_max'].append(int(off[axis] + idx.max()))
+        rows['x0'].append(p.x0)
+        rows['y0'].append(p.y0)
+        rows['z0'].append(p.z0)
+        rows['r_hi'].append(p.r_hi)
+        rows['incl'].append(p.incl)
+        rows['pa'].append(p.pa)
+        rows['v_rot'].append(p.v_rot)
+        rows['sigma_v'].append(p.sigma_v)
+        rows['profile'].append(p.profile)
+        rows['cut'].append(bool(cut))
+        rows['sightline'].append(kind == 'sightline')
+
+    n = len(rows['id'])
+    t = QTable()
+    t['id'] = np.asarray(rows['id'], dtype=np.int32)
+    for name in ('x', 'y', 'z'):
+        t[name] = np.asarray(rows[name], dtype=np.float64)
+    if n:
+        sky = wcs.pixel_to_world_values(t['x'], t['y'], t['z'])
+        ra, dec, freq = (np.asarray(v, dtype=np.float64) for v in sky)
+    else:
+        ra = dec = freq = np.zeros(0)
+    t['ra'] = ra * u.deg
+    t['dec'] = dec * u.deg
+    t['freq'] = freq * u.Hz
+    t['sky_centroid'] = SkyCoord(ra * u.deg, dec * u.deg, frame='icrs')
+    t['v_sys'] = (_C_KMS * (HI_REST_FREQUENCY / freq - 1.0) if n
+                  else np.zeros(0)) * (u.km / u.s)
+    jyb = u.Jy / u.beam
+    t['f_sum'] = np.asarray(rows['f_sum'], dtype=np.float64) * jyb
+    t['f_sum_phys'] = (np.asarray(rows['f_sum'], dtype=np.float64)
+                       * abs(channel_width) / omega) * (u.Jy * u.Hz)
+    t['f_total'] = np.asarray(rows['f_total'], dtype=np.float64) * jyb
+    t['peak'] = np.asarray(rows['peak'], dtype=np.float64) * jyb
+    t['snr'] = np.asarray(rows['snr'], dtype=np.float64)
+    t['snr_target'] = np.asarray(rows['snr_target'], dtype=np.float64)
+    t['n_pix'] = np.asarray(rows['n_pix'], dtype=np.int64)
+    t['w20'] = np.asarray(rows['w20'], dtype=np.float64)
+    t['w50'] = np.asarray(rows['w50'], dtype=np.float64)
+    t['w20_kms'] = np.asarray(rows['w20_kms'], dtype=np.float64) * (u.km / u.s)
+    t['w50_kms'] = np.asarray(rows['w50_kms'], dtype=np.float64) * (u.km / u.s)
+    for name in ('x_min', 'x_max', 'y_min', 'y_max', 'z_min', 'z_max'):
+        t[name] = np.asarray(rows[name], dtype=np.int64)
+    for name in ('x0', 'y0', 'z0', 'r_hi'):
+        t[name] = np.asarray(rows[name], dtype=np.float64)
+    t['incl'] = np.asarray(rows['incl'], dtype=np.float64) * u.deg
+    t['pa'] = np.asarray(rows['pa'], dtype=np.float64) * u.deg
+    t['v_rot'] = np.asarray(rows['v_rot'], dtype=np.float64) * (u.km / u.s)
+    t['sigma_v'] = np.asarray(rows['sigma_v'], dtype=np.float64) * (u.km / u.s)
+    t['profile'] = np.asarray(rows['profile'], dtype='U11')
+    t['cut'] = np.asarray(rows['cut'], dtype=bool)
+    t['sightline'] = np.asarray(rows['sightline'], dtype=bool)
+    return t

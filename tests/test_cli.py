@@ -1,0 +1,54 @@
+"""The astro-mlfinder command line, end to end."""
+
+import subprocess
+import sys
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import QTable
+
+from astro_mlfinder.cli import main
+
+
+def test_demo_writes_products(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--output-dir", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "source(s) found" in text and "recall" in text
+    names = {p.name for p in out.iterdir()}
+    for suffix in ("_cat.txt", "_cat.xml", "_mask.fits", "_mom0.fits", ".reg", ".crtf"):
+        assert any(n.endswith(suffix) for n in names), (suffix, names)
+    mask = fits.getdata(next(out.glob("*_mask.fits")))
+    assert mask.max() >= 1
+
+
+def test_find_simulate_evaluate(tmp_path, capsys):
+    assert main(["simulate", "hi", "--seed", "3", "--output", str(tmp_path), "--shape", "64,48,48",
+                 "--n-sources", "3"]) == 0
+    cube = tmp_path / "sim_hi_3.fits"
+    truth = tmp_path / "sim_hi_3_truth.ecsv"
+    assert cube.exists() and truth.exists()
+    out = tmp_path / "out"
+    assert main(["find", str(cube), "--output-dir", str(out), "--no-progress", "--regions", "ds9"]) == 0
+    cat = next(out.glob("*_cat.ecsv"))
+    assert len(QTable.read(cat)) >= 1
+    capsys.readouterr()
+    assert main(["evaluate", str(cat), str(truth)]) == 0
+    assert "f1" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_error(tmp_path, capsys):
+    assert main(["find", str(tmp_path / "missing.fits"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("astro-mlfinder: error:") and "not found" in err and "\n" not in err
+    bad = tmp_path / "image.fits"
+    fits.PrimaryHDU(np.ones((16, 16), np.float32)).writeto(bad)
+    assert main(["find", str(bad), "--no-progress"]) == 1
+    assert "accepts 3D cubes" in capsys.readouterr().err
+    assert main(["find", str(bad), "--threshold", "-1", "--no-progress"]) == 1
+    assert "threshold must be a positive number" in capsys.readouterr().err
+
+
+def test_console_script_runs():
+    result = subprocess.run([sys.executable, "-m", "astro_mlfinder.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "find" in result.stdout
