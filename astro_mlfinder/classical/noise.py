@@ -152,66 +152,80 @@ def _std_about_zero(flat, cadence, code):
 
 
 @njit(cache=True)
-def _histogram(flat, cadence, n_bins, dmin, dmax):
+def _histogram(flat, n, cadence, n_bins, dmin, dmax):
     # create_histogram_flt: float32 bin arithmetic, element 0 never used.
     hist = np.zeros(n_bins, dtype=np.int64)
-    slope = np.float32(np.float32(n_bins - 1) / (dmax - dmin))
-    tmp = np.float32(0.5 - np.float64(slope * dmin))
-    i = flat.shape[0] - cadence
+    slope = np.float32(np.float32(n_bins - 1) / np.float32(dmax - dmin))
+    tmp = np.float32(0.5 - np.float64(np.float32(slope * dmin)))
+    i = n - cadence
     while i > 0:
-        v = flat[i]
+        v = np.float32(flat[i])
         if v >= dmin and v <= dmax:
-            hist[np.int64(slope * v + tmp)] += 1
+            hist[np.int64(np.float32(np.float32(slope * v) + tmp))] += 1
         i -= cadence
     return hist
 
 
-def _gauss_fit(flat, cadence, code):
-    """SoFiA-2's ``gaufit``: Gaussian fitted to the histogram of the sample."""
-    flat = flat.astype(np.float32, copy=False)
-    finite = flat[~np.isnan(flat)]
-    if finite.size == 0:
-        return math.nan
-    dmin = np.float32(finite.min())
-    dmax = np.float32(finite.max())
-    del finite
+@njit(cache=True)
+def gauss_fit(flat, n, cadence, code):
+    """SoFiA-2's ``gaufit_flt`` on ``flat[:n]`` (float32 arithmetic).
+
+    Returns ``(sigma, status)``; ``status`` is 0 on success and 1 when the
+    data do not span zero (``sigma`` is then NaN).
+    """
     f32 = np.float32
+    dmin = f32(np.nan)
+    dmax = f32(np.nan)
+    for i in range(n - 1, -1, -1):
+        v = f32(flat[i])
+        if v == v:
+            if dmin != dmin:
+                dmin = v
+                dmax = v
+            elif v < dmin:
+                dmin = v
+            elif v > dmax:
+                dmax = v
+    if dmin != dmin:
+        return np.nan, 1
     if dmin >= 0.0 or dmax <= 0.0:
-        warnings.warn(
-            "Gaussian noise fit: the data do not span zero; noise set to NaN.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return math.nan
+        return np.nan, 1
     if code < 0:
         dmax = f32(0.0)
     elif code > 0:
         dmin = f32(0.0)
     else:
         limit = min(abs(dmin), abs(dmax))
-        dmin, dmax = f32(-limit), f32(limit)
+        dmin = f32(-limit)
+        dmax = f32(limit)
     n_bins = 101
-    origin = n_bins - 1 if code < 0 else (0 if code > 0 else n_bins // 2)
+    origin = n_bins // 2
+    if code < 0:
+        origin = n_bins - 1
+    elif code > 0:
+        origin = 0
     inv_opt = f32(5.0 / n_bins)
-    hist = _histogram(flat, cadence, n_bins, dmin, dmax)
+    hist = _histogram(flat, n, cadence, n_bins, dmin, dmax)
     mom0 = f32(0.0)
     mom1 = f32(0.0)
     for i in range(n_bins - 1, -1, -1):
         mom0 = f32(mom0 + f32(hist[i]))
-        mom1 = f32(mom1 + f32(hist[i]) * f32(i))
+        mom1 = f32(mom1 + f32(f32(hist[i]) * f32(i)))
     mom1 = f32(mom1 / mom0)
     mom2 = f32(0.0)
     for i in range(n_bins - 1, -1, -1):
-        mom2 = f32(mom2 + f32(hist[i]) * (mom1 - f32(i)) * (mom1 - f32(i)))
-    mom2 = f32(math.sqrt(mom2 / mom0))
+        d = f32(mom1 - f32(i))
+        mom2 = f32(mom2 + f32(f32(f32(hist[i]) * d) * d))
+    mom2 = f32(np.sqrt(np.float64(mom2 / mom0)))
+    scale = f32(mom2 * inv_opt)
     if code < 0:
-        dmin = f32(dmin * mom2 * inv_opt)
+        dmin = f32(dmin * scale)
     elif code > 0:
-        dmax = f32(dmax * mom2 * inv_opt)
+        dmax = f32(dmax * scale)
     else:
-        dmin = f32(dmin * mom2 * inv_opt)
-        dmax = f32(dmax * mom2 * inv_opt)
-    hist = _histogram(flat, cadence, n_bins, dmin, dmax)
+        dmin = f32(dmin * scale)
+        dmax = f32(dmax * scale)
+    hist = _histogram(flat, n, cadence, n_bins, dmin, dmax)
     mean_x = f32(0.0)
     mean_y = f32(0.0)
     counter = 0
@@ -219,10 +233,10 @@ def _gauss_fit(flat, cadence, code):
         if hist[i]:
             ii = i - origin
             mean_x = f32(mean_x + f32(ii * ii))
-            mean_y = f32(float(mean_y) + math.log(float(f32(hist[i]))))
+            mean_y = f32(np.float64(mean_y) + np.log(np.float64(f32(hist[i]))))
             counter += 1
     if counter == 0:
-        return math.nan
+        return np.nan, 0
     mean_x = f32(mean_x / f32(counter))
     mean_y = f32(mean_y / f32(counter))
     upper = f32(0.0)
@@ -231,15 +245,24 @@ def _gauss_fit(flat, cadence, code):
         if hist[i]:
             ii = i - origin
             x = f32(ii * ii)
-            y = f32(math.log(float(f32(hist[i]))))
-            upper = f32(upper + (x - mean_x) * (y - mean_y))
-            lower = f32(lower + (x - mean_x) * (x - mean_x))
-    if upper == 0.0:
-        return math.nan
-    ratio = -0.5 * float(lower) / float(upper)
-    if ratio < 0.0:
-        return math.nan
-    return float(f32(math.sqrt(ratio) * float(dmax - dmin) / (n_bins - 1)))
+            y = f32(np.log(np.float64(f32(hist[i]))))
+            upper = f32(upper + f32(f32(x - mean_x) * f32(y - mean_y)))
+            lower = f32(lower + f32(f32(x - mean_x) * f32(x - mean_x)))
+    ratio = -0.5 * np.float64(lower) / np.float64(upper)
+    if not ratio >= 0.0:
+        return np.nan, 0
+    return np.float64(f32(np.sqrt(ratio) * np.float64(f32(dmax - dmin)) / (n_bins - 1))), 0
+
+
+def _gauss_fit(flat, cadence, code):
+    sigma, status = gauss_fit(flat, flat.size, cadence, code)
+    if status:
+        warnings.warn(
+            "Gaussian noise fit: the data do not span zero; noise set to NaN.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return float(sigma)
 
 
 def measure_noise(data, statistic="mad", flux_range="negative", sample=True):

@@ -548,7 +548,7 @@ class SourceCatalog:
     def _table_meta(self):
         from .. import __version__
 
-        meta = {"astro_mlfinder_version": __version__, "date": self.meta.get("date")}
+        meta = {"version": f"astro_mlfinder {__version__}", "date": self.meta.get("date")}
         if "finder" in self.meta:
             meta["finder"] = self.meta["finder"]
         if self.image.filename:

@@ -325,6 +325,8 @@ def list_weights():
 
 def _to_plain(obj):
     """Recursively turn tuples into lists and numpy scalars into Python numbers (weights_only-safe)."""
+    if isinstance(obj, str):
+        return str(obj)  # plain str (e.g. torch.__version__ is a str subclass)
     if isinstance(obj, dict):
         return {str(k): _to_plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

@@ -69,7 +69,9 @@ class DiskParameters:
 
 def disk_extent(p, beam_fwhm):
     """
-    Half sizes of the box that holds the beam-convolved model of a disk.
+    Half sizes of the region that holds the significant part of the
+    beam-convolved model of a disk (used to keep sources apart; the model
+    box of `disk_model` is slightly larger, to hold the far tails).
 
     Parameters
     ----------
@@ -85,10 +87,10 @@ def disk_extent(p, beam_fwhm):
     """
     sigma_b = fwhm_to_sigma(beam_fwhm)
     taper = 0.05 * p.r_hi + 0.3
-    r_max = p.r_hi + 5.0 * taper
-    hxy = r_max + 4.0 * sigma_b + 1.0
-    v_max = p.v_rot * np.sin(np.radians(p.incl)) + 4.0 * p.sigma_v
-    hz = v_max / p.dv_chan + 2.0
+    r_max = p.r_hi + 3.0 * taper
+    hxy = r_max + 3.0 * sigma_b + 0.5
+    v_max = p.v_rot * np.sin(np.radians(p.incl)) + 3.5 * p.sigma_v
+    hz = v_max / p.dv_chan + 1.0
     return hz, hxy, hxy
 
 
@@ -135,8 +137,9 @@ def disk_model(p, beam_fwhm, *, supersample=3):
     model : `~numpy.ndarray`
         The float64 model on the box, summing to 1.
     """
-    hz, hy, hx = disk_extent(p, beam_fwhm)
     sigma_b = fwhm_to_sigma(beam_fwhm)
+    v_max = p.v_rot * np.sin(np.radians(p.incl)) + 4.0 * p.sigma_v
+    hz = v_max / p.dv_chan + 2.0
     taper = 0.05 * p.r_hi + 0.3
     r_max = p.r_hi + 5.0 * taper
 

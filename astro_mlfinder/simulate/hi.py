@@ -366,6 +366,13 @@ class _Placer:
         return ((p.z0 - hz, p.z0 + hz), (p.y0 - hy, p.y0 + hy),
                 (p.x0 - hx, p.x0 + hx))
 
+    def inside_fraction(self, p):
+        """Fraction of the model flux of ``p`` that falls inside the cube."""
+        origin, model = disk_model(p, self.beam_fwhm, supersample=2)
+        inner = tuple(slice(max(-o, 0), max(min(n - o, m), 0))
+                      for o, n, m in zip(origin, self.shape, model.shape))
+        return float(model[inner].sum())
+
     def fits(self, p):
         core = self.core(p)
         return all(2 * c < n - 1 for c, n in zip(core, self.shape))
@@ -384,7 +391,7 @@ class _Placer:
             if kind == 'edge':
                 axis = int(rng.integers(0, 3))
                 c = core[axis]
-                offset = rng.uniform(-0.5 * c, 0.5 * c)
+                offset = rng.uniform(-0.5 * c, 0.3 * c)
                 centre[axis] = (offset if rng.random() < 0.5
                                 else shape[axis] - 1 - offset)
             elif kind == 'sightline' and self.placed:
@@ -397,6 +404,8 @@ class _Placer:
             box = self.box(p)
             if self.allow_overlap or not any(
                     _intervals_overlap(box, b) for b in self.boxes):
+                if kind == 'edge' and not 0.1 < self.inside_fraction(p) < 0.95:
+                    continue
                 self.boxes.append(box)
                 self.placed.append(p)
                 return True
