@@ -4,11 +4,15 @@ Scoring source finders against the truth: one-to-one matching, precision,
 recall, F1, IoU/Dice and flux accuracy.
 """
 
-from astro_mlfinder.evaluate.matching import (MatchResult, match_catalogs,
-                                              segment_overlap)
-from astro_mlfinder.evaluate.metrics import (DEFAULT_SNR_BINS, evaluate,
-                                             evaluate_by_bin, evaluate_files,
-                                             read_catalog, scores)
+from astro_mlfinder.evaluate.matching import MatchResult, match_catalogs, segment_overlap
+from astro_mlfinder.evaluate.metrics import (
+                                              DEFAULT_SNR_BINS,
+                                              evaluate,
+                                              evaluate_by_bin,
+                                              evaluate_files,
+                                              read_catalog,
+                                              scores,
+)
 
 __all__ = ['DEFAULT_SNR_BINS', 'MatchResult', 'evaluate', 'evaluate_by_bin',
            'evaluate_files', 'match_catalogs', 'read_catalog', 'scores',

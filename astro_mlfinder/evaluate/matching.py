@@ -189,7 +189,7 @@ def _flux_ratio(det, tru, det_rows, tru_rows):
             else:
                 warnings.warn(f'detected f_sum unit {fd.unit} cannot be '
                               f'compared with true f_sum unit {ft.unit}; '
-                              'flux ratios are NaN', AstropyUserWarning)
+                              'flux ratios are NaN', AstropyUserWarning, stacklevel=3)
                 return nan
         fd = fd.to_value(ft.unit)
         ft = ft.value

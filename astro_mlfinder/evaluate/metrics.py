@@ -179,7 +179,7 @@ def evaluate_by_bin(detected, truth, column='snr', bins=None, **kwargs):
     out['fn'] = n_truth - tp
     out['fp'] = fp
     precision, recall, f1 = np.transpose(
-        [scores(a, b, c) for a, b, c in zip(tp, fp, n_truth - tp)]
+        [scores(a, b, c) for a, b, c in zip(tp, fp, n_truth - tp, strict=True)]
         or np.zeros((0, 3)))
     out['recall'] = recall
     out['precision'] = precision

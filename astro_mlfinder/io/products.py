@@ -29,7 +29,6 @@ import datetime
 import math
 import os
 import re
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -242,10 +241,9 @@ def cubelet_products(data, labels, source_id, bbox, *, margin=10, threshold=0.0,
 
 # --------------------------------------------------------------------------- headers
 def _origin():
-    try:
-        return f"astro_mlfinder {metadata.version('astro_mlfinder')}"
-    except metadata.PackageNotFoundError:
-        return "astro_mlfinder"
+    from .sofia_catalog import _default_creator
+
+    return _default_creator()
 
 
 def _normalise_bunit_text(text):

@@ -191,9 +191,12 @@ def _time_string():
 
 def _default_creator():
     try:
-        version = metadata.version("astro_mlfinder")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
+        from .. import __version__ as version
+    except ImportError:  # pragma: no cover - partially initialised package
+        try:
+            version = metadata.version("astro_mlfinder")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
     return f"astro_mlfinder {version}"
 
 

@@ -46,6 +46,8 @@ __all__ = [
     "sha256sum",
     "load_weights",
     "save_weights",
+    "registry_entry",
+    "bundled_weights_dir",
     "WEIGHTS_FORMAT",
 ]
 
@@ -115,7 +117,12 @@ def get_entry(name, version=None, registry=None):
     ValueError
         If no entry matches; the message lists the available names/versions.
     """
-    entries = load_registry() if registry is None else registry
+    if registry is None:
+        entries = load_registry()
+    elif isinstance(registry, str | os.PathLike):
+        entries = load_registry(registry)
+    else:
+        entries = list(registry)
     matches = [e for e in entries if e["name"] == name] or [e for e in entries if e["model"] == name]
     if version is not None:
         matches = [e for e in matches if str(e["version"]) == str(version)]
@@ -228,7 +235,7 @@ def _download(url, target_dir, expected_sha, timeout, progress):
     return Path(tmp)
 
 
-def fetch(name, version=None, *, url=None, force=False, progress=False, timeout=30):
+def fetch(name, version=None, *, registry=None, url=None, force=False, progress=False, timeout=30):
     """Return the local path of verified weights, downloading them if needed.
 
     Parameters
@@ -237,6 +244,8 @@ def fetch(name, version=None, *, url=None, force=False, progress=False, timeout=
         Registry entry name or model name (e.g. ``'unet3d'``).
     version : str, optional
         Registry version; the newest if omitted.
+    registry : str, path or list of dict, optional
+        Registry file or entries to use instead of the bundled ``registry.json``.
     url : str, optional
         Mirror base URL (``http(s)://...`` or ``file://...``) overriding the
         environment variable, the config item and the bundled directory.
@@ -260,7 +269,7 @@ def fetch(name, version=None, *, url=None, force=False, progress=False, timeout=
         If no mirror could deliver the file; the message names the URLs tried
         and how to configure a mirror.
     """
-    entry = get_entry(name, version)
+    entry = get_entry(name, version, registry)
     target_dir = cache_dir()
     target = target_dir / entry["file"]
     if target.is_file() and not force:
@@ -288,8 +297,10 @@ def fetch(name, version=None, *, url=None, force=False, progress=False, timeout=
     )
 
 
-def verify(name, version=None):
+def verify(name, version=None, *, registry=None):
     """Check the cached copy of ``name`` against the registry's sha256.
+
+    ``registry`` is as in `fetch`.
 
     Returns
     -------
@@ -301,7 +312,7 @@ def verify(name, version=None):
     FileNotFoundError
         If the weights are not in the cache (use `fetch` first).
     """
-    entry = get_entry(name, version)
+    entry = get_entry(name, version, registry)
     path = cache_dir() / entry["file"]
     if not path.is_file():
         raise FileNotFoundError(
@@ -311,11 +322,13 @@ def verify(name, version=None):
     return sha256sum(path) == entry["sha256"]
 
 
-def list_weights():
+def list_weights(registry=None):
     """Registry entries as a list of dicts, each with ``cached`` (a valid copy is in the cache)."""
     out = []
     base = cache_dir()
-    for entry in load_registry():
+    entries = load_registry(registry) if registry is None or isinstance(registry, str | os.PathLike) \
+        else list(registry)
+    for entry in entries:
         row = dict(entry)
         path = base / entry["file"]
         row["cached"] = bool(path.is_file() and sha256sum(path) == entry["sha256"])
@@ -373,7 +386,7 @@ def save_weights(path, model_name, model, meta=None, dtype=None):
     return path
 
 
-def load_weights(source, version=None, *, map_location="cpu", progress=False):
+def load_weights(source, version=None, *, registry=None, map_location="cpu", progress=False):
     """Load a weights file or training checkpoint safely.
 
     Parameters
@@ -395,8 +408,8 @@ def load_weights(source, version=None, *, map_location="cpu", progress=False):
     if not path.is_file():
         if any(sep in str(source) for sep in ("/", "\\")) or str(source).endswith((".pt", ".pth")):
             raise FileNotFoundError(f"weights file not found: {source}")
-        entry = get_entry(str(source), version)
-        path = fetch(str(source), version, progress=progress)
+        entry = get_entry(str(source), version, registry)
+        path = fetch(str(source), version, registry=registry, progress=progress)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
@@ -412,3 +425,17 @@ def load_weights(source, version=None, *, map_location="cpu", progress=False):
         "path": path,
         "registry": entry,
     }
+
+
+def registry_entry(path, *, name, model, version, **info):
+    """Build a registry entry (dict) for the weights file ``path``.
+
+    ``file`` and ``url`` are the file name (resolved against the mirror),
+    ``sha256`` and ``size`` are computed; ``info`` adds the architecture
+    config, normalisation, training recipe, scores...
+    """
+    path = Path(path)
+    entry = {"name": str(name), "model": str(model), "version": str(version), "file": path.name,
+             "url": path.name, "sha256": sha256sum(path), "size": path.stat().st_size}
+    entry.update(_to_plain(info))
+    return entry

@@ -5,9 +5,14 @@ source finders.
 """
 
 from astro_mlfinder.simulate.augment import cutmix
-from astro_mlfinder.simulate.hi import (HI_REST_FREQUENCY, REALISM_DEFAULTS,
-                                        HISimulation, make_hi_header,
-                                        random_realism, simulate_hi_cube)
+from astro_mlfinder.simulate.hi import (
+                                        HI_REST_FREQUENCY,
+                                        REALISM_DEFAULTS,
+                                        HISimulation,
+                                        make_hi_header,
+                                        random_realism,
+                                        simulate_hi_cube,
+)
 
 __all__ = ['HI_REST_FREQUENCY', 'HISimulation', 'REALISM_DEFAULTS', 'cutmix',
            'make_hi_header', 'random_realism', 'simulate_hi_cube']

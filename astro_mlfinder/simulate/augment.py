@@ -103,14 +103,14 @@ def cutmix(background, source_cube, labels, scale=1.0, *,
         else:
             centre = [0.5 * (n - 1) for n in source_cube.shape]
         offset = [int(rng.integers(0, nb)) - int(round(c))
-                  for nb, c in zip(background.shape, centre)]
+                  for nb, c in zip(background.shape, centre, strict=True)]
     offset = [int(o) for o in offset]
     if len(offset) != background.ndim:
         raise ValueError(f'offset must have {background.ndim} values, got '
                          f'{len(offset)}')
 
     dst, src = [], []
-    for o, ns, nb in zip(offset, source_cube.shape, background.shape):
+    for o, ns, nb in zip(offset, source_cube.shape, background.shape, strict=True):
         lo_b, hi_b = max(o, 0), min(o + ns, nb)
         if hi_b <= lo_b:
             return background.copy(), background_labels.astype(np.int32)

@@ -21,12 +21,15 @@ from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
-from astro_mlfinder.simulate._galaxy import (DiskParameters, disk_extent,
-                                             disk_model)
+from astro_mlfinder.simulate._galaxy import DiskParameters, disk_extent, disk_model
 from astro_mlfinder.simulate._noise import beam_area_pixels, correlated_noise
-from astro_mlfinder.simulate._realism import (REALISM_DEFAULTS, channel_rms,
-                                              make_artefacts, random_realism,
-                                              resolve_realism)
+from astro_mlfinder.simulate._realism import (
+    REALISM_DEFAULTS,
+    channel_rms,
+    make_artefacts,
+    random_realism,
+    resolve_realism,
+)
 from astro_mlfinder.simulate.augment import cutmix
 
 __all__ = ['HI_REST_FREQUENCY', 'HISimulation', 'REALISM_DEFAULTS', 'cutmix',
@@ -156,29 +159,69 @@ class HISimulation:
         overwrite : bool, optional
             Replace an existing file.
         model, labels : bool, optional
-            Also write the model / truth segmentation as extensions.
+            Also write the model / truth segmentation as extensions
+            ``MODEL`` and ``LABELS``.
 
         Raises
         ------
         FileExistsError
             If ``path`` exists and ``overwrite`` is `False`.
         """
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f'{path} already exists; use '
-                                  'overwrite=True to replace it')
         hdul = self.to_hdulist(model=model, labels=labels)
-        directory = path.parent if str(path.parent) else Path('.')
-        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp',
-                                   dir=directory)
-        os.close(fd)
-        try:
-            hdul.writeto(tmp, overwrite=True)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        _atomic_write(path, overwrite,
+                      lambda tmp: hdul.writeto(tmp, overwrite=True))
+
+    def write_truth(self, path, overwrite=False, format='ascii.ecsv'):
+        """
+        Write the truth table, atomically.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Output file name.
+        overwrite : bool, optional
+            Replace an existing file.
+        format : str, optional
+            Astropy table format (ECSV by default; ``'votable'`` and
+            ``'fits'`` work too, without the ``sky_centroid`` column for
+            FITS).
+
+        Raises
+        ------
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is `False`.
+        """
+        table = self.truth
+        if format == 'fits':
+            table = table.copy()
+            table.remove_column('sky_centroid')
+            table.meta = {}
+        _atomic_write(path, overwrite, lambda tmp: table.write(
+            tmp, format=format, overwrite=True))
+
+
+def _atomic_write(path, overwrite, writer):
+    """Call ``writer(tmp)`` on a temporary file next to ``path`` and rename
+    it into place."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f'{path} already exists; use overwrite=True to '
+                              'replace it')
+    directory = path.parent if str(path.parent) else Path('.')
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp',
+                               dir=directory)
+    os.close(fd)
+    try:
+        writer(tmp)
+        # mkstemp creates the file readable by its owner only; give it the
+        # permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def make_hi_header(shape, *, pixel_scale=10.0, beam_fwhm=3.0,
@@ -262,12 +305,14 @@ def _solve_amplitude(m, rms_vox, target, threshold, omega):
         jump of the piecewise SNR curve).
     """
     u_vox = m / rms_vox
-    order = np.argsort(-u_vox, kind='stable')
-    u_s = u_vox[order]
-    keep = u_s > u_s[0] * 1e-12 if u_s.size else u_s > 0
-    order, u_s = order[keep], u_s[keep]
-    if u_s.size == 0:
+    if u_vox.size == 0 or not u_vox.max() > 0:
         return 0.0, 0.0
+    # Voxels a million times fainter than the peak (in units of the noise)
+    # can only join the mask of a source with a peak SNR above ~1e6 times
+    # the threshold: leave them out of the sort.
+    candidates = np.flatnonzero(u_vox > u_vox.max() * 1e-6)
+    order = candidates[np.argsort(-u_vox[candidates], kind='stable')]
+    u_s = u_vox[order]
     s_k = np.cumsum(m[order])
     v_k = np.cumsum(rms_vox[order]**2)
     c_k = s_k / np.sqrt(omega * v_k)          # SNR per unit amplitude
@@ -370,12 +415,12 @@ class _Placer:
         """Fraction of the model flux of ``p`` that falls inside the cube."""
         origin, model = disk_model(p, self.beam_fwhm, supersample=2)
         inner = tuple(slice(max(-o, 0), max(min(n - o, m), 0))
-                      for o, n, m in zip(origin, self.shape, model.shape))
+                      for o, n, m in zip(origin, self.shape, model.shape, strict=True))
         return float(model[inner].sum())
 
     def fits(self, p):
         core = self.core(p)
-        return all(2 * c < n - 1 for c, n in zip(core, self.shape))
+        return all(2 * c < n - 1 for c, n in zip(core, self.shape, strict=True))
 
     def try_place(self, p, kind, n_tries=200):
         """Set the centre of ``p``; return True on success."""
@@ -384,7 +429,7 @@ class _Placer:
         for _ in range(n_tries):
             core = self.core(p)
             centre = []
-            for c, n in zip(core, shape):
+            for c, n in zip(core, shape, strict=True):
                 lo, hi = c, n - 1 - c
                 centre.append(rng.uniform(lo, hi) if hi > lo
                               else 0.5 * (n - 1))
@@ -465,7 +510,7 @@ def simulate_hi_cube(shape=(128, 96, 96), n_sources=8, *, seed=0,
     beam_fwhm : float, optional
         FWHM of the circular Gaussian beam in pixels.
     channel_width : float, optional
-        Channel width in Hz (about 10.6 km/s per channel at 1.4 GHz for the
+        Channel width in Hz (about 10.8 km/s per channel at 1.4 GHz for the
         default 50 kHz).
     pixel_scale : float, optional
         Pixel size in arcsec.
@@ -594,7 +639,7 @@ def simulate_hi_cube(shape=(128, 96, 96), n_sources=8, *, seed=0,
              + ['sightline'] * n_sightline + ['edge'] * edge_sources)
     sources = []
     n_dropped = 0
-    for kind, target in zip(kinds, targets):
+    for kind, target in zip(kinds, targets, strict=True):
         placed = False
         for attempt in range(10):
             p = placer.draw()
@@ -621,7 +666,7 @@ def simulate_hi_cube(shape=(128, 96, 96), n_sources=8, *, seed=0,
     if n_dropped:
         warnings.warn(f'could not place {n_dropped} of {n_sources} sources '
                       f'without overlap in a {shape} cube; the truth table '
-                      f'has {len(sources)} rows', AstropyUserWarning)
+                      f'has {len(sources)} rows', AstropyUserWarning, stacklevel=2)
 
     # --- models, amplitudes and labels --------------------------------------
     model = np.zeros(shape, dtype=np.float32)
@@ -631,11 +676,11 @@ def simulate_hi_cube(shape=(128, 96, 96), n_sources=8, *, seed=0,
     for p, kind, target in sources:
         origin, box = disk_model(p, beam_fwhm, supersample=supersample)
         lo = [max(o, 0) for o in origin]
-        hi = [min(o + n, s) for o, n, s in zip(origin, box.shape, shape)]
-        if any(h <= l for l, h in zip(lo, hi)):
+        hi = [min(o + n, s) for o, n, s in zip(origin, box.shape, shape, strict=True)]
+        if any(h <= l for l, h in zip(lo, hi, strict=True)):
             continue
-        inner = tuple(slice(l - o, h - o) for l, h, o in zip(lo, hi, origin))
-        cube_sl = tuple(slice(l, h) for l, h in zip(lo, hi))
+        inner = tuple(slice(l - o, h - o) for l, h, o in zip(lo, hi, origin, strict=True))
+        cube_sl = tuple(slice(l, h) for l, h in zip(lo, hi, strict=True))
         part = box[inner]
         rms_vox = np.broadcast_to(rms[cube_sl[0], None, None], part.shape)
         amplitude, _ = _solve_amplitude(part.ravel(), rms_vox.ravel(),

@@ -1100,8 +1100,9 @@ def render_mapping_rst():
         "(``filter.minSNR``, ``filter.minPixels``, ``filter.discardNegative``,",
         "``reliability.plotExtra``) are recognised and their 2.5.1 equivalent is named.",
         "",
-        "Columns: the SoFiA-2 key, the keyword it becomes (*finder* = `ClassicalFinder`",
-        "keyword, *output* = `write_products` switch, *call* = argument of the finder call,",
+        "Columns: the SoFiA-2 key, the keyword it becomes (*finder* =",
+        "`~astro_mlfinder.ClassicalFinder` keyword, *output* =",
+        "`~astro_mlfinder.io.products.write_products` switch, *call* = argument of the finder call,",
         "*none* = no equivalent), its default (equal to SoFiA's default) and its meaning.",
         "",
         ".. list-table::",
@@ -1122,4 +1123,66 @@ def render_mapping_rst():
             f"     - {_rst_literal(entry.default)}",
             f"     - {meaning}",
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + _DOC_EPILOGUE
+
+
+_DOC_EPILOGUE = """
+Sanity checks
+-------------
+
+`~astro_mlfinder.sofia.check_par` (run by ``read_par``, ``write_par`` and ``SofiaFinder``)
+rejects what SoFiA-2 rejects when it starts (its exit code 7): ``linker.keepNegative`` or
+``linker.positivity`` together with reliability filtering, reliability with fewer than two
+parameter-space dimensions, and no source finder without an input mask.  It warns where SoFiA
+warns: kernels lists without 0, spatial kernels between 0 and 3 pixels, even or unit spectral
+widths, and a noise cube combined with a weights cube.  Unlike SoFiA-2 2.5.1, which silently
+uses ``std`` for an unknown statistic and 0 for a non-numeric number, invalid values are errors.
+
+Output products
+---------------
+
+`~astro_mlfinder.io.products.write_products` (also ``cat.write_products``) writes SoFiA-2's
+product set with SoFiA's file names: ``<prefix>_cat.txt``, ``_cat.xml`` (VOTable 1.3),
+``_cat.sql``, ``_cat.ann`` (Karma), ``_mask.fits`` (int32 ids), ``_mask-raw.fits`` (uint8),
+``_mask-2d.fits``, ``_mom0.fits``, ``_mom1.fits``, ``_mom2.fits``, ``_chan.fits``,
+``_noise.fits``, ``_filtered.fits``, the ``<prefix>_cubelets/`` directory (cut-out cube, mask,
+moment, channel and SNR maps and the integrated spectrum per source) and region files.  Every
+file is written to a temporary file and moved into place; with ``overwrite=False`` all targets
+are checked before anything is written.
+
+The moment maps follow SoFiA: moment 0 is the sum over the mask times the channel width (0
+outside sources), moments 1 and 2 use only voxels with positive flux (above
+``threshold_mom12`` times the local rms in cubelets) and are NaN elsewhere.  On SoFiA's own
+mask they reproduce SoFiA's maps bit for bit.  PV diagrams and reliability plots are not
+produced.
+
+SofiaFinder
+-----------
+
+`~astro_mlfinder.SofiaFinder` runs an installed SoFiA-2 2.5.x binary (``executable=``, the
+``SOFIA2_BIN`` environment variable, or ``sofia``/``sofia2`` on ``PATH``; SoFiA-2 is built
+from source with ``./compile.sh -fopenmp`` and needs wcslib).  It checks the ``Version:``
+line of the binary, writes the cube and a complete parameter file to a temporary directory,
+shows SoFiA's pipeline stages as a progress bar and maps the exit codes: 0 gives the
+catalogue, 8 (no sources) an empty catalogue, 7 (invalid input) a `ValueError` and any other
+code a `RuntimeError`, each with SoFiA's own message without its colour codes.  The returned
+catalogue holds SoFiA's catalogue values, its mask as ``segment`` and the raw mask as
+``products['mask_raw']``.  A binary newer than 2.5 gets a warning: SoFiA >= 2.6 renamed
+``reliability.minSNR``, ``reliability.minPixels`` and ``linker.keepNegative`` to ``filter.*``.
+
+SoFiA-2 behaviours worth knowing
+--------------------------------
+
+* The spatial "Gaussian" of S+C is an iterated boxcar (3 to 6 passes) with zero-padded edges;
+  the noise is 1.4826 times the median absolute value *about zero* of a strided sample.
+* The default linker radii (1, 1) link face neighbours only (6-connectivity); size limits
+  apply to bounding-box extents; source ids follow reverse raster order.
+* ``mean``, ``std``, ``skew``, ``kurt`` and ``fill`` come from the linker: ``mean`` and
+  ``std`` are in units of the global noise although SoFiA labels them with BUNIT.
+* ``rel`` is 0 when reliability is off.  Reliability needs negative detections (SoFiA stops
+  with exit code 1 without any) and uses (P - N) / P.
+* ``input.gain`` is only applied when SoFiA reloads the cube (after noise scaling, a noise or a
+  weights cube); continuum subtraction and the ripple filter are lost on a reload.
+* The recorded value of ``reliability.parameters`` is cut to its first entry in SoFiA's own
+  VOTable and FITS headers (a side effect of its parser); the run uses the full list.
+"""

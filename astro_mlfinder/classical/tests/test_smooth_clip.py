@@ -217,9 +217,13 @@ def test_strict_threshold():
     cube = np.zeros((4, 5, 6), np.float32)
     cube.flat[::2] = -1.0
     rms0 = measure_noise(cube)
-    cube[1, 2, 3] = 3.0 * rms0          # exactly at the threshold: not detected
-    cube[2, 2, 3] = np.nextafter(np.float32(3.0 * rms0), np.float32(10))
-    res = smooth_clip(cube, kernels_xy=(0,), kernels_z=(0,), threshold=3.0)
+    # a threshold whose level threshold * rms0 is exactly a float32 value
+    threshold = next(t for t in (2.0 / rms0 + k * 1e-15 for k in range(-50, 50))
+                     if t * rms0 == float(np.float32(t * rms0)))
+    level = np.float32(threshold * rms0)
+    cube[1, 2, 3] = level               # exactly at the threshold: not detected
+    cube[2, 2, 3] = np.nextafter(level, np.float32(10))
+    res = smooth_clip(cube, kernels_xy=(0,), kernels_z=(0,), threshold=threshold)
     assert res.mask[1, 2, 3] == 0
     assert res.mask[2, 2, 3] == 1
 

@@ -46,7 +46,7 @@ def test_segment_overlap_many_to_many_and_errors():
     tru = np.array([3, 3, 1, 1, 1, 0, 0, 2])
     tab = segment_overlap(det, tru)
     pairs = {(int(a), int(b)): int(n) for a, b, n in
-             zip(tab['det_id'], tab['truth_id'], tab['n_intersection'])}
+             zip(tab['det_id'], tab['truth_id'], tab['n_intersection'], strict=True)}
     assert pairs == {(1, 1): 2, (1, 3): 2, (2, 1): 1}
     row = tab[(tab['det_id'] == 2) & (tab['truth_id'] == 1)][0]
     assert row['iou'] == pytest.approx(1 / 4)

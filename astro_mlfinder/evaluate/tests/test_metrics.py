@@ -8,8 +8,7 @@ from astropy.io import fits
 from astropy.table import QTable, Table
 from numpy.testing import assert_allclose, assert_array_equal
 
-from astro_mlfinder.evaluate import (evaluate, evaluate_by_bin,
-                                     evaluate_files, read_catalog, scores)
+from astro_mlfinder.evaluate import evaluate, evaluate_by_bin, evaluate_files, read_catalog, scores
 from astro_mlfinder.simulate import simulate_hi_cube
 
 
@@ -161,3 +160,17 @@ def test_evaluate_files_with_masks_and_errors(tmp_path):
     (tmp_path / 'bad.txt').write_text('no header here\n')
     with pytest.raises(ValueError, match='not a SoFiA-2 text catalogue'):
         read_catalog(tmp_path / 'bad.txt')
+
+
+def test_objects_with_to_table():
+    det, truth = _catalogues()
+
+    class FakeCatalog:
+        def __init__(self, table):
+            self.table = table
+
+        def to_table(self):
+            return QTable(self.table)
+
+    res = evaluate(FakeCatalog(det), FakeCatalog(truth))
+    assert (res['tp'], res['fp'], res['fn']) == (3, 2, 1)

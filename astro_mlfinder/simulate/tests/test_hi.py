@@ -1,7 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Tests for the HI cube simulator."""
 
+import importlib.util
 import time
+from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -11,10 +13,14 @@ from astropy.table import QTable
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import signal
 
-from astro_mlfinder.simulate import (REALISM_DEFAULTS, HISimulation, cutmix,
-                                     random_realism, simulate_hi_cube)
-from astro_mlfinder.simulate._noise import (beam_area_pixels,
-                                            correlated_noise, fwhm_to_sigma)
+from astro_mlfinder.simulate import (
+    REALISM_DEFAULTS,
+    HISimulation,
+    cutmix,
+    random_realism,
+    simulate_hi_cube,
+)
+from astro_mlfinder.simulate._noise import beam_area_pixels, correlated_noise, fwhm_to_sigma
 
 
 @pytest.fixture(scope='module')
@@ -341,12 +347,20 @@ def test_write_and_hdu(sim, tmp_path):
     sim.write(path, overwrite=True)
     with fits.open(path) as hdul:
         assert len(hdul) == 1
-    # no temporary files left behind
+    # no temporary files left behind, normal permissions
     assert [p.name for p in tmp_path.iterdir()] == ['cube.fits']
-    # truth table round-trips through ECSV
-    sim.truth.write(tmp_path / 'truth.ecsv')
-    back = QTable.read(tmp_path / 'truth.ecsv')
-    assert_allclose(back['f_sum'].value, sim.truth['f_sum'].value)
+    assert path.stat().st_mode & 0o044
+    # truth table round-trips through ECSV, VOTable and FITS
+    for name, fmt in (('truth.ecsv', 'ascii.ecsv'), ('truth.xml', 'votable'),
+                      ('truth.fits', 'fits')):
+        sim.write_truth(tmp_path / name, format=fmt)
+        back = QTable.read(tmp_path / name)
+        assert_allclose(back['f_sum'].value, sim.truth['f_sum'].value)
+        assert_array_equal(back['id'], sim.truth['id'])
+    with pytest.raises(FileExistsError):
+        sim.write_truth(tmp_path / 'truth.ecsv')
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'cube.fits', 'truth.ecsv', 'truth.fits', 'truth.xml']
 
 
 def test_cutmix():
@@ -394,3 +408,34 @@ def test_cutmix_with_simulation():
                           offset=(0, 0, 0), label_threshold=thr)
     assert_allclose(data, bg.data + 0.5 * sim.model, atol=1e-7)
     assert 0 < labels.sum() < sim.labels.sum()
+
+
+def test_mask_threshold():
+    kw = dict(shape=(64, 48, 48), n_sources=2, seed=8, snr=[15.0, 15.0])
+    loose = simulate_hi_cube(mask_threshold=0.25, **kw)
+    tight = simulate_hi_cube(mask_threshold=1.0, **kw)
+    assert np.all(loose.truth['n_pix'] > tight.truth['n_pix'])
+    assert_allclose(loose.truth['snr'], 15.0, rtol=0.02)
+    assert_allclose(tight.truth['snr'], 15.0, rtol=0.02)
+    # a larger mask holds more of the flux
+    assert np.all(loose.truth['f_sum'] / loose.truth['f_total']
+                  > tight.truth['f_sum'] / tight.truth['f_total'])
+
+
+DATA = Path(__file__).resolve().parents[3] / 'data'
+
+
+@pytest.mark.skipif(not (DATA / 'make_sample.py').exists()
+                    or not (DATA / 'sample_hi_cube.fits').exists(),
+                    reason='needs a source checkout with data/')
+def test_bundled_sample_is_up_to_date():
+    spec = importlib.util.spec_from_file_location('make_sample',
+                                                  DATA / 'make_sample.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.check_sample(DATA)
+    truth = QTable.read(DATA / 'sample_hi_truth.ecsv')
+    assert len(truth) == 5
+    assert_allclose(truth['snr'], [8, 12, 18, 27, 40], rtol=1e-3)
+    assert not truth['cut'].any()
+    assert (DATA / 'sample_hi_cube.fits').stat().st_size < 2e6
