@@ -35,10 +35,36 @@ def _cmd_find(args):
     print(f"{len(cat)} source(s) found by {finder.name}")
     if len(cat):
         table = cat.to_table(columns=[c for c in ("id", "x", "y", "z", "n_pix", "f_sum", "snr") if c in cat.column_names])
-        table.pprint(max_lines=40, max_width=120)
+        _print_table(table)
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def _print_table(table):
+    """Print a table with readable float formats."""
+    for name in table.colnames:
+        col = table[name]
+        if getattr(col, "dtype", None) is not None and col.dtype.kind == "f":
+            col.info.format = ".4g"
+    table.pprint(max_lines=40, max_width=160)
+
+
+def _overview_plot(cat, path):
+    """Moment-0 map with the source ellipses, when matplotlib is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from .visualization import plot_moment_map
+    except ImportError:
+        return []
+    ax = plot_moment_map(cat)
+    ax.figure.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(ax.figure)
+    return [path]
 
 
 def _cmd_demo(args):
@@ -50,17 +76,19 @@ def _cmd_demo(args):
     cat = finder(cube, progress=not args.no_progress)
     outdir = Path(args.output_dir)
     paths = cat.write_products(outdir, "sample_hi_cube", overwrite=True, regions=("ds9", "crtf"))
-    paths.append(cat.write(outdir / "sample_hi_cube_cat.ecsv", overwrite=True))
+    ecsv = cat.write(outdir / "sample_hi_cube_cat.ecsv", overwrite=True)
+    paths.append(ecsv)
+    paths += _overview_plot(cat, outdir / "sample_hi_cube_overview.png")
     table = cat.to_table()
     cols = [c for c in ("id", "x", "y", "z", "n_pix", "f_sum", "snr", "w50", "sky_centroid") if c in table.colnames]
-    table[cols].pprint(max_lines=40, max_width=160)
+    _print_table(table[cols])
     from .datasets import sample_path
     from .evaluate import evaluate_files
 
     truth = sample_path("sample_hi_truth.ecsv")
-    scores = evaluate_files(paths[-1], truth)
+    scores = evaluate_files(ecsv, truth)
     print(f"\n{len(cat)} source(s) found; against the simulated truth:")
-    scores.pprint(max_width=160)
+    _print_table(scores[[c for c in scores.colnames if c not in ("mean_iou", "mean_dice", "method")]])
     for path in paths:
         print(f"wrote {path}")
     return 0

@@ -182,9 +182,9 @@ class HISimulation:
         overwrite : bool, optional
             Replace an existing file.
         format : str, optional
-            Astropy table format (ECSV by default; ``'votable'`` and
-            ``'fits'`` work too, without the ``sky_centroid`` column for
-            FITS).
+            Astropy table format (ECSV by default; other formats, such as
+            ``'votable'`` and ``'fits'``, are written without the
+            ``sky_centroid`` column and the table metadata).
 
         Raises
         ------
@@ -192,7 +192,9 @@ class HISimulation:
             If ``path`` exists and ``overwrite`` is `False`.
         """
         table = self.truth
-        if format == 'fits':
+        if format != 'ascii.ecsv' and 'sky_centroid' in table.colnames:
+            # Other formats cannot store the SkyCoord column or nested meta
+            # (ra and dec remain).
             table = table.copy()
             table.remove_column('sky_centroid')
             table.meta = {}

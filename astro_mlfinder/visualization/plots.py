@@ -40,7 +40,8 @@ def plot_moment_map(catalog, ax=None, *, show_regions=True, cmap="viridis", labe
     plt.colorbar(im, ax=ax, label=f"sum over channels [{catalog.image.unit}]" if data.ndim == 3 else str(catalog.image.unit))
     if show_regions and len(catalog):
         for region, source_id in zip(catalog.to_regions(sky=False), catalog.id, strict=True):
-            region.plot(ax=ax, edgecolor="white", lw=1.2)
+            region.visual = {}  # the DS9/CRTF marker keywords are not matplotlib patch properties
+            region.plot(ax=ax, edgecolor="white", facecolor="none", lw=1.2)
             if label:
                 ax.text(region.center.x, region.center.y, f" {source_id}", color="white", fontsize=8)
     ax.set_xlabel("x [pix]")

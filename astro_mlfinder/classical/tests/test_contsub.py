@@ -48,11 +48,13 @@ def test_matches_reference(order):
 
 def test_order1_removes_slope_and_keeps_line():
     cube = _cube(shape=(120, 8, 8))
+    orig = cube.copy()
     continuum_subtract(cube, order=1)
     off = np.delete(cube, np.s_[28:42], axis=0)
     assert abs(float(off.mean())) < 0.1
-    # the line survives (it was excluded from the fit)
-    assert float(cube[30:40, 2, 2].sum()) == pytest.approx(8.0 * np.hanning(10).sum(), abs=4.0)
+    # the line survives (it was excluded from the fit): only the continuum is gone
+    z = np.arange(30, 40, dtype=np.float32)
+    np.testing.assert_allclose(cube[30:40, 2, 2], orig[30:40, 2, 2] - (10.0 + 0.05 * z), atol=0.7)
     # with order 0 the slope remains
     cube0 = _cube(shape=(120, 8, 8))
     continuum_subtract(cube0, order=0)
