@@ -34,11 +34,9 @@ from .core.catalog import SourceCatalog  # noqa: E402
 from .core.finder import Finder  # noqa: E402
 from .core.inputs import ImageData, load_image  # noqa: E402
 from .classical.finder import ClassicalFinder  # noqa: E402
-try:  # TEMPORARY while modules are being written in parallel; remove before release
-    from .sofia.finder import SofiaFinder  # noqa: E402
-except ImportError:
-    SofiaFinder = None
-try:
+from .sofia.finder import SofiaFinder  # noqa: E402
+
+try:  # TEMPORARY while the neural module is being written; remove before release
     from .neural.finder import NeuralFinder  # noqa: E402
 except ImportError:
     NeuralFinder = None

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from numba import njit, prange
 
-from .noise import MAD_TO_STD
+from .noise import MAD_TO_STD, nth_element
 
 __all__ = ["continuum_subtract"]
 
@@ -48,7 +48,7 @@ def _contsub(cube, order, shift, padding, threshold):
                     n += 1
             rms = np.nan
             if n > 0:
-                rms = threshold * (MAD_TO_STD * np.partition(buf[:n], n // 2)[n // 2])
+                rms = threshold * (MAD_TO_STD * nth_element(buf, n, n // 2))
             for i in range(nz):
                 if abs(diff[i]) > rms:
                     j0 = i - padding if i > padding else 0

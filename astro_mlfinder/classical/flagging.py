@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit, prange
 
-from .noise import MAD_TO_STD, mad_about, sofia_median
+from .noise import MAD_TO_STD, mad_about, nth_element, sofia_median
 
 __all__ = [
     "FlagResult",
@@ -203,12 +203,11 @@ def flag_catalog(data, wcs, path_or_coords, radius=5):
     return count
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _upper_median_abs(buf, n):
     if n == 0:
         return np.nan
-    k = n // 2
-    return np.partition(buf[:n], k)[k]
+    return np.float64(nth_element(buf, n, n // 2))
 
 
 @njit(cache=True, parallel=True)

@@ -133,6 +133,39 @@ def mad_about(values, value=0.0, cadence=1, code=0):
 
 
 @njit(cache=True)
+def nth_element(a, n, k):
+    """k-th smallest of ``a[:n]`` (0-based); reorders ``a[:n]`` in place.
+
+    Hoare-style selection as in SoFiA-2's ``nth_element``; the elements
+    ``a[:k]`` end up <= the result.  ``a`` must not contain NaN.
+    """
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        pivot = a[k]
+        i = lo
+        j = hi
+        while True:
+            while a[i] < pivot:
+                i += 1
+            while pivot < a[j]:
+                j -= 1
+            if i <= j:
+                t = a[i]
+                a[i] = a[j]
+                a[j] = t
+                i += 1
+                j -= 1
+            if i > j:
+                break
+        if j < k:
+            lo = i
+        if k < i:
+            hi = j
+    return a[k]
+
+
+@njit(cache=True)
 def _sum_squares(sample):
     # Sequential double-precision sum in sampling order (as SoFiA-2).
     total = 0.0

@@ -27,6 +27,7 @@ from .noise import (
     check_statistic,
     gauss_fit,
     measure_noise,
+    nth_element,
 )
 
 __all__ = ["local_grid", "ripple_filter", "scale_noise_local", "scale_noise_spectral"]
@@ -102,14 +103,13 @@ def _median_inplace(a, n):
     if n == 0:
         return np.nan
     k = n // 2
-    part = np.partition(a[:n], k)
-    upper = part[k]
+    upper = nth_element(a, n, k)
     if n % 2 == 1:
         return np.float64(upper)
-    lower = part[0]
+    lower = a[0]
     for i in range(1, k):
-        if part[i] > lower:
-            lower = part[i]
+        if a[i] > lower:
+            lower = a[i]
     return np.float64(np.float32(np.float32(upper + lower) / np.float32(2.0)))
 
 

@@ -26,6 +26,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit, prange
 
 __all__ = ['ReliabilityError', 'ReliabilityResult', 'RELIABILITY_PARAMETERS',
            'reliability', 'reliability_parameters', 'relabel',
@@ -36,6 +37,8 @@ RELIABILITY_PARAMETERS = ('peak', 'sum', 'mean', 'chan', 'pix', 'fill',
                           'std', 'skew', 'kurt')
 
 _WARN_NEGATIVE = 50
+# Above this many kernel evaluations the compiled loop is used.
+_NUMBA_PAIRS = 4_000_000
 
 
 class ReliabilityError(ValueError):
@@ -193,19 +196,40 @@ def _check_parameters(parameters):
     return parameters
 
 
+@njit(parallel=True, cache=True)
+def _kernel_sums_numba(yq, yr):  # pragma: no cover - compiled
+    nq = yq.shape[0]
+    nr = yr.shape[0]
+    dim = yq.shape[1]
+    out = np.zeros(nq)
+    for i in prange(nq):
+        total = 0.0
+        for j in range(nr):
+            d2 = 0.0
+            for k in range(dim):
+                diff = yr[j, k] - yq[i, k]
+                d2 += diff * diff
+            total += np.exp(-0.5 * d2)
+        out[i] = total
+    return out
+
+
 def _kernel_sums(query, ref, whiten, chunk_elements=2_000_000):
     """
     Sum over ``ref`` of ``exp(-0.5 (r - q)^T C^-1 (r - q))`` for each query.
 
     ``whiten`` is a matrix W with ``W W^T = C^-1`` so that the quadratic
-    form is ``|(r - q) W|²``.
+    form is ``|(r - q) W|²``.  The cost is O(n_query n_ref), as in SoFiA;
+    large problems run in a compiled parallel loop.
     """
     nq = query.shape[0]
     out = np.zeros(nq, dtype=np.float64)
     if nq == 0 or ref.shape[0] == 0:
         return out
-    yq = query @ whiten
-    yr = ref @ whiten
+    yq = np.ascontiguousarray(query @ whiten)
+    yr = np.ascontiguousarray(ref @ whiten)
+    if nq * yr.shape[0] > _NUMBA_PAIRS:
+        return _kernel_sums_numba(yq, yr)
     step = max(1, chunk_elements // max(1, ref.shape[0]))
     for start in range(0, nq, step):
         q = yq[start:start + step]

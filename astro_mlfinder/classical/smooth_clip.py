@@ -24,11 +24,14 @@ arithmetic, so that masks agree voxel for voxel with the binary:
 
 Memory
 ------
-The finder keeps at most three arrays of cube size alive: the input cube
-(never modified, never copied when it is already C-contiguous float32), one
-float32 working cube that every pass overwrites in place, and the uint8 mask
-(0.25x).  Peak memory is therefore about 2.25x the float32 cube, plus a few
-rows per thread and a ~4 MB noise sample; SoFiA-2 itself needs about 2.0x.
+The finder keeps two float32 arrays of cube size alive: the input cube
+(never modified, never copied when it is already C-contiguous float32) and
+one working cube that every pass overwrites in place.  The running mask is
+packed to one bit per voxel (1/32 of the cube) and expanded to the uint8
+result (0.25x) only after the working cube has been released.  Peak memory is
+therefore about 2.03x the float32 cube plus a few rows per thread and a ~4 MB
+noise sample, i.e. the same as SoFiA-2 (about 2.0x, which keeps an 8-bit
+mask instead).
 When there is no spatial smoothing the replacement is applied on the fly while
 the spectral boxcar reads the input, so no separate copy step is made.  A
 ``scale_noise`` callable may allocate more (local noise scaling builds a noise
@@ -261,13 +264,14 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
     # float32, C order: a view of the caller's array when it already is one
     cube = np.ascontiguousarray(arr, dtype=np.float32)
 
+    nx = cube.shape[2]
     if mask is None:
-        out = np.zeros(cube.shape, dtype=np.uint8)
+        bits = np.zeros(cube.shape[:2] + ((nx + 7) // 8,), dtype=np.uint8)
     else:
         m = np.asarray(mask)
         if m.shape != out_shape:
             raise ValueError(f"mask has shape {m.shape}, data have shape {out_shape}.")
-        out = np.ascontiguousarray((m != 0).reshape(cube.shape), dtype=np.uint8)
+        bits = _boxcar.pack_mask(m.reshape(cube.shape))
 
     rms0 = measure_noise(cube, stat, flux_range, sample=True)
     _check_rms(rms0, "the input cube")
@@ -285,25 +289,25 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
                 radius_z = k_z // 2
                 if k_xy == 0.0 and k_z == 0:
                     rms = rms0
-                    n_new = int(_boxcar.clip_pass(cube, out, threshold * rms))
+                    n_new = int(_boxcar.clip_bits(cube, bits, threshold * rms))
                 else:
                     if work is None:
                         work = np.empty_like(cube)
                     if k_xy > 0.0:
-                        _boxcar.spatial_pass(work, cube, out, rv, use_repl, n_iter, radius_xy,
+                        _boxcar.spatial_pass(work, cube, bits, rv, use_repl, n_iter, radius_xy,
                                              radius_z == 0, nthreads)
                         if radius_z > 0:
                             _boxcar.spectral_pass_inplace(work, cube, radius_z, nthreads)
                     elif radius_z > 0:
-                        _boxcar.spectral_pass_from(work, cube, out, rv, use_repl, radius_z,
+                        _boxcar.spectral_pass_from(work, cube, bits, rv, use_repl, radius_z,
                                                    nthreads)
                     else:
-                        _boxcar.replace_pass(work, cube, out, rv, use_repl)
+                        _boxcar.replace_pass(work, cube, bits, rv, use_repl)
                     if scale_noise is not None:
                         scale_noise(work)
                     rms = measure_noise(work, stat, flux_range, sample=True)
                     _check_rms(rms, f"the cube smoothed with kernel ({k_xy:g}, {k_z})")
-                    n_new = int(_boxcar.clip_pass(work, out, threshold * rms))
+                    n_new = int(_boxcar.clip_bits(work, bits, threshold * rms))
                 passes.append({"kernel_xy": k_xy, "kernel_z": k_z, "rms": rms, "n_new": n_new})
                 if bar is not None:
                     bar.update(1)
@@ -311,4 +315,6 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
         if bar is not None:
             bar.close()
         del work
+    # the working cube is gone: only now expand the bits to one byte per voxel
+    out = _boxcar.unpack_mask(bits, nx)
     return SmoothClipResult(mask=out.reshape(out_shape), passes=passes)

@@ -470,7 +470,7 @@ class SourceCatalog:
         names += [k for k in self._extra if k not in names]
         if self._world_all:
             names += ["sky_centroid", *self._world_all]
-        return names
+        return list(dict.fromkeys(names))
 
     def _default_columns(self):
         base = list(DEFAULT_COLUMNS_3D if self.ndim == 3 else DEFAULT_COLUMNS_2D)
@@ -532,7 +532,7 @@ class SourceCatalog:
         for name in names:
             if name == "sky_centroid":
                 value = view.sky_centroid
-            elif name in self._world_all:
+            elif name in self._world_all and name not in self._extra:
                 value = view._select(self._world_all[name])
             else:
                 value = view._column(name)

@@ -181,7 +181,11 @@ def _flux_ratio(det, tru, det_rows, tru_rows):
     if 'f_sum' not in det.colnames or 'f_sum' not in tru.colnames:
         return nan
     fd, ft = det['f_sum'], tru['f_sum']
-    if isinstance(fd, u.Quantity) and isinstance(ft, u.Quantity):
+    # A dimensionless f_sum (e.g. from a bare array) is taken to be in the
+    # units of the other catalogue.
+    with_units = [isinstance(f, u.Quantity) and f.unit != u.dimensionless_unscaled
+                  for f in (fd, ft)]
+    if all(with_units):
         if not fd.unit.is_equivalent(ft.unit):
             alt = tru['f_sum_phys'] if 'f_sum_phys' in tru.colnames else None
             if isinstance(alt, u.Quantity) and fd.unit.is_equivalent(alt.unit):

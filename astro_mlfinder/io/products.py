@@ -106,7 +106,9 @@ def moment_maps(data, labels, wcs=None, *, threshold=0.0):
         inside = (labels != 0) & np.isfinite(data)
         return np.where(inside, data, 0).astype(np.float32), None, None, None
     if data.ndim != 3:
-        raise ValueError(f"moment maps need a (z, y, x) cube or (y, x) image, got shape {data.shape}")
+        raise ValueError(
+            f"moment maps need a (z, y, x) cube or (y, x) image, got shape {data.shape}"
+        )
     nz, ny, nx = data.shape
     axis = _spectral_axis(wcs)
     spectral = _spectral_values(wcs, nz) if axis else np.arange(nz, dtype=np.float64)
@@ -115,31 +117,36 @@ def moment_maps(data, labels, wcs=None, *, threshold=0.0):
     mom2 = np.zeros((ny, nx), dtype=np.float32)
     sum_pos = np.zeros((ny, nx), dtype=np.float32)
     chan = np.zeros((ny, nx), dtype=np.int32)
+
     # SoFiA accumulates into float32 maps from the highest channel down: each
     # increment is computed in double precision, rounded to float32 and added
     # in float32; divisions and the final scaling are done in double precision.
-    planes = []
-    for z in range(nz - 1, -1, -1):
-        inside = labels[z] != 0
-        if not inside.any():
-            continue
-        flux = data[z].astype(np.float64)
-        inside &= np.isfinite(flux)
-        positive = inside & (flux > threshold)
+    def planes():
+        for z in range(nz - 1, -1, -1):
+            inside = labels[z] != 0
+            if not inside.any():
+                continue
+            flux = data[z].astype(np.float64)
+            inside &= np.isfinite(flux)
+            yield z, inside, inside & (flux > threshold), flux
+
+    for z, inside, positive, flux in planes():
         mom0 += np.where(inside, flux, 0.0).astype(np.float32)
         chan += inside
         mom1 += np.where(positive, flux * spectral[z], 0.0).astype(np.float32)
         sum_pos += np.where(positive, flux, 0.0).astype(np.float32)
-        planes.append((z, positive, flux))
     with np.errstate(invalid="ignore", divide="ignore"):
         ok = sum_pos > 0
-        mom1 = np.where(ok, (mom1.astype(np.float64) / sum_pos).astype(np.float32), np.float32(np.nan))
-        for z, positive, flux in planes:
+        mom1 = np.where(
+            ok, (mom1.astype(np.float64) / sum_pos).astype(np.float32), np.float32(np.nan)
+        )
+        for z, _, positive, flux in planes():  # second pass: dispersion about moment 1
             velo = mom1.astype(np.float64) - spectral[z]
             mom2 += np.where(positive, velo * velo * flux, 0.0).astype(np.float32)
         ok2 = ok & (mom2 > 0)
-        mom2 = np.where(ok2, np.sqrt(mom2.astype(np.float64) / sum_pos).astype(np.float32),
-                        np.float32(np.nan))
+        mom2 = np.where(
+            ok2, np.sqrt(mom2.astype(np.float64) / sum_pos).astype(np.float32), np.float32(np.nan)
+        )
     if axis:
         mom0 = (mom0.astype(np.float64) * axis[1]).astype(np.float32)
     return mom0, mom1.astype(np.float32), mom2.astype(np.float32), chan
@@ -205,10 +212,16 @@ def cubelet_products(data, labels, source_id, bbox, *, margin=10, threshold=0.0,
     nz, ny, nx = data.shape
     x_min, x_max, y_min, y_max, z_min, z_max = (int(v) for v in bbox)
     if not (0 <= x_min <= x_max < nx and 0 <= y_min <= y_max < ny and 0 <= z_min <= z_max < nz):
-        raise ValueError(f"bounding box {tuple(bbox)} of source {source_id} lies outside the data "
-                         f"shape {data.shape}")
+        raise ValueError(
+            f"bounding box {tuple(bbox)} of source {source_id} lies outside the data "
+            f"shape {data.shape}"
+        )
     x0, y0, z0 = max(x_min - margin, 0), max(y_min - margin, 0), max(z_min - margin, 0)
-    x1, y1, z1 = min(x_max + margin, nx - 1), min(y_max + margin, ny - 1), min(z_max + margin, nz - 1)
+    x1, y1, z1 = (
+        min(x_max + margin, nx - 1),
+        min(y_max + margin, ny - 1),
+        min(z_max + margin, nz - 1),
+    )
     window = (slice(z0, z1 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1))
     cube = np.asarray(data[window], dtype=np.float32)
     mask = (np.asarray(labels[window]) == source_id).astype(np.uint8)
@@ -329,8 +342,20 @@ def _filtered_header(image, history):
     if image.header is None:
         return _make_header(image, image.ndim, bunit=_bunit(image), beam=True, history=history)
     header = image.header.copy()
-    for key in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BSCALE", "BZERO", "BLANK", "XTENSION",
-                "PCOUNT", "GCOUNT", "CHECKSUM", "DATASUM"):
+    for key in (
+        "SIMPLE",
+        "BITPIX",
+        "NAXIS",
+        "EXTEND",
+        "BSCALE",
+        "BZERO",
+        "BLANK",
+        "XTENSION",
+        "PCOUNT",
+        "GCOUNT",
+        "CHECKSUM",
+        "DATASUM",
+    ):
         header.remove(key, ignore_missing=True, remove_all=True)
     for i in range(1, 10):
         header.remove(f"NAXIS{i}", ignore_missing=True, remove_all=True)
@@ -403,13 +428,17 @@ def _spectrum_text(result, *, spec_name, spec_unit, flux_unit, beam_area, wcs_va
     ]
     flux_unit = flux_unit or "???"
     if wcs_values is not None:
-        lines += [f"#{'1':>9}{'2':>18}{'3':>18}{'4':>10}",
-                  f"#{'chan':>9}{spec_name:>18}{'f_sum':>18}{'n_pix':>10}",
-                  f"#{'-':>9}{spec_unit:>18}{flux_unit:>18}{'-':>10}"]
+        lines += [
+            f"#{'1':>9}{'2':>18}{'3':>18}{'4':>10}",
+            f"#{'chan':>9}{spec_name:>18}{'f_sum':>18}{'n_pix':>10}",
+            f"#{'-':>9}{spec_unit:>18}{flux_unit:>18}{'-':>10}",
+        ]
     else:
-        lines += [f"#{'1':>9}{'2':>18}{'3':>10}",
-                  f"#{'chan':>9}{'f_sum':>18}{'n_pix':>10}",
-                  f"#{'-':>9}{flux_unit:>18}{'-':>10}"]
+        lines += [
+            f"#{'1':>9}{'2':>18}{'3':>10}",
+            f"#{'chan':>9}{'f_sum':>18}{'n_pix':>10}",
+            f"#{'-':>9}{flux_unit:>18}{'-':>10}",
+        ]
     lines.append("#")
     for j, channel in enumerate(result["channels"]):
         flux = result["spectrum"][j] / beam_area
@@ -426,7 +455,21 @@ def _spectral_name(image):
         return "spec"
     ctype = image.wcs.wcs.ctype[image.wcs.wcs.spec].upper()[:4]
     return {"FREQ": "freq", "VRAD": "v_rad", "VOPT": "v_opt", "FELO": "v_opt", "VELO": "v_app"}.get(
-        ctype, "spec")
+        ctype, "spec"
+    )
+
+
+def _param_flag(params, key, default):
+    """A boolean SoFiA setting from SofiaParameters or a plain mapping (bools or SoFiA strings)."""
+    if params is None:
+        return default
+    try:
+        value = params[key]
+    except (KeyError, ValueError):
+        return default
+    if isinstance(value, str):
+        return value.strip() == "true"
+    return bool(value)
 
 
 def _resolve_params(catalog, params):
@@ -451,10 +494,26 @@ def _resolve_params(catalog, params):
     return None
 
 
-def product_paths(outdir, prefix, *, cat_ascii=True, cat_xml=True, cat_sql=False, karma=False,
-                  mask=True, mask_2d=False, raw_mask=False, moments=True, cubelets=False,
-                  noise=False, filtered=False, regions=("ds9",), source_ids=(), ndim=3,
-                  noise_spectrum=False):
+def product_paths(
+    outdir,
+    prefix,
+    *,
+    cat_ascii=True,
+    cat_xml=True,
+    cat_sql=False,
+    karma=False,
+    mask=True,
+    mask_2d=False,
+    raw_mask=False,
+    moments=True,
+    cubelets=False,
+    noise=False,
+    filtered=False,
+    regions=("ds9",),
+    source_ids=(),
+    ndim=3,
+    noise_spectrum=False,
+):
     """Return ``{product: path}`` of every file `write_products` would write.
 
     Cubelet files are keyed ``'cubelet <id> <suffix>'``.
@@ -487,7 +546,9 @@ def product_paths(outdir, prefix, *, cat_ascii=True, cat_xml=True, cat_sql=False
             paths[f"cubelet {sid} spec"] = directory / f"{prefix}_{sid}_spec.txt"
     for fmt in regions or ():
         if fmt not in _REGION_EXTENSIONS:
-            raise ValueError(f"unknown region format {fmt!r}; choose from {tuple(_REGION_EXTENSIONS)}")
+            raise ValueError(
+                f"unknown region format {fmt!r}; choose from {tuple(_REGION_EXTENSIONS)}"
+            )
         paths[f"regions {fmt}"] = Path(f"{base}{_REGION_EXTENSIONS[fmt]}")
     return paths
 
@@ -496,15 +557,35 @@ def _product(catalog, name, switch):
     products = getattr(catalog, "products", None) or {}
     value = products.get(name)
     if value is None:
-        raise ValueError(f"{switch}=True needs the catalogue product {name!r}, which the finder did not "
-                         f"produce (available: {sorted(products) or 'none'})")
+        raise ValueError(
+            f"{switch}=True needs the catalogue product {name!r}, which the finder did not "
+            f"produce (available: {sorted(products) or 'none'})"
+        )
     return np.asarray(value)
 
 
-def write_products(catalog, outdir, prefix, *, overwrite=False, cat_ascii=True, cat_xml=True,
-                   cat_sql=False, karma=False, mask=True, mask_2d=False, raw_mask=False, moments=True,
-                   cubelets=False, margin_cubelets=10, threshold_mom12=0.0, noise=False,
-                   filtered=False, regions=("ds9",), params=None):
+def write_products(
+    catalog,
+    outdir,
+    prefix,
+    *,
+    overwrite=False,
+    cat_ascii=True,
+    cat_xml=True,
+    cat_sql=False,
+    karma=False,
+    mask=True,
+    mask_2d=False,
+    raw_mask=False,
+    moments=True,
+    cubelets=False,
+    margin_cubelets=10,
+    threshold_mom12=0.0,
+    noise=False,
+    filtered=False,
+    regions=("ds9",),
+    params=None,
+):
     """Write the SoFiA-style product set of a catalogue.
 
     Parameters
@@ -567,7 +648,7 @@ def write_products(catalog, outdir, prefix, *, overwrite=False, cat_ascii=True, 
     outdir = Path(outdir)
     params = _resolve_params(catalog, params)
     history = _history_lines(params)
-    use_wcs = bool(params["parameter.wcs"]) if hasattr(params, "to_strings") else True
+    use_wcs = _param_flag(params, "parameter.wcs", True)
     wcs = image.wcs if (use_wcs and image.has_spectral) else None
 
     noise_data = _product(catalog, "noise", "noise") if noise else None
@@ -575,13 +656,30 @@ def write_products(catalog, outdir, prefix, *, overwrite=False, cat_ascii=True, 
     raw_data = _product(catalog, "mask_raw", "raw_mask") if raw_mask else None
     need_table = cat_ascii or cat_xml or cat_sql or karma or (cubelets and ndim == 3)
     table = catalog.to_table(columns="sofia") if need_table else None
-    source_ids = [int(v) for v in np.asarray(getattr(table["id"], "value", table["id"]))] \
-        if (cubelets and ndim == 3) else []
-    paths = product_paths(outdir, prefix, cat_ascii=cat_ascii, cat_xml=cat_xml, cat_sql=cat_sql,
-                          karma=karma, mask=mask, mask_2d=mask_2d, raw_mask=raw_mask, moments=moments,
-                          cubelets=cubelets, noise=noise, filtered=filtered, regions=regions,
-                          source_ids=source_ids, ndim=ndim,
-                          noise_spectrum=noise_data is not None and noise_data.ndim == 1)
+    source_ids = (
+        [int(v) for v in np.asarray(getattr(table["id"], "value", table["id"]))]
+        if (cubelets and ndim == 3)
+        else []
+    )
+    paths = product_paths(
+        outdir,
+        prefix,
+        cat_ascii=cat_ascii,
+        cat_xml=cat_xml,
+        cat_sql=cat_sql,
+        karma=karma,
+        mask=mask,
+        mask_2d=mask_2d,
+        raw_mask=raw_mask,
+        moments=moments,
+        cubelets=cubelets,
+        noise=noise,
+        filtered=filtered,
+        regions=regions,
+        source_ids=source_ids,
+        ndim=ndim,
+        noise_spectrum=noise_data is not None and noise_data.ndim == 1,
+    )
     check_writable(paths.values(), overwrite=overwrite)
     region_objects = {}
     for key in paths:
@@ -593,12 +691,19 @@ def write_products(catalog, outdir, prefix, *, overwrite=False, cat_ascii=True, 
     creator = _origin()
 
     if "cat_ascii" in paths:
-        written.append(write_sofia_ascii(table, paths["cat_ascii"], creator=creator, overwrite=overwrite))
+        written.append(
+            write_sofia_ascii(table, paths["cat_ascii"], creator=creator, overwrite=overwrite)
+        )
     if "cat_xml" in paths:
-        written.append(write_sofia_xml(table, paths["cat_xml"], params=params, creator=creator,
-                                       overwrite=overwrite))
+        written.append(
+            write_sofia_xml(
+                table, paths["cat_xml"], params=params, creator=creator, overwrite=overwrite
+            )
+        )
     if "cat_sql" in paths:
-        written.append(write_sofia_sql(table, paths["cat_sql"], creator=creator, overwrite=overwrite))
+        written.append(
+            write_sofia_sql(table, paths["cat_sql"], creator=creator, overwrite=overwrite)
+        )
     if "karma" in paths:
         written.append(write_karma(table, paths["karma"], creator=creator, overwrite=overwrite))
     if "noise" in paths:
@@ -608,21 +713,29 @@ def write_products(catalog, outdir, prefix, *, overwrite=False, cat_ascii=True, 
             written.append(_write_text(paths["noise"], text, overwrite))
         else:
             header = _make_header(image, ndim, bunit=bunit, beam=True, history=history)
-            written.append(_write_fits(paths["noise"], noise_data.astype(np.float32), header, overwrite))
+            written.append(
+                _write_fits(paths["noise"], noise_data.astype(np.float32), header, overwrite)
+            )
     if "filtered" in paths:
         header = _filtered_header(image, history)
-        written.append(_write_fits(paths["filtered"], filtered_data.astype(np.float32), header,
-                                   overwrite))
+        written.append(
+            _write_fits(paths["filtered"], filtered_data.astype(np.float32), header, overwrite)
+        )
     if "raw_mask" in paths:
         header = _make_header(image, ndim, bunit=" ", beam=False, history=history)
-        written.append(_write_fits(paths["raw_mask"], (raw_data != 0).astype(np.uint8), header,
-                                   overwrite))
+        written.append(
+            _write_fits(paths["raw_mask"], (raw_data != 0).astype(np.uint8), header, overwrite)
+        )
     if ndim == 3 and ("mom0" in paths):
         mom0, mom1, mom2, chan = moment_maps(data, segment, wcs)
         spec_unit = sofia_unit_string(image.spectral_unit) if wcs is not None else ""
         unit0 = (f"{bunit}*{spec_unit}" if bunit else spec_unit) if wcs is not None else bunit
-        for key, array, unit in (("mom0", mom0, unit0), ("mom1", mom1, spec_unit),
-                                 ("mom2", mom2, spec_unit), ("chan", chan, " ")):
+        for key, array, unit in (
+            ("mom0", mom0, unit0),
+            ("mom1", mom1, spec_unit),
+            ("mom2", mom2, spec_unit),
+            ("chan", chan, " "),
+        ):
             header = _make_header(image, 2, bunit=unit, beam=True, history=history)
             written.append(_write_fits(paths[key], array, header, overwrite))
     elif "mom0" in paths:
@@ -636,8 +749,20 @@ def write_products(catalog, outdir, prefix, *, overwrite=False, cat_ascii=True, 
         header = _make_header(image, ndim, bunit=" ", beam=False, history=history)
         written.append(_write_fits(paths["mask"], segment.astype(np.int32), header, overwrite))
     if source_ids:
-        written += _write_cubelets(catalog, table, paths, outdir, prefix, margin_cubelets,
-                                   threshold_mom12, wcs, bunit, history, params, overwrite)
+        written += _write_cubelets(
+            catalog,
+            table,
+            paths,
+            outdir,
+            prefix,
+            margin_cubelets,
+            threshold_mom12,
+            wcs,
+            bunit,
+            history,
+            params,
+            overwrite,
+        )
     for key, regs in region_objects.items():
         fmt = key.split()[1]
         text = regs.serialize(format=fmt)
@@ -645,16 +770,19 @@ def write_products(catalog, outdir, prefix, *, overwrite=False, cat_ascii=True, 
     return written
 
 
-def _write_cubelets(catalog, table, paths, outdir, prefix, margin, threshold, wcs, bunit, history,
-                    params, overwrite):
+def _write_cubelets(
+    catalog, table, paths, outdir, prefix, margin, threshold, wcs, bunit, history, params, overwrite
+):
     image = catalog.image
     data = np.asarray(image.data)
     segment = np.asarray(catalog.segment)
     directory = outdir / f"{prefix}_cubelets"
     directory.mkdir(parents=True, exist_ok=True)
     if overwrite:  # as SoFiA: remove cubelets of an earlier run that are not rewritten now
-        pattern = re.compile(rf"^{re.escape(prefix)}_\d+_(cube|mask|mom0|mom1|mom2|chan|snr|pv|pv_min|"
-                             r"pv_mask|pv_min_mask)\.fits$|^" + re.escape(prefix) + r"_\d+_spec\.txt$")
+        pattern = re.compile(
+            rf"^{re.escape(prefix)}_\d+_(cube|mask|mom0|mom1|mom2|chan|snr|pv|pv_min|"
+            r"pv_mask|pv_min_mask)\.fits$|^" + re.escape(prefix) + r"_\d+_spec\.txt$"
+        )
         keep = {p.name for k, p in paths.items() if k.startswith("cubelet ")}
         for entry in os.listdir(directory):
             if pattern.match(entry) and entry not in keep:
@@ -663,10 +791,13 @@ def _write_cubelets(catalog, table, paths, outdir, prefix, margin, threshold, wc
     spec_unit = sofia_unit_string(image.spectral_unit) if wcs is not None else ""
     spec_name = _spectral_name(image)
     f_sum_unit = getattr(table["f_sum"], "unit", None) if "f_sum" in table.colnames else None
-    physical = (bunit == "Jy/beam" and f_sum_unit is not None
-                and u.beam not in getattr(f_sum_unit, "bases", []) and image.beam is not None)
-    if hasattr(params, "to_strings"):
-        physical = physical and bool(params["parameter.physical"])
+    physical = (
+        bunit == "Jy/beam"
+        and f_sum_unit is not None
+        and u.beam not in getattr(f_sum_unit, "bases", [])
+        and image.beam is not None
+    )
+    physical = physical and _param_flag(params, "parameter.physical", True)
     beam_area = image.beam_area if physical else 1.0
     flux_unit = "Jy" if physical else bunit
     written = []
@@ -679,8 +810,16 @@ def _write_cubelets(catalog, table, paths, outdir, prefix, margin, threshold, wc
         sid = int(value("id", row))
         bbox = [int(value(k, row)) for k in ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")]
         rms = value("rms", row) if "rms" in table.colnames else 0.0
-        result = cubelet_products(data, segment, sid, bbox, margin=margin, threshold=threshold,
-                                  rms=rms if math.isfinite(rms) else 0.0, wcs=wcs)
+        result = cubelet_products(
+            data,
+            segment,
+            sid,
+            bbox,
+            margin=margin,
+            threshold=threshold,
+            rms=rms if math.isfinite(rms) else 0.0,
+            wcs=wcs,
+        )
         name = names[row] if names else str(sid)
         shift = result["origin"]
         unit0 = (f"{bunit}*{spec_unit}" if bunit else spec_unit) if wcs is not None else bunit
@@ -697,11 +836,27 @@ def _write_cubelets(catalog, table, paths, outdir, prefix, margin, threshold, wc
             key = f"cubelet {sid} {suffix}"
             if array is None:
                 continue
-            header = _make_header(image, naxis, bunit=unit, beam=beam, history=history, obj_name=name,
-                                  crpix_shift=shift)
+            header = _make_header(
+                image,
+                naxis,
+                bunit=unit,
+                beam=beam,
+                history=history,
+                obj_name=name,
+                crpix_shift=shift,
+            )
             written.append(_write_fits(paths[key], array, header, overwrite))
-        wcs_values = _spectral_values(wcs, data.shape[0])[result["channels"]] if wcs is not None else None
-        text = _spectrum_text(result, spec_name=spec_name, spec_unit=spec_unit, flux_unit=flux_unit,
-                              beam_area=beam_area, wcs_values=wcs_values, creator=_origin())
+        wcs_values = (
+            _spectral_values(wcs, data.shape[0])[result["channels"]] if wcs is not None else None
+        )
+        text = _spectrum_text(
+            result,
+            spec_name=spec_name,
+            spec_unit=spec_unit,
+            flux_unit=flux_unit,
+            beam_area=beam_area,
+            wcs_values=wcs_values,
+            creator=_origin(),
+        )
         written.append(_write_text(paths[f"cubelet {sid} spec"], text, overwrite))
     return written

@@ -126,7 +126,7 @@ def _unit_term(base, power):
 
 
 def sofia_unit_string(unit):
-    """Return SoFiA's spelling of ``unit`` (``'Jy/beam'``, ``'Jy*Hz'``, ``'Jy/beam*Hz'``, ``'pix'``).
+    """Return SoFiA's spelling of ``unit`` (``'Jy/beam'``, ``'Jy*Hz'``, ``'Jy/beam*Hz'``...).
 
     Flux-density units come first, then ``/beam``, then other units
     multiplied (``*``) or divided (``/``) left to right.  Dimensionless or
@@ -175,7 +175,11 @@ def parse_sofia_unit(text):
         return None
     parts = re.split(r"([*/])", text)
     try:
-        unit = u.Unit(parts[0].strip()) if parts[0].strip() not in ("", "1") else u.dimensionless_unscaled
+        unit = (
+            u.Unit(parts[0].strip())
+            if parts[0].strip() not in ("", "1")
+            else u.dimensionless_unscaled
+        )
         for op, token in zip(parts[1::2], parts[2::2], strict=True):
             term = u.Unit(token.strip())
             unit = unit * term if op == "*" else unit / term
@@ -228,7 +232,9 @@ def _column_unit(table, name):
     unit = getattr(col, "unit", None)
     text = (col.info.meta or {}).get("sofia_unit")
     # keep SoFiA's own spelling read from a file, unless the unit has changed since
-    if text is not None and parse_sofia_unit(text) == (None if unit == u.dimensionless_unscaled else unit):
+    if text is not None and parse_sofia_unit(text) == (
+        None if unit == u.dimensionless_unscaled else unit
+    ):
         return text
     return sofia_unit_string(unit)
 
@@ -252,8 +258,10 @@ def _prepare(table):
     names = [n for n in table.colnames if n != "name"]
     for name in names:
         if np.ndim(table[name]) != 1 or hasattr(table[name], "frame"):
-            raise ValueError(f"column {name!r} is not a plain 1-D column; SoFiA catalogues hold "
-                             "numbers only (split SkyCoord columns into ra/dec)")
+            raise ValueError(
+                f"column {name!r} is not a plain 1-D column; SoFiA catalogues hold "
+                "numbers only (split SkyCoord columns into ra/dec)"
+            )
     types = [_column_type(table, n) for n in names]
     units = [_column_unit(table, n) for n in names]
     ucds = [_column_ucd(table, n) for n in names]
@@ -370,8 +378,11 @@ def write_sofia_ascii(table, path, *, creator=None, overwrite=False):
     ]
     for ident, values in rows:
         quoted = f'"{ident}"'
-        lines.append(" " + f"{quoted:>{2 * w}}"
-                     + "".join(_fmt_ascii(v, k) for v, k in zip(values, types, strict=True)))
+        lines.append(
+            " "
+            + f"{quoted:>{2 * w}}"
+            + "".join(_fmt_ascii(v, k) for v, k in zip(values, types, strict=True))
+        )
     return _write_text(path, "\n".join(lines) + "\n", overwrite)
 
 
@@ -400,7 +411,9 @@ def write_sofia_xml(table, path, *, params=None, creator=None, overwrite=False):
     names, types, units, ucds, rows = _prepare(table)
     if creator.startswith("SoFiA "):
         version = creator.split()[1]
-        description = f"Source catalogue created by the Source Finding Application (SoFiA {version})"
+        description = (
+            f"Source catalogue created by the Source Finding Application (SoFiA {version})"
+        )
     else:
         description = f"Source catalogue created by {creator}"
     t = "\t"
@@ -410,30 +423,41 @@ def write_sofia_xml(table, path, *, params=None, creator=None, overwrite=False):
         f'xmlns="{_VOTABLE_NS}">',
         f"{t}<RESOURCE>",
         f"{t * 2}<DESCRIPTION>{escape(description)}</DESCRIPTION>",
-        f'{t * 2}<PARAM name="Time" datatype="char" arraysize="*" value={quoteattr(_time_string())} '
-        'ucd="time.creation"/>',
+        f'{t * 2}<PARAM name="Time" datatype="char" arraysize="*" '
+        f'value={quoteattr(_time_string())} ucd="time.creation"/>',
         f'{t * 2}<PARAM name="Creator" datatype="char" arraysize="*" value={quoteattr(creator)} '
         'ucd="meta.id;meta.software"/>',
     ]
     strings = _param_strings(params)
     if strings:
         for key, value in strings.items():
-            out.append(f'{t * 2}<PARAM name={quoteattr(_sanitise(key))} datatype="char" arraysize="*" '
-                       f'value={quoteattr(_sanitise(value))} ucd="meta.note"/>')
+            out.append(
+                f'{t * 2}<PARAM name={quoteattr(_sanitise(key))} datatype="char" arraysize="*" '
+                f'value={quoteattr(_sanitise(value))} ucd="meta.note"/>'
+            )
     out.append(f'{t * 2}<TABLE ID="SoFiA_source_catalogue" name="SoFiA source catalogue">')
     out.append(f'{t * 3}<FIELD arraysize="32" datatype="char" name="name" unit="" ucd="meta.id"/>')
     for name, kind, unit, ucd in zip(names, types, units, ucds, strict=True):
         kind = "long" if kind == "long" else "double"
-        out.append(f'{t * 3}<FIELD datatype="{kind}" name={quoteattr(name)} unit={quoteattr(unit)} '
-                   f"ucd={quoteattr(ucd)}/>")
+        out.append(
+            f'{t * 3}<FIELD datatype="{kind}" name={quoteattr(name)} unit={quoteattr(unit)} '
+            f"ucd={quoteattr(ucd)}/>"
+        )
     out += [f"{t * 3}<DATA>", f"{t * 4}<TABLEDATA>"]
     for ident, values in rows:
         out.append(f"{t * 5}<TR>")
         out.append(f"{t * 6}<TD>{escape(ident)}</TD>")
-        out.extend(f"{t * 6}<TD>{_fmt_exact(v, k)}</TD>" for v, k in zip(values, types, strict=True))
+        out.extend(
+            f"{t * 6}<TD>{_fmt_exact(v, k)}</TD>" for v, k in zip(values, types, strict=True)
+        )
         out.append(f"{t * 5}</TR>")
-    out += [f"{t * 4}</TABLEDATA>", f"{t * 3}</DATA>", f"{t * 2}</TABLE>", f"{t}</RESOURCE>",
-            "</VOTABLE>"]
+    out += [
+        f"{t * 4}</TABLEDATA>",
+        f"{t * 3}</DATA>",
+        f"{t * 2}</TABLE>",
+        f"{t}</RESOURCE>",
+        "</VOTABLE>",
+    ]
     return _write_text(path, "\n".join(out) + "\n", overwrite)
 
 
@@ -476,8 +500,13 @@ def write_sofia_sql(table, path, *, creator=None, overwrite=False):
         "\tKEY (`id`)",
         f") COMMENT='SoFiA source catalogue; created with SoFiA version {version}';",
         "",
-        "INSERT INTO `SoFiA-Catalogue` (" + ", ".join(f"`{n}`" for n in ["name", *names]) + ") VALUES",
     ]
+    if rows:  # an INSERT without values is not valid SQL
+        out.append(
+            "INSERT INTO `SoFiA-Catalogue` ("
+            + ", ".join(f"`{n}`" for n in ["name", *names])
+            + ") VALUES"
+        )
     for i, (ident, values) in enumerate(rows):
         ident = ident.replace("'", "''")
         cells = ", ".join(_fmt_exact(v, k) for v, k in zip(values, types, strict=True))
@@ -520,15 +549,24 @@ def write_karma(table, path, *, creator=None, overwrite=False):
         if lon_name in table.colnames and lat_name in table.colnames:
             lon = table[lon_name]
             lat = table[lat_name]
-            lon = lon.to_value(u.deg) if isinstance(lon, u.Quantity) else np.asarray(lon, dtype=float)
-            lat = lat.to_value(u.deg) if isinstance(lat, u.Quantity) else np.asarray(lat, dtype=float)
-            out.extend(f"TEXT W {a:e} {b:e} {i + 1}" for i, (a, b) in enumerate(zip(lon, lat,
-                                                                                      strict=True)))
+            lon = (
+                lon.to_value(u.deg) if isinstance(lon, u.Quantity) else np.asarray(lon, dtype=float)
+            )
+            lat = (
+                lat.to_value(u.deg) if isinstance(lat, u.Quantity) else np.asarray(lat, dtype=float)
+            )
+            out.extend(
+                f"TEXT W {a:e} {b:e} {i + 1}" for i, (a, b) in enumerate(zip(lon, lat, strict=True))
+            )
             break
     else:
         if len(table):
-            warnings.warn("no sky coordinates (ra/dec, l/b or lon/lat) in the catalogue; the Karma "
-                          "annotation file holds no sources", UserWarning)
+            warnings.warn(
+                "no sky coordinates (ra/dec, l/b or lon/lat) in the catalogue; the Karma "
+                "annotation file holds no sources",
+                UserWarning,
+                stacklevel=2,
+            )
     return _write_text(path, "\n".join(out) + "\n", overwrite)
 
 
@@ -576,8 +614,11 @@ def read_sofia_xml(path):
     params = {e.get("name"): e.get("value", "") for e in resource if local(e.tag) == "PARAM"}
     description = next((e.text for e in resource if local(e.tag) == "DESCRIPTION"), None)
     fields = [e for e in table_el if local(e.tag) == "FIELD"]
-    rows = [[(td.text or "") for td in tr if local(td.tag) == "TD"]
-            for tr in table_el.iter() if local(tr.tag) == "TR"]
+    rows = [
+        [(td.text or "") for td in tr if local(td.tag) == "TD"]
+        for tr in table_el.iter()
+        if local(tr.tag) == "TR"
+    ]
     for number, row in enumerate(rows, start=1):
         if len(row) != len(fields):
             raise ValueError(f"{path}: row {number} has {len(row)} cells for {len(fields)} fields")
@@ -585,16 +626,25 @@ def read_sofia_xml(path):
     for j, field in enumerate(fields):
         name = field.get("name")
         datatype = field.get("datatype", "double")
-        kind = "char" if datatype in ("char", "unicodeChar") else (
-            "long" if datatype in ("long", "int", "short", "unsignedByte") else "double")
+        kind = (
+            "char"
+            if datatype in ("char", "unicodeChar")
+            else ("long" if datatype in ("long", "int", "short", "unsignedByte") else "double")
+        )
         unit_text = field.get("unit", "")
         column = [row[j].strip() if kind != "char" else row[j] for row in rows]
         if kind == "long":
             column = [int(v) for v in column]
         elif kind == "double":
             column = [float(v) for v in column]
-        table[name] = _make_column(column, kind, parse_sofia_unit(unit_text) if kind != "char" else None)
-        table[name].info.meta = {"ucd": field.get("ucd", ""), "datatype": kind, "sofia_unit": unit_text}
+        table[name] = _make_column(
+            column, kind, parse_sofia_unit(unit_text) if kind != "char" else None
+        )
+        table[name].info.meta = {
+            "ucd": field.get("ucd", ""),
+            "datatype": kind,
+            "sofia_unit": unit_text,
+        }
     return table
 
 
@@ -643,8 +693,9 @@ def read_sofia_ascii(path):
         idents.append(match.group(1))
         values = match.group(2).split()
         if len(values) != len(names) - 1:
-            raise ValueError(f"{path}: data row {number} has {len(values) + 1} values for "
-                             f"{len(names)} columns")
+            raise ValueError(
+                f"{path}: data row {number} has {len(values) + 1} values for {len(names)} columns"
+            )
         cells.append(values)
     table = QTable(meta=meta)
     table["name"] = np.array(idents, dtype=str)
@@ -653,8 +704,13 @@ def read_sofia_ascii(path):
         if name in SOFIA_COLUMN_SPECS:
             kind = SOFIA_COLUMN_SPECS[name][0]
         else:
-            kind = "long" if all(re.fullmatch(r"[-+]?\d+", v) for v in column) and column else "double"
+            kind = (
+                "long" if all(re.fullmatch(r"[-+]?\d+", v) for v in column) and column else "double"
+            )
         values = [int(v) for v in column] if kind == "long" else [float(v) for v in column]
         table[name] = _make_column(values, kind, parse_sofia_unit(unit_text))
-        table[name].info.meta = {"datatype": kind, "sofia_unit": "" if unit_text == "-" else unit_text}
+        table[name].info.meta = {
+            "datatype": kind,
+            "sofia_unit": "" if unit_text == "-" else unit_text,
+        }
     return table

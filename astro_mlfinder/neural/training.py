@@ -311,6 +311,29 @@ def _match_counts(truth_labels, pred_labels, iou_min):
     return n_true, n_pred, matched
 
 
+def _centroid_table(labels):
+    from astropy.table import Table
+
+    n = int(labels.max())
+    ids = np.arange(1, n + 1)
+    centres = np.array(ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, ids)).reshape(-1, 3)
+    return Table({"id": ids, "x": centres[:, 2], "y": centres[:, 1], "z": centres[:, 0]})
+
+
+def _match_counts_evaluate(truth_labels, pred_labels, iou_min):
+    """(n_true, n_pred, n_matched) with `astro_mlfinder.evaluate.match_catalogs` (optimal IoU matching)."""
+    try:
+        from ..evaluate import match_catalogs
+    except ImportError:  # pragma: no cover - evaluate is part of the package; fallback for partial installs
+        return _match_counts(truth_labels, pred_labels, iou_min)
+    n_true, n_pred = int(truth_labels.max()), int(pred_labels.max())
+    if n_true == 0 or n_pred == 0:
+        return n_true, n_pred, 0
+    res = match_catalogs(_centroid_table(pred_labels), _centroid_table(truth_labels),
+                         detected_segment=pred_labels, truth_segment=truth_labels, min_iou=iou_min)
+    return n_true, n_pred, int(res.tp)
+
+
 def _scores(n_true, n_pred, matched):
     precision = matched / n_pred if n_pred else (1.0 if n_true == 0 else 0.0)
     recall = matched / n_true if n_true else 1.0
@@ -337,7 +360,7 @@ def evaluate_segmentation(probabilities, val_set, threshold=0.5, min_size=16, io
     inter = size = 0
     for prob, (_, labels, _) in zip(probabilities, val_set, strict=True):
         pred, _, _ = segment_probability(prob, threshold, min_size)
-        totals += _match_counts(labels, pred, iou_min)
+        totals += _match_counts_evaluate(labels, pred, iou_min)
         inter += int(((labels > 0) & (pred > 0)).sum())
         size += int((labels > 0).sum() + (pred > 0).sum())
     out = _scores(*totals)

@@ -136,10 +136,11 @@ def get_entry(name, version=None, registry=None):
 def cache_dir():
     """Directory where downloaded weights are cached (created if needed).
 
-    ``$ASTRO_MLFINDER_CACHE_DIR`` if set, else ``<astropy cache dir for
+    ``$ASTRO_MLFINDER_CACHE_DIR`` if set, else the config item
+    ``astro_mlfinder.conf.cache_dir`` if set, else ``<astropy cache dir for
     astro_mlfinder>/weights`` (``~/.astro_mlfinder/cache/weights``).
     """
-    env = os.environ.get(_ENV_CACHE)
+    env = os.environ.get(_ENV_CACHE) or _config_value("cache_dir")
     if env:
         path = Path(env).expanduser()
     else:
@@ -153,12 +154,13 @@ def cache_dir():
     return path
 
 
-def _config_url():
+def _config_value(item):
+    """Value of ``astro_mlfinder.conf.<item>`` ('' if unset or unavailable)."""
     try:
         import astro_mlfinder
 
         conf = getattr(astro_mlfinder, "conf", None)
-        value = getattr(conf, "weights_url", None) if conf is not None else None
+        value = getattr(conf, item, None) if conf is not None else None
     except Exception:  # pragma: no cover - a broken package import must not hide the real error
         value = None
     return str(value).strip() if value else ""
@@ -172,7 +174,7 @@ def mirror_urls(url=None):
     if env:
         return [env]
     urls = []
-    conf = _config_url()
+    conf = _config_value("weights_url")
     if conf:
         urls.append(conf)
     local = bundled_weights_dir()

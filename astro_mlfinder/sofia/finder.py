@@ -106,7 +106,8 @@ _OUTPUT_NAME = "sofia"
 # outputs the wrapper never needs (the products are rewritten by write_products)
 _DISABLED_OUTPUTS = ("output.writeCatASCII", "output.writeCatSQL", "output.writeKarma",
                      "output.writeMask2d", "output.writeMoments", "output.writeCubelets",
-                     "output.writePV", "reliability.plot", "reliability.debug", "flag.log")  # fmt: skip
+                     "output.writePV", "reliability.plot", "reliability.debug",
+                     "flag.log")  # fmt: skip
 _PATH_KEYS = ("input.gain", "input.noise", "input.weights", "input.mask", "flag.catalog",
               "reliability.catalog")  # fmt: skip
 
@@ -147,13 +148,17 @@ def find_sofia_executable(executable=None):
     else:
         candidates += [("PATH", "sofia"), ("PATH", "sofia2")]
     for origin, name in candidates:
-        path = shutil.which(name) if os.sep not in name else (name if os.access(name, os.X_OK) and
-                                                              os.path.isfile(name) else None)
+        path = (
+            shutil.which(name)
+            if os.sep not in name
+            else (name if os.access(name, os.X_OK) and os.path.isfile(name) else None)
+        )
         if path:
             return os.path.abspath(path)
         if origin != "PATH":
-            raise FileNotFoundError(f"SoFiA-2 executable {name!r} (from {origin}) not found or not "
-                                    "executable")
+            raise FileNotFoundError(
+                f"SoFiA-2 executable {name!r} (from {origin}) not found or not executable"
+            )
     raise FileNotFoundError(
         "no SoFiA-2 executable found: pass executable=..., set SOFIA2_BIN, or put 'sofia' on PATH "
         "(build SoFiA-2 2.5.x from source with ./compile.sh -fopenmp; it needs wcslib)"
@@ -177,13 +182,18 @@ def sofia_version(executable, timeout=60):
     if key in _VERSION_CACHE:
         return _VERSION_CACHE[key]
     try:
-        result = subprocess.run([path], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [path], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except OSError as exc:
         raise RuntimeError(f"cannot run SoFiA-2 executable {path}: {exc}") from None
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"{path} did not answer within {timeout} s when asked for its version") \
-            from None
-    text = strip_ansi(result.stdout.decode("utf-8", "replace") + result.stderr.decode("utf-8", "replace"))
+        raise RuntimeError(
+            f"{path} did not answer within {timeout} s when asked for its version"
+        ) from None
+    text = strip_ansi(
+        result.stdout.decode("utf-8", "replace") + result.stderr.decode("utf-8", "replace")
+    )
     match = _VERSION.search(text)
     if match is None:
         raise RuntimeError(f"{path} printed no 'Version:' line; is it SoFiA-2?")
@@ -203,11 +213,11 @@ def _sofia_message(stderr, stdout=""):
         if stripped.startswith("ERROR:"):
             current = error
             error.clear()
-            stripped = stripped[len("ERROR:"):].strip()
+            stripped = stripped[len("ERROR:") :].strip()
         elif stripped.startswith("WARNING:"):
             current = []
             warns.append(current)
-            stripped = stripped[len("WARNING:"):].strip()
+            stripped = stripped[len("WARNING:") :].strip()
         elif not stripped:
             current = None
             continue
@@ -218,7 +228,9 @@ def _sofia_message(stderr, stdout=""):
             current.append(stripped)
     message = " ".join(error)
     if not message:
-        tail = [line for line in strip_ansi(stdout).replace("\r", "\n").splitlines() if line.strip()]
+        tail = [
+            line for line in strip_ansi(stdout).replace("\r", "\n").splitlines() if line.strip()
+        ]
         message = " ".join(tail[-3:]).strip() or "(SoFiA printed no error message)"
     warn_text = [" ".join(w) for w in warns if w]
     if warn_text:
@@ -228,14 +240,16 @@ def _sofia_message(stderr, stdout=""):
 
 def _run(command, cwd, timeout, progress):
     """Run SoFiA, streaming stdout into a stage progress bar; return (rc, stdout, stderr)."""
-    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
     stderr_chunks = []
     reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
     reader.start()
     timer = None
     timed_out = threading.Event()
     if timeout is not None:
+
         def kill():
             timed_out.set()
             proc.kill()
@@ -301,7 +315,8 @@ def _reusable_file(image):
             primary = hdul[0]
             shape = tuple(s for s in primary.shape if s != 1) if primary.data is not None else ()
             if primary.header.get("BITPIX") not in (-32, -64) or shape != tuple(
-                    s for s in image.shape if s != 1):
+                s for s in image.shape if s != 1
+            ):
                 return False
             header = primary.header
     except (OSError, ValueError):
@@ -317,8 +332,18 @@ def _reusable_file(image):
     return bool(file_wcs.wcs.compare(image.wcs.wcs, tolerance=1e-12))
 
 
-def sofia_outputs_to_catalog(image, cat_xml, mask, *, params=None, raw_mask=None, filtered=None,
-                             noise=None, region=None, meta=None):
+def sofia_outputs_to_catalog(
+    image,
+    cat_xml,
+    mask,
+    *,
+    params=None,
+    raw_mask=None,
+    filtered=None,
+    noise=None,
+    region=None,
+    meta=None,
+):
     """Build a `SourceCatalog` from SoFiA-2's VOTable catalogue and label mask.
 
     Parameters
@@ -366,11 +391,12 @@ def sofia_outputs_to_catalog(image, cat_xml, mask, *, params=None, raw_mask=None
         if array.shape == image.shape:
             return array
         if region is None or array.ndim != 3:
-            raise ValueError(f"SoFiA output of shape {array.shape} does not match the data shape "
-                             f"{image.shape}")
+            raise ValueError(
+                f"SoFiA output of shape {array.shape} does not match the data shape {image.shape}"
+            )
         full = np.full(image.shape, fill, dtype=array.dtype)
         x0, y0, z0 = region[0], region[2], region[4]
-        full[z0:z0 + array.shape[0], y0:y0 + array.shape[1], x0:x0 + array.shape[2]] = array
+        full[z0 : z0 + array.shape[0], y0 : y0 + array.shape[1], x0 : x0 + array.shape[2]] = array
         return full
 
     segment = embed(read(mask, np.int32), 0)
@@ -385,15 +411,19 @@ def sofia_outputs_to_catalog(image, cat_xml, mask, *, params=None, raw_mask=None
         table = table[order]
         ids = np.unique(segment[segment > 0])
         if not np.array_equal(np.asarray(table["id"]), ids):
-            raise RuntimeError(f"SoFiA catalogue ids {list(np.asarray(table['id']))} do not match the "
-                               f"labels in the mask {list(ids)}")
+            raise RuntimeError(
+                f"SoFiA catalogue ids {list(np.asarray(table['id']))} do not match the "
+                f"labels in the mask {list(ids)}"
+            )
         offset = bool(params["parameter.offset"])
         for name in table.colnames:
             if name == "id":
                 continue
             col = table[name]
-            shifted = name in ("x_peak", "y_peak", "z_peak") or (not offset and name in (
-                "x", "y", "z", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max"))
+            shifted = name in ("x_peak", "y_peak", "z_peak") or (
+                not offset
+                and name in ("x", "y", "z", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
+            )
             if region is not None and shifted and isinstance(col, u.Quantity):
                 origin = region[{"x": 0, "y": 2, "z": 4}[name[0]]]
                 col = col + u.Quantity(origin, col.unit, dtype=col.dtype)
@@ -401,18 +431,27 @@ def sofia_outputs_to_catalog(image, cat_xml, mask, *, params=None, raw_mask=None
     elif np.any(segment):
         raise RuntimeError("SoFiA wrote a mask with sources but no catalogue")
     products = {}
-    for key, obj, dtype, fill in (("mask_raw", raw_mask, np.uint8, 0), ("filtered", filtered, np.float32,
-                                  np.nan), ("noise", noise, np.float32, np.nan)):
+    for key, obj, dtype, fill in (
+        ("mask_raw", raw_mask, np.uint8, 0),
+        ("filtered", filtered, np.float32, np.nan),
+        ("noise", noise, np.float32, np.nan),
+    ):
         array = read(obj, dtype)
         if array is not None:
-            products[key] = embed(array, fill) if array.ndim == image.ndim or array.ndim == 4 else array
+            products[key] = embed(array, fill) if array.ndim >= image.ndim else array
     meta = dict(meta or {})
     meta["sofia_params"] = params
     if catalog_params:
         meta["sofia_catalog_params"] = catalog_params
-    return SourceCatalog(image, segment, columns=columns, products=products, meta=meta,
-                         physical=bool(params["parameter.physical"]),
-                         name_prefix=params["parameter.prefix"] or "SoFiA")
+    return SourceCatalog(
+        image,
+        segment,
+        columns=columns,
+        products=products,
+        meta=meta,
+        physical=bool(params["parameter.physical"]),
+        name_prefix=params["parameter.prefix"] or "SoFiA",
+    )
 
 
 class SofiaFinder(Finder):
@@ -464,7 +503,6 @@ class SofiaFinder(Finder):
         params = SofiaParameters() if par is None else _as_params(par).copy()
         self.params = finder_kwargs_to_par(overrides, params) if overrides else params
         check_par(self.params)
-        self.par = par if par is None or isinstance(par, str | os.PathLike) else None
         self.executable = None if executable is None else os.fspath(executable)
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -472,7 +510,7 @@ class SofiaFinder(Finder):
         self.overrides = dict(overrides)
 
     def get_params(self):
-        """Return ``{'par', 'executable', 'timeout'}`` with ``par`` as SoFiA strings of the changed keys."""
+        """Return ``{'par', 'executable', 'timeout'}``; ``par`` maps changed keys to strings."""
         changed = {k: self.params.string(k) for k in self.params.changed()}
         return {"par": changed, "executable": self.executable, "timeout": self.timeout}
 
@@ -487,17 +525,21 @@ class SofiaFinder(Finder):
             return text, None
         if (major, minor) > (2, 5):
             warnings.warn(
-                f"{path} is SoFiA-2 {text}; this wrapper writes SoFiA-2 2.5.x parameters. SoFiA >= 2.6 "
-                "renamed reliability.minSNR, reliability.minPixels and linker.keepNegative to "
-                "filter.minSNR, filter.minPixels and filter.discardNegative: both spellings are "
-                "written and pipeline.pedantic is switched off, other differences are not handled",
+                f"{path} is SoFiA-2 {text}; this wrapper writes SoFiA-2 2.5.x parameters. "
+                "SoFiA >= 2.6 renamed reliability.minSNR, reliability.minPixels and "
+                "linker.keepNegative to filter.minSNR, filter.minPixels and "
+                "filter.discardNegative: both spellings are written and pipeline.pedantic is "
+                "switched off, other differences are not handled",
                 SofiaVersionWarning,
+                stacklevel=2,
             )
             return text, "newer"
         warnings.warn(
             f"{path} is SoFiA-2 {text}, older than 2.5; parameters added since (e.g. "
             "output.writeKarma, output.writePV) may be unknown to it, so pipeline.pedantic is "
-            "switched off", SofiaVersionWarning,
+            "switched off",
+            SofiaVersionWarning,
+            stacklevel=2,
         )
         return text, "older"
 
@@ -508,12 +550,16 @@ class SofiaFinder(Finder):
         nz, ny, nx = shape
         for k in params["scfind.kernelsXY"]:
             if not k < min(nx, ny):
-                raise ValueError(f"spatial kernel {k} (scfind.kernelsXY) is not smaller than the "
-                                 f"cube's spatial size {nx} x {ny}; SoFiA would stop with exit code 7")
+                raise ValueError(
+                    f"spatial kernel {k} (scfind.kernelsXY) is not smaller than the "
+                    f"cube's spatial size {nx} x {ny}; SoFiA would stop with exit code 7"
+                )
         for k in params["scfind.kernelsZ"]:
             if not k < nz:
-                raise ValueError(f"spectral kernel {k} (scfind.kernelsZ) is not smaller than the "
-                                 f"number of channels {nz}; SoFiA would stop with exit code 7")
+                raise ValueError(
+                    f"spectral kernel {k} (scfind.kernelsZ) is not smaller than the "
+                    f"number of channels {nz}; SoFiA would stop with exit code 7"
+                )
 
     def _run_params(self, data_path, workdir, mode=None):
         """The parameters of the run and the text of its parameter file."""
@@ -534,9 +580,11 @@ class SofiaFinder(Finder):
             params["pipeline.pedantic"] = False
         text = params.to_text(header="written by astro_mlfinder.SofiaFinder")
         if mode == "newer":
-            text += (f"\nfilter.minSNR = {params.string('reliability.minSNR')}\n"
-                     f"filter.minPixels = {params.string('reliability.minPixels')}\n"
-                     f"filter.discardNegative = {'false' if params['linker.keepNegative'] else 'true'}\n")
+            text += (
+                f"\nfilter.minSNR = {params.string('reliability.minSNR')}\n"
+                f"filter.minPixels = {params.string('reliability.minPixels')}\n"
+                f"filter.discardNegative = {'false' if params['linker.keepNegative'] else 'true'}\n"
+            )
         return params, text
 
     # ------------------------------------------------------------------ search
@@ -558,29 +606,44 @@ class SofiaFinder(Finder):
             with open(par_path, "w", encoding="utf-8") as fh:
                 fh.write(text)
             rc, stdout, stderr = _run([path, par_path], workdir, self.timeout, progress)
-            meta = {"sofia_version": version, "sofia_executable": path, "sofia_exit_code": rc,
-                    "sofia_log": stdout}
+            meta = {
+                "sofia_version": version,
+                "sofia_executable": path,
+                "sofia_exit_code": rc,
+                "sofia_log": stdout,
+            }
             if rc == 7:
-                raise ValueError(f"SoFiA-2 rejected the input (exit code 7, invalid user input): "
-                                 f"{_sofia_message(stderr, stdout)}")
+                raise ValueError(
+                    f"SoFiA-2 rejected the input (exit code 7, invalid user input): "
+                    f"{_sofia_message(stderr, stdout)}"
+                )
             if rc not in (0, 8):
                 reason = SOFIA_EXIT_CODES.get(rc, "unknown error")
-                raise RuntimeError(f"SoFiA-2 failed with exit code {rc} ({reason}): "
-                                   f"{_sofia_message(stderr, stdout)}")
+                raise RuntimeError(
+                    f"SoFiA-2 failed with exit code {rc} ({reason}): "
+                    f"{_sofia_message(stderr, stdout)}"
+                )
             base = Path(workdir) / _OUTPUT_NAME
             if rc == 8:
                 meta["sofia_message"] = _sofia_message(stderr, stdout)
-                return sofia_outputs_to_catalog(image, None, None, params=params, meta=meta,
-                                                region=params["input.region"])
+                return sofia_outputs_to_catalog(
+                    image, None, None, params=params, meta=meta, region=params["input.region"]
+                )
 
             def existing(suffix):
                 candidate = Path(f"{base}{suffix}")
                 return candidate if candidate.exists() else None
 
             catalog = sofia_outputs_to_catalog(
-                image, existing("_cat.xml"), existing("_mask.fits"), params=params,
-                raw_mask=existing("_mask-raw.fits"), filtered=existing("_filtered.fits"),
-                noise=existing("_noise.fits"), region=params["input.region"], meta=meta,
+                image,
+                existing("_cat.xml"),
+                existing("_mask.fits"),
+                params=params,
+                raw_mask=existing("_mask-raw.fits"),
+                filtered=existing("_filtered.fits"),
+                noise=existing("_noise.fits"),
+                region=params["input.region"],
+                meta=meta,
             )
             # read everything into memory before the directory disappears
             catalog.products = {k: np.array(v) for k, v in catalog.products.items()}

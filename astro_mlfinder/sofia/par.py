@@ -115,150 +115,176 @@ def _p(key, kind, default, doc, choices=(), minimum=None):
 
 #: All 101 control parameters of SoFiA-2 2.5.1 in SoFiA's own order, with
 #: the defaults hard-coded in SoFiA's ``Parameter_default()``.
+# fmt: off
 PARAMETERS = (
     _p("pipeline.verbose", "bool", False, "Print additional messages and warnings."),
     _p("pipeline.pedantic", "bool", True, "Treat unknown parameter names as an error."),
-    _p("pipeline.threads", "int", 0, "Number of OpenMP threads; 0 lets OMP_NUM_THREADS decide.", minimum=0),
+    _p("pipeline.threads", "int", 0,
+       "Number of OpenMP threads; 0 lets OMP_NUM_THREADS decide.", minimum=0),
     _p("input.data", "path", None, "FITS cube to search (primary HDU)."),
-    _p("input.region", "region", None, "Sub-cube to load: x_min, x_max, y_min, y_max, z_min, z_max "
-       "(0-based, inclusive)."),
-    _p("input.gain", "path", None, "Gain cube; the data are divided by it before parameterisation "
-       "(SoFiA applies it only when the cube is reloaded)."),
-    _p("input.noise", "path", None, "Noise cube; the data are divided by it before source finding."),
-    _p("input.weights", "path", None, "Weights cube; the data are multiplied by its square root before "
-       "source finding."),
-    _p("input.mask", "path", None, "Integer mask cube merged with the source-finder output "
-       "(non-zero = detected)."),
+    _p("input.region", "region", None,
+       "Sub-cube to load: x_min, x_max, y_min, y_max, z_min, z_max (0-based, inclusive)."),
+    _p("input.gain", "path", None,
+       "Gain cube; the data are divided by it before parameterisation (SoFiA applies it only "
+       "when the cube is reloaded)."),
+    _p("input.noise", "path", None,
+       "Noise cube; the data are divided by it before source finding."),
+    _p("input.weights", "path", None,
+       "Weights cube; the data are multiplied by its square root before source finding."),
+    _p("input.mask", "path", None,
+       "Integer mask cube merged with the source-finder output (non-zero = detected)."),
     _p("input.invert", "bool", False, "Multiply the data by -1 (search for absorption)."),
     _p("flag.region", "regions", None, "Regions set to blank before processing, 6 integers each."),
-    _p("flag.catalog", "path", None, "Two-column lon/lat file; a disc around each position is blanked "
-       "in all channels."),
+    _p("flag.catalog", "path", None,
+       "Two-column lon/lat file; a disc around each position is blanked in all channels."),
     _p("flag.radius", "int", 5, "Radius of the flag.catalog discs in pixels.", minimum=0),
-    _p("flag.auto", "flag_auto", False, "Automatic flagging of noisy channels, pixels or both "
-       "(false, channels, pixels, true)."),
-    _p("flag.threshold", "float", 5.0, "Auto-flagging threshold in units of the robust scatter of "
-       "the per-channel/per-pixel rms."),
+    _p("flag.auto", "flag_auto", False,
+       "Automatic flagging of noisy channels, pixels or both (false, channels, pixels, true)."),
+    _p("flag.threshold", "float", 5.0,
+       "Auto-flagging threshold in units of the robust scatter of the per-channel/per-pixel "
+       "rms."),
     _p("flag.log", "bool", False, "Write the auto-flagged channels and pixels to _flags.log."),
     _p("contsub.enable", "bool", False, "Subtract residual continuum from each spectrum."),
-    _p("contsub.order", "int", 0, "Polynomial order of the continuum fit (0 or 1).", choices=(0, 1)),
-    _p("contsub.threshold", "float", 2.0, "Clip level for line emission during the fit, in units of the "
-       "robust rms."),
+    _p("contsub.order", "int", 0,
+       "Polynomial order of the continuum fit (0 or 1).", choices=(0, 1)),
+    _p("contsub.threshold", "float", 2.0,
+       "Clip level for line emission during the fit, in units of the robust rms."),
     _p("contsub.shift", "int", 4, "Channel shift used to find line emission.", minimum=0),
     _p("contsub.padding", "int", 3, "Channels padded around clipped line emission.", minimum=0),
     _p("scaleNoise.enable", "bool", False, "Divide the data by a measured noise level."),
-    _p("scaleNoise.mode", "choice", "spectral", "Per-channel ('spectral') or running-window ('local') "
-       "noise.", choices=("spectral", "local")),
-    _p("scaleNoise.statistic", "choice", "mad", "Noise statistic of the noise scaling.",
-       choices=_STATISTICS),
-    _p("scaleNoise.fluxRange", "choice", "negative", "Pixels used to measure the noise.",
-       choices=_FLUX_RANGES),
-    _p("scaleNoise.windowXY", "int", 25, "Spatial window of local noise scaling in pixels "
-       "(odd; 0 = 25).", minimum=0),
-    _p("scaleNoise.windowZ", "int", 15, "Spectral window of local noise scaling in channels "
-       "(odd; 0 = 15).", minimum=0),
-    _p("scaleNoise.gridXY", "int", 0, "Spatial grid step of local noise scaling (0 = half the "
-       "window).", minimum=0),
-    _p("scaleNoise.gridZ", "int", 0, "Spectral grid step of local noise scaling (0 = half the "
-       "window).", minimum=0),
-    _p("scaleNoise.interpolate", "bool", False, "Interpolate the local noise linearly between grid "
-       "points."),
-    _p("scaleNoise.scfind", "bool", False, "Repeat the noise scaling on every smoothed copy in S+C."),
+    _p("scaleNoise.mode", "choice", "spectral",
+       "Per-channel ('spectral') or running-window ('local') noise.",
+       choices=("spectral", "local")),
+    _p("scaleNoise.statistic", "choice", "mad",
+       "Noise statistic of the noise scaling.", choices=_STATISTICS),
+    _p("scaleNoise.fluxRange", "choice", "negative",
+       "Pixels used to measure the noise.", choices=_FLUX_RANGES),
+    _p("scaleNoise.windowXY", "int", 25,
+       "Spatial window of local noise scaling in pixels (odd; 0 = 25).", minimum=0),
+    _p("scaleNoise.windowZ", "int", 15,
+       "Spectral window of local noise scaling in channels (odd; 0 = 15).", minimum=0),
+    _p("scaleNoise.gridXY", "int", 0,
+       "Spatial grid step of local noise scaling (0 = half the window).", minimum=0),
+    _p("scaleNoise.gridZ", "int", 0,
+       "Spectral grid step of local noise scaling (0 = half the window).", minimum=0),
+    _p("scaleNoise.interpolate", "bool", False,
+       "Interpolate the local noise linearly between grid points."),
+    _p("scaleNoise.scfind", "bool", False,
+       "Repeat the noise scaling on every smoothed copy in S+C."),
     _p("rippleFilter.enable", "bool", False, "Subtract a running-window mean or median."),
-    _p("rippleFilter.statistic", "choice", "median", "Statistic of the ripple filter.",
-       choices=("median", "mean")),
-    _p("rippleFilter.windowXY", "int", 31, "Spatial window of the ripple filter in pixels.", minimum=0),
-    _p("rippleFilter.windowZ", "int", 15, "Spectral window of the ripple filter in channels.",
-       minimum=0),
-    _p("rippleFilter.gridXY", "int", 0, "Spatial grid step of the ripple filter (0 = half the "
-       "window).", minimum=0),
-    _p("rippleFilter.gridZ", "int", 0, "Spectral grid step of the ripple filter (0 = half the "
-       "window).", minimum=0),
-    _p("rippleFilter.interpolate", "bool", False, "Interpolate the ripple filter between grid points."),
+    _p("rippleFilter.statistic", "choice", "median",
+       "Statistic of the ripple filter.", choices=('median', 'mean')),
+    _p("rippleFilter.windowXY", "int", 31,
+       "Spatial window of the ripple filter in pixels.", minimum=0),
+    _p("rippleFilter.windowZ", "int", 15,
+       "Spectral window of the ripple filter in channels.", minimum=0),
+    _p("rippleFilter.gridXY", "int", 0,
+       "Spatial grid step of the ripple filter (0 = half the window).", minimum=0),
+    _p("rippleFilter.gridZ", "int", 0,
+       "Spectral grid step of the ripple filter (0 = half the window).", minimum=0),
+    _p("rippleFilter.interpolate", "bool", False,
+       "Interpolate the ripple filter between grid points."),
     _p("scfind.enable", "bool", True, "Run the smooth-and-clip (S+C) finder."),
-    _p("scfind.kernelsXY", "float_list", (0, 3, 6), "Spatial Gaussian kernel FWHMs in pixels.",
-       minimum=0),
-    _p("scfind.kernelsZ", "int_list", (0, 3, 7, 15), "Spectral boxcar kernel widths in channels.",
-       minimum=0),
-    _p("scfind.threshold", "float", 5.0, "Detection threshold in units of the noise of each smoothed "
-       "cube."),
-    _p("scfind.replacement", "float", 2.0, "Already detected pixels are replaced by this many times the "
-       "noise before smoothing (< 0 disables)."),
+    _p("scfind.kernelsXY", "float_list", (0, 3, 6),
+       "Spatial Gaussian kernel FWHMs in pixels.", minimum=0),
+    _p("scfind.kernelsZ", "int_list", (0, 3, 7, 15),
+       "Spectral boxcar kernel widths in channels.", minimum=0),
+    _p("scfind.threshold", "float", 5.0,
+       "Detection threshold in units of the noise of each smoothed cube."),
+    _p("scfind.replacement", "float", 2.0,
+       "Already detected pixels are replaced by this many times the noise before smoothing (< "
+       "0 disables)."),
     _p("scfind.statistic", "choice", "mad", "Noise statistic of S+C.", choices=_STATISTICS),
-    _p("scfind.fluxRange", "choice", "negative", "Pixels used to measure the S+C noise.",
-       choices=_FLUX_RANGES),
+    _p("scfind.fluxRange", "choice", "negative",
+       "Pixels used to measure the S+C noise.", choices=_FLUX_RANGES),
     _p("threshold.enable", "bool", False, "Run the simple threshold finder."),
     _p("threshold.threshold", "float", 5.0, "Threshold of the threshold finder."),
-    _p("threshold.mode", "choice", "relative", "Threshold in units of the noise ('relative') or of the "
-       "data ('absolute').", choices=("relative", "absolute")),
-    _p("threshold.statistic", "choice", "mad", "Noise statistic of the threshold finder.",
-       choices=_STATISTICS),
-    _p("threshold.fluxRange", "choice", "negative", "Pixels used to measure the threshold-finder "
-       "noise.", choices=_FLUX_RANGES),
+    _p("threshold.mode", "choice", "relative",
+       "Threshold in units of the noise ('relative') or of the data ('absolute').",
+       choices=("relative", "absolute")),
+    _p("threshold.statistic", "choice", "mad",
+       "Noise statistic of the threshold finder.", choices=_STATISTICS),
+    _p("threshold.fluxRange", "choice", "negative",
+       "Pixels used to measure the threshold-finder noise.", choices=_FLUX_RANGES),
     _p("linker.enable", "bool", True, "Link detected pixels into sources."),
-    _p("linker.radiusXY", "int", 1, "Spatial semi-axis of the linking ellipsoid in pixels.", minimum=0),
-    _p("linker.radiusZ", "int", 1, "Spectral semi-axis of the linking ellipsoid in channels.",
-       minimum=0),
+    _p("linker.radiusXY", "int", 1,
+       "Spatial semi-axis of the linking ellipsoid in pixels.", minimum=0),
+    _p("linker.radiusZ", "int", 1,
+       "Spectral semi-axis of the linking ellipsoid in channels.", minimum=0),
     _p("linker.minSizeXY", "int", 5, "Minimum bounding-box extent in x and in y.", minimum=0),
     _p("linker.minSizeZ", "int", 5, "Minimum bounding-box extent in z.", minimum=0),
-    _p("linker.maxSizeXY", "int", 0, "Maximum bounding-box extent in x and in y (0 = no limit).",
-       minimum=0),
+    _p("linker.maxSizeXY", "int", 0,
+       "Maximum bounding-box extent in x and in y (0 = no limit).", minimum=0),
     _p("linker.maxSizeZ", "int", 0, "Maximum bounding-box extent in z (0 = no limit).", minimum=0),
     _p("linker.minPixels", "int", 0, "Minimum number of pixels of a source.", minimum=0),
-    _p("linker.maxPixels", "int", 0, "Maximum number of pixels of a source (0 = no limit).", minimum=0),
-    _p("linker.minFill", "float", 0.0, "Minimum filling factor of the bounding box (0 = off).",
-       minimum=0),
-    _p("linker.maxFill", "float", 0.0, "Maximum filling factor of the bounding box (0 = off).",
-       minimum=0),
-    _p("linker.positivity", "bool", False, "Drop negative pixels while linking (not with reliability)."),
-    _p("linker.keepNegative", "bool", False, "Keep sources with negative total flux (not with "
-       "reliability)."),
-    _p("reliability.enable", "bool", False, "Measure reliability from the negative detections and drop "
-       "unreliable sources."),
-    _p("reliability.parameters", "name_list", ("peak", "sum", "mean"), "Parameter space of the "
-       "reliability KDE (at least 2 of peak, sum, mean, chan, pix, fill, std, skew, kurt).",
-       choices=_RELIABILITY_NAMES),
+    _p("linker.maxPixels", "int", 0,
+       "Maximum number of pixels of a source (0 = no limit).", minimum=0),
+    _p("linker.minFill", "float", 0.0,
+       "Minimum filling factor of the bounding box (0 = off).", minimum=0),
+    _p("linker.maxFill", "float", 0.0,
+       "Maximum filling factor of the bounding box (0 = off).", minimum=0),
+    _p("linker.positivity", "bool", False,
+       "Drop negative pixels while linking (not with reliability)."),
+    _p("linker.keepNegative", "bool", False,
+       "Keep sources with negative total flux (not with reliability)."),
+    _p("reliability.enable", "bool", False,
+       "Measure reliability from the negative detections and drop unreliable sources."),
+    _p("reliability.parameters", "name_list", ("peak", "sum", "mean"),
+       "Parameter space of the reliability KDE (at least 2 of peak, sum, mean, chan, pix, "
+       "fill, std, skew, kurt).", choices=_RELIABILITY_NAMES),
     _p("reliability.threshold", "float", 0.9, "Minimum reliability of a kept source.", minimum=0),
-    _p("reliability.scaleKernel", "float", 0.4, "KDE kernel size as a multiple of the covariance of "
-       "the negative sources.", minimum=0),
+    _p("reliability.scaleKernel", "float", 0.4,
+       "KDE kernel size as a multiple of the covariance of the negative sources.", minimum=0),
     _p("reliability.minSNR", "float", 3.0, "Minimum integrated SNR of a kept source.", minimum=0),
-    _p("reliability.minPixels", "int", 0, "A kept source must have more pixels than this.", minimum=0),
-    _p("reliability.autoKernel", "bool", False, "Choose the kernel scale from the Skellam distribution."),
+    _p("reliability.minPixels", "int", 0,
+       "A kept source must have more pixels than this.", minimum=0),
+    _p("reliability.autoKernel", "bool", False,
+       "Choose the kernel scale from the Skellam distribution."),
     _p("reliability.iterations", "int", 30, "Maximum iterations of autoKernel.", minimum=0),
     _p("reliability.tolerance", "float", 0.05, "Convergence tolerance of autoKernel.", minimum=0),
-    _p("reliability.catalog", "path", None, "lon/lat positions of artefacts; negative sources there are "
-       "excluded from the noise sample."),
+    _p("reliability.catalog", "path", None,
+       "lon/lat positions of artefacts; negative sources there are excluded from the noise "
+       "sample."),
     _p("reliability.plot", "bool", True, "Write the reliability diagnostic plots (EPS)."),
     _p("reliability.debug", "bool", False, "Write the reliability debugging catalogues."),
     _p("dilation.enable", "bool", False, "Grow the source masks while the flux keeps increasing."),
     _p("dilation.iterationsXY", "int", 10, "Maximum spatial dilation radius in pixels.", minimum=0),
     _p("dilation.iterationsZ", "int", 5, "Maximum spectral dilation in channels.", minimum=0),
-    _p("dilation.threshold", "float", 0.001, "Minimum relative flux gain of a dilation step "
-       "(< 0 dilates fully)."),
+    _p("dilation.threshold", "float", 0.001,
+       "Minimum relative flux gain of a dilation step (< 0 dilates fully)."),
     _p("parameter.enable", "bool", True, "Measure the source parameters (catalogue columns)."),
     _p("parameter.wcs", "bool", True, "Add world-coordinate columns and WCS-based source names."),
-    _p("parameter.physical", "bool", False, "Report f_sum in Jy times the spectral unit and widths in "
-       "spectral units (needs Jy/beam data)."),
+    _p("parameter.physical", "bool", False,
+       "Report f_sum in Jy times the spectral unit and widths in spectral units (needs Jy/beam"
+       " data)."),
     _p("parameter.prefix", "str", "SoFiA", "Prefix of the source names."),
     _p("parameter.offset", "bool", False, "Add the input.region origin to the pixel positions."),
-    _p("output.directory", "path", None, "Output directory (default: the directory of input.data)."),
-    _p("output.filename", "str", None, "Base name of the output files (default: the input file name)."),
+    _p("output.directory", "path", None,
+       "Output directory (default: the directory of input.data)."),
+    _p("output.filename", "str", None,
+       "Base name of the output files (default: the input file name)."),
     _p("output.writeCatASCII", "bool", True, "Write the plain-text catalogue (_cat.txt)."),
     _p("output.writeCatXML", "bool", True, "Write the VOTable catalogue (_cat.xml)."),
     _p("output.writeCatSQL", "bool", False, "Write the SQL catalogue (_cat.sql)."),
-    _p("output.writeNoise", "bool", False, "Write the noise cube or spectrum of the noise scaling."),
+    _p("output.writeNoise", "bool", False,
+       "Write the noise cube or spectrum of the noise scaling."),
     _p("output.writeFiltered", "bool", False, "Write the pre-conditioned cube (_filtered.fits)."),
     _p("output.writeMask", "bool", False, "Write the source mask (_mask.fits, int32 ids)."),
     _p("output.writeMask2d", "bool", False, "Write the projected 2-D mask (_mask-2d.fits)."),
-    _p("output.writeRawMask", "bool", False, "Write the finder mask before linking (_mask-raw.fits)."),
+    _p("output.writeRawMask", "bool", False,
+       "Write the finder mask before linking (_mask-raw.fits)."),
     _p("output.writeMoments", "bool", False, "Write moment 0, 1, 2 and channel maps."),
-    _p("output.writeCubelets", "bool", False, "Write cut-outs, moment maps and spectra per source."),
+    _p("output.writeCubelets", "bool", False,
+       "Write cut-outs, moment maps and spectra per source."),
     _p("output.writePV", "bool", False, "Write position-velocity diagrams with the cubelets."),
     _p("output.writeKarma", "bool", False, "Write a Karma annotation file (_cat.ann)."),
-    _p("output.marginCubelets", "int", 10, "Margin around each cubelet in pixels/channels.", minimum=0),
-    _p("output.thresholdMom12", "float", 0.0, "Flux threshold of cubelet moments 1 and 2 in units of "
-       "the local rms."),
+    _p("output.marginCubelets", "int", 10,
+       "Margin around each cubelet in pixels/channels.", minimum=0),
+    _p("output.thresholdMom12", "float", 0.0,
+       "Flux threshold of cubelet moments 1 and 2 in units of the local rms."),
     _p("output.overwrite", "bool", True, "Replace existing output files."),
 )
+# fmt: on
 
 _SPECS = {spec.key: spec for spec in PARAMETERS}
 #: Parameter names of SoFiA-2 2.5.1 in SoFiA's order.
@@ -284,10 +310,15 @@ def _closest(word, candidates):
 def _unknown_key_message(key):
     if key in NEWER_SOFIA_KEYS or key.startswith("filter."):
         equivalent = NEWER_SOFIA_KEYS.get(key)
-        hint = f"; in SoFiA-2 {SOFIA_VERSION} use {equivalent!r}" if equivalent else (
-            f"; SoFiA-2 {SOFIA_VERSION} has no equivalent")
-        return (f"parameter {key!r} belongs to a newer SoFiA-2 (GitLab release >= 2.6), not to "
-                f"SoFiA-2 {SOFIA_VERSION}{hint}")
+        hint = (
+            f"; in SoFiA-2 {SOFIA_VERSION} use {equivalent!r}"
+            if equivalent
+            else (f"; SoFiA-2 {SOFIA_VERSION} has no equivalent")
+        )
+        return (
+            f"parameter {key!r} belongs to a newer SoFiA-2 (GitLab release >= 2.6), not to "
+            f"SoFiA-2 {SOFIA_VERSION}{hint}"
+        )
     closest = _closest(key, PARAMETER_KEYS)
     return f"unknown SoFiA-2 parameter {key!r}; did you mean {closest!r}?"
 
@@ -308,7 +339,9 @@ def _parse_number(key, text, integer):
     try:
         value = float(text)
     except ValueError:
-        raise _bad_value(key, text, "expected an integer" if integer else "expected a number") from None
+        raise _bad_value(
+            key, text, "expected an integer" if integer else "expected a number"
+        ) from None
     if not math.isfinite(value):
         raise _bad_value(key, text, "expected a finite number")
     if integer:
@@ -335,23 +368,32 @@ def _check_minimum(spec, value, shown):
 def _check_choice(spec, value):
     if value not in spec.choices:
         closest = _closest(str(value), spec.choices)
-        raise _bad_value(spec.key, value, f"must be one of {', '.join(spec.choices)} "
-                                          f"(did you mean {closest!r}?)")
+        raise _bad_value(
+            spec.key, value, f"must be one of {', '.join(spec.choices)} (did you mean {closest!r}?)"
+        )
 
 
 def _check_region(spec, values, shown):
     if spec.kind == "region" and len(values) != 6:
-        raise _bad_value(spec.key, shown, "expected 6 integers x_min, x_max, y_min, y_max, z_min, z_max")
+        raise _bad_value(
+            spec.key, shown, "expected 6 integers x_min, x_max, y_min, y_max, z_min, z_max"
+        )
     if spec.kind == "regions" and len(values) % 6:
-        raise _bad_value(spec.key, shown, "expected a multiple of 6 integers "
-                                          "(x_min, x_max, y_min, y_max, z_min, z_max per region)")
+        raise _bad_value(
+            spec.key,
+            shown,
+            "expected a multiple of 6 integers "
+            "(x_min, x_max, y_min, y_max, z_min, z_max per region)",
+        )
     for i in range(0, len(values), 6):
-        box = values[i:i + 6]
+        box = values[i : i + 6]
         if any(v < 0 for v in box) or box[0] > box[1] or box[2] > box[3] or box[4] > box[5]:
-            raise _bad_value(spec.key, shown, f"region {tuple(box)} needs 0 <= min <= max on every axis")
+            raise _bad_value(
+                spec.key, shown, f"region {tuple(box)} needs 0 <= min <= max on every axis"
+            )
     if spec.kind == "region":
         return tuple(values)
-    return tuple(tuple(values[i:i + 6]) for i in range(0, len(values), 6))
+    return tuple(tuple(values[i : i + 6]) for i in range(0, len(values), 6))
 
 
 def _parse_value(key, text):
@@ -364,9 +406,10 @@ def _parse_value(key, text):
             return True
         if text != "false":
             warnings.warn(
-                f"{key} = {text!r} is read as false by SoFiA-2, which takes only the exact lowercase "
-                "'true' as true; write 'true' or 'false'",
+                f"{key} = {text!r} is read as false by SoFiA-2, which takes only the exact "
+                "lowercase 'true' as true; write 'true' or 'false'",
                 SofiaParameterWarning,
+                stacklevel=2,
             )
         return False
     if kind in ("path", "str"):
@@ -377,8 +420,9 @@ def _parse_value(key, text):
         if text in ("channels", "pixels"):
             return text
         closest = _closest(text, ("false", "channels", "pixels", "true"))
-        raise _bad_value(key, text, f"must be one of false, channels, pixels, true (did you mean "
-                                    f"{closest!r}?)")
+        raise _bad_value(
+            key, text, f"must be one of false, channels, pixels, true (did you mean {closest!r}?)"
+        )
     if kind == "choice":
         _check_choice(spec, text)
         return text
@@ -396,8 +440,12 @@ def _parse_value(key, text):
         for item in items:
             if item not in spec.choices:
                 closest = _closest(item, spec.choices)
-                raise _bad_value(key, text, f"unknown name {item!r}; valid names are "
-                                            f"{', '.join(spec.choices)} (did you mean {closest!r}?)")
+                raise _bad_value(
+                    key,
+                    text,
+                    f"unknown name {item!r}; valid names are "
+                    f"{', '.join(spec.choices)} (did you mean {closest!r}?)",
+                )
         return tuple(items)
     if kind in ("region", "regions"):
         if not items:
@@ -423,7 +471,7 @@ def _coerce_value(key, value):
             return None
         raise _bad_value(key, value, "None is only allowed for paths, names and regions")
     if kind == "bool" or (kind == "flag_auto" and not isinstance(value, str)):
-        if hasattr(value, "dtype") and getattr(value, "dtype").kind == "b":
+        if hasattr(value, "dtype") and value.dtype.kind == "b":
             value = bool(value)
         if not isinstance(value, bool):
             raise _bad_value(key, value, "expected True or False")
@@ -433,7 +481,11 @@ def _coerce_value(key, value):
             return os.fspath(value)
         raise _bad_value(key, value, "expected a path")
     if kind in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, int | float) and not hasattr(value, "__float__"):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            and not hasattr(value, "__float__")
+        ):
             raise _bad_value(key, value, "expected a number")
         number = float(value)
         if not math.isfinite(number):
@@ -453,7 +505,9 @@ def _coerce_value(key, value):
                 flat.extend(item)
             else:
                 flat.append(item)
-        return _parse_value(key, ", ".join(str(int(v)) if float(v).is_integer() else str(v) for v in flat))
+        return _parse_value(
+            key, ", ".join(str(int(v)) if float(v).is_integer() else str(v) for v in flat)
+        )
     if kind in ("float_list", "int_list"):
         try:
             items = list(value)
@@ -623,33 +677,53 @@ def check_par(params):
     params = params if isinstance(params, SofiaParameters) else SofiaParameters(params)
     reliability = params["reliability.enable"]
     if params["linker.keepNegative"] and reliability:
-        raise ValueError("linker.keepNegative = true cannot be combined with reliability.enable = true: "
-                         "negative detections are always discarded by the reliability filter; set "
-                         "linker.keepNegative = false or disable reliability filtering")
+        raise ValueError(
+            "linker.keepNegative = true cannot be combined with reliability.enable = true: "
+            "negative detections are always discarded by the reliability filter; set "
+            "linker.keepNegative = false or disable reliability filtering"
+        )
     if params["linker.positivity"] and reliability:
-        raise ValueError("linker.positivity = true cannot be combined with reliability.enable = true: "
-                         "there would be no negative detections for the reliability filter to work on")
+        raise ValueError(
+            "linker.positivity = true cannot be combined with reliability.enable = true: "
+            "there would be no negative detections for the reliability filter to work on"
+        )
     if reliability and len(set(params["reliability.parameters"])) < 2:
-        raise ValueError(f"reliability.parameters = {params.string('reliability.parameters')!r} gives a "
-                         "parameter space with < 2 dimensions; list at least two of "
-                         f"{', '.join(_RELIABILITY_NAMES)}")
+        raise ValueError(
+            f"reliability.parameters = {params.string('reliability.parameters')!r} gives a "
+            "parameter space with < 2 dimensions; list at least two of "
+            f"{', '.join(_RELIABILITY_NAMES)}"
+        )
     if not (params["scfind.enable"] or params["threshold.enable"] or params["input.mask"]):
-        raise ValueError("no input mask (input.mask) and no source finder (scfind.enable, "
-                         "threshold.enable) selected; SoFiA cannot proceed")
+        raise ValueError(
+            "no input mask (input.mask) and no source finder (scfind.enable, "
+            "threshold.enable) selected; SoFiA cannot proceed"
+        )
     if params["scfind.enable"]:
         xy = params["scfind.kernelsXY"]
         z = params["scfind.kernelsZ"]
         if 0 not in xy or 0 not in z:
-            warnings.warn("scfind.kernelsXY and scfind.kernelsZ should include 0 (no smoothing)",
-                          SofiaParameterWarning)
+            warnings.warn(
+                "scfind.kernelsXY and scfind.kernelsZ should include 0 (no smoothing)",
+                SofiaParameterWarning,
+                stacklevel=2,
+            )
         if any(0 < k < 3 for k in xy):
-            warnings.warn("spatial kernels between 0 and 3 pixels cannot be accurately modelled by "
-                          "SoFiA's iterated boxcar", SofiaParameterWarning)
+            warnings.warn(
+                "spatial kernels between 0 and 3 pixels cannot be accurately modelled by "
+                "SoFiA's iterated boxcar",
+                SofiaParameterWarning,
+                stacklevel=2,
+            )
         if any(k == 1 or (k > 0 and k % 2 == 0) for k in z):
-            warnings.warn("SoFiA uses an even spectral kernel width w as w + 1 and a width of 1 as 0",
-                          SofiaParameterWarning)
+            warnings.warn(
+                "SoFiA uses an even spectral kernel width w as w + 1 and a width of 1 as 0",
+                SofiaParameterWarning,
+                stacklevel=2,
+            )
     if params["input.noise"] and params["input.weights"]:
-        warnings.warn("both a noise cube and a weights cube are applied", SofiaParameterWarning)
+        warnings.warn(
+            "both a noise cube and a weights cube are applied", SofiaParameterWarning, stacklevel=2
+        )
 
 
 # --------------------------------------------------------------------------- files
@@ -719,7 +793,7 @@ def read_par(path, pedantic=True, *, resolve_paths=True):
         messages = "; ".join(f"line {n}: {_unknown_key_message(k)}" for n, k in unknown)
         if pedantic and params["pipeline.pedantic"]:
             raise UnknownSofiaParameterError(f"{path}: {messages}")
-        warnings.warn(f"{path}: ignored {messages}", SofiaParameterWarning)
+        warnings.warn(f"{path}: ignored {messages}", SofiaParameterWarning, stacklevel=2)
     if resolve_paths:
         base = path.resolve().parent
         for spec in PARAMETERS:
@@ -759,7 +833,9 @@ def write_par(params, path, overwrite=False):
     params = params if isinstance(params, SofiaParameters) else SofiaParameters(params)
     check_par(params)
     path = Path(path)
-    text = params.to_text(header=f"SoFiA-2 {SOFIA_VERSION} parameter file written by astro_mlfinder")
+    text = params.to_text(
+        header=f"SoFiA-2 {SOFIA_VERSION} parameter file written by astro_mlfinder"
+    )
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -773,8 +849,9 @@ def _as_params(params):
         return read_par(params)
     if isinstance(params, Mapping):
         return SofiaParameters(params)
-    raise TypeError(f"expected SofiaParameters, a mapping or a parameter-file path, got "
-                    f"{type(params).__name__}")
+    raise TypeError(
+        f"expected SofiaParameters, a mapping or a parameter-file path, got {type(params).__name__}"
+    )
 
 
 # --------------------------------------------------------------------------- mapping
@@ -824,16 +901,17 @@ def _m(key, argument, target="finder", note=""):
 
 #: SoFiA-2 key -> `ClassicalFinder` keyword / output switch / call argument,
 #: for all 101 parameters (rendered into ``docs/sofia_parameters.rst``).
+# fmt: off
 FINDER_MAPPING = (
     _m("pipeline.verbose", None, "none", "Use Python warnings/logging."),
     _m("pipeline.pedantic", None, "none", "read_par(pedantic=...) controls unknown keys."),
-    _m("pipeline.threads", None, "none", "NumPy/Numba threads follow the usual environment variables."),
+    _m("pipeline.threads", None, "none", "NumPy/Numba follow the usual thread settings."),
     _m("input.data", "data", "call", "The data argument of ``finder(data)``."),
     _m("input.region", "region"),
     _m("input.gain", "gain"),
     _m("input.noise", "noise"),
     _m("input.weights", "weights"),
-    _m("input.mask", "mask", "call", "SoFiA merges it with the detections; see par_call_arguments."),
+    _m("input.mask", "mask", "call", "Merged with the detections; see par_call_arguments."),
     _m("input.invert", "invert"),
     _m("flag.region", "flag_regions", note="A list of 6-tuples instead of one flat list."),
     _m("flag.catalog", "flag_catalog"),
@@ -846,9 +924,8 @@ FINDER_MAPPING = (
     _m("contsub.threshold", "contsub_threshold"),
     _m("contsub.shift", "contsub_shift"),
     _m("contsub.padding", "contsub_padding"),
-    _m("scaleNoise.enable", "scale_noise", note="Together with scaleNoise.mode: None when disabled, "
-       "else the mode."),
-    _m("scaleNoise.mode", "scale_noise", note="'spectral' or 'local' when scaleNoise.enable = true."),
+    _m("scaleNoise.enable", "scale_noise", note="With scaleNoise.mode: None if off, else mode."),
+    _m("scaleNoise.mode", "scale_noise", note="'spectral' or 'local' if scaleNoise.enable."),
     _m("scaleNoise.statistic", "scale_noise_statistic"),
     _m("scaleNoise.fluxRange", "scale_noise_flux_range"),
     _m("scaleNoise.windowXY", "scale_noise_window_xy"),
@@ -928,6 +1005,7 @@ FINDER_MAPPING = (
     _m("output.thresholdMom12", "threshold_mom12", "output"),
     _m("output.overwrite", "overwrite", "output"),
 )
+# fmt: on
 
 _BY_KEY = {entry.sofia_key: entry for entry in FINDER_MAPPING}
 _FINDER_ARGS = {e.argument: e.sofia_key for e in FINDER_MAPPING if e.target == "finder"}
@@ -961,7 +1039,9 @@ def par_to_finder_kwargs(params):
         if entry.target != "finder" or entry.argument in kwargs:
             continue
         if entry.argument == "scale_noise":
-            kwargs["scale_noise"] = params["scaleNoise.mode"] if params["scaleNoise.enable"] else None
+            kwargs["scale_noise"] = (
+                params["scaleNoise.mode"] if params["scaleNoise.enable"] else None
+            )
             continue
         kwargs[entry.argument] = _to_python(params[entry.sofia_key])
     return kwargs
@@ -999,8 +1079,9 @@ def finder_kwargs_to_par(kwargs, params=None):
                 params["scaleNoise.enable"] = True
                 params["scaleNoise.mode"] = value
             else:
-                raise ValueError(f"invalid value {value!r} for scale_noise: must be None, 'spectral' "
-                                 "or 'local'")
+                raise ValueError(
+                    f"invalid value {value!r} for scale_noise: must be None, 'spectral' or 'local'"
+                )
             continue
         params[_FINDER_ARGS[name]] = value
     return params
@@ -1102,8 +1183,9 @@ def render_mapping_rst():
         "",
         "Columns: the SoFiA-2 key, the keyword it becomes (*finder* =",
         "`~astro_mlfinder.ClassicalFinder` keyword, *output* =",
-        "`~astro_mlfinder.io.products.write_products` switch, *call* = argument of the finder call,",
-        "*none* = no equivalent), its default (equal to SoFiA's default) and its meaning.",
+        "`~astro_mlfinder.io.products.write_products` switch, *call* = argument of the finder",
+        "call, *none* = no equivalent), its default (equal to SoFiA's default) and its",
+        "meaning.",
         "",
         ".. list-table::",
         "   :header-rows: 1",

@@ -10,6 +10,7 @@ from astro_mlfinder.classical.noise import (
     mad_about,
     measure_noise,
     noise_stride,
+    nth_element,
     sofia_median,
 )
 
@@ -152,3 +153,15 @@ def test_global_rms_matches_sofia_log():
     cube = fits.getdata(FIXTURES / "small_cube.fits.gz").astype(np.float32)
     assert f"{global_rms(cube):.3e}" == "1.004e-03"
     assert global_rms(cube) == measure_noise(cube, "mad", "negative", sample=True)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 50, 501])
+def test_nth_element(n):
+    rng = np.random.default_rng(n)
+    vals = rng.integers(0, 10, n).astype(np.float32)   # many ties
+    ordered = np.sort(vals)
+    for k in {0, n // 2, n - 1}:
+        work = vals.copy()
+        assert nth_element(work, n, k) == ordered[k]
+        assert np.all(work[:k] <= ordered[k])
+        assert np.array_equal(np.sort(work), ordered)

@@ -131,27 +131,43 @@ def test_kernels_bit_exact(fwhm, width):
     rv = 1.7
     expected = _ref_smooth(cube, mask, rv, True, fwhm, width)
     work = np.empty_like(cube)
+    bits = _boxcar.pack_mask(mask)
     r_z = width // 2
     if fwhm > 0:
         n_iter, r = optimal_filter_size(fwhm)
-        _boxcar.spatial_pass(work, cube, mask, rv, True, n_iter, r, r_z == 0, 2)
+        _boxcar.spatial_pass(work, cube, bits, rv, True, n_iter, r, r_z == 0, 2)
         if r_z:
             _boxcar.spectral_pass_inplace(work, cube, r_z, 2)
     elif r_z:
-        _boxcar.spectral_pass_from(work, cube, mask, rv, True, r_z, 2)
+        _boxcar.spectral_pass_from(work, cube, bits, rv, True, r_z, 2)
     else:
-        _boxcar.replace_pass(work, cube, mask, rv, True)
+        _boxcar.replace_pass(work, cube, bits, rv, True)
     assert_array_equal(work, expected)  # NaN positions equal, values bit for bit
+
+
+@pytest.mark.parametrize("nx", [1, 7, 8, 13, 16])
+def test_mask_bits_roundtrip(nx):
+    rng = np.random.default_rng(nx)
+    mask = (rng.random((3, 4, nx)) < 0.3).astype(np.uint8) * 5
+    bits = _boxcar.pack_mask(mask)
+    assert bits.shape == (3, 4, (nx + 7) // 8)
+    assert_array_equal(_boxcar.unpack_mask(bits, nx), (mask != 0).astype(np.uint8))
+    arr = rng.normal(size=(3, 4, nx)).astype(np.float32)
+    n_new = _boxcar.clip_bits(arr, bits, 1.0)
+    expected = (mask != 0) | (np.abs(arr) > 1.0)
+    assert_array_equal(_boxcar.unpack_mask(bits, nx), expected.astype(np.uint8))
+    assert n_new == int(expected.sum() - (mask != 0).sum())
 
 
 def test_kernel_radius_larger_than_axis():
     cube = np.random.default_rng(1).normal(size=(5, 4, 3)).astype(np.float32)
     work = np.empty_like(cube)
     mask = np.zeros(cube.shape, np.uint8)
-    _boxcar.spectral_pass_from(work, cube, mask, 0.0, False, 7, 1)
+    bits = _boxcar.pack_mask(mask)
+    _boxcar.spectral_pass_from(work, cube, bits, 0.0, False, 7, 1)
     expected = _ref_smooth(cube, mask, 0.0, False, 0, 15)
     assert_array_equal(work, expected)
-    _boxcar.spatial_pass(work, cube, mask, 0.0, False, 3, 6, True, 1)
+    _boxcar.spatial_pass(work, cube, bits, 0.0, False, 3, 6, True, 1)
     ref = cube.copy()
     for z in range(5):
         for y in range(4):
@@ -373,3 +389,43 @@ def test_parity_with_sofia2(cube_name, out_dir, mask_name, n_expected):
     levels = _log_noise_levels(FIXTURES / out_dir / "run.log")
     assert len(levels) == 12
     assert [f"{p['rms']:.3e}" for p in res.passes] == levels
+
+
+# ---------------------------------------------------------------------------
+# threshold finder
+# ---------------------------------------------------------------------------
+
+def test_threshold_find_relative_and_absolute():
+    from astro_mlfinder.classical.threshold import threshold_find
+
+    cube = _cube_with_sources(nan=True)
+    rms = measure_noise(cube, "mad", "negative")
+    with np.errstate(invalid="ignore"):
+        expected = (np.abs(cube.astype(np.float64)) > 3.0 * rms).astype(np.uint8)
+    assert_array_equal(threshold_find(cube, 3.0), expected)
+    with np.errstate(invalid="ignore"):
+        expected_abs = (np.abs(cube) > 2.5).astype(np.uint8)
+    assert_array_equal(threshold_find(cube, 2.5, mode="absolute"), expected_abs)
+    rms_std = measure_noise(cube, "std", "full")
+    with np.errstate(invalid="ignore"):
+        expected_std = (np.abs(cube.astype(np.float64)) > 3.0 * rms_std).astype(np.uint8)
+    assert_array_equal(threshold_find(cube, 3.0, statistic="std", flux_range="full"),
+                       expected_std)
+
+
+def test_threshold_find_mask_image_and_validation():
+    from astro_mlfinder.classical.threshold import threshold_find
+
+    img = _cube_with_sources((1, 30, 20), nan=False)[0]
+    prior = np.zeros(img.shape, np.uint8)
+    prior[0, 0] = 1
+    out = threshold_find(img, 100.0, mode="absolute", mask=prior)
+    assert out.shape == img.shape and out.sum() == 1 and out[0, 0] == 1
+    with pytest.raises(ValueError, match="threshold must be > 0"):
+        threshold_find(img, 0.0)
+    with pytest.raises(ValueError, match="mode"):
+        threshold_find(img, 3.0, mode="sigma")
+    with pytest.raises(ValueError, match="mask has shape"):
+        threshold_find(img, 3.0, mask=prior[1:])
+    with pytest.raises(ValueError, match="positive noise"):
+        threshold_find(np.zeros((5, 5), np.float32), 3.0)

@@ -120,6 +120,9 @@ def test_flux_units_physical_fallback():
     det['f_sum'] = [0.11] * u.Jy * u.kHz
     res = match_catalogs(det, truth)
     assert_allclose(res.matches['flux_ratio'], [1.1])
+    det['f_sum'] = [2.5] * u.dimensionless_unscaled
+    res = match_catalogs(det, truth)
+    assert_allclose(res.matches['flux_ratio'], [1.25])
     det['f_sum'] = [1.0] * u.m
     with pytest.warns(UserWarning, match='cannot be compared'):
         res = match_catalogs(det, truth)

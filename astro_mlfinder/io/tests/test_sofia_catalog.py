@@ -22,8 +22,12 @@ from astro_mlfinder.io.sofia_catalog import (
     write_sofia_xml,
 )
 
-FIXTURES = Path(os.environ.get("ASTRO_MLFINDER_SOFIA_FIXTURES", Path(__file__).resolve().parents[4]
-                               / "shared" / "fixtures" / "sofia2-2.5.1-small"))
+FIXTURES = Path(
+    os.environ.get(
+        "ASTRO_MLFINDER_SOFIA_FIXTURES",
+        Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "sofia2-2.5.1-small",
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +75,12 @@ def test_ascii_identical_to_sofias_file(fixture_table, tmp_path):
 
 
 def test_votable_identical_to_sofias_file(fixture_table, tmp_path):
-    path = write_sofia_xml(fixture_table, tmp_path / "cat.xml", creator=SOFIA_CREATOR,
-                           params=control_params(fixture_table))
+    path = write_sofia_xml(
+        fixture_table,
+        tmp_path / "cat.xml",
+        creator=SOFIA_CREATOR,
+        params=control_params(fixture_table),
+    )
     expected = (FIXTURES / "out_small" / "small_cat.xml").read_text()
     assert without_time(path.read_text()) == without_time(expected)
 
@@ -140,14 +148,51 @@ def test_plain_astropy_table(tmp_path):
     path = write_sofia_ascii(t, tmp_path / "p.txt")
     lines = path.read_text().splitlines()
     assert lines[1].startswith("# Creator: astro_mlfinder")
-    assert lines[18].split() == ["#", "name", "id", "x", "x_min", "n_pix", "f_sum", "rms", "rel",
-                                 "flag", "ra", "dec", "freq"]
-    assert lines[19].split() == ["#", "-", "-", "pix", "pix", "-", "Jy*Hz", "Jy/beam", "-", "-",
-                                 "deg", "deg", "Hz"]
+    assert lines[18].split() == [
+        "#",
+        "name",
+        "id",
+        "x",
+        "x_min",
+        "n_pix",
+        "f_sum",
+        "rms",
+        "rel",
+        "flag",
+        "ra",
+        "dec",
+        "freq",
+    ]
+    assert lines[19].split() == [
+        "#",
+        "-",
+        "-",
+        "pix",
+        "pix",
+        "-",
+        "Jy*Hz",
+        "Jy/beam",
+        "-",
+        "-",
+        "deg",
+        "deg",
+        "Hz",
+    ]
     row = lines[21]
     assert row.startswith('  "SoFiA J100000.00-300000.0"')
-    assert row[29:].split() == ["1", "10.500000", "8", "100", "0.001500", "9.99000e-04",
-                                "nan", "0", "150.000000", "-30.000000", "1.40000e+09"]
+    assert row[29:].split() == [
+        "1",
+        "10.500000",
+        "8",
+        "100",
+        "0.001500",
+        "9.99000e-04",
+        "nan",
+        "0",
+        "150.000000",
+        "-30.000000",
+        "1.40000e+09",
+    ]
     assert lines[22].startswith('         "A name with spaces"')
     assert lines[22][29:].split()[5] == "0.000000"  # zero is printed with %f
     back = read_sofia_ascii(path)
@@ -173,6 +218,8 @@ def test_empty_table_and_errors(tmp_path):
     lines = write_sofia_ascii(t, tmp_path / "e.txt").read_text().splitlines()
     assert len(lines) == 21 and lines[-1] == ""
     assert len(read_sofia_xml(write_sofia_xml(t, tmp_path / "e.xml"))) == 0
+    sql = write_sofia_sql(t, tmp_path / "e.sql").read_text()
+    assert "CREATE TABLE" in sql and "INSERT" not in sql
     with pytest.raises(FileExistsError, match="e.txt"):
         write_sofia_ascii(t, tmp_path / "e.txt")
     write_sofia_ascii(plain_table(), tmp_path / "e.txt", overwrite=True)

@@ -6,7 +6,6 @@ import os
 import shutil
 import stat
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -27,13 +26,17 @@ from astro_mlfinder.sofia.finder import (
 )
 from astro_mlfinder.sofia.par import SofiaParameters, read_par
 
-FIXTURES = Path(os.environ.get("ASTRO_MLFINDER_SOFIA_FIXTURES", Path(__file__).resolve().parents[4]
-                               / "shared" / "fixtures" / "sofia2-2.5.1-small"))
+FIXTURES = Path(
+    os.environ.get(
+        "ASTRO_MLFINDER_SOFIA_FIXTURES",
+        Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "sofia2-2.5.1-small",
+    )
+)
 
 # A stand-in for the SoFiA binary: prints SoFiA-like output, records the parameter file and the
 # input cube it was given, and exits with the code in FAKE_SOFIA_RC (copying fixture outputs
 # into the output directory on 0).
-FAKE_SOFIA = '''#!{python}
+FAKE_SOFIA = """#!{python}
 import os, re, shutil, sys, time, json
 version = os.environ.get("FAKE_SOFIA_VERSION", "2.5.1 (16-Mar-2023)")
 bar = "\\x1b[36m" + "_" * 76 + "\\x1b[0;1m"
@@ -58,7 +61,8 @@ if record:
     shutil.copy(par["input.data"], os.path.join(record, "received.fits"))
 status("Loading parameter settings")
 status("Loading data cube")
-print("  Progress:  |\\x1b[33m====      \\x1b[0m| 40%\\r  Progress:  |\\x1b[33m==========\\x1b[0m| 100%")
+print("  Progress:  |\\x1b[33m====      \\x1b[0m| 40%\\r"
+      "  Progress:  |\\x1b[33m==========\\x1b[0m| 100%")
 time.sleep(float(os.environ.get("FAKE_SOFIA_SLEEP", "0")))
 rc = int(os.environ.get("FAKE_SOFIA_RC", "0"))
 messages = {{
@@ -81,7 +85,7 @@ for name in ("mask", "mask-raw"):
     with gzip.open(os.path.join(fixtures, "out_small", "small_%s.fits.gz" % name)) as src:
         open(base + "_%s.fits" % name, "wb").write(src.read())
 status("Pipeline finished")
-'''
+"""
 
 
 @pytest.fixture
@@ -165,8 +169,10 @@ def test_exit_code_0_reads_the_catalogue(fake_sofia, fixture_image, tmp_path):
     assert cat.meta["sofia_version"] == "2.5.1 (16-Mar-2023)"
     assert "Running S+C finder" in cat.meta["sofia_log"]
     assert cat.meta["finder"]["name"] == "sofia"
-    assert cat.meta["finder"]["params"]["par"] == {"scfind.threshold": "4.0",
-                                                   "reliability.enable": "true"}
+    assert cat.meta["finder"]["params"]["par"] == {
+        "scfind.threshold": "4.0",
+        "reliability.enable": "true",
+    }
     # what SoFiA was given: a complete parameter file with lowercase booleans and absolute paths
     received = read_par(tmp_path / "record" / "received.par", resolve_paths=False)
     assert received["scfind.threshold"] == 4.0 and received["reliability.enable"] is True
@@ -199,9 +205,14 @@ def test_exit_code_8_gives_an_empty_catalogue(fake_sofia, monkeypatch):
     assert "No sources left after linking" in cat.meta["sofia_message"]
 
 
-@pytest.mark.parametrize("rc, match", [(1, r"exit code 1 \(failure\): No negative sources found"),
-                                       (5, r"exit code 5 \(file access error\): Failed to read"),
-                                       (139, r"exit code 139 \(unknown error\)")])
+@pytest.mark.parametrize(
+    "rc, match",
+    [
+        (1, r"exit code 1 \(failure\): No negative sources found"),
+        (5, r"exit code 5 \(file access error\): Failed to read"),
+        (139, r"exit code 139 \(unknown error\)"),
+    ],
+)
 def test_other_exit_codes_are_runtime_errors(fake_sofia, monkeypatch, rc, match):
     monkeypatch.setenv("FAKE_SOFIA_RC", str(rc))
     with pytest.raises(RuntimeError, match=match):
@@ -276,9 +287,13 @@ def test_constructor_validation(tmp_path):
 def test_recorded_outputs_into_a_catalogue(fixture_image):
     path = fixture_dir()
     params = read_par(path / "small.par")
-    cat = sofia_outputs_to_catalog(fixture_image, path / "out_small" / "small_cat.xml",
-                                   path / "out_small" / "small_mask.fits.gz", params=params,
-                                   raw_mask=path / "out_small" / "small_mask-raw.fits.gz")
+    cat = sofia_outputs_to_catalog(
+        fixture_image,
+        path / "out_small" / "small_cat.xml",
+        path / "out_small" / "small_mask.fits.gz",
+        params=params,
+        raw_mask=path / "out_small" / "small_mask-raw.fits.gz",
+    )
     table = read_sofia_xml(path / "out_small" / "small_cat.xml")
     assert len(cat) == len(table) == 5
     assert list(cat.id) == list(table["id"])
@@ -301,8 +316,9 @@ def test_recorded_outputs_with_a_region(fixture_image):
     region = (5, 127, 8, 127, 20, 255)  # holds every source
     sub = full[20:, 8:, 5:]
     params = SofiaParameters({"input.region": region})
-    cat = sofia_outputs_to_catalog(fixture_image, path / "out_small" / "small_cat.xml", sub,
-                                   params=params, region=region)
+    cat = sofia_outputs_to_catalog(
+        fixture_image, path / "out_small" / "small_cat.xml", sub, params=params, region=region
+    )
     assert np.array_equal(cat.segment, full)
     table = read_sofia_xml(path / "out_small" / "small_cat.xml")
     assert np.array_equal(np.asarray(cat._column("x_min")), np.asarray(table["x_min"]) + 5)
@@ -313,8 +329,11 @@ def test_recorded_outputs_with_a_region(fixture_image):
 def test_mismatched_outputs_are_refused(fixture_image):
     path = fixture_dir()
     with pytest.raises(RuntimeError, match="do not match"):
-        sofia_outputs_to_catalog(fixture_image, path / "out_small" / "small_cat.xml",
-                                 np.zeros(fixture_image.shape, dtype=np.int32))
+        sofia_outputs_to_catalog(
+            fixture_image,
+            path / "out_small" / "small_cat.xml",
+            np.zeros(fixture_image.shape, dtype=np.int32),
+        )
 
 
 # --------------------------------------------------------------------------- the real binary
@@ -346,8 +365,9 @@ def test_real_binary_reproduces_the_fixtures(fixture_cube_file):
         warnings.simplefilter("ignore")  # physical=True notice of SourceCatalog
         cat = finder(str(fixture_cube_file), progress=False)
     assert np.array_equal(cat.segment, fits.getdata(path / "out_small" / "small_mask.fits.gz"))
-    assert np.array_equal(cat.products["mask_raw"],
-                          fits.getdata(path / "out_small" / "small_mask-raw.fits.gz"))
+    assert np.array_equal(
+        cat.products["mask_raw"], fits.getdata(path / "out_small" / "small_mask-raw.fits.gz")
+    )
     table = read_sofia_xml(path / "out_small" / "small_cat.xml")
     for name in table.colnames:
         if name != "id":

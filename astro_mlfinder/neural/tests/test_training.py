@@ -1,0 +1,98 @@
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from astro_mlfinder.neural import training as T  # noqa: E402
+
+TINY = dict(steps_per_epoch=2, batch_size=1, crop_shape=(64, 32, 32), base_channels=2, val_cubes=1,
+            val_shape=(64, 32, 32), progress=False, seed=3, num_threads=1)
+
+
+def test_two_step_training_writes_checkpoint_and_resumes(tmp_path):
+    out = tmp_path / "ck.pt"
+    history = T.train("unet3d", epochs=1, output=out, tune=False, **TINY)
+    assert [h["epoch"] for h in history] == [1]
+    assert np.isfinite(history[0]["loss"]) and 0 <= history[0]["val_f1"] <= 1
+    ckpt = torch.load(out, map_location="cpu", weights_only=True)  # plain tensors and containers only
+    assert ckpt["model"] == "unet3d" and ckpt["epoch"] == 0 and ckpt["config"]["base_channels"] == 2
+    assert ckpt["meta"]["normalization"]["per_channel"] is True and ckpt["meta"]["rebin"] == [6, 4]
+    assert (tmp_path / "ck-best.pt").exists()
+    assert json.loads((tmp_path / "ck_history.json").read_text())[0]["epoch"] == 1
+    # resume: continues at epoch 2 with the saved optimiser and random state, then tunes the threshold
+    history = T.train("unet3d", epochs=2, output=out, resume=out, tune=True, **TINY)
+    assert [h["epoch"] for h in history] == [1, 2]
+    ckpt = torch.load(out, map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 1 and len(ckpt["optimizer"]["state"]) > 0
+    assert 0.2 <= ckpt["meta"]["inference"]["threshold"] < 0.9
+    assert ckpt["meta"]["validation"]["n_cubes"] == 1
+    # the compact export loads as weights
+    small = T.export_weights(out, tmp_path / "w.pt")
+    from astro_mlfinder.neural.weights import load_weights
+
+    loaded = load_weights(small)
+    assert loaded["meta"]["storage_dtype"] == "float16" and loaded["meta"]["epoch"] == 1
+    assert small.stat().st_size < out.stat().st_size
+
+
+def test_resume_refuses_other_model(tmp_path):
+    bad = tmp_path / "bad.pt"
+    torch.save({"model": "other", "config": {}, "state_dict": {}}, bad)
+    with pytest.raises(ValueError, match="not 'unet3d'"):
+        T.train("unet3d", epochs=1, output=tmp_path / "x.pt", resume=bad, **TINY)
+
+
+def test_learning_rate_schedule():
+    assert T._lr_at(0, 10, 1e-3) == pytest.approx(1e-3)
+    assert T._lr_at(10, 10, 1e-3) == pytest.approx(1e-4)
+    assert 1e-4 < T._lr_at(5, 10, 1e-3) < 1e-3
+
+
+def test_simulated_stream_is_seeded_and_balanced():
+    a = T.SimulatedHIData((32, 32, 32), seed=5, positive_fraction=0.5)
+    b = T.SimulatedHIData((32, 32, 32), seed=5, positive_fraction=0.5)
+    samples = [a.sample() for _ in range(8)]
+    data, labels = samples[0]
+    assert data.shape == labels.shape == (32, 32, 32) and data.dtype == np.float32 and labels.dtype == bool
+    np.testing.assert_array_equal(b.sample()[0], data)
+    n_pos = sum(lab.any() for _, lab in samples)
+    assert 0 < n_pos < 8
+    x, y = T._prepare_batch(samples[:2], (6, 4), None, 16)
+    assert x.shape == y.shape == (2, 1, 16, 32, 32)
+    assert x.min() >= 0 and x.max() <= 1 and set(np.unique(y)) <= {0.0, 1.0}
+
+
+def test_fits_pair_directory(tmp_path):
+    from astropy.io import fits
+
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        cube = rng.normal(size=(40, 24, 24)).astype(np.float32)
+        mask = np.zeros(cube.shape, np.int16)
+        mask[10:20, 5:9, 5:9] = 1
+        fits.writeto(tmp_path / f"c{k}.fits", cube)
+        fits.writeto(tmp_path / f"c{k}_mask.fits", mask)
+    data = T.FitsPairData(tmp_path, crop_shape=(32, 16, 16), seed=0, positive_fraction=1.0)
+    assert len(data.pairs) == 2
+    for _ in range(4):
+        d, lab = data.sample()
+        assert d.shape == lab.shape == (32, 16, 16) and lab.any()
+    (tmp_path / "c1.fits").unlink()
+    with pytest.raises(ValueError, match="no matching cube"):
+        T.FitsPairData(tmp_path)
+    with pytest.raises(ValueError, match="not found"):
+        T.FitsPairData(tmp_path / "nope")
+
+
+def test_object_matching_counts():
+    truth = np.zeros((10, 10, 10), np.int32)
+    truth[1:4, 1:4, 1:4] = 1
+    truth[6:9, 6:9, 6:9] = 2
+    pred = np.zeros_like(truth)
+    pred[1:4, 1:4, 1:3] = 1  # IoU 2/3 with source 1
+    pred[0, 9, 9] = 2  # false positive
+    assert T._match_counts(truth, pred, 0.2) == (2, 2, 1)
+    assert T._match_counts_evaluate(truth, pred, 0.2) == (2, 2, 1)
+    assert T._scores(2, 2, 1) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}

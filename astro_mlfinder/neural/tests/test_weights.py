@@ -1,0 +1,166 @@
+import functools
+import json
+import socket
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from astro_mlfinder.neural import weights as W
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    path = tmp_path / "cache"
+    monkeypatch.setenv("ASTRO_MLFINDER_CACHE_DIR", str(path))
+    monkeypatch.delenv("ASTRO_MLFINDER_WEIGHTS_URL", raising=False)
+    return path
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """A directory with one small weights file and its registry entry."""
+    torch = pytest.importorskip("torch")
+    from astro_mlfinder.neural.models.unet3d import UNet3D
+
+    root = tmp_path / "mirror"
+    root.mkdir()
+    torch.manual_seed(0)
+    model = UNet3D(base_channels=1)
+    path = W.save_weights(root / "tiny-0.1.pt", "unet3d", model, meta={"normalization": {"clip": [-5, 15]}},
+                          dtype=torch.float16)
+    entry = W.registry_entry(path, name="tiny", model="unet3d", version="0.1", config=model.config)
+    return root, entry, model
+
+
+@pytest.fixture
+def http_server(mirror):
+    root = mirror[0]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _leftovers(cache):
+    return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+
+
+def test_fetch_over_http_then_from_cache(cache, mirror, http_server):
+    root, entry, _ = mirror
+    path = W.fetch("tiny", registry=[entry], url=http_server)
+    assert path.parent == cache and path.name == entry["file"]
+    assert W.sha256sum(path) == entry["sha256"] and path.stat().st_size == entry["size"]
+    assert W.verify("tiny", registry=[entry])
+    # the cached copy is used without any network access
+    (root / entry["file"]).unlink()
+    assert W.fetch("tiny", registry=[entry], url="http://127.0.0.1:9/") == path
+    assert _leftovers(cache) == [entry["file"]]
+
+
+def test_fetch_file_url_from_environment(cache, mirror, monkeypatch):
+    root, entry, _ = mirror
+    monkeypatch.setenv("ASTRO_MLFINDER_WEIGHTS_URL", root.as_uri() + "/")
+    assert W.mirror_urls() == [root.as_uri() + "/"]
+    path = W.fetch("unet3d", "0.1", registry=[entry])  # model name resolves to its entry
+    assert W.sha256sum(path) == entry["sha256"]
+    # a plain directory path also works as a mirror
+    path.unlink()
+    assert W.fetch("tiny", registry=[entry], url=str(root)) == path
+
+
+def test_checksum_mismatch_is_refused_and_file_deleted(cache, mirror, http_server):
+    root, entry, _ = mirror
+    bad = dict(entry, sha256="0" * 64)
+    with pytest.raises(W.ChecksumError, match="sha256 mismatch"):
+        W.fetch("tiny", registry=[bad], url=http_server)
+    assert _leftovers(cache) == []
+    # a corrupted file on the mirror is refused the same way
+    data = bytearray((root / entry["file"]).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (root / entry["file"]).write_bytes(bytes(data))
+    with pytest.raises(W.ChecksumError, match=entry["sha256"]):
+        W.fetch("tiny", registry=[entry], url=http_server)
+    assert _leftovers(cache) == []
+
+
+def test_corrupted_cache_is_detected_and_refetched(cache, mirror):
+    root, entry, _ = mirror
+    path = W.fetch("tiny", registry=[entry], url=root.as_uri())
+    path.write_bytes(b"garbage")
+    assert W.verify("tiny", registry=[entry]) is False
+    assert W.sha256sum(W.fetch("tiny", registry=[entry], url=root.as_uri())) == entry["sha256"]
+
+
+def test_unreachable_mirror_error_names_url_and_remedy(cache, mirror):
+    _, entry, _ = mirror
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/weights/"
+    with pytest.raises(W.WeightsError) as err:
+        W.fetch("tiny", registry=[entry], url=url, timeout=5)
+    msg = str(err.value)
+    assert url + entry["file"] in msg
+    assert "ASTRO_MLFINDER_WEIGHTS_URL" in msg and "file://" in msg and "weights_url" in msg
+    assert _leftovers(cache) == []
+
+
+def test_registry_lookup_and_verify_errors(cache, mirror):
+    _, entry, _ = mirror
+    with pytest.raises(ValueError, match="available: tiny 0.1"):
+        W.get_entry("nope", registry=[entry])
+    with pytest.raises(ValueError, match="version '9'"):
+        W.get_entry("tiny", "9", registry=[entry])
+    newer = dict(entry, version="0.10")
+    assert W.get_entry("tiny", registry=[entry, newer])["version"] == "0.10"
+    with pytest.raises(FileNotFoundError, match="fetch"):
+        W.verify("tiny", registry=[entry])
+    rows = W.list_weights(registry=[entry])
+    assert rows[0]["name"] == "tiny" and rows[0]["cached"] is False
+
+
+def test_load_weights_roundtrip_and_refuses_pickled_objects(tmp_path, mirror):
+    torch = pytest.importorskip("torch")
+    root, entry, model = mirror
+    loaded = W.load_weights(root / entry["file"])
+    assert loaded["model"] == "unet3d" and loaded["config"] == model.config
+    assert all(v.dtype == torch.float32 for v in loaded["state_dict"].values() if v.is_floating_point())
+    clone = type(model).from_config(loaded["config"])
+    clone.load_state_dict(loaded["state_dict"])
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(clone.state_dict()[key], value, atol=2e-3, rtol=2e-3)
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "config": {}, "payload": functools.partial(print, "x")}, evil)
+    with pytest.raises(W.WeightsError, match="cannot read weights"):
+        W.load_weights(evil)
+    with pytest.raises(FileNotFoundError):
+        W.load_weights(tmp_path / "missing.pt")
+
+
+def test_shipped_registry_matches_shipped_files():
+    registry = W.registry_path()
+    entries = json.loads(registry.read_text())
+    entries = entries["weights"] if isinstance(entries, dict) else entries
+    assert any(e["model"] == "unet3d" for e in entries)
+    for entry in entries:
+        path = registry.parent / entry["file"]
+        assert path.is_file(), f"{path} is listed in the registry but missing"
+        assert path.stat().st_size == entry["size"] < 20 * 2**20
+        assert W.sha256sum(path) == entry["sha256"]
+        for key in ("config", "normalization", "training", "validation", "device"):
+            assert key in entry, f"registry entry {entry['name']} lacks {key}"
+        assert entry["training"]["command"]
+    # the bundled directory is the last-resort mirror, so the package works offline
+    assert W.mirror_urls()[-1] == registry.parent.as_uri() + "/"
