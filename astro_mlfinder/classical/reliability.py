@@ -23,14 +23,14 @@ and the final cut in ``sofia.c``):
 """
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
 
 __all__ = ['ReliabilityError', 'ReliabilityResult', 'RELIABILITY_PARAMETERS',
            'reliability', 'reliability_parameters', 'relabel',
-           'plot_reliability']
+           'read_exclusion_catalog', 'plot_reliability']
 
 #: Parameters that can span the reliability parameter space, in SoFiA order.
 RELIABILITY_PARAMETERS = ('peak', 'sum', 'mean', 'chan', 'pix', 'fill',
@@ -66,7 +66,8 @@ class ReliabilityResult:
         Kernel scale factor actually used.
     skellam : `~numpy.ndarray`
         Skellam values ``(P - N) / √(P + N)``, one per negative source in
-        ``neg_ids`` order.
+        ``neg_ids`` order (computed on first access unless the automatic
+        kernel scaling already needed them; O(n_neg n_sources)).
     parameters : tuple of str
         Names of the parameter-space axes.
     par_pos, par_neg : `~numpy.ndarray`
@@ -89,7 +90,6 @@ class ReliabilityResult:
     keep: np.ndarray
     covariance: np.ndarray
     scale_kernel: float
-    skellam: np.ndarray
     parameters: tuple
     par_pos: np.ndarray
     par_neg: np.ndarray
@@ -99,6 +99,15 @@ class ReliabilityResult:
     fmin: float
     min_snr: float
     converged: object = None
+    _skellam: np.ndarray = field(default=None, repr=False)
+
+    @property
+    def skellam(self):
+        """Skellam values of the negative sources (see class docstring)."""
+        if self._skellam is None:
+            self._skellam = _skellam(self.par_pos, self.par_neg,
+                                     self.covariance)
+        return self._skellam
 
     @property
     def n_reliable(self):
@@ -400,8 +409,6 @@ def reliability(linker_result, *, parameters=('peak', 'sum', 'mean'),
 
     cov = cov0 * scale_kernel ** 2
     whiten = _whitening(cov)
-    if skellam is None:
-        skellam = _skellam(par_pos, par_neg, cov)
 
     fmin = float(min_snr) * np.sqrt(beam_area)
     scored = (f_sum[pos_ids] ** 2 / n_pix[pos_ids] > fmin ** 2) & \
@@ -420,10 +427,59 @@ def reliability(linker_result, *, parameters=('peak', 'sum', 'mean'),
 
     return ReliabilityResult(
         rel=rel, keep=keep, covariance=cov, scale_kernel=scale_kernel,
-        skellam=skellam, parameters=parameters, par_pos=par_pos,
+        parameters=parameters, par_pos=par_pos,
         par_neg=par_neg, pos_ids=pos_ids + 1, neg_ids=neg_ids + 1,
         threshold=float(threshold), fmin=fmin, min_snr=float(min_snr),
-        converged=converged)
+        converged=converged, _skellam=skellam)
+
+
+def read_exclusion_catalog(path, wcs):
+    """
+    Read SoFiA's ``reliability.catalog`` and convert it to pixels.
+
+    The file holds two columns, longitude and latitude in degrees in the
+    cube's celestial frame, separated by spaces, tabs, commas or ``|``.
+    Empty lines and lines starting with ``#`` are skipped.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Catalogue file.
+    wcs : `~astropy.wcs.WCS`
+        WCS of the cube or image (its celestial part is used).
+
+    Returns
+    -------
+    xy : `~numpy.ndarray`
+        Array of shape ``(n, 2)`` with 0-based pixel ``(x, y)`` positions,
+        for the ``exclude`` argument of :func:`reliability`.
+    """
+    import re
+
+    if wcs is None:
+        raise ValueError('a reliability catalogue needs a WCS to convert '
+                         'positions to pixels')
+    rows = []
+    with open(path) as fh:
+        for number, line in enumerate(fh, 1):
+            text = line.strip()
+            if not text or text.startswith('#'):
+                continue
+            parts = [p for p in re.split(r'[\s,|]+', text) if p]
+            if len(parts) < 2:
+                raise ValueError(f'{path}, line {number}: expected 2 columns '
+                                 f'(longitude, latitude), got {text!r}')
+            try:
+                rows.append((float(parts[0]), float(parts[1])))
+            except ValueError:
+                raise ValueError(f'{path}, line {number}: cannot read '
+                                 f'longitude/latitude from {text!r}') from None
+    if not rows:
+        return np.zeros((0, 2))
+    lonlat = np.array(rows, dtype=np.float64)
+    celestial = wcs.celestial if hasattr(wcs, 'celestial') else wcs
+    x, y = celestial.all_world2pix(lonlat[:, 0], lonlat[:, 1], 0)
+    return np.column_stack([x, y])
 
 
 def relabel(labels, keep, *, inplace=False):
@@ -506,7 +562,7 @@ def plot_reliability(result, path=None, *, skellam_path=None):
     pairs = [(i, j) for i in range(dim) for j in range(i + 1, dim)]
     ncol = min(3, len(pairs))
     nrow = int(np.ceil(len(pairs) / ncol))
-    fig = Figure(figsize=(4.2 * ncol, 4.0 * nrow))
+    fig = Figure(figsize=(4.2 * ncol + 1.0, 4.0 * nrow), layout='constrained')
     rel_pos = result.rel[result.pos_ids - 1]
     keep_pos = result.keep[result.pos_ids - 1]
     log_names = {'peak', 'sum', 'mean', 'pix', 'fill'}
@@ -532,20 +588,22 @@ def plot_reliability(result, path=None, *, skellam_path=None):
         if {names[i], names[j]} == {'sum', 'mean'} and result.fmin > 0:
             lf = np.log10(result.fmin)
             xs = np.linspace(np.nanmin(allx), np.nanmax(allx), 10)
+            ylim = ax.get_ylim()
             ax.plot(xs, 2 * lf - xs, 'k--', lw=1,
                     label=f'SNR = {result.min_snr:g}')
+            ax.set_ylim(ylim)
         ax.set_xlabel(('log ' if names[i] in log_names else '') + names[i])
         ax.set_ylabel(('log ' if names[j] in log_names else '') + names[j])
         if k == 0:
             ax.legend(fontsize='small')
     if sc is not None:
-        fig.colorbar(sc, ax=fig.axes, label='reliability', shrink=0.8)
+        fig.colorbar(sc, ax=fig.axes, label='reliability')
     fig.suptitle(f'Reliability (kernel scale {result.scale_kernel:.3f}, '
                  f'threshold {result.threshold:g})')
     if path is not None:
         fig.savefig(path)
 
-    fig2 = Figure(figsize=(5, 4))
+    fig2 = Figure(figsize=(5, 4), layout='constrained')
     ax = fig2.add_subplot(1, 1, 1)
     sk = result.skellam[np.isfinite(result.skellam)]
     if sk.size:

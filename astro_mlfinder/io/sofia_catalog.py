@@ -230,6 +230,15 @@ def _column_ucd(table, name):
 def _column_unit(table, name):
     col = table[name]
     unit = getattr(col, "unit", None)
+    if (
+        name in ("mean", "std")
+        and unit in (None, u.dimensionless_unscaled)
+        and "f_min" in table.colnames
+        and "sofia_unit" not in (col.info.meta or {})
+    ):
+        # SoFiA-2 labels mean and std with BUNIT although they are in units of the
+        # global rms (sofia2.md section 8); the label is copied so files match SoFiA's.
+        return _column_unit(table, "f_min")
     text = (col.info.meta or {}).get("sofia_unit")
     # keep SoFiA's own spelling read from a file, unless the unit has changed since
     if text is not None and parse_sofia_unit(text) == (
