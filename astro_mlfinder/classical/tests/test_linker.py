@@ -1,0 +1,314 @@
+import time
+
+import numpy as np
+import pytest
+from scipy import ndimage, stats
+
+from astro_mlfinder.classical.linker import LinkerResult, link, linker_structure
+
+
+def _reference_link(mask, data, rxy, rz, min_xy, min_z, remove_negative=True,
+                    rms=1.0):
+    """Literal pure-Python transcription of SoFiA's scan + flood fill.
+
+    Scans backwards (z, y, x descending), flood-fills with a stack over the
+    ellipsoid neighbourhood, removes failing objects immediately and reuses
+    their label.  Returns the labels and the per-object pixel lists.
+    """
+    nz, ny, nx = mask.shape
+    work = np.where(mask != 0, -1, 0).astype(np.int64)
+    rx2 = ry2 = rxy * rxy
+    rz2 = rz * rz
+    label = 1
+    objects = {}
+    flags = {}
+    for z in range(nz - 1, -1, -1):
+        for y in range(ny - 1, -1, -1):
+            for x in range(nx - 1, -1, -1):
+                if work[z, y, x] >= 0:
+                    continue
+                if not np.isfinite(data[z, y, x]):
+                    work[z, y, x] = 0
+                    continue
+                work[z, y, x] = label
+                pix = [(z, y, x)]
+                flag = 0
+                stack = [(z, y, x)]
+                while stack:
+                    cz, cy, cx = stack.pop()
+                    for zz in range(max(cz - rz, 0), min(cz + rz, nz - 1) + 1):
+                        for yy in range(max(cy - rxy, 0), min(cy + rxy, ny - 1) + 1):
+                            for xx in range(max(cx - rxy, 0), min(cx + rxy, nx - 1) + 1):
+                                d = ((xx - cx) ** 2 * ry2 * rz2 + (yy - cy) ** 2 * rx2 * rz2
+                                     + (zz - cz) ** 2 * rx2 * ry2)
+                                if d > rx2 * ry2 * rz2:
+                                    continue
+                                if not np.isfinite(data[zz, yy, xx]):
+                                    work[zz, yy, xx] = 0
+                                    flag |= 4
+                                    continue
+                                if work[zz, yy, xx] < 0:
+                                    work[zz, yy, xx] = label
+                                    pix.append((zz, yy, xx))
+                                    stack.append((zz, yy, xx))
+                arr = np.array(pix)
+                size = arr.max(axis=0) - arr.min(axis=0) + 1
+                fsum = sum(float(data[p]) for p in pix) / rms
+                if (size[2] < min_xy or size[1] < min_xy or size[0] < min_z
+                        or (remove_negative and fsum < 0)):
+                    for p in pix:
+                        work[p] = 0
+                else:
+                    objects[label] = pix
+                    flags[label] = flag
+                    label += 1
+    return work, objects, flags
+
+
+def test_structure_default_is_six_connected():
+    s = linker_structure(1, 1)
+    assert s.shape == (3, 3, 3)
+    assert s.sum() == 7
+    assert s[1, 1, 1] and s[0, 1, 1] and s[1, 0, 1] and s[1, 1, 0]
+    assert not s[0, 0, 0] and not s[1, 0, 0]
+
+
+def test_structure_special_radii():
+    # radius_z = 0: whole xy box in the same channel (8-connectivity)
+    s = linker_structure(1, 0)
+    assert s.shape == (1, 3, 3) and s.all()
+    # (2, 1): corner offsets (1, 1, 1) are outside the ellipsoid
+    s = linker_structure(2, 1)
+    assert s.shape == (3, 5, 5)
+    assert s[2, 2, 2]  # dz = 1, dy = dx = 0
+    assert s[1, 2, 4] and not s[1, 4, 4] and not s[2, 3, 3]
+    # 2D ellipse
+    s2 = linker_structure(1, ndim=2)
+    assert s2.shape == (3, 3) and s2.sum() == 5
+
+
+def test_corner_contact_not_merged_and_gap_merged_with_large_radius():
+    mask = np.zeros((7, 10, 12), dtype=np.uint8)
+    mask[1:4, 1:4, 1:4] = 1
+    mask[4:6, 4:6, 4:6] = 1          # touches the first only at a corner
+    data = np.ones(mask.shape, dtype=np.float32)
+    res = link(mask, data, min_size_xy=1, min_size_z=1)
+    assert res.n_sources == 2
+    res = link(mask, data, radius_xy=2, radius_z=1, min_size_xy=1, min_size_z=1)
+    assert res.n_sources == 2
+    # x gap of 2 pixels (dx = 3) merges with radius_xy = 3
+    mask = np.zeros((3, 5, 12), dtype=np.uint8)
+    mask[1, 2, 1:3] = 1
+    mask[1, 2, 5:8] = 1
+    res = link(mask, np.ones(mask.shape, np.float32), radius_xy=3,
+               min_size_xy=1, min_size_z=1)
+    assert res.n_sources == 1
+    assert res.n_pix[0] == 5
+
+
+def test_radius_z_zero_links_per_channel():
+    mask = np.zeros((4, 6, 6), dtype=np.uint8)
+    mask[:, 2, 2] = 1
+    mask[:, 3, 3] = 1   # diagonal neighbour in every channel
+    data = np.ones(mask.shape, dtype=np.float32)
+    res = link(mask, data, radius_z=0, min_size_xy=1, min_size_z=1)
+    assert res.n_sources == 4
+    assert np.all(res.n_pix == 2)
+    res = link(mask, data, radius_z=1, min_size_xy=1, min_size_z=1)
+    assert res.n_sources == 2
+
+
+@pytest.mark.parametrize('rxy,rz', [(1, 1), (2, 1), (1, 2), (1, 0), (2, 0)])
+def test_matches_literal_sofia_flood_fill(rxy, rz):
+    rng = np.random.default_rng(42 + rxy * 10 + rz)
+    shape = (6, 9, 10)
+    mask = (rng.random(shape) < 0.25).astype(np.uint8)
+    data = rng.normal(size=shape).astype(np.float32)
+    data[2, 4, 4:6] = np.nan
+    data[0, 0, 0] = np.inf
+    ref_labels, objects, flags = _reference_link(mask, data, rxy, rz, 2, 2)
+    res = link(mask, data, radius_xy=rxy, radius_z=rz, min_size_xy=2,
+               min_size_z=2, global_rms=1.0)
+    np.testing.assert_array_equal(res.labels, ref_labels)
+    assert res.n_sources == len(objects)
+    for lab, pix in objects.items():
+        vals = np.array([data[p] for p in pix], dtype=np.float64)
+        arr = np.array(pix)
+        i = lab - 1
+        assert res.n_pix[i] == len(pix)
+        assert res.f_sum[i] == pytest.approx(vals.sum(), rel=1e-12, abs=1e-12)
+        assert res.f_min[i] == vals.min() and res.f_max[i] == vals.max()
+        assert (res.z_min[i], res.y_min[i], res.x_min[i]) == tuple(arr.min(axis=0))
+        assert (res.z_max[i], res.y_max[i], res.x_max[i]) == tuple(arr.max(axis=0))
+        expected_flag = flags[lab]
+        if arr[:, 2].min() == 0 or arr[:, 2].max() == shape[2] - 1 or \
+                arr[:, 1].min() == 0 or arr[:, 1].max() == shape[1] - 1:
+            expected_flag |= 1
+        if arr[:, 0].min() == 0 or arr[:, 0].max() == shape[0] - 1:
+            expected_flag |= 2
+        assert res.flag[i] == expected_flag
+
+
+def test_order_is_reverse_raster_of_highest_index():
+    rng = np.random.default_rng(3)
+    mask = rng.random((20, 30, 30)) < 0.1
+    data = np.abs(rng.normal(size=mask.shape)).astype(np.float32)
+    res = link(mask, data, min_size_xy=1, min_size_z=1)
+    struct = linker_structure(1, 1)
+    lab, n = ndimage.label(mask, structure=struct)
+    assert res.n_sources == n
+    # highest linear index per scipy label, sorted descending
+    idx = np.arange(mask.size).reshape(mask.shape)
+    top = ndimage.maximum(idx, lab, index=np.arange(1, n + 1))
+    order = np.argsort(-top)
+    remap = np.zeros(n + 1, dtype=np.int32)
+    remap[order + 1] = np.arange(1, n + 1)
+    np.testing.assert_array_equal(res.labels, remap[lab])
+
+
+def test_statistics_and_units():
+    rng = np.random.default_rng(5)
+    mask = np.zeros((8, 10, 10), dtype=bool)
+    mask[1:7, 2:8, 3:9] = rng.random((6, 6, 6)) < 0.9
+    mask[1:7, 2:8, 3:9][0, 0, 0] = True
+    lab, n = ndimage.label(mask, structure=linker_structure(1, 1))
+    assert n == 1
+    data = rng.normal(2.0, 1.0, size=mask.shape).astype(np.float32)
+    rms = 0.5
+    res = link(mask, data, min_size_xy=1, min_size_z=1, global_rms=rms)
+    vals = data[mask].astype(np.float64) / rms
+    assert res.f_sum[0] == pytest.approx(vals.sum(), rel=1e-12)
+    assert res.mean[0] == pytest.approx(vals.mean(), rel=1e-12)
+    assert res.std[0] == pytest.approx(vals.std(ddof=1), rel=1e-12)
+    assert res.skew[0] == pytest.approx(stats.skew(vals, bias=True), rel=1e-9)
+    assert res.kurt[0] == pytest.approx(stats.kurtosis(vals, bias=True), rel=1e-9)
+    box = np.prod([res.x_max[0] - res.x_min[0] + 1, res.y_max[0] - res.y_min[0] + 1,
+                   res.z_max[0] - res.z_min[0] + 1])
+    assert res.fill[0] == pytest.approx(mask.sum() / box)
+    assert res.global_rms == rms
+    cols = res.columns()
+    assert list(cols)[:2] == ['id', 'x_min'] and cols['id'][0] == 1
+
+
+def test_filters():
+    data = np.ones((30, 20, 20), dtype=np.float32)
+    mask = np.zeros(data.shape, dtype=bool)
+    mask[2:4, 2:4, 2:4] = True            # 2x2x2, 8 px
+    mask[10:20, 5:15, 5:15] = True        # 10x10x10, 1000 px
+    mask[22:28, 15:19, 15:19] = True      # z 6, xy 4
+    data[22:28, 15:19, 15:19] = -1.0      # negative source
+    base = dict(min_size_xy=1, min_size_z=1)
+    assert link(mask, data, **base).n_sources == 2   # negative removed
+    assert link(mask, data, remove_negative=False, **base).n_sources == 3
+    kw = dict(base, remove_negative=False)
+    assert link(mask, data, **dict(kw, min_size_xy=3)).n_sources == 2
+    assert link(mask, data, **dict(kw, min_size_z=7)).n_sources == 1
+    assert link(mask, data, **dict(kw, max_size_xy=5)).n_sources == 2
+    assert link(mask, data, **dict(kw, max_size_z=8)).n_sources == 2
+    assert link(mask, data, **dict(kw, min_pixels=9)).n_sources == 2
+    assert link(mask, data, **dict(kw, max_pixels=500)).n_sources == 2
+    # partially filled box
+    mask2 = mask.copy()
+    mask2[10:20, 5:15, 5:15] = False
+    mask2[10:20, 5, 5:15] = True
+    mask2[10:20, 5:15, 5] = True
+    r = link(mask2, data, **dict(kw, min_fill=0.5))
+    assert r.n_sources == 2 and np.all(r.fill >= 0.5)
+    r = link(mask2, data, **dict(kw, max_fill=0.5))
+    assert r.n_sources == 1 and r.fill[0] < 0.5
+
+
+def test_positivity_drops_negative_pixels():
+    data = np.ones((5, 5, 9), dtype=np.float32)
+    mask = np.zeros(data.shape, dtype=bool)
+    mask[2, 2, 1:8] = True
+    data[2, 2, 4] = -0.5      # splits the line when negative pixels are dropped
+    r = link(mask, data, min_size_xy=1, min_size_z=1)
+    assert r.n_sources == 1 and r.n_pix[0] == 7
+    r = link(mask, data, min_size_xy=1, min_size_z=1, positivity=True)
+    assert r.n_sources == 2 and list(r.n_pix) == [3, 3]
+    assert r.labels[2, 2, 4] == 0
+
+
+def test_nan_removed_and_flagged_and_edges():
+    data = np.ones((6, 8, 8), dtype=np.float32)
+    mask = np.zeros(data.shape, dtype=bool)
+    mask[2:4, 3:5, 3:5] = True
+    data[2, 3, 5] = np.nan            # neighbour (not detected) is blank
+    mask[0:2, 0:2, 6:8] = True        # touches x/y edge and z edge
+    r = link(mask, data, min_size_xy=1, min_size_z=1)
+    assert r.n_sources == 2
+    # ids: the edge object has the lower linear indices -> id 2
+    assert r.flag[0] == 4 and r.flag[1] == 3
+    # a detected NaN pixel is removed from the source
+    mask[3, 3, 3] = True
+    data[3, 3, 3] = np.nan
+    r = link(mask, data, min_size_xy=1, min_size_z=1)
+    assert r.labels[3, 3, 3] == 0 and r.n_pix[0] == 7
+
+
+def test_2d_images():
+    img = np.zeros((20, 30), dtype=np.float32)
+    mask = np.zeros(img.shape, dtype=bool)
+    mask[2:5, 2:8] = True
+    img[2:5, 2:8] = 2.0
+    mask[10:15, 20:22] = True
+    img[10:15, 20:22] = 1.0
+    mask[16, 0] = True                  # single pixel at the edge
+    img[16, 0] = 5.0
+    r = link(mask, img, min_size_xy=2)
+    assert r.labels.shape == img.shape and r.n_sources == 2
+    assert r.ndim == 2
+    # first id: highest linear index
+    assert r.labels[12, 20] == 1 and r.labels[3, 3] == 2
+    assert np.all(r.z_min == 0) and np.all(r.z_max == 0)
+    assert list(r.flag) == [0, 0]
+    r = link(mask, img, min_size_xy=1)
+    assert r.n_sources == 3 and r.flag[0] == 1
+
+
+def test_subset_and_len():
+    data = np.ones((10, 10, 10), dtype=np.float32)
+    mask = np.zeros(data.shape, dtype=bool)
+    mask[1:3, 1:3, 1:3] = True
+    mask[6:9, 6:9, 6:9] = True
+    r = link(mask, data, min_size_xy=1, min_size_z=1)
+    assert len(r) == 2
+    s = r.subset([False, True])
+    assert isinstance(s, LinkerResult) and s.n_sources == 1
+    assert s.n_pix[0] == 8 and s.labels.max() == 1
+    with pytest.raises(ValueError, match='one entry per source'):
+        r.subset([True])
+
+
+def test_input_validation():
+    data = np.ones((4, 4, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match='different shapes'):
+        link(np.ones((4, 4)), data)
+    with pytest.raises(ValueError, match='floating-point'):
+        link(np.ones((4, 4, 4)), np.ones((4, 4, 4), dtype=int))
+    with pytest.raises(ValueError, match='global_rms'):
+        link(np.ones((4, 4, 4)), data, global_rms=0)
+    with pytest.raises(ValueError, match='radius_xy'):
+        link(np.ones((4, 4, 4)), data, radius_xy=-1)
+    with pytest.raises(ValueError, match='2D'):
+        link(np.ones(4), np.ones(4, dtype=np.float32))
+
+
+def test_no_detections():
+    data = np.zeros((3, 4, 5), dtype=np.float32)
+    r = link(np.zeros(data.shape, bool), data)
+    assert r.n_sources == 0 and r.labels.dtype == np.int32 and not r.labels.any()
+
+
+def test_many_objects_fast():
+    rng = np.random.default_rng(7)
+    data = rng.standard_normal(size=(128, 256, 256), dtype=np.float32)
+    mask = np.abs(data) > 2.5
+    t0 = time.perf_counter()
+    r = link(mask, data, min_size_xy=1, min_size_z=1, remove_negative=False)
+    elapsed = time.perf_counter() - t0
+    _, n = ndimage.label(mask, structure=linker_structure(1, 1))
+    assert r.n_sources == n > 90_000
+    assert r.n_pix.sum() == mask.sum()
+    assert elapsed < 10
