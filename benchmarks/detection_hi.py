@@ -1,4 +1,4 @@
-"""Detection benchmark on simulated HI cubes: NeuralFinder('unet3d') versus the classical S+C finder.
+"""Detection benchmark on simulated HI cubes: NeuralFinder('unet3d') versus classical S+C.
 
 Held-out cubes are simulated with integer seeds ``--seed0 .. --seed0 + n - 1``
 (the training stream and the validation set use spawned seed sequences and
@@ -17,7 +17,7 @@ minimum size 5 pixels spatially and 5 channels.
 
 Usage::
 
-    python benchmarks/detection_hi.py                 # 12 cubes 256x96x96, updates docs/performance.rst
+    python benchmarks/detection_hi.py    # 12 cubes 256x96x96, updates docs/performance.rst
     python benchmarks/detection_hi.py --n-cubes 4 --no-docs
 
 The table is printed and written between the markers
@@ -27,6 +27,7 @@ The table is printed and written between the markers
 import argparse
 import platform
 import sys
+import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -46,8 +47,9 @@ START, END = ".. detection-hi-start", ".. detection-hi-end"
 def _classical():
     from astro_mlfinder import ClassicalFinder
 
-    return ClassicalFinder(threshold=5.0, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), min_size_xy=5,
-                           min_size_z=5)
+    return ClassicalFinder(
+        threshold=5.0, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), min_size_xy=5, min_size_z=5
+    )
 
 
 def _which(values):
@@ -68,7 +70,9 @@ class Tally:
 
         det = cat.to_table(["id", "x", "y", "z", "f_sum", "snr"])
         truth = sim.truth
-        res = match_catalogs(det, truth, detected_segment=cat.segment, truth_segment=sim.labels, min_iou=0.2)
+        res = match_catalogs(
+            det, truth, detected_segment=cat.segment, truth_segment=sim.labels, min_iou=0.2
+        )
         t_bin = _which(np.asarray(truth["snr"], dtype=float))
         self.truth_snr.extend(t_bin.tolist())
         self.matched_bin.extend(t_bin[res.meta["truth_rows"]].tolist())
@@ -95,11 +99,19 @@ class Tally:
             tp = int(sel_m.sum())
             n_true = int(sel_t.sum())
             p, r, f1 = scores(tp, n_fp, n_true - tp)
-            out.append({
-                "bin": name, "n_true": n_true, "tp": tp, "fp": n_fp, "precision": p, "recall": r, "f1": f1,
-                "mean_iou": float(np.mean(iou[sel_m])) if tp else np.nan,
-                "median_flux_error": float(np.median(ferr[sel_m])) if tp else np.nan,
-            })
+            out.append(
+                {
+                    "bin": name,
+                    "n_true": n_true,
+                    "tp": tp,
+                    "fp": n_fp,
+                    "precision": p,
+                    "recall": r,
+                    "f1": f1,
+                    "mean_iou": float(np.mean(iou[sel_m])) if tp else np.nan,
+                    "median_flux_error": float(np.median(ferr[sel_m])) if tp else np.nan,
+                }
+            )
         return out
 
 
@@ -124,8 +136,17 @@ def rst_table(header, rows):
     return "\n".join(out)
 
 
-def run(n_cubes=12, shape=(256, 96, 96), n_sources=8, snr_range=(3.0, 30.0), seed0=10_000, device="cpu",
-        weights=None, threads=None, progress=True):
+def run(
+    n_cubes=12,
+    shape=(256, 96, 96),
+    n_sources=8,
+    snr_range=(3.0, 30.0),
+    seed0=10_000,
+    device="cpu",
+    weights=None,
+    threads=None,
+    progress=True,
+):
     """Run the benchmark; return ``(tallies, timing)``."""
     import torch
 
@@ -143,7 +164,9 @@ def run(n_cubes=12, shape=(256, 96, 96), n_sources=8, snr_range=(3.0, 30.0), see
         realism = "realistic" if i % 2 else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sim = simulate_hi_cube(shape, n_sources, seed=seed0 + i, snr_range=snr_range, realism=realism)
+            sim = simulate_hi_cube(
+                shape, n_sources, seed=seed0 + i, snr_range=snr_range, realism=realism
+            )
         t0 = time.perf_counter()
         if neural is None:
             neural = NeuralFinder("unet3d", device=device, weights=weights, progress=False)
@@ -156,8 +179,12 @@ def run(n_cubes=12, shape=(256, 96, 96), n_sources=8, snr_range=(3.0, 30.0), see
         cat_c = classical(sim.data, wcs=sim.wcs, progress=False)
         tallies["classical S+C"].add(cat_c, sim, time.perf_counter() - t0)
         if progress:
-            print(f"cube {i + 1}/{n_cubes} ({'realistic' if realism else 'clean'}): unet3d {len(cat_n)} sources, "
-                  f"S+C {len(cat_c)} sources, truth {len(sim.truth)}", file=sys.stderr, flush=True)
+            print(
+                f"cube {i + 1}/{n_cubes} ({'realistic' if realism else 'clean'}): "
+                f"unet3d {len(cat_n)} sources, S+C {len(cat_c)}, truth {len(sim.truth)}",
+                file=sys.stderr,
+                flush=True,
+            )
     timing["threshold"] = neural.inference_params()["threshold"]
     timing["weights"] = neural.load_model()[1]["weights"]
     if torch.cuda.is_available() and device != "cuda":
@@ -173,30 +200,69 @@ def run(n_cubes=12, shape=(256, 96, 96), n_sources=8, snr_range=(3.0, 30.0), see
 
 
 def report(tallies, timing, args):
-    header = ("finder", "SNR bin", "N true", "TP", "FP", "precision", "recall", "F1", "mean IoU",
-              "median flux err")
+    header = (
+        "finder",
+        "SNR bin",
+        "N true",
+        "TP",
+        "FP",
+        "precision",
+        "recall",
+        "F1",
+        "mean IoU",
+        "median flux err",
+    )
     rows = []
     for name, tally in tallies.items():
         for r in tally.rows():
-            rows.append((name, r["bin"], r["n_true"], r["tp"], r["fp"], r["precision"], r["recall"], r["f1"],
-                         r["mean_iou"], r["median_flux_error"]))
-    speed_rows = [(name, f"{t.voxels / t.seconds:,.0f}", f"{t.seconds / args.n_cubes:.2f}")
-                  for name, t in tallies.items()]
+            rows.append(
+                (
+                    name,
+                    r["bin"],
+                    r["n_true"],
+                    r["tp"],
+                    r["fp"],
+                    r["precision"],
+                    r["recall"],
+                    r["f1"],
+                    r["mean_iou"],
+                    r["median_flux_error"],
+                )
+            )
+    speed_rows = [
+        (name, f"{t.voxels / t.seconds:,.0f}", f"{t.seconds / args.n_cubes:.2f}")
+        for name, t in tallies.items()
+    ]
     if "gpu_voxels_per_s" in timing:
         speed_rows.append(("unet3d (GPU)", f"{timing['gpu_voxels_per_s']:,.0f}", "--"))
     f1 = {name: {r["bin"]: r["f1"] for r in t.rows()} for name, t in tallies.items()}
-    ratio_rows = [(b, f1["unet3d"][b], f1["classical S+C"][b],
-                   f1["unet3d"][b] / f1["classical S+C"][b] if f1["classical S+C"][b] else np.inf)
-                  for b in (*BIN_NAMES, "all")]
+    ratio_rows = [
+        (
+            b,
+            f1["unet3d"][b],
+            f1["classical S+C"][b],
+            f1["unet3d"][b] / f1["classical S+C"][b] if f1["classical S+C"][b] else np.inf,
+        )
+        for b in (*BIN_NAMES, "all")
+    ]
     w = timing["weights"]
-    text = [
-        f"{args.n_cubes} held-out simulated HI cubes of {args.shape[0]}x{args.shape[1]}x{args.shape[2]} voxels "
-        f"(seeds {args.seed0}-{args.seed0 + args.n_cubes - 1}, {args.n_sources} galaxies each, integrated SNR "
-        f"log-uniform in {args.snr_range[0]:g}-{args.snr_range[1]:g}, every second cube with random "
-        "instrumental realism: RFI, baseline ripples, continuum residuals, variable noise). Matching: one-to-one, "
-        "3D IoU >= 0.2. Classical: smooth + clip, threshold 5, kernels_xy 0,3,6, kernels_z 0,3,7,15, linker "
+    nz, ny, nx = args.shape
+    last = args.seed0 + args.n_cubes - 1
+    lo, hi = args.snr_range
+    intro = (
+        f"{args.n_cubes} held-out simulated HI cubes of {nz}x{ny}x{nx} voxels "
+        f"(seeds {args.seed0}-{last}, {args.n_sources} galaxies each, integrated SNR "
+        f"log-uniform in {lo:g}-{hi:g}, every second cube with random instrumental "
+        "realism: RFI, baseline ripples, continuum residuals, variable "
+        "noise). Matching: one-to-one, 3D IoU >= 0.2; false positives are binned by their measured "
+        "SNR. Classical: smooth + clip, threshold 5, kernels_xy 0,3,6, kernels_z 0,3,7,15, linker "
         f"minimum size 5. unet3d: weights ``{w.get('name')}`` {w.get('version')} (sha256 "
-        f"{str(w.get('sha256'))[:12]}...), threshold {timing['threshold']:g} (tuned on the validation set).",
+        f"{str(w.get('sha256'))[:12]}...), threshold {timing['threshold']:g} (tuned on the "
+        "validation set)."
+    )
+    cpu = platform.processor() or platform.machine()
+    text = [
+        textwrap.fill(intro, 100),
         "",
         rst_table(header, rows),
         "",
@@ -204,13 +270,13 @@ def report(tallies, timing, args):
         "",
         rst_table(("SNR bin", "F1 unet3d", "F1 classical", "ratio"), ratio_rows),
         "",
-        f"Speed on {platform.processor() or platform.machine()} CPU "
-        f"({args.threads or 'default'} torch threads), whole finder call per cube:",
+        f"Speed on {cpu} CPU ({args.threads or 'default'} torch threads), "
+        "whole finder call per cube:",
         "",
         rst_table(("finder", "voxels / s", "s / cube"), speed_rows),
         "",
-        f"NeuralFinder('unet3d') on one {args.shape[0]}x{args.shape[1]}x{args.shape[2]} cube including weight "
-        f"loading: {timing['first_call_with_loading_s']:.1f} s.",
+        f"NeuralFinder('unet3d') on one {nz}x{ny}x{nx} cube including weight loading: "
+        f"{timing['first_call_with_loading_s']:.1f} s.",
     ]
     return "\n".join(text)
 
@@ -241,16 +307,28 @@ def main(argv=None):
     parser.add_argument("--n-cubes", type=int, default=12)
     parser.add_argument("--shape", type=_triple, default=(256, 96, 96))
     parser.add_argument("--n-sources", type=int, default=8)
-    parser.add_argument("--snr-range", type=lambda s: tuple(float(v) for v in s.split(",")), default=(3.0, 30.0))
+    parser.add_argument(
+        "--snr-range", type=lambda s: tuple(float(v) for v in s.split(",")), default=(3.0, 30.0)
+    )
     parser.add_argument("--seed0", type=int, default=10_000)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--weights", default=None)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--docs", default=str(Path(__file__).resolve().parent.parent / "docs" / "performance.rst"))
+    parser.add_argument(
+        "--docs", default=str(Path(__file__).resolve().parent.parent / "docs" / "performance.rst")
+    )
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
-    tallies, timing = run(args.n_cubes, args.shape, args.n_sources, args.snr_range, args.seed0, args.device,
-                          args.weights, args.threads)
+    tallies, timing = run(
+        args.n_cubes,
+        args.shape,
+        args.n_sources,
+        args.snr_range,
+        args.seed0,
+        args.device,
+        args.weights,
+        args.threads,
+    )
     text = report(tallies, timing, args)
     print(text)
     if not args.no_docs:

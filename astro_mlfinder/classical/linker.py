@@ -210,7 +210,9 @@ def _label_components(det, structure, nz_idx):
     """
     Connected components of the detected pixels.
 
-    Returns an int64 component id (0-based) per entry of ``nz_idx``.
+    Returns an int64 component id (0-based) per entry of ``nz_idx`` and,
+    when available, the int32 label array used to find them (to be reused
+    as output buffer), else `None`.
     """
     if all(s <= 3 for s in structure.shape):
         # Pad the structure to 3x3x3 and use ndimage.label (fast, C).
@@ -218,8 +220,9 @@ def _label_components(det, structure, nz_idx):
         slices = tuple(slice((3 - s) // 2, (3 - s) // 2 + s)
                        for s in structure.shape)
         full[slices] = structure
-        comp, _ = ndimage.label(det, structure=full)
-        return comp.ravel()[nz_idx].astype(np.int64) - 1
+        comp = np.empty(det.shape, dtype=np.int32)
+        ndimage.label(det, structure=full, output=comp)
+        return comp.ravel()[nz_idx].astype(np.int64) - 1, comp
 
     # General ellipsoid: build the adjacency graph of the detected pixels
     # from the (positive half of the) neighbourhood offsets.
@@ -255,7 +258,7 @@ def _label_components(det, structure, nz_idx):
     graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)),
                        shape=(n, n)).tocsr()
     _, comp = connected_components(graph, directed=False)
-    return comp.astype(np.int64)
+    return comp.astype(np.int64), None
 
 
 def _blank_neighbour(nonfinite, coords, shape, structure):
@@ -267,7 +270,6 @@ def _blank_neighbour(nonfinite, coords, shape, structure):
         if not np.any(off):
             continue
         ok = np.ones(n, dtype=bool)
-        nb = []
         for axis, d in enumerate(off):
             if d > 0:
                 ok &= coords[axis] < shape[axis] - d
@@ -355,7 +357,8 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     nz_idx = np.flatnonzero(det)
     n_det = nz_idx.size
 
-    comp = _label_components(det, structure, nz_idx)
+    comp, buffer = _label_components(det, structure, nz_idx)
+    del det
     n_comp = int(comp.max()) + 1 if n_det else 0
 
     coords = np.unravel_index(nz_idx, shape3)
@@ -408,7 +411,9 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     new_id = np.zeros(n_comp, dtype=np.int64)
     new_id[survivors] = np.arange(1, n_src + 1)
 
-    labels = np.zeros(shape3, dtype=np.int32)
+    # Output labels (reusing the component array: only detected pixels are
+    # non-zero there, and all of them are overwritten)
+    labels = buffer if buffer is not None else np.zeros(shape3, dtype=np.int32)
     pix_id = new_id[comp] if n_det else np.zeros(0, dtype=np.int64)
     labels.ravel()[nz_idx] = pix_id
 

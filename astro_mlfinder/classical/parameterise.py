@@ -9,7 +9,9 @@ source's bounding box:
 * ``n_pix, f_min, f_max, f_sum``: over all mask pixels.
 * ``rms``: local noise, ``1.4826 * median|v|`` of the non-source pixels
   (label 0) of the bounding box, excluding the first one in raster order
-  (a quirk of SoFiA's sampling) and NaN.
+  (a quirk of SoFiA's sampling) and NaN.  If nothing is left, ``rms`` is 0
+  (SoFiA reports 0 when the box has no background pixel and an undefined,
+  denormal value when it has exactly one).
 * ``w20, w50``: widths of the integrated spectrum at 20 / 50 % of its
   peak, found from the edges inwards with linear interpolation;
   ``wm50``: Courtois et al. (2009) width at 50 % of the mean flux within
@@ -128,7 +130,7 @@ def source_names(ra, dec, *, prefix='SoFiA', equinox=2000, galactic=False,
                          f'{dec.shape}')
     names = []
     wallaby = prefix == 'WALLABY'
-    for lon, lat in zip(ra.tolist(), dec.tolist()):
+    for lon, lat in zip(ra.tolist(), dec.tolist(), strict=True):
         if galactic:
             names.append(f'{prefix} {lon:08.4f}{"-" if lon < 0 else "+"}'
                          f'{lat:07.4f}')
@@ -434,7 +436,9 @@ def parameterise(data, labels, *, rms=None, physical=False,
     data3 = data if is3d else data[None]
     lab3 = labels if is3d else labels[None]
 
-    objects = ndimage.find_objects(np.maximum(lab3, 0))
+    if lab3.size and lab3.min() < 0:
+        raise ValueError('labels must be non-negative (0 = background)')
+    objects = ndimage.find_objects(lab3)
     ids = np.array([i + 1 for i, sl in enumerate(objects) if sl is not None],
                    dtype=np.int64)
     nsrc = ids.size

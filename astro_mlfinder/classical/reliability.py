@@ -334,7 +334,7 @@ def reliability(linker_result, *, parameters=('peak', 'sum', 'mean'),
     scale_kernel = float(scale_kernel)
     if scale_kernel <= 0.0:
         warnings.warn('Kernel scale factor is non-positive; using default '
-                      'of 0.4 instead.', UserWarning)
+                      'of 0.4 instead.', UserWarning, stacklevel=2)
         scale_kernel = 0.4
 
     neg = f_sum < 0
@@ -366,7 +366,8 @@ def reliability(linker_result, *, parameters=('peak', 'sum', 'mean'),
     if n_neg < _WARN_NEGATIVE:
         warnings.warn(f'Only {n_neg} negative detection'
                       f'{"s" if n_neg != 1 else ""} found; reliability '
-                      f'calculation may not be accurate.', UserWarning)
+                      f'calculation may not be accurate.', UserWarning,
+                      stacklevel=2)
 
     par_all = reliability_parameters(st, parameters)
     pos_ids = np.flatnonzero(pos)
@@ -404,7 +405,8 @@ def reliability(linker_result, *, parameters=('peak', 'sum', 'mean'),
             scale_kernel = scale_old
         else:
             warnings.warn(f'Auto-kernel failed to converge, defaulting to '
-                          f'kernel scale of {scale_kernel:.3f}.', UserWarning)
+                          f'kernel scale of {scale_kernel:.3f}.', UserWarning,
+                          stacklevel=2)
             skellam = None
 
     cov = cov0 * scale_kernel ** 2
@@ -551,11 +553,9 @@ def plot_reliability(result, path=None, *, skellam_path=None):
         The two figures.
     """
     try:
-        import matplotlib
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on environment
         raise ImportError('plot_reliability requires matplotlib') from exc
-    del matplotlib
 
     names = result.parameters
     dim = len(names)

@@ -42,7 +42,7 @@ def require_torch(what="this function"):
 
 
 def resolve_device(device="auto"):
-    """Turn ``'auto'``, ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ``'mps'`` or a `torch.device` into a device.
+    """Turn ``'auto'``, ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ``'mps'`` or a `torch.device` into one.
 
     ``'auto'`` picks CUDA when available, else Apple MPS when available, else the CPU.
     """
@@ -59,7 +59,11 @@ def resolve_device(device="auto"):
     try:
         dev = torch.device(str(device))
     except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from exc
+        raise ValueError(
+            f"unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
+        raise ValueError(
+            f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'"
+        )
     return dev

@@ -60,8 +60,19 @@ class NeuralFinder(Finder):
     name = "neural"
     ndim = (2, 3)
 
-    def __init__(self, model="unet3d", *, device="auto", threshold=None, min_size=None, tile_shape=None,
-                 overlap=None, batch_size=None, weights=None, progress=True):
+    def __init__(
+        self,
+        model="unet3d",
+        *,
+        device="auto",
+        threshold=None,
+        min_size=None,
+        tile_shape=None,
+        overlap=None,
+        batch_size=None,
+        weights=None,
+        progress=True,
+    ):
         spec = get_model_spec(model)
         require_torch("NeuralFinder")
         if threshold is not None and not 0 <= float(threshold) < 1:
@@ -139,7 +150,10 @@ class NeuralFinder(Finder):
         return self._loaded
 
     def inference_params(self):
-        """Effective inference parameters: constructor values, else the weights' recorded values, else defaults."""
+        """Effective inference parameters.
+
+        Constructor values, else the values recorded with the weights, else the model defaults.
+        """
         _, info = self.load_model()
         recorded = info.get("inference", {})
         defaults = self._spec.defaults

@@ -93,7 +93,9 @@ def robust_noise(cube, per_channel=True):
         if not good.any():
             total = _mad(cube.ravel())
             if not np.isfinite(total) or total <= 0:
-                raise ValueError("cannot estimate the noise: the cube has no finite values or zero MAD")
+                raise ValueError(
+                    "cannot estimate the noise: the cube has no finite values or zero MAD"
+                )
             sigma[:] = total
         else:
             sigma[~good] = np.median(sigma[good])
@@ -129,7 +131,9 @@ def normalize_cube(cube, normalization=None, noise=None):
     norm = dict(DEFAULT_NORMALIZATION)
     norm.update(normalization or {})
     if norm.get("statistic", "mad") != "mad":
-        raise ValueError(f"unknown normalisation statistic {norm['statistic']!r}; only 'mad' is supported")
+        raise ValueError(
+            f"unknown normalisation statistic {norm['statistic']!r}; only 'mad' is supported"
+        )
     lo, hi = (float(v) for v in norm["clip"])
     if not hi > lo:
         raise ValueError(f"normalisation clip range must have hi > lo, got {norm['clip']}")
@@ -245,8 +249,17 @@ def _plan_tiles(shape, tile_shape, overlap, divisor):
     return tuple(padded), tuple(tiles), tuple(overlaps), origins
 
 
-def predict_tiled(volume, predict_fn, tile_shape, overlap, *, batch_size=1, divisor=16, progress=False,
-                  desc="tiles"):
+def predict_tiled(
+    volume,
+    predict_fn,
+    tile_shape,
+    overlap,
+    *,
+    batch_size=1,
+    divisor=16,
+    progress=False,
+    desc="tiles",
+):
     """Apply ``predict_fn`` to overlapping tiles of ``volume`` and blend the results.
 
     Parameters
@@ -292,9 +305,7 @@ def predict_tiled(volume, predict_fn, tile_shape, overlap, *, batch_size=1, divi
     windows = {}
 
     def window_for(origin):
-        key = tuple(
-            (o > 0, o + t < p) for o, t, p in zip(origin, tiles, padded, strict=True)
-        )
+        key = tuple((o > 0, o + t < p) for o, t, p in zip(origin, tiles, padded, strict=True))
         if key not in windows:
             windows[key] = blend_window(tiles, overlaps, [k[0] for k in key], [k[1] for k in key])
         return windows[key]
@@ -305,11 +316,15 @@ def predict_tiled(volume, predict_fn, tile_shape, overlap, *, batch_size=1, divi
     try:
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
-            slices = [tuple(slice(o, o + t) for o, t in zip(org, tiles, strict=True)) for org in chunk]
+            slices = [
+                tuple(slice(o, o + t) for o, t in zip(org, tiles, strict=True)) for org in chunk
+            ]
             batch = np.stack([work[s] for s in slices])
             out = np.asarray(predict_fn(batch), dtype=np.float32)
             if out.shape != batch.shape:
-                raise ValueError(f"predict_fn returned shape {out.shape} for a batch of shape {batch.shape}")
+                raise ValueError(
+                    f"predict_fn returned shape {out.shape} for a batch of shape {batch.shape}"
+                )
             for org, s, pred in zip(chunk, slices, out, strict=True):
                 w = window_for(org)
                 total[s] += pred * w
@@ -330,8 +345,18 @@ def _autocast(torch, device):
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
-def predict_probability(model, cube, *, normalization=None, tile_shape=(256, 128, 128), overlap=(64, 32, 32),
-                        batch_size=1, device="auto", rebin=(6, 4), progress=False):
+def predict_probability(
+    model,
+    cube,
+    *,
+    normalization=None,
+    tile_shape=(256, 128, 128),
+    overlap=(64, 32, 32),
+    batch_size=1,
+    device="auto",
+    rebin=(6, 4),
+    progress=False,
+):
     """Probability cube of a spectrally rebinned segmentation network.
 
     Parameters
@@ -391,13 +416,23 @@ def predict_probability(model, cube, *, normalization=None, tile_shape=(256, 128
         return prob[:, 0].cpu().numpy()
 
     try:
-        prob_small = predict_tiled(net_input, predict_fn, tile_shape, overlap, batch_size=batch_size,
-                                   divisor=divisor, progress=progress, desc="unet3d")
+        prob_small = predict_tiled(
+            net_input,
+            predict_fn,
+            tile_shape,
+            overlap,
+            batch_size=batch_size,
+            divisor=divisor,
+            progress=progress,
+            desc="unet3d",
+        )
     finally:
         model.train(was_training)
     if rebin:
         with torch.inference_mode():
-            prob = spectral_upsample(torch.from_numpy(prob_small)[None, None], nz, stride)[0, 0].numpy()
+            prob = spectral_upsample(torch.from_numpy(prob_small)[None, None], nz, stride)[
+                0, 0
+            ].numpy()
     else:
         prob = prob_small
     prob = np.ascontiguousarray(prob, dtype=np.float32)
@@ -497,12 +532,20 @@ def run_segmentation(finder, image, mask, progress):
     rebin = info.get("rebin", [6, 4])
     t1 = time.perf_counter()
     prob = predict_probability(
-        model, data, normalization=info.get("normalization"), tile_shape=params["tile_shape"],
-        overlap=params["overlap"], batch_size=params["batch_size"], device=finder.device, rebin=rebin,
+        model,
+        data,
+        normalization=info.get("normalization"),
+        tile_shape=params["tile_shape"],
+        overlap=params["overlap"],
+        batch_size=params["batch_size"],
+        device=finder.device,
+        rebin=rebin,
         progress=progress,
     )
     t_net = time.perf_counter() - t1
-    labels, score, _ = segment_probability(prob, params["threshold"], params["min_size"], mask=~np.isfinite(data))
+    labels, score, _ = segment_probability(
+        prob, params["threshold"], params["min_size"], mask=~np.isfinite(data)
+    )
     meta = {
         "model": finder.model,
         "weights": info.get("weights", {}),
@@ -510,7 +553,12 @@ def run_segmentation(finder, image, mask, progress):
         "min_size": params["min_size"],
         "device": str(resolve_device(finder.device)),
         "normalization": info.get("normalization"),
-        "timing": {"load_s": round(t_load, 3), "network_s": round(t_net, 3),
-                   "total_s": round(time.perf_counter() - t0, 3)},
+        "timing": {
+            "load_s": round(t_load, 3),
+            "network_s": round(t_net, 3),
+            "total_s": round(time.perf_counter() - t0, 3),
+        },
     }
-    return SourceCatalog(image, labels, columns={"score": score}, products={"probability": prob}, meta=meta)
+    return SourceCatalog(
+        image, labels, columns={"score": score}, products={"probability": prob}, meta=meta
+    )

@@ -8,7 +8,9 @@ _EPS = 1e-8
 
 
 def soft_dice(logits, target, eps=_EPS):
-    """Soft Dice coefficient per sample, ``(2 sum(p y) + eps) / (sum(p) + sum(y) + eps)``, ``p = sigmoid(logits)``.
+    """Soft Dice coefficient per sample.
+
+    ``(2 sum(p y) + eps) / (sum(p) + sum(y) + eps)`` with ``p = sigmoid(logits)``.
 
     Parameters
     ----------
@@ -24,7 +26,9 @@ def soft_dice(logits, target, eps=_EPS):
     """
     torch = require_torch("soft_dice")
     if logits.shape != target.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in shape")
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in shape"
+        )
     p = torch.sigmoid(logits.float()).flatten(1)
     y = target.float().flatten(1)
     return (2 * (p * y).sum(1) + eps) / (p.sum(1) + y.sum(1) + eps)

@@ -47,7 +47,12 @@ import numpy as np
 from scipy import ndimage
 
 from ._torch import require_torch, resolve_device
-from .inference import DEFAULT_NORMALIZATION, normalize_cube, predict_probability, segment_probability
+from .inference import (
+    DEFAULT_NORMALIZATION,
+    normalize_cube,
+    predict_probability,
+    segment_probability,
+)
 from .models import get_model_spec
 from .weights import WEIGHTS_FORMAT, _to_plain
 
@@ -103,8 +108,18 @@ class SimulatedHIData:
         Probability of adding white noise of 0-50 % of the rms.
     """
 
-    def __init__(self, crop_shape=(128, 64, 64), seed=0, *, snr_range=(2.0, 60.0), max_sources=3,
-                 positive_fraction=0.75, realism_prob=0.7, cutmix_prob=0.4, noise_prob=0.3):
+    def __init__(
+        self,
+        crop_shape=(128, 64, 64),
+        seed=0,
+        *,
+        snr_range=(2.0, 60.0),
+        max_sources=3,
+        positive_fraction=0.75,
+        realism_prob=0.7,
+        cutmix_prob=0.4,
+        noise_prob=0.3,
+    ):
         from ..simulate.hi import random_realism, simulate_hi_cube
 
         self._simulate = simulate_hi_cube
@@ -121,16 +136,30 @@ class SimulatedHIData:
     def describe(self):
         """Plain description recorded with the weights."""
         return {
-            "source": "sim:hi", "crop_shape": list(self.crop_shape), "snr_range": list(self.snr_range),
-            "max_sources": self.max_sources, "positive_fraction": self.positive_fraction,
-            "realism_prob": self.realism_prob, "cutmix_prob": self.cutmix_prob, "noise_prob": self.noise_prob,
+            "source": "sim:hi",
+            "crop_shape": list(self.crop_shape),
+            "snr_range": list(self.snr_range),
+            "max_sources": self.max_sources,
+            "positive_fraction": self.positive_fraction,
+            "realism_prob": self.realism_prob,
+            "cutmix_prob": self.cutmix_prob,
+            "noise_prob": self.noise_prob,
         }
 
     def _sim(self, n_sources, rng):
-        realism = self._random_realism(rng, n_sources=n_sources) if rng.random() < self.realism_prob else None
+        realism = (
+            self._random_realism(rng, n_sources=n_sources)
+            if rng.random() < self.realism_prob
+            else None
+        )
         seed = int(rng.integers(2**63))
-        return self._simulate(self.crop_shape, n_sources, seed=np.random.SeedSequence([seed, _TRAIN_ENTROPY]),
-                              snr_range=self.snr_range, realism=realism)
+        return self._simulate(
+            self.crop_shape,
+            n_sources,
+            seed=np.random.SeedSequence([seed, _TRAIN_ENTROPY]),
+            snr_range=self.snr_range,
+            realism=realism,
+        )
 
     def sample(self):
         """Return one ``(data, labels)`` crop (float32 cube, bool mask), native resolution."""
@@ -151,12 +180,21 @@ class SimulatedHIData:
                     rms = float(np.median(sim.noise_rms))
                     # scale the donor so its SNR matches the background's noise level, then dim it
                     factor = rms / float(np.median(donor.noise_rms))
-                    data, labels = cutmix(data, donor.model * factor, donor.labels, scale=(0.25, 1.0),
-                                          background_labels=labels, label_threshold=0.5 * rms, rng=rng)
+                    data, labels = cutmix(
+                        data,
+                        donor.model * factor,
+                        donor.labels,
+                        scale=(0.25, 1.0),
+                        background_labels=labels,
+                        label_threshold=0.5 * rms,
+                        rng=rng,
+                    )
         data = np.asarray(data, dtype=np.float32)
         if rng.random() < self.noise_prob:
             rms = float(np.median(sim.noise_rms))
-            data = data + rng.normal(0.0, rng.uniform(0.0, 0.5) * rms, data.shape).astype(np.float32)
+            data = data + rng.normal(0.0, rng.uniform(0.0, 0.5) * rms, data.shape).astype(
+                np.float32
+            )
         return _flip_and_transpose(data, labels > 0, rng)
 
 
@@ -177,25 +215,39 @@ class FitsPairData:
     anywhere; white noise and flips are added as for simulated data.
     """
 
-    def __init__(self, directory, crop_shape=(128, 64, 64), seed=0, *, positive_fraction=0.75, noise_prob=0.3):
+    def __init__(
+        self, directory, crop_shape=(128, 64, 64), seed=0, *, positive_fraction=0.75, noise_prob=0.3
+    ):
         directory = Path(directory)
         if not directory.is_dir():
             raise ValueError(f"training data directory not found: {directory}")
         self.pairs = []
         for mask_path in sorted(directory.glob("*_mask.fits*")):
             stem = mask_path.name.split("_mask.fits")[0]
-            cube_path = next((p for p in (directory / f"{stem}.fits", directory / f"{stem}.fits.gz") if p.exists()),
-                             None)
+            cube_path = next(
+                (
+                    p
+                    for p in (directory / f"{stem}.fits", directory / f"{stem}.fits.gz")
+                    if p.exists()
+                ),
+                None,
+            )
             if cube_path is None:
-                raise ValueError(f"mask {mask_path.name} has no matching cube {stem}.fits in {directory}")
+                raise ValueError(
+                    f"mask {mask_path.name} has no matching cube {stem}.fits in {directory}"
+                )
             cube = _read_fits_array(cube_path).astype(np.float32)
             mask = _read_fits_array(mask_path) > 0
             if cube.ndim != 3 or cube.shape != mask.shape:
-                raise ValueError(f"{cube_path.name} {cube.shape} and {mask_path.name} {mask.shape} must be "
-                                 "3D cubes of the same shape")
+                raise ValueError(
+                    f"{cube_path.name} {cube.shape} and {mask_path.name} {mask.shape} must be "
+                    "3D cubes of the same shape"
+                )
             self.pairs.append((cube, mask, np.argwhere(mask)))
         if not self.pairs:
-            raise ValueError(f"no FITS cube + mask pairs (NAME.fits + NAME_mask.fits) in {directory}")
+            raise ValueError(
+                f"no FITS cube + mask pairs (NAME.fits + NAME_mask.fits) in {directory}"
+            )
         self.directory = directory
         self.crop_shape = tuple(int(v) for v in crop_shape)
         self.positive_fraction = float(positive_fraction)
@@ -203,8 +255,13 @@ class FitsPairData:
         self.rng = np.random.default_rng(np.random.SeedSequence([int(seed), _TRAIN_ENTROPY]))
 
     def describe(self):
-        return {"source": str(self.directory), "n_cubes": len(self.pairs), "crop_shape": list(self.crop_shape),
-                "positive_fraction": self.positive_fraction, "noise_prob": self.noise_prob}
+        return {
+            "source": str(self.directory),
+            "n_cubes": len(self.pairs),
+            "crop_shape": list(self.crop_shape),
+            "positive_fraction": self.positive_fraction,
+            "noise_prob": self.noise_prob,
+        }
 
     def sample(self):
         rng = self.rng
@@ -212,8 +269,10 @@ class FitsPairData:
         crop = [min(c, n) for c, n in zip(self.crop_shape, cube.shape, strict=True)]
         if len(where) and rng.random() < self.positive_fraction:
             centre = where[int(rng.integers(len(where)))]
-            lo = [int(np.clip(c - rng.integers(0, w), 0, n - w)) for c, w, n in zip(centre, crop, cube.shape,
-                                                                                       strict=True)]
+            lo = [
+                int(np.clip(c - rng.integers(0, w), 0, n - w))
+                for c, w, n in zip(centre, crop, cube.shape, strict=True)
+            ]
         else:
             lo = [int(rng.integers(0, n - w + 1)) for w, n in zip(crop, cube.shape, strict=True)]
         sl = tuple(slice(a, a + w) for a, w in zip(lo, crop, strict=True))
@@ -237,7 +296,7 @@ def _make_data(data, crop_shape, seed, **kwargs):
 
 
 def _prepare_batch(samples, rebin, normalization, divisor):
-    """Rebin, normalise and pad a list of native crops; return network inputs and targets (numpy)."""
+    """Rebin, normalise and pad native crops; return network inputs and targets (numpy)."""
     torch = require_torch("training")
     from .models.unet3d import spectral_rebin
 
@@ -246,8 +305,14 @@ def _prepare_batch(samples, rebin, normalization, divisor):
         if rebin:
             with torch.no_grad():
                 d = spectral_rebin(torch.from_numpy(data)[None, None], *rebin)[0, 0].numpy()
-                lab = spectral_rebin(torch.from_numpy(labels.astype(np.float32))[None, None], *rebin,
-                                     nan_aware=False)[0, 0].numpy() > 0.5
+                lab = (
+                    spectral_rebin(
+                        torch.from_numpy(labels.astype(np.float32))[None, None],
+                        *rebin,
+                        nan_aware=False,
+                    )[0, 0].numpy()
+                    > 0.5
+                )
         else:
             d, lab = data, labels
         x = normalize_cube(d, normalization)
@@ -280,7 +345,9 @@ def make_validation_set(n_cubes=8, shape=(128, 96, 96), n_sources=6, seed=0, snr
         realism = random_realism(rng, n_sources=n_sources) if i % 2 else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sim = simulate_hi_cube(shape, n_sources, seed=child, snr_range=snr_range, realism=realism)
+            sim = simulate_hi_cube(
+                shape, n_sources, seed=child, snr_range=snr_range, realism=realism
+            )
         out.append((sim.data, sim.labels, sim.truth))
     return out
 
@@ -293,7 +360,9 @@ def _match_counts(truth_labels, pred_labels, iou_min):
         return n_true, n_pred, 0
     both = (truth_labels > 0) & (pred_labels > 0)
     pairs = truth_labels[both].astype(np.int64) * (n_pred + 1) + pred_labels[both]
-    inter = np.bincount(pairs, minlength=(n_true + 1) * (n_pred + 1)).reshape(n_true + 1, n_pred + 1)
+    inter = np.bincount(pairs, minlength=(n_true + 1) * (n_pred + 1)).reshape(
+        n_true + 1, n_pred + 1
+    )
     size_t = np.bincount(truth_labels.ravel(), minlength=n_true + 1)
     size_p = np.bincount(pred_labels.ravel(), minlength=n_pred + 1)
     union = size_t[:, None] + size_p[None, :] - inter
@@ -316,21 +385,30 @@ def _centroid_table(labels):
 
     n = int(labels.max())
     ids = np.arange(1, n + 1)
-    centres = np.array(ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, ids)).reshape(-1, 3)
+    centres = np.array(
+        ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, ids)
+    ).reshape(-1, 3)
     return Table({"id": ids, "x": centres[:, 2], "y": centres[:, 1], "z": centres[:, 0]})
 
 
 def _match_counts_evaluate(truth_labels, pred_labels, iou_min):
-    """(n_true, n_pred, n_matched) with `astro_mlfinder.evaluate.match_catalogs` (optimal IoU matching)."""
+    """(n_true, n_pred, n_matched) by `astro_mlfinder.evaluate.match_catalogs` (optimal IoU)."""
     try:
         from ..evaluate import match_catalogs
-    except ImportError:  # pragma: no cover - evaluate is part of the package; fallback for partial installs
+    except (
+        ImportError
+    ):  # pragma: no cover - evaluate is part of the package; fallback for partial installs
         return _match_counts(truth_labels, pred_labels, iou_min)
     n_true, n_pred = int(truth_labels.max()), int(pred_labels.max())
     if n_true == 0 or n_pred == 0:
         return n_true, n_pred, 0
-    res = match_catalogs(_centroid_table(pred_labels), _centroid_table(truth_labels),
-                         detected_segment=pred_labels, truth_segment=truth_labels, min_iou=iou_min)
+    res = match_catalogs(
+        _centroid_table(pred_labels),
+        _centroid_table(truth_labels),
+        detected_segment=pred_labels,
+        truth_segment=truth_labels,
+        min_iou=iou_min,
+    )
     return n_true, n_pred, int(res.tp)
 
 
@@ -342,7 +420,9 @@ def _scores(n_true, n_pred, matched):
 
 
 def evaluate_segmentation(probabilities, val_set, threshold=0.5, min_size=16, iou_min=0.2):
-    """Object-level precision/recall/F1 (3D IoU >= ``iou_min`` matching) and voxel Dice on a validation set.
+    """Object-level precision/recall/F1 and voxel Dice on a validation set.
+
+    Sources are matched one-to-one by 3D IoU >= ``iou_min``.
 
     Parameters
     ----------
@@ -369,8 +449,18 @@ def evaluate_segmentation(probabilities, val_set, threshold=0.5, min_size=16, io
 
 
 def _validation_probabilities(model, val_set, normalization, rebin, device):
-    return [predict_probability(model, data, normalization=normalization, tile_shape=(256, 128, 128),
-                                overlap=(64, 32, 32), device=device, rebin=rebin) for data, _, _ in val_set]
+    return [
+        predict_probability(
+            model,
+            data,
+            normalization=normalization,
+            tile_shape=(256, 128, 128),
+            overlap=(64, 32, 32),
+            device=device,
+            rebin=rebin,
+        )
+        for data, _, _ in val_set
+    ]
 
 
 def tune_threshold(probabilities, val_set, thresholds=None, min_sizes=(8, 16, 32, 64), iou_min=0.2):
@@ -442,7 +532,9 @@ def _plot_history(history, path):
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax2 = ax.twinx()
-    ax2.plot(epochs, [h["val_f1"] for h in history], "s--", color="C1", label="validation object F1")
+    ax2.plot(
+        epochs, [h["val_f1"] for h in history], "s--", color="C1", label="validation object F1"
+    )
     ax2.set_ylabel("validation F1")
     ax2.set_ylim(0, 1)
     lines = ax.get_lines() + ax2.get_lines()
@@ -473,13 +565,21 @@ def export_weights(checkpoint, output, dtype="float16"):
     torch = require_torch("export_weights")
     payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
     cast = getattr(torch, dtype) if dtype else None
-    state = {k: (v.to(cast) if cast is not None and v.is_floating_point() else v).clone()
-             for k, v in payload["state_dict"].items()}
+    state = {
+        k: (v.to(cast) if cast is not None and v.is_floating_point() else v).clone()
+        for k, v in payload["state_dict"].items()
+    }
     meta = dict(payload.get("meta", {}))
     meta["epoch"] = payload.get("epoch")
     meta["storage_dtype"] = dtype or "float32"
-    out = {"format": WEIGHTS_FORMAT, "format_version": 1, "model": payload["model"], "config": payload["config"],
-           "state_dict": state, "meta": meta}
+    out = {
+        "format": WEIGHTS_FORMAT,
+        "format_version": 1,
+        "model": payload["model"],
+        "config": payload["config"],
+        "state_dict": state,
+        "meta": meta,
+    }
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(out, output)
@@ -487,10 +587,30 @@ def export_weights(checkpoint, output, dtype="float16"):
 
 
 # --------------------------------------------------------------------------- training loop
-def train(model_name="unet3d", *, data="sim:hi", epochs=10, steps_per_epoch=100, batch_size=4,
-          crop_shape=(128, 64, 64), base_channels=16, lr=2e-3, output="unet3d.pt", resume=None, device="auto",
-          progress=True, seed=0, num_threads=None, val_cubes=8, val_shape=(128, 96, 96), snr_range=(2.0, 60.0),
-          rebin=(6, 4), normalization=None, tune=True, command=None):
+def train(
+    model_name="unet3d",
+    *,
+    data="sim:hi",
+    epochs=10,
+    steps_per_epoch=100,
+    batch_size=4,
+    crop_shape=(128, 64, 64),
+    base_channels=16,
+    lr=2e-3,
+    output="unet3d.pt",
+    resume=None,
+    device="auto",
+    progress=True,
+    seed=0,
+    num_threads=None,
+    val_cubes=8,
+    val_shape=(128, 96, 96),
+    snr_range=(2.0, 60.0),
+    rebin=(6, 4),
+    normalization=None,
+    tune=True,
+    command=None,
+):
     """Train a segmentation model and write checkpoints.
 
     Parameters
@@ -565,7 +685,9 @@ def train(model_name="unet3d", *, data="sim:hi", epochs=10, steps_per_epoch=100,
     if resume is not None:
         ckpt = torch.load(resume, map_location="cpu", weights_only=True)
         if ckpt.get("model") != spec.name:
-            raise ValueError(f"checkpoint {resume} is for model {ckpt.get('model')!r}, not {spec.name!r}")
+            raise ValueError(
+                f"checkpoint {resume} is for model {ckpt.get('model')!r}, not {spec.name!r}"
+            )
         model = spec.load_class().from_config(ckpt["config"])
         model.load_state_dict(ckpt["state_dict"])
         meta = dict(ckpt["meta"])
@@ -576,8 +698,11 @@ def train(model_name="unet3d", *, data="sim:hi", epochs=10, steps_per_epoch=100,
         ckpt = None
         model = spec.load_class()(base_channels=int(base_channels))
     model.to(dev)
-    source = _make_data(data, crop_shape, seed, snr_range=snr_range) if str(data).startswith("sim:") else \
-        _make_data(data, crop_shape, seed)
+    source = (
+        _make_data(data, crop_shape, seed, snr_range=snr_range)
+        if str(data).startswith("sim:")
+        else _make_data(data, crop_shape, seed)
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history, start_epoch, best_f1 = [], 0, -1.0
     if ckpt is not None:
@@ -594,29 +719,47 @@ def train(model_name="unet3d", *, data="sim:hi", epochs=10, steps_per_epoch=100,
             "rebin": list(rebin) if rebin else None,
             "inference": {"threshold": 0.5, "min_size": 16},
             "training": {
-                "data": source.describe(), "epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch),
-                "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed), "loss": "dice + 0.5 bce",
-                "optimizer": "adam", "lr_schedule": "poly 0.8 to lr/10", "device": str(dev),
-                "command": command, "val_cubes": int(val_cubes), "val_shape": list(val_shape),
+                "data": source.describe(),
+                "epochs": int(epochs),
+                "steps_per_epoch": int(steps_per_epoch),
+                "batch_size": int(batch_size),
+                "lr": float(lr),
+                "seed": int(seed),
+                "loss": "dice + 0.5 bce",
+                "optimizer": "adam",
+                "lr_schedule": "poly 0.8 to lr/10",
+                "device": str(dev),
+                "command": command,
+                "val_cubes": int(val_cubes),
+                "val_shape": list(val_shape),
                 "torch": torch.__version__,
             },
         }
 
-    val_set = make_validation_set(val_cubes, val_shape, seed=seed, snr_range=snr_range) if val_cubes else []
+    val_set = (
+        make_validation_set(val_cubes, val_shape, seed=seed, snr_range=snr_range)
+        if val_cubes
+        else []
+    )
     divisor = int(getattr(model, "divisor", 16))
     best_path = output.with_name(output.stem + "-best" + output.suffix)
     for epoch in range(start_epoch, int(epochs)):
         model.train()
         t0 = time.perf_counter()
         losses = []
-        bar = tqdm(range(int(steps_per_epoch)), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
-                   leave=False)
+        bar = tqdm(
+            range(int(steps_per_epoch)),
+            desc=f"epoch {epoch + 1}/{epochs}",
+            disable=not progress,
+            leave=False,
+        )
         for step in bar:
             cur_lr = _lr_at(epoch + step / steps_per_epoch, epochs, lr)
             for group in optimizer.param_groups:
                 group["lr"] = cur_lr
-            x, y = _prepare_batch([source.sample() for _ in range(int(batch_size))], rebin, normalization,
-                                  divisor)
+            x, y = _prepare_batch(
+                [source.sample() for _ in range(int(batch_size))], rebin, normalization, divisor
+            )
             x = torch.from_numpy(x).to(dev)
             y = torch.from_numpy(y).to(dev)
             logits = model(x)
@@ -630,25 +773,37 @@ def train(model_name="unet3d", *, data="sim:hi", epochs=10, steps_per_epoch=100,
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": float(cur_lr)}
         if val_set:
             probs = _validation_probabilities(model, val_set, normalization, rebin, dev)
-            res = evaluate_segmentation(probs, val_set, meta["inference"]["threshold"],
-                                        meta["inference"]["min_size"])
+            res = evaluate_segmentation(
+                probs, val_set, meta["inference"]["threshold"], meta["inference"]["min_size"]
+            )
             entry.update({f"val_{k}": float(v) for k, v in res.items()})
         else:
-            entry.update({"val_precision": math.nan, "val_recall": math.nan, "val_f1": math.nan,
-                          "val_dice": math.nan})
+            entry.update(
+                {
+                    "val_precision": math.nan,
+                    "val_recall": math.nan,
+                    "val_f1": math.nan,
+                    "val_dice": math.nan,
+                }
+            )
         entry["seconds"] = round(time.perf_counter() - t0, 1)
         history.append(entry)
         score = entry["val_f1"] if val_set else -entry["loss"]
         is_best = score > best_f1
         if is_best:
             best_f1 = score
-        payload = _checkpoint_payload(spec.name, model, optimizer, epoch, history, source.rng, meta, best_f1)
+        payload = _checkpoint_payload(
+            spec.name, model, optimizer, epoch, history, source.rng, meta, best_f1
+        )
         _atomic_save(payload, output)
         if is_best:
             _atomic_save(payload, best_path)
-        msg = (f"epoch {epoch + 1}/{epochs} loss {entry['loss']:.4f} val P {entry['val_precision']:.3f} "
-               f"R {entry['val_recall']:.3f} F1 {entry['val_f1']:.3f} Dice {entry['val_dice']:.3f} "
-               f"({entry['seconds']:.0f} s){' *' if is_best else ''}")
+        msg = (
+            f"epoch {epoch + 1}/{epochs} loss {entry['loss']:.4f} "
+            f"val P {entry['val_precision']:.3f} "
+            f"R {entry['val_recall']:.3f} F1 {entry['val_f1']:.3f} Dice {entry['val_dice']:.3f} "
+            f"({entry['seconds']:.0f} s){' *' if is_best else ''}"
+        )
         print(msg, file=sys.stderr, flush=True)
         _plot_history(history, output.with_name(output.stem + "_loss.png"))
         with open(output.with_name(output.stem + "_history.json"), "w", encoding="utf-8") as fh:
@@ -662,13 +817,21 @@ def train(model_name="unet3d", *, data="sim:hi", epochs=10, steps_per_epoch=100,
         best = tune_threshold(probs, val_set)
         for path in {output, final}:
             payload = torch.load(path, map_location="cpu", weights_only=True)
-            payload["meta"]["inference"] = {"threshold": best["threshold"], "min_size": best["min_size"]}
+            payload["meta"]["inference"] = {
+                "threshold": best["threshold"],
+                "min_size": best["min_size"],
+            }
             payload["meta"]["validation"] = _to_plain(
-                {k: best[k] for k in ("precision", "recall", "f1", "dice")} | {"n_cubes": len(val_set),
-                                                                               "iou_min": 0.2})
+                {k: best[k] for k in ("precision", "recall", "f1", "dice")}
+                | {"n_cubes": len(val_set), "iou_min": 0.2}
+            )
             _atomic_save(payload, path)
-        print(f"tuned on validation: threshold {best['threshold']} min_size {best['min_size']} "
-              f"F1 {best['f1']:.3f}", file=sys.stderr, flush=True)
+        print(
+            f"tuned on validation: threshold {best['threshold']} min_size {best['min_size']} "
+            f"F1 {best['f1']:.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
     return history
 
 
@@ -681,8 +844,9 @@ def _parse_triple(text):
 
 def main(argv=None):
     """Command-line entry point: ``python -m astro_mlfinder.neural.training MODEL [options]``."""
-    parser = argparse.ArgumentParser(prog="python -m astro_mlfinder.neural.training", description=train.__doc__
-                                     .split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m astro_mlfinder.neural.training", description=train.__doc__.split("\n")[0]
+    )
     parser.add_argument("model", nargs="?", default="unet3d")
     parser.add_argument("--data", default="sim:hi")
     parser.add_argument("--epochs", type=int, default=10)
@@ -699,11 +863,27 @@ def main(argv=None):
     parser.add_argument("--val-cubes", type=int, default=8)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    command = "python -m astro_mlfinder.neural.training " + " ".join(sys.argv[1:] if argv is None else argv)
-    train(args.model, data=args.data, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-          batch_size=args.batch_size, crop_shape=args.crop_shape, base_channels=args.base_channels, lr=args.lr,
-          output=args.output, resume=args.resume, device=args.device, progress=not args.no_progress,
-          seed=args.seed, num_threads=args.num_threads, val_cubes=args.val_cubes, command=command)
+    command = "python -m astro_mlfinder.neural.training " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    train(
+        args.model,
+        data=args.data,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size,
+        crop_shape=args.crop_shape,
+        base_channels=args.base_channels,
+        lr=args.lr,
+        output=args.output,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.no_progress,
+        seed=args.seed,
+        num_threads=args.num_threads,
+        val_cubes=args.val_cubes,
+        command=command,
+    )
     return 0
 
 

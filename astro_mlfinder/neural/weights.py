@@ -98,7 +98,9 @@ def load_registry(path=None):
     for entry in entries:
         missing = {"name", "model", "version", "file", "sha256"} - set(entry)
         if missing:
-            raise WeightsError(f"registry entry {entry.get('name')!r} in {path} lacks {sorted(missing)}")
+            raise WeightsError(
+                f"registry entry {entry.get('name')!r} in {path} lacks {sorted(missing)}"
+            )
     return entries
 
 
@@ -110,7 +112,7 @@ def _version_key(version):
 
 
 def get_entry(name, version=None, registry=None):
-    """Registry entry for ``name`` (an entry name or a model name) and ``version`` (default: newest).
+    """Registry entry for ``name`` (entry or model name) and ``version`` (default: newest).
 
     Raises
     ------
@@ -123,7 +125,9 @@ def get_entry(name, version=None, registry=None):
         entries = load_registry(registry)
     else:
         entries = list(registry)
-    matches = [e for e in entries if e["name"] == name] or [e for e in entries if e["model"] == name]
+    matches = [e for e in entries if e["name"] == name] or [
+        e for e in entries if e["model"] == name
+    ]
     if version is not None:
         matches = [e for e in matches if str(e["version"]) == str(version)]
     if not matches:
@@ -217,9 +221,14 @@ def _download(url, target_dir, expected_sha, timeout, progress):
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
-            with tqdm(total=int(length) if length else None, unit="B", unit_scale=True,
-                      desc=Path(urllib.parse.urlparse(url).path).name, disable=not progress,
-                      leave=False) as bar:
+            with tqdm(
+                total=int(length) if length else None,
+                unit="B",
+                unit_scale=True,
+                desc=Path(urllib.parse.urlparse(url).path).name,
+                disable=not progress,
+                leave=False,
+            ) as bar:
                 for block in iter(lambda: resp.read(_CHUNK), b""):
                     out.write(block)
                     h.update(block)
@@ -328,8 +337,11 @@ def list_weights(registry=None):
     """Registry entries as a list of dicts, each with ``cached`` (a valid copy is in the cache)."""
     out = []
     base = cache_dir()
-    entries = load_registry(registry) if registry is None or isinstance(registry, str | os.PathLike) \
+    entries = (
+        load_registry(registry)
+        if registry is None or isinstance(registry, str | os.PathLike)
         else list(registry)
+    )
     for entry in entries:
         row = dict(entry)
         path = base / entry["file"]
@@ -339,7 +351,7 @@ def list_weights(registry=None):
 
 
 def _to_plain(obj):
-    """Recursively turn tuples into lists and numpy scalars into Python numbers (weights_only-safe)."""
+    """Recursively turn tuples into lists and numpy scalars into numbers (weights_only-safe)."""
     if isinstance(obj, str):
         return str(obj)  # plain str (e.g. torch.__version__ is a str subclass)
     if isinstance(obj, dict):
@@ -418,7 +430,9 @@ def load_weights(source, version=None, *, registry=None, map_location="cpu", pro
         raise WeightsError(f"cannot read weights from {path}: {exc}") from exc
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise WeightsError(f"{path} is not an astro_mlfinder weights file or checkpoint")
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
+    state = {
+        k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()
+    }
     return {
         "model": payload.get("model"),
         "config": dict(payload["config"]),
@@ -437,7 +451,14 @@ def registry_entry(path, *, name, model, version, **info):
     config, normalisation, training recipe, scores...
     """
     path = Path(path)
-    entry = {"name": str(name), "model": str(model), "version": str(version), "file": path.name,
-             "url": path.name, "sha256": sha256sum(path), "size": path.stat().st_size}
+    entry = {
+        "name": str(name),
+        "model": str(model),
+        "version": str(version),
+        "file": path.name,
+        "url": path.name,
+        "sha256": sha256sum(path),
+        "size": path.stat().st_size,
+    }
     entry.update(_to_plain(info))
     return entry

@@ -69,7 +69,9 @@ class ModelSpec:
 _REGISTRY = {}
 
 
-def register_model(name, model_class, runner, *, ndim=3, description="", defaults=None, replace=False):
+def register_model(
+    name, model_class, runner, *, ndim=3, description="", defaults=None, replace=False
+):
     """Register a model under ``name``.
 
     Parameters
@@ -93,7 +95,9 @@ def register_model(name, model_class, runner, *, ndim=3, description="", default
     """
     key = str(name).lower()
     if key in _REGISTRY and not replace:
-        raise ValueError(f"a model named {key!r} is already registered; pass replace=True to override it")
+        raise ValueError(
+            f"a model named {key!r} is already registered; pass replace=True to override it"
+        )
     spec = ModelSpec(key, model_class, runner, ndim, description, dict(defaults or {}))
     _REGISTRY[key] = spec
     return spec
@@ -114,7 +118,9 @@ def get_model_spec(name):
     """
     key = str(name).lower()
     if key not in _REGISTRY:
-        raise ValueError(f"unknown neural model {name!r}; known models: {', '.join(available_models())}")
+        raise ValueError(
+            f"unknown neural model {name!r}; known models: {', '.join(available_models())}"
+        )
     return _REGISTRY[key]
 
 
@@ -124,5 +130,10 @@ register_model(
     "astro_mlfinder.neural.inference:run_segmentation",
     ndim=3,
     description="HISF large-kernel 3D U-Net (Unet-LK, Song et al. 2024) for HI cubes",
-    defaults={"tile_shape": (256, 128, 128), "overlap": (64, 32, 32), "batch_size": 1, "min_size": 16},
+    defaults={
+        "tile_shape": (256, 128, 128),
+        "overlap": (64, 32, 32),
+        "batch_size": 1,
+        "min_size": 16,
+    },
 )

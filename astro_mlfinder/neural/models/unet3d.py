@@ -73,7 +73,10 @@ def spectral_rebin(x, kernel=REBIN_KERNEL, stride=REBIN_STRIDE, nan_aware=True):
         ``(batch, channel, ceil(n_z/stride), y, x)``.
     """
     if x.dim() != 5:
-        raise ValueError(f"spectral_rebin expects a 5D (batch, channel, z, y, x) tensor, got shape {tuple(x.shape)}")
+        raise ValueError(
+            "spectral_rebin expects a 5D (batch, channel, z, y, x) tensor, "
+            f"got shape {tuple(x.shape)}"
+        )
     if kernel < stride:
         raise ValueError(f"kernel ({kernel}) must be >= stride ({stride})")
     front, back, n_out = _rebin_padding(x.shape[2], kernel, stride)
@@ -94,7 +97,7 @@ def spectral_rebin(x, kernel=REBIN_KERNEL, stride=REBIN_STRIDE, nan_aware=True):
 
 
 def spectral_upsample(x, n_channels, stride=REBIN_STRIDE):
-    """Linearly interpolate a rebinned (batch, channel, z, y, x) tensor back to ``n_channels`` along z.
+    """Interpolate a rebinned (batch, channel, z, y, x) tensor back to ``n_channels`` along z.
 
     Inverse geometry of `spectral_rebin`: native channel ``i`` sits at rebinned
     coordinate ``(i + 0.5)/stride - 0.5``; values beyond the first/last
@@ -117,7 +120,8 @@ def spectral_upsample(x, n_channels, stride=REBIN_STRIDE):
     n_in = x.shape[2]
     if n_in != rebinned_length(n_channels, stride):
         raise ValueError(
-            f"a cube of {n_channels} channels rebins to {rebinned_length(n_channels, stride)} channels, "
+            f"a cube of {n_channels} channels rebins to "
+            f"{rebinned_length(n_channels, stride)} channels, "
             f"but the tensor has {n_in}"
         )
     pos = (torch.arange(n_channels, dtype=torch.float64, device=x.device) + 0.5) / stride - 0.5
@@ -129,7 +133,7 @@ def spectral_upsample(x, n_channels, stride=REBIN_STRIDE):
 
 
 class SpectralRebin(nn.Module):
-    """Module form of `spectral_rebin` (average pool kernel (6,1,1), stride (4,1,1), exact padding)."""
+    """Module form of `spectral_rebin` (average pool kernel (6,1,1), stride (4,1,1))."""
 
     def __init__(self, kernel=REBIN_KERNEL, stride=REBIN_STRIDE, nan_aware=True):
         super().__init__()
@@ -209,7 +213,14 @@ class UNet3D(nn.Module):
 
     levels = 4
 
-    def __init__(self, in_channels=1, base_channels=16, large_kernel=(7, 3, 3), negative_slope=0.01, prior=0.05):
+    def __init__(
+        self,
+        in_channels=1,
+        base_channels=16,
+        large_kernel=(7, 3, 3),
+        negative_slope=0.01,
+        prior=0.05,
+    ):
         super().__init__()
         if base_channels < 1:
             raise ValueError(f"base_channels must be >= 1, got {base_channels}")
@@ -250,7 +261,9 @@ class UNet3D(nn.Module):
     def _init_weights(self, slope, prior):
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, a=slope, mode="fan_out", nonlinearity="leaky_relu")
+                nn.init.kaiming_normal_(
+                    m.weight, a=slope, mode="fan_out", nonlinearity="leaky_relu"
+                )
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm3d):
@@ -266,11 +279,14 @@ class UNet3D(nn.Module):
     def forward(self, x):
         """Return logits of shape (batch, 1, z, y, x) for an input (batch, in_channels, z, y, x)."""
         if x.dim() != 5:
-            raise ValueError(f"UNet3D expects a 5D (batch, channel, z, y, x) tensor, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"UNet3D expects a 5D (batch, channel, z, y, x) tensor, got shape {tuple(x.shape)}"
+            )
         bad = [n for n in x.shape[2:] if n % self.divisor]
         if bad:
             raise ValueError(
-                f"UNet3D input sizes must be multiples of {self.divisor}, got {tuple(x.shape[2:])}; "
+                f"UNet3D input sizes must be multiples of {self.divisor}, "
+                f"got {tuple(x.shape[2:])}; "
                 "pad the input (astro_mlfinder.neural.inference does this)"
             )
         d1 = self.down1(x)

@@ -35,6 +35,15 @@ def test_import_without_torch_and_clear_error():
 torch = pytest.importorskip("torch")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Fetch the shipped weights into a temporary cache, not the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ASTRO_MLFINDER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        mp.delenv("ASTRO_MLFINDER_WEIGHTS_URL", raising=False)
+        yield
+
+
 @pytest.fixture(scope="module")
 def sim():
     from astro_mlfinder.simulate import simulate_hi_cube
@@ -56,8 +65,9 @@ def test_shipped_weights_find_all_bright_sources(sim, neural_cat):
     from astro_mlfinder.evaluate import evaluate_by_bin
 
     finder, cat = neural_cat
-    table = evaluate_by_bin(cat, sim.truth, bins=[0, 15, np.inf], detected_segment=cat.segment,
-                            truth_segment=sim.labels)
+    table = evaluate_by_bin(
+        cat, sim.truth, bins=[0, 15, np.inf], detected_segment=cat.segment, truth_segment=sim.labels
+    )
     bright = table[1]
     assert bright["n_truth"] == 3
     assert bright["recall"] == 1.0
@@ -117,6 +127,7 @@ def test_mask_and_nan_voxels_are_never_sources(sim):
     mask = np.zeros(data.shape, bool)
     mask[:, :8, :] = True
     cat = NeuralFinder("unet3d", progress=False, tile_shape=(128, 48, 48), overlap=(32, 16, 16))(
-        data, mask=mask, progress=False)
+        data, mask=mask, progress=False
+    )
     assert not np.any(cat.segment[:, :, :8]) and not np.any(cat.segment[:, :8, :])
     assert np.all(cat.products["probability"][mask] == 0)

@@ -7,8 +7,17 @@ torch = pytest.importorskip("torch")
 
 from astro_mlfinder.neural import training as T  # noqa: E402
 
-TINY = dict(steps_per_epoch=2, batch_size=1, crop_shape=(64, 32, 32), base_channels=2, val_cubes=1,
-            val_shape=(64, 32, 32), progress=False, seed=3, num_threads=1)
+TINY = dict(
+    steps_per_epoch=2,
+    batch_size=1,
+    crop_shape=(64, 32, 32),
+    base_channels=2,
+    val_cubes=1,
+    val_shape=(64, 32, 32),
+    progress=False,
+    seed=3,
+    num_threads=1,
+)
 
 
 def test_two_step_training_writes_checkpoint_and_resumes(tmp_path):
@@ -16,12 +25,14 @@ def test_two_step_training_writes_checkpoint_and_resumes(tmp_path):
     history = T.train("unet3d", epochs=1, output=out, tune=False, **TINY)
     assert [h["epoch"] for h in history] == [1]
     assert np.isfinite(history[0]["loss"]) and 0 <= history[0]["val_f1"] <= 1
-    ckpt = torch.load(out, map_location="cpu", weights_only=True)  # plain tensors and containers only
+    ckpt = torch.load(
+        out, map_location="cpu", weights_only=True
+    )  # plain tensors and containers only
     assert ckpt["model"] == "unet3d" and ckpt["epoch"] == 0 and ckpt["config"]["base_channels"] == 2
     assert ckpt["meta"]["normalization"]["per_channel"] is True and ckpt["meta"]["rebin"] == [6, 4]
     assert (tmp_path / "ck-best.pt").exists()
     assert json.loads((tmp_path / "ck_history.json").read_text())[0]["epoch"] == 1
-    # resume: continues at epoch 2 with the saved optimiser and random state, then tunes the threshold
+    # resume: continues at epoch 2 with the saved optimiser and random state, then tunes
     history = T.train("unet3d", epochs=2, output=out, resume=out, tune=True, **TINY)
     assert [h["epoch"] for h in history] == [1, 2]
     ckpt = torch.load(out, map_location="cpu", weights_only=True)
@@ -55,7 +66,11 @@ def test_simulated_stream_is_seeded_and_balanced():
     b = T.SimulatedHIData((32, 32, 32), seed=5, positive_fraction=0.5)
     samples = [a.sample() for _ in range(8)]
     data, labels = samples[0]
-    assert data.shape == labels.shape == (32, 32, 32) and data.dtype == np.float32 and labels.dtype == bool
+    assert (
+        data.shape == labels.shape == (32, 32, 32)
+        and data.dtype == np.float32
+        and labels.dtype == bool
+    )
     np.testing.assert_array_equal(b.sample()[0], data)
     n_pos = sum(lab.any() for _, lab in samples)
     assert 0 < n_pos < 8

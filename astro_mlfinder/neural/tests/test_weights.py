@@ -32,8 +32,13 @@ def mirror(tmp_path):
     root.mkdir()
     torch.manual_seed(0)
     model = UNet3D(base_channels=1)
-    path = W.save_weights(root / "tiny-0.1.pt", "unet3d", model, meta={"normalization": {"clip": [-5, 15]}},
-                          dtype=torch.float16)
+    path = W.save_weights(
+        root / "tiny-0.1.pt",
+        "unet3d",
+        model,
+        meta={"normalization": {"clip": [-5, 15]}},
+        dtype=torch.float16,
+    )
     entry = W.registry_entry(path, name="tiny", model="unet3d", version="0.1", config=model.config)
     return root, entry, model
 
@@ -41,7 +46,9 @@ def mirror(tmp_path):
 @pytest.fixture
 def http_server(mirror):
     root = mirror[0]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -135,7 +142,9 @@ def test_load_weights_roundtrip_and_refuses_pickled_objects(tmp_path, mirror):
     root, entry, model = mirror
     loaded = W.load_weights(root / entry["file"])
     assert loaded["model"] == "unet3d" and loaded["config"] == model.config
-    assert all(v.dtype == torch.float32 for v in loaded["state_dict"].values() if v.is_floating_point())
+    assert all(
+        v.dtype == torch.float32 for v in loaded["state_dict"].values() if v.is_floating_point()
+    )
     clone = type(model).from_config(loaded["config"])
     clone.load_state_dict(loaded["state_dict"])
     for key, value in model.state_dict().items():
