@@ -86,3 +86,13 @@ def test_written_catalogue_matches_sofia_file(run, tmp_path):
             fits.getdata(folder / f"out_{name}" / f"{name}_{product}.fits"),
             err_msg=product,
         )
+
+
+def test_reliability_plots_written(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    name, _, _, cat = run
+    paths = cat.write_products(tmp_path, name, reliability_plot=True, cat_xml=False, moments=False)
+    for suffix in ("_rel.png", "_skellam.png"):
+        path = tmp_path / f"{name}{suffix}"
+        assert path in paths and path.stat().st_size > 5000
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -585,6 +585,7 @@ def write_products(
     filtered=False,
     regions=("ds9",),
     params=None,
+    reliability_plot=False,
 ):
     """Write the SoFiA-style product set of a catalogue.
 
@@ -623,6 +624,10 @@ def write_products(
     regions : sequence of {'ds9', 'crtf'}, optional
         Region files ``<prefix>.reg`` / ``<prefix>.crtf`` from
         ``catalog.to_regions()``.
+    reliability_plot : bool, optional
+        ``_rel.png`` (parameter space of the reliability KDE) and
+        ``_skellam.png`` when the finder measured reliability (needs
+        matplotlib); SoFiA-2 writes the same plots as EPS.
     params : `~astro_mlfinder.sofia.SofiaParameters` or mapping, optional
         Control parameters for the FITS HISTORY block and the VOTable PARAMs;
         default ``catalog.meta['sofia_params']`` or the finder parameters in
@@ -680,6 +685,10 @@ def write_products(
         ndim=ndim,
         noise_spectrum=noise_data is not None and noise_data.ndim == 1,
     )
+    rel_result = catalog.meta.get("reliability") if reliability_plot else None
+    if rel_result is not None:
+        paths["reliability_plot"] = outdir / f"{prefix}_rel.png"
+        paths["skellam_plot"] = outdir / f"{prefix}_skellam.png"
     check_writable(paths.values(), overwrite=overwrite)
     region_objects = {}
     for key in paths:
@@ -767,6 +776,13 @@ def write_products(
         fmt = key.split()[1]
         text = regs.serialize(format=fmt)
         written.append(_write_text(paths[key], text, overwrite))
+    if rel_result is not None:
+        from ..classical.reliability import plot_reliability
+
+        for key, fig in zip(("reliability_plot", "skellam_plot"), plot_reliability(rel_result), strict=True):
+            with atomic_path(paths[key], overwrite=overwrite) as tmp:
+                fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+            written.append(paths[key])
     return written
 
 
