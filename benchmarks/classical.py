@@ -13,6 +13,9 @@ Mvox/s      voxels per second
 peak        peak resident memory of the whole process during the call (GB),
             input cube and Python/numba runtime included
 peak/cube   that peak divided by the float32 cube size
+data/cube   the same without the interpreter and numba runtime measured before
+            the cube was made (about 0.2 GB), i.e. input cube + working arrays;
+            this is the figure to compare with SoFiA-2's 2.0x
 xSoFiA      wall time and peak memory relative to SoFiA-2 2.5.1 measured on
             this 2-core machine for 512^3 (25 s, 1.06 GB; see
             /work/shared/reference/sofia2.md section 11.2); for smaller cubes
@@ -139,8 +142,10 @@ def worker(n, reference, finder):
     smooth_clip(warm, kernels_xy=KERNELS_XY, kernels_z=(0, 3, 7, 15), threshold=THRESHOLD)
     del warm
 
+    _reset_peak()
+    out = {"n": n, "rss_base": _peak_rss()}   # interpreter, numpy, numba runtime
     cube = make_cube(n)
-    out = {"n": n, "voxels": cube.size, "cube_bytes": cube.nbytes}
+    out.update(voxels=cube.size, cube_bytes=cube.nbytes)
     can_reset = _reset_peak()
     out["rss_before"] = _peak_rss()
     t0 = time.perf_counter()
@@ -196,6 +201,7 @@ def _fmt_ratio(x):
 def print_table(results):
     gb = 1e9
     head = (f"{'size':>6} {'wall s':>7} {'Mvox/s':>7} {'peak GB':>8} {'peak/cube':>9} "
+            f"{'data/cube':>9} "
             f"{'xSoFiA wall':>11} {'xSoFiA peak':>11} {'ref s':>7} {'speed-up':>8} "
             f"{'diff':>5} {'finder s':>8} {'finder peak/cube':>16}")
     print(head)
@@ -217,12 +223,15 @@ def print_table(results):
             fin = f"{'-':>8} {r.get('finder_error', '-')[:16]:>16}"
         print(f"{r['n']:>5}^3 {r['wall']:7.2f} {r['voxels'] / r['wall'] / 1e6:7.1f} "
               f"{r['peak'] / gb:8.3f} {r['peak'] / r['cube_bytes']:8.2f}x "
+              f"{(r['peak'] - r['rss_base']) / r['cube_bytes']:8.2f}x "
               f"{mark + _fmt_ratio(r['wall'] / sofia_wall):>11} "
               f"{mark + _fmt_ratio(r['peak'] / sofia_peak):>11} {ref_s} {spd} {diff} {fin}")
     print()
     print("xSoFiA: < 1 means faster / leaner than SoFiA-2 2.5.1 (512^3: 25 s, 1.06 GB = 2.02x "
           "cube; ~ = scaled by voxel count).")
     print("Targets at 512^3 on 2 cores: wall <= 37 s (1.5x SoFiA-2), peak <= 2.5x cube.")
+    print("finder: full ClassicalFinder (S+C, linker, parameterisation) on the same cube, "
+          "peak/cube incl. runtime.")
     for r in results:
         if "passes" in r:
             print(f"{r['n']}^3: {r['n_detected']} voxels detected; rms per pass: "

@@ -6,16 +6,23 @@ bit: for a line ``c`` of length ``n`` and radius ``r`` (width ``w = 2r + 1``,
 ``c[n-1+r], c[n-2+r], ..., c[n-1-r]`` (in that order, starting from 0, values
 beyond the ends counting as 0) times ``inv``, and every earlier output follows
 backwards from ``o[i] = o[i+1] + (c[i-r] - c[i+r+1]) * inv`` in float32.  NaN
-inputs count as 0.  The kernels differ from SoFiA-2 only in memory layout:
-the y and z passes run over whole x rows at once (contiguous, vectorised)
-instead of copying out strided columns and spectra, and in-place filtering
-keeps the ``r + 1`` overwritten input rows in a small ring buffer instead of a
-padded copy of the whole line.
+inputs count as 0 (SoFiA's ``FILTER_NAN``, applied to every filter input).
+
+The kernels differ from SoFiA-2 only in memory layout, which does not change
+a single bit of the result:
+
+* Every recursion runs over whole contiguous rows at once, so the compiler
+  vectorises it: the y and z passes work on rows of x, and the x passes work
+  on a transposed copy of the plane (x rows, y contiguous), transposed back
+  once before the y passes.  SoFiA-2 instead walks one line at a time, a
+  latency-bound chain, and copies out strided columns and spectra.
+* Filters ping-pong between two zero-padded plane buffers per thread; the
+  last spatial iteration writes straight into the working cube.
 
 The running detection mask is kept packed, one bit per voxel along x
-(``pack_mask``/``unpack_mask``), which saves 0.22x the float32 cube while a
-working cube is alive.  Memory: no kernel allocates more than a few rows or
-planes per thread.
+(:func:`pack_mask` / :func:`unpack_mask`), which saves 0.22x the float32 cube
+while a working cube is alive.  No kernel allocates more than four planes (or
+one spectral slab) per thread.
 """
 
 import math
@@ -48,74 +55,91 @@ def _repl(v, m, rv, use_repl):
     return v
 
 
+# ---------------------------------------------------------------------------
+# row primitives (simple 1D loops that LLVM vectorises)
+# ---------------------------------------------------------------------------
+
 @njit(cache=True)
-def _boxcar_row(row, pad, r, inv):
-    """Boxcar of radius ``r`` along one contiguous line, in place."""
-    n = row.shape[0]
+def _line_first(dst, src, n, r, inv):
+    """``dst = (sum over k = 2r..0 of nan0(src[n - 1 + k])) * inv``, row-wise.
+
+    ``src`` is padded: its row ``r + i`` holds line element ``i``.
+    """
     fs = 2 * r + 1
-    for i in range(r):
-        pad[i] = _F0
-        pad[n + r + i] = _F0
-    for i in range(n):
-        pad[r + i] = _nan0(row[i])
-    s = np.float32(0.0)
+    m = dst.shape[0]
+    for j in range(m):
+        dst[j] = _F0
     for k in range(fs - 1, -1, -1):
-        s += pad[n - 1 + k]
-    s *= inv
-    row[n - 1] = s
+        row = src[n - 1 + k]
+        for j in range(m):
+            dst[j] += _nan0(row[j])
+    for j in range(m):
+        dst[j] *= inv
+
+
+@njit(cache=True)
+def _line_step(dst, prev, a, b, inv):
+    """``dst = prev + (nan0(a) - nan0(b)) * inv``, element-wise."""
+    for j in range(dst.shape[0]):
+        dst[j] = prev[j] + (_nan0(a[j]) - _nan0(b[j])) * inv
+
+
+@njit(cache=True)
+def _boxcar_rows(src, dst, off, n, r, inv):
+    """Boxcar of radius ``r`` along axis 0 of ``src`` into rows ``off..off+n-1`` of ``dst``.
+
+    ``src`` has shape ``(n + 2r, m)`` with zero rows ``[0, r)`` and
+    ``[n + r, n + 2r)``; every column is filtered independently.
+    """
+    fs = 2 * r + 1
+    _line_first(dst[off + n - 1], src, n, r, inv)
     for i in range(n - 2, -1, -1):
-        s = s + (pad[i] - pad[i + fs]) * inv
-        row[i] = s
+        _line_step(dst[off + i], dst[off + i + 1], src[i], src[i + fs], inv)
 
 
 @njit(cache=True)
-def _boxcar_plane_y(work, z, r, inv, ring, acc):
-    """Boxcar of radius ``r`` along y of plane ``work[z]``, in place."""
-    ny = work.shape[1]
-    nx = work.shape[2]
-    fs = 2 * r + 1
-    nslot = r + 1
-    for s_ in range(nslot):
-        for j in range(nx):
-            ring[s_, j] = _F0
-    # last row: sum of rows ny-1+r ... ny-1-r (beyond the end = 0)
-    for j in range(nx):
-        acc[j] = _F0
-    for k in range(fs - 1, -1, -1):
-        idx = ny - 1 + k - r
-        if idx >= 0 and idx < ny:
-            for j in range(nx):
-                acc[j] += _nan0(work[z, idx, j])
-    slot = (ny - 1) % nslot
-    for j in range(nx):
-        ring[slot, j] = _nan0(work[z, ny - 1, j])
-        acc[j] *= inv
-        work[z, ny - 1, j] = acc[j]
-    for i in range(ny - 2, -1, -1):
-        slot = i % nslot
-        lo = i - r
-        if lo >= 0:
-            for j in range(nx):
-                a = _nan0(work[z, lo, j])
-                b = ring[slot, j]
-                ring[slot, j] = _nan0(work[z, i, j])
-                acc[j] = acc[j] + (a - b) * inv
-                work[z, i, j] = acc[j]
-        else:
-            for j in range(nx):
-                b = ring[slot, j]
-                ring[slot, j] = _nan0(work[z, i, j])
-                acc[j] = acc[j] + (_F0 - b) * inv
-                work[z, i, j] = acc[j]
+def _transpose(dst, doff, src, soff, n0, n1):
+    """``dst[doff + j, i] = src[soff + i, j]`` for ``i < n0``, ``j < n1``."""
+    i0 = 0
+    while i0 + 8 <= n0:
+        s0 = src[soff + i0]
+        s1 = src[soff + i0 + 1]
+        s2 = src[soff + i0 + 2]
+        s3 = src[soff + i0 + 3]
+        s4 = src[soff + i0 + 4]
+        s5 = src[soff + i0 + 5]
+        s6 = src[soff + i0 + 6]
+        s7 = src[soff + i0 + 7]
+        for j in range(n1):
+            d = dst[doff + j]
+            d[i0] = s0[j]
+            d[i0 + 1] = s1[j]
+            d[i0 + 2] = s2[j]
+            d[i0 + 3] = s3[j]
+            d[i0 + 4] = s4[j]
+            d[i0 + 5] = s5[j]
+            d[i0 + 6] = s6[j]
+            d[i0 + 7] = s7[j]
+        i0 += 8
+    for i in range(i0, n0):
+        srow = src[soff + i]
+        for j in range(n1):
+            dst[doff + j, i] = srow[j]
 
 
 @njit(cache=True)
-def _fill_plane(work, data, bits, z, rv, use_repl):
-    ny = work.shape[1]
-    nx = work.shape[2]
-    for y in range(ny):
-        for x in range(nx):
-            work[z, y, x] = _repl(data[z, y, x], _bit(bits, z, y, x), rv, use_repl)
+def _zero_pads(buf, n, r):
+    for i in range(r):
+        for j in range(buf.shape[1]):
+            buf[i, j] = _F0
+            buf[n + r + i, j] = _F0
+
+
+@njit(cache=True)
+def _fill_row(dst, data, bits, z, y, rv, use_repl):
+    """Row ``y`` of plane ``z`` of ``data`` with replacement applied."""
+    for x in range(dst.shape[0]):
+        dst[x] = _repl(data[z, y, x], _bit(bits, z, y, x), rv, use_repl)
 
 
 @njit(cache=True)
@@ -128,92 +152,115 @@ def _restore_plane(work, data, z):
                 work[z, y, x] = np.nan
 
 
+# ---------------------------------------------------------------------------
+# passes over the cube
+# ---------------------------------------------------------------------------
+
+@njit(cache=True)
+def _smooth_plane(work, data, bits, z, rv, use_repl, n_iter, r, inv, pa, pb, ta, tb):
+    ny = work.shape[1]
+    nx = work.shape[2]
+    _zero_pads(pa, ny, r)
+    _zero_pads(pb, ny, r)
+    _zero_pads(ta, nx, r)
+    _zero_pads(tb, nx, r)
+    for y in range(ny):
+        _fill_row(pa[r + y], data, bits, z, y, rv, use_repl)
+    # x direction on the transposed plane (x along axis 0)
+    _transpose(ta, r, pa, r, ny, nx)
+    src = ta
+    dst = tb
+    for _ in range(n_iter):
+        _boxcar_rows(src, dst, r, nx, r, inv)
+        src, dst = dst, src
+    _transpose(pa, r, src, r, nx, ny)
+    # y direction; the last iteration writes into the working cube
+    src = pa
+    dst = pb
+    for it in range(n_iter):
+        if it == n_iter - 1:
+            _boxcar_rows(src, work[z], 0, ny, r, inv)
+        else:
+            _boxcar_rows(src, dst, r, ny, r, inv)
+            src, dst = dst, src
+
+
 @njit(cache=True, parallel=True)
-def spatial_pass(work, data, bits, rv, use_repl, n_iter, r, restore_nan, nthreads):
-    """Replace, then smooth every xy-plane (n_iter boxcars along x, then y).
+def spatial_pass(work, data, bits, rv, use_repl, n_iter, r, restore_nan, nchunk):
+    """Replace, then smooth every xy-plane (``n_iter`` boxcars along x, then y).
 
     ``work`` receives the result; ``data`` and the packed mask ``bits`` are
-    only read.  With ``restore_nan`` the NaN voxels of ``data`` are set back to
-    NaN.
+    only read.  With ``restore_nan`` the NaN voxels of ``data`` are set back
+    to NaN.  ``nchunk`` is the number of z blocks handed out to threads.
     """
     nz, ny, nx = work.shape
     inv = np.float32(1.0 / (2 * r + 1))
-    nchunk = min(nz, 4 * nthreads)
+    nchunk = max(1, min(nz, nchunk))
     for c in prange(nchunk):
         z0 = (c * nz) // nchunk
         z1 = ((c + 1) * nz) // nchunk
-        rowpad = np.empty(nx + 2 * r, dtype=np.float32)
-        ring = np.empty((r + 1, nx), dtype=np.float32)
-        acc = np.empty(nx, dtype=np.float32)
+        pa = np.empty((ny + 2 * r, nx), dtype=np.float32)
+        pb = np.empty((ny + 2 * r, nx), dtype=np.float32)
+        ta = np.empty((nx + 2 * r, ny), dtype=np.float32)
+        tb = np.empty((nx + 2 * r, ny), dtype=np.float32)
         for z in range(z0, z1):
-            _fill_plane(work, data, bits, z, rv, use_repl)
             if n_iter > 0:
+                _smooth_plane(work, data, bits, z, rv, use_repl, n_iter, r, inv, pa, pb, ta, tb)
+            else:
                 for y in range(ny):
-                    row = work[z, y]
-                    for _ in range(n_iter):
-                        _boxcar_row(row, rowpad, r, inv)
-                for _ in range(n_iter):
-                    _boxcar_plane_y(work, z, r, inv, ring, acc)
+                    _fill_row(work[z, y], data, bits, z, y, rv, use_repl)
             if restore_nan:
                 _restore_plane(work, data, z)
 
 
+@njit(cache=True)
+def _step_restore(dst, acc, a, b, d, inv):
+    # acc += (nan0(a) - nan0(b)) * inv; dst = acc, NaN where the input d is NaN
+    for j in range(dst.shape[0]):
+        s = acc[j] + (_nan0(a[j]) - _nan0(b[j])) * inv
+        acc[j] = s
+        dj = d[j]
+        dst[j] = s if dj == dj else np.float32(np.nan)
+
+
+@njit(cache=True)
+def _copy_restore(dst, acc, d):
+    for j in range(dst.shape[0]):
+        dj = d[j]
+        dst[j] = acc[j] if dj == dj else np.float32(np.nan)
+
+
 @njit(cache=True, parallel=True)
-def spectral_pass_inplace(work, data, r, nthreads):
+def spectral_pass_inplace(work, data, r, nchunk):
     """Boxcar of radius ``r`` along z of ``work``, in place, then NaN restore.
 
-    Runs over x rows (z loop outside, x loop inside) so that every access is
-    contiguous; a ring buffer of ``r + 1`` rows per y holds overwritten input.
+    For each y the (z, x) slab is copied into a zero-padded buffer and the
+    recursion runs over whole x rows (z loop outside, x loop inside), so that
+    every access is contiguous.
     """
     nz, ny, nx = work.shape
     fs = 2 * r + 1
-    nslot = r + 1
     inv = np.float32(1.0 / fs)
-    nchunk = min(ny, 4 * nthreads)
+    nchunk = max(1, min(ny, nchunk))
     for c in prange(nchunk):
         y0 = (c * ny) // nchunk
         y1 = ((c + 1) * ny) // nchunk
-        ring = np.empty((nslot, nx), dtype=np.float32)
+        slab = np.zeros((nz + 2 * r, nx), dtype=np.float32)
         acc = np.empty(nx, dtype=np.float32)
         for y in range(y0, y1):
-            for s_ in range(nslot):
+            for z in range(nz):
+                srow = slab[r + z]
+                wrow = work[z, y]
                 for j in range(nx):
-                    ring[s_, j] = _F0
-            for j in range(nx):
-                acc[j] = _F0
-            for k in range(fs - 1, -1, -1):
-                idx = nz - 1 + k - r
-                if idx >= 0 and idx < nz:
-                    for j in range(nx):
-                        acc[j] += _nan0(work[idx, y, j])
-            slot = (nz - 1) % nslot
-            for j in range(nx):
-                ring[slot, j] = _nan0(work[nz - 1, y, j])
-                acc[j] *= inv
-                d = data[nz - 1, y, j]
-                work[nz - 1, y, j] = acc[j] if d == d else np.nan
+                    srow[j] = wrow[j]
+            _line_first(acc, slab, nz, r, inv)
+            _copy_restore(work[nz - 1, y], acc, data[nz - 1, y])
             for i in range(nz - 2, -1, -1):
-                slot = i % nslot
-                lo = i - r
-                if lo >= 0:
-                    for j in range(nx):
-                        a = _nan0(work[lo, y, j])
-                        b = ring[slot, j]
-                        ring[slot, j] = _nan0(work[i, y, j])
-                        acc[j] = acc[j] + (a - b) * inv
-                        d = data[i, y, j]
-                        work[i, y, j] = acc[j] if d == d else np.nan
-                else:
-                    for j in range(nx):
-                        b = ring[slot, j]
-                        ring[slot, j] = _nan0(work[i, y, j])
-                        acc[j] = acc[j] + (_F0 - b) * inv
-                        d = data[i, y, j]
-                        work[i, y, j] = acc[j] if d == d else np.nan
+                _step_restore(work[i, y], acc, slab[i], slab[i + fs], data[i, y], inv)
 
 
 @njit(cache=True, parallel=True)
-def spectral_pass_from(work, data, bits, rv, use_repl, r, nthreads):
+def spectral_pass_from(work, data, bits, rv, use_repl, r, nchunk):
     """Replace, boxcar of radius ``r`` along z, NaN restore: ``data`` -> ``work``.
 
     Used when there is no spatial smoothing, so no separate copy of the cube is
@@ -222,7 +269,7 @@ def spectral_pass_from(work, data, bits, rv, use_repl, r, nthreads):
     nz, ny, nx = work.shape
     fs = 2 * r + 1
     inv = np.float32(1.0 / fs)
-    nchunk = min(ny, 4 * nthreads)
+    nchunk = max(1, min(ny, nchunk))
     for c in prange(nchunk):
         y0 = (c * ny) // nchunk
         y1 = ((c + 1) * ny) // nchunk
@@ -234,7 +281,8 @@ def spectral_pass_from(work, data, bits, rv, use_repl, r, nthreads):
                 idx = nz - 1 + k - r
                 if idx >= 0 and idx < nz:
                     for j in range(nx):
-                        acc[j] += _nan0(_repl(data[idx, y, j], _bit(bits, idx, y, j), rv, use_repl))
+                        acc[j] += _nan0(_repl(data[idx, y, j], _bit(bits, idx, y, j), rv,
+                                              use_repl))
             for j in range(nx):
                 acc[j] *= inv
                 d = data[nz - 1, y, j]

@@ -187,7 +187,7 @@ def flag_catalog(data, wcs, path_or_coords, radius=5):
     value = np.nan if np.issubdtype(cube.dtype, np.floating) else 0
     r2 = radius * radius
     count = 0
-    for fx, fy in zip(px, py):
+    for fx, fy in zip(px, py, strict=True):
         if not (np.isfinite(fx) and np.isfinite(fy)):
             continue
         x0 = int(fx + 0.5)  # C cast: truncation towards zero, as in SoFiA-2

@@ -24,19 +24,35 @@ arithmetic, so that masks agree voxel for voxel with the binary:
 
 Memory
 ------
-The finder keeps two float32 arrays of cube size alive: the input cube
-(never modified, never copied when it is already C-contiguous float32) and
-one working cube that every pass overwrites in place.  The running mask is
-packed to one bit per voxel (1/32 of the cube) and expanded to the uint8
-result (0.25x) only after the working cube has been released.  Peak memory is
-therefore about 2.03x the float32 cube plus a few rows per thread and a ~4 MB
-noise sample, i.e. the same as SoFiA-2 (about 2.0x, which keeps an 8-bit
-mask instead).
-When there is no spatial smoothing the replacement is applied on the fly while
-the spectral boxcar reads the input, so no separate copy step is made.  A
-``scale_noise`` callable may allocate more (local noise scaling builds a noise
-cube of its own, exactly as in SoFiA-2).  Input that is not C-contiguous
-float32 is converted once (one extra copy).
+In units of the float32 cube ("1x"; 512 MiB for 512^3):
+
+* ``smooth_clip`` keeps two float32 arrays of cube size alive: the input
+  cube (never modified, never copied when it already is C-contiguous float32)
+  and one working cube that every pass overwrites in place (allocated once,
+  not per pass).  The running mask is packed to one bit per voxel (1/32x) and
+  expanded to the uint8 result (0.25x) only after the working cube has been
+  released.  Peak: about 2.03x plus a few planes per thread and a ~4 MB noise
+  sample -- the same as SoFiA-2 (2.0x with an 8-bit mask).  Measured at 512^3:
+  1.30 GB peak RSS of which about 0.2 GB is the Python/numba runtime
+  (``benchmarks/classical.py``).  Without spatial smoothing the replacement is
+  applied while the spectral boxcar reads the input, so there is no copy step.
+* Pre-conditioning stages work in place on the pipeline's working copy of the
+  data: :func:`~astro_mlfinder.classical.flagging.flag_regions`,
+  :func:`~astro_mlfinder.classical.flagging.flag_catalog`,
+  :func:`~astro_mlfinder.classical.contsub.continuum_subtract` and
+  :func:`~astro_mlfinder.classical.noise_scaling.scale_noise_spectral` add
+  nothing of cube size; :func:`~astro_mlfinder.classical.flagging.auto_flag`
+  adds only per-channel/per-pixel noise arrays;
+  :func:`~astro_mlfinder.classical.noise_scaling.scale_noise_local` and
+  :func:`~astro_mlfinder.classical.noise_scaling.ripple_filter` return a
+  float32 noise/background cube (+1x, as in SoFiA-2).
+* A ``scale_noise`` callable runs on every smoothed copy; with local noise
+  scaling that is one more transient cube per pass (peak 3x, as SoFiA-2's
+  ``scaleNoise.scfind``).
+* A pipeline that keeps the original cube for parameterisation and a
+  pre-conditioned copy for finding therefore peaks at about 3x during S+C
+  (original + working copy + smoothed cube), 4x with local noise scaling.
+  Input that is not C-contiguous float32 is converted once (one more copy).
 """
 
 import math
@@ -280,7 +296,7 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
 
     passes = []
     work = None
-    nthreads = numba.get_num_threads()
+    nchunk = 4 * numba.get_num_threads()
     bar = _progress(len(kxy) * len(kz), progress)
     try:
         for k_xy in kxy:
@@ -295,12 +311,12 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
                         work = np.empty_like(cube)
                     if k_xy > 0.0:
                         _boxcar.spatial_pass(work, cube, bits, rv, use_repl, n_iter, radius_xy,
-                                             radius_z == 0, nthreads)
+                                             radius_z == 0, nchunk)
                         if radius_z > 0:
-                            _boxcar.spectral_pass_inplace(work, cube, radius_z, nthreads)
+                            _boxcar.spectral_pass_inplace(work, cube, radius_z, nchunk)
                     elif radius_z > 0:
                         _boxcar.spectral_pass_from(work, cube, bits, rv, use_repl, radius_z,
-                                                   nthreads)
+                                                   nchunk)
                     else:
                         _boxcar.replace_pass(work, cube, bits, rv, use_repl)
                     if scale_noise is not None:

@@ -47,6 +47,10 @@ class NeuralFinder(Finder):
         A registry name (``'unet3d'``), ``'name@version'``, or a local
         weights/checkpoint file. Default: the newest registered weights of
         ``model``, fetched on first use (see `astro_mlfinder.neural.weights`).
+    tta : bool, optional
+        Test-time augmentation: average the predictions of the cube and its
+        flips along z, y and x (4x slower). Default: as recorded with the
+        weights (False if not recorded).
     progress : bool
         Show progress bars (also switchable per call).
 
@@ -71,6 +75,7 @@ class NeuralFinder(Finder):
         overlap=None,
         batch_size=None,
         weights=None,
+        tta=None,
         progress=True,
     ):
         spec = get_model_spec(model)
@@ -90,6 +95,7 @@ class NeuralFinder(Finder):
         self.overlap = _triple(overlap, "overlap")
         self.batch_size = None if batch_size is None else int(batch_size)
         self.weights = None if weights is None else str(weights)
+        self.tta = None if tta is None else bool(tta)
         self.progress = bool(progress)
         self.ndim = spec.ndim
         self.name = spec.name
@@ -172,6 +178,7 @@ class NeuralFinder(Finder):
             "tile_shape": tuple(pick("tile_shape", (256, 128, 128))),
             "overlap": tuple(pick("overlap", (64, 32, 32))),
             "batch_size": int(pick("batch_size", 1)),
+            "tta": bool(pick("tta", False)),
         }
 
     def _find(self, image, mask, progress):

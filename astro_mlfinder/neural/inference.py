@@ -356,6 +356,7 @@ def predict_probability(
     device="auto",
     rebin=(6, 4),
     progress=False,
+    tta=False,
 ):
     """Probability cube of a spectrally rebinned segmentation network.
 
@@ -379,6 +380,9 @@ def predict_probability(
         (kernel, stride) of the spectral average pool; ``None`` for no rebin.
     progress : bool
         Show a progress bar over tiles.
+    tta : bool
+        Test-time augmentation: average the probabilities of the cube and of
+        its flips along z, y and x (four passes).
 
     Returns
     -------
@@ -415,19 +419,25 @@ def predict_probability(
             prob = torch.sigmoid(model(x).float())
         return prob[:, 0].cpu().numpy()
 
+    flips = [(), (0,), (1,), (2,)] if tta else [()]
+    prob_small = np.zeros(net_input.shape, np.float32)
     try:
-        prob_small = predict_tiled(
-            net_input,
-            predict_fn,
-            tile_shape,
-            overlap,
-            batch_size=batch_size,
-            divisor=divisor,
-            progress=progress,
-            desc="unet3d",
-        )
+        for axes in flips:
+            view = np.ascontiguousarray(np.flip(net_input, axes)) if axes else net_input
+            pred = predict_tiled(
+                view,
+                predict_fn,
+                tile_shape,
+                overlap,
+                batch_size=batch_size,
+                divisor=divisor,
+                progress=progress,
+                desc="unet3d",
+            )
+            prob_small += np.flip(pred, axes) if axes else pred
     finally:
         model.train(was_training)
+    prob_small /= len(flips)
     if rebin:
         with torch.inference_mode():
             prob = spectral_upsample(torch.from_numpy(prob_small)[None, None], nz, stride)[
@@ -541,6 +551,7 @@ def run_segmentation(finder, image, mask, progress):
         device=finder.device,
         rebin=rebin,
         progress=progress,
+        tta=params["tta"],
     )
     t_net = time.perf_counter() - t1
     labels, score, _ = segment_probability(
@@ -551,6 +562,7 @@ def run_segmentation(finder, image, mask, progress):
         "weights": info.get("weights", {}),
         "threshold": params["threshold"],
         "min_size": params["min_size"],
+        "tta": params["tta"],
         "device": str(resolve_device(finder.device)),
         "normalization": info.get("normalization"),
         "timing": {

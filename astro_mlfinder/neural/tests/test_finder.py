@@ -131,3 +131,20 @@ def test_mask_and_nan_voxels_are_never_sources(sim):
     )
     assert not np.any(cat.segment[:, :, :8]) and not np.any(cat.segment[:, :8, :])
     assert np.all(cat.products["probability"][mask] == 0)
+
+
+@pytest.mark.slow
+def test_speed_requirement_256x96x96_under_a_minute_on_cpu():
+    import time
+
+    from astro_mlfinder.neural import NeuralFinder
+    from astro_mlfinder.simulate import simulate_hi_cube
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = simulate_hi_cube((256, 96, 96), 8, seed=20_002)
+    t0 = time.perf_counter()
+    cat = NeuralFinder("unet3d", device="cpu", progress=False)(sim.data, progress=False)
+    elapsed = time.perf_counter() - t0  # includes fetching and loading the weights
+    assert elapsed < 60, f"NeuralFinder took {elapsed:.1f} s"
+    assert cat.meta["timing"]["total_s"] < 60

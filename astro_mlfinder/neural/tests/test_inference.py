@@ -131,3 +131,16 @@ def test_predict_probability_with_unet_shapes_and_tiling():
         model, big, tile_shape=(64, 32, 32), overlap=(0, 16, 16), device="cpu", batch_size=4
     )
     assert np.abs(tiled - whole).mean() < 0.02
+
+
+def test_test_time_augmentation_is_exact_for_a_flip_equivariant_model():
+    torch = pytest.importorskip("torch")
+    from astro_mlfinder.neural.inference import predict_probability
+
+    torch.manual_seed(1)
+    model = torch.nn.Conv3d(1, 1, 1).eval()  # pointwise: commutes with every flip
+    rng = np.random.default_rng(4)
+    cube = rng.normal(size=(50, 20, 30)).astype(np.float32)
+    plain = predict_probability(model, cube, device="cpu")
+    tta = predict_probability(model, cube, device="cpu", tta=True)
+    np.testing.assert_allclose(tta, plain, atol=1e-6)
