@@ -359,10 +359,10 @@ class ClassicalFinder(Finder):
                 base = base.copy()
                 owned = True
 
-        infinite = ~np.isfinite(base) & ~np.isnan(base)
-        if infinite.any():
+        if any(np.isinf(plane).any() for plane in base):  # plane by plane: no cube-sized temporary
             own()
-            base[infinite] = np.nan
+            for plane in base:
+                plane[np.isinf(plane)] = np.nan
         if mask is not None:
             own()
             base[mask] = np.nan

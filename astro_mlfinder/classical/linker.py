@@ -261,8 +261,8 @@ def _label_components(det, structure, nz_idx):
     return comp.astype(np.int64), None
 
 
-def _blank_neighbour(nonfinite, coords, shape, structure):
-    """True for pixels with a non-finite pixel inside their neighbourhood."""
+def _blank_neighbour(data, coords, shape, structure):
+    """True for pixels with a non-finite pixel of ``data`` inside their neighbourhood."""
     n = coords[0].size
     result = np.zeros(n, dtype=bool)
     offsets = np.argwhere(structure) - np.array(structure.shape) // 2
@@ -277,7 +277,7 @@ def _blank_neighbour(nonfinite, coords, shape, structure):
                 ok &= coords[axis] >= -d
         idx = np.flatnonzero(ok)
         nb = tuple(coords[axis][idx] + off[axis] for axis in range(len(shape)))
-        result[idx[nonfinite[nb]]] = True
+        result[idx[~np.isfinite(data[nb])]] = True
     return result
 
 
@@ -350,10 +350,12 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
         structure = linker_structure(rxy, 0, ndim=2)[None]
 
     # Detected pixels that can be linked
-    finite = np.isfinite(data3)
-    det = (mask.reshape(shape3) != 0) & finite
-    if positivity:
-        det &= ~(data3 < 0)
+    # Plane by plane, so no cube-sized temporaries besides ``det`` itself.
+    det = mask.reshape(shape3) != 0
+    for plane, values_plane in zip(det, data3, strict=True):
+        plane &= np.isfinite(values_plane)
+        if positivity:
+            plane &= ~(values_plane < 0)
     nz_idx = np.flatnonzero(det)
     n_det = nz_idx.size
 
@@ -436,10 +438,10 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     flag[(x_min == 0) | (x_max == nx - 1) | (y_min == 0) | (y_max == ny - 1)] |= 1
     if not is2d:
         flag[(z_min == 0) | (z_max == nzax - 1)] |= 2
-    if n_det and not finite.all():
+    if n_det and not all(np.isfinite(plane).all() for plane in data3):
         keep_pix = pix_id > 0
         blank = _blank_neighbour(
-            ~finite, (zc[keep_pix], yc[keep_pix], xc[keep_pix]), shape3,
+            data3, (zc[keep_pix], yc[keep_pix], xc[keep_pix]), shape3,
             structure)
         has_blank = np.bincount(comp[keep_pix], weights=blank,
                                 minlength=n_comp) > 0
