@@ -24,6 +24,19 @@ def test_bright_sources_recovered(small_sim, sim_catalog):
     assert len(sim_catalog) == len(small_sim.truth)
 
 
+def test_recall_and_precision_over_several_cubes():
+    """Integrated SNR > 10: recall >= 0.95 and precision >= 0.9 pooled over seeded cubes."""
+    tp = fp = fn = 0
+    for seed in (21, 22, 23):
+        sim = simulate_hi_cube(shape=(96, 80, 80), n_sources=6, seed=seed, snr_range=(10.0, 40.0))
+        cat = ClassicalFinder(**KERNELS)(sim.to_hdu(), progress=False)
+        scores = evaluate(cat.to_table(), sim.truth)
+        tp, fp, fn = tp + scores["tp"], fp + scores["fp"], fn + scores["fn"]
+    assert tp + fn >= 15
+    assert tp / (tp + fn) >= 0.95
+    assert tp / (tp + fp) >= 0.9
+
+
 def test_catalogue_schema_and_units(small_sim, sim_catalog):
     table = sim_catalog.to_table()
     for name in ("id", "x", "y", "z", "x_min", "z_max", "n_pix", "f_sum", "rms", "snr", "w20", "w50",
