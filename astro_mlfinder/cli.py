@@ -34,7 +34,8 @@ def _cmd_find(args):
     paths.append(cat.write(outdir / f"{prefix}_cat.ecsv", overwrite=args.overwrite))
     print(f"{len(cat)} source(s) found by {finder.name}")
     if len(cat):
-        table = cat.to_table(columns=[c for c in ("id", "x", "y", "z", "n_pix", "f_sum", "snr") if c in cat.column_names])
+        wanted = ("id", "x", "y", "z", "n_pix", "f_sum", "snr")
+        table = cat.to_table(columns=[c for c in wanted if c in cat.column_names])
         _print_table(table)
     for path in paths:
         print(f"wrote {path}")

@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from astropy.io import fits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -147,7 +146,8 @@ def main(argv=None):
     nvox = args.size**3
     rows = [("ClassicalFinder", wall, peak, n_ours), ("SoFiA-2 2.5.1", ref["wall"], ref["peak"], n_sofia)]
     for name, w, p, n in rows:
-        print(f"{name:<18}{w:>10.2f}{p / 1e9:>11.3f}{p / nbytes:>11.2f}{nvox / w / 1e6:>9.2f}{n if n is not None else '-':>9}")
+        count = n if n is not None else "-"
+        print(f"{name:<18}{w:>10.2f}{p / 1e9:>11.3f}{p / nbytes:>11.2f}{nvox / w / 1e6:>9.2f}{count:>9}")
     print(f"ratio ClassicalFinder / SoFiA-2: wall {wall / ref['wall']:.2f}x, peak memory {peak / ref['peak']:.2f}x "
           f"[SoFiA-2 figures {ref['note']}]")
     return 0

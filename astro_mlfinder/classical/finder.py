@@ -466,7 +466,7 @@ class ClassicalFinder(Finder):
             meta["reliability"] = rel_result
             labels = reliability.relabel(labels, keep)
         elif self.reliability:
-            warnings.warn("no sources were linked; reliability was not measured", UserWarning)
+            warnings.warn("no sources were linked; reliability was not measured", UserWarning, stacklevel=3)
 
         linker_columns = {
             "rel": rel[keep],

@@ -222,6 +222,7 @@ class SourceCatalog:
                 "physical=True needs Jy/beam data with a beam and a spectral WCS; reporting fluxes in "
                 "data units and widths in channels",
                 UserWarning,
+                stacklevel=3,
             )
         return ok
 

@@ -157,7 +157,7 @@ def normalise_bunit(bunit):
     try:
         return u.Unit(text.replace("JY", "Jy").replace("BEAM", "beam"), parse_strict="raise")
     except ValueError:
-        warnings.warn(f"unrecognised BUNIT {text!r}; treating the data as dimensionless", AstropyWarning)
+        warnings.warn(f"unrecognised BUNIT {text!r}; treating the data as dimensionless", AstropyWarning, stacklevel=3)
         return u.dimensionless_unscaled
 
 

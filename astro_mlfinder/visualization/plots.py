@@ -37,7 +37,8 @@ def plot_moment_map(catalog, ax=None, *, show_regions=True, cmap="viridis", labe
         _, ax = plt.subplots(figsize=(6, 5))
     vmin, vmax = np.nanpercentile(image, [1, 99.7])
     im = ax.imshow(image, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax)
-    plt.colorbar(im, ax=ax, label=f"sum over channels [{catalog.image.unit}]" if data.ndim == 3 else str(catalog.image.unit))
+    bar_label = f"sum over channels [{catalog.image.unit}]" if data.ndim == 3 else str(catalog.image.unit)
+    plt.colorbar(im, ax=ax, label=bar_label)
     if show_regions and len(catalog):
         for region, source_id in zip(catalog.to_regions(sky=False), catalog.id, strict=True):
             region.visual = {}  # the DS9/CRTF marker keywords are not matplotlib patch properties
