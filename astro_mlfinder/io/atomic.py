@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "check_writable"]
+__all__ = ["atomic_path", "check_writable", "write_text"]
 
 
 def check_writable(paths, overwrite=False):
@@ -47,3 +47,12 @@ def atomic_path(path, overwrite=False):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_text(path, text, overwrite=False):
+    """Write ASCII ``text`` to ``path`` atomically (Unix newlines); returns the path."""
+    path = Path(path)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "w", encoding="ascii", errors="replace", newline="\n") as fh:
+            fh.write(text)
+    return path

@@ -35,8 +35,10 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 
-from .atomic import atomic_path, check_writable
+from .atomic import atomic_path, check_writable, write_text
 from .sofia_catalog import (
+    _param_strings,
+    _sanitise,
     sofia_unit_string,
     write_karma,
     write_sofia_ascii,
@@ -300,25 +302,11 @@ def _wcs_cards(image, naxis, crpix_shift=None):
 
 
 def _history_lines(params):
-    if params is None:
+    strings = _param_strings(params)
+    if strings is None:
         return []
-    if hasattr(params, "to_strings"):
-        items = params.to_strings().items()
-        title = "SoFiA control parameters"
-    else:
-        items = params.items()
-        title = "control parameters"
-    lines = [f"  {title}"]
-    for key, value in items:
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif value is None:
-            value = ""
-        elif isinstance(value, list | tuple):
-            value = ", ".join(str(v) for v in value)
-        text = f"  {key} = {value}"
-        lines.append("".join(c if " " <= c <= "~" else "#" for c in text))
-    return lines
+    title = "SoFiA control parameters" if hasattr(params, "to_strings") else "control parameters"
+    return [f"  {title}"] + [_sanitise(f"  {key} = {value}") for key, value in strings.items()]
 
 
 def _make_header(image, naxis, *, bunit, beam, history, obj_name=None, crpix_shift=None):
@@ -368,13 +356,6 @@ def _filtered_header(image, history):
 def _write_fits(path, data, header, overwrite):
     with atomic_path(path, overwrite=overwrite) as tmp:
         fits.PrimaryHDU(data=data, header=header).writeto(tmp)
-    return Path(path)
-
-
-def _write_text(path, text, overwrite):
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        with open(tmp, "w", encoding="ascii", errors="replace", newline="\n") as fh:
-            fh.write(text)
     return Path(path)
 
 
@@ -719,7 +700,7 @@ def write_products(
         if noise_data.ndim == 1:
             text = f"# Measured noise spectrum\n# Creator: {creator}\n#\n# Channel\tNoise\n"
             text += "".join(f"{i}\t{v:.15f}\n" for i, v in enumerate(noise_data))
-            written.append(_write_text(paths["noise"], text, overwrite))
+            written.append(write_text(paths["noise"], text, overwrite))
         else:
             header = _make_header(image, ndim, bunit=bunit, beam=True, history=history)
             written.append(
@@ -775,7 +756,7 @@ def write_products(
     for key, regs in region_objects.items():
         fmt = key.split()[1]
         text = regs.serialize(format=fmt)
-        written.append(_write_text(paths[key], text, overwrite))
+        written.append(write_text(paths[key], text, overwrite))
     if rel_result is not None:
         from ..classical.reliability import plot_reliability
 
@@ -874,5 +855,5 @@ def _write_cubelets(
             wcs_values=wcs_values,
             creator=_origin(),
         )
-        written.append(_write_text(paths[f"cubelet {sid} spec"], text, overwrite))
+        written.append(write_text(paths[f"cubelet {sid} spec"], text, overwrite))
     return written

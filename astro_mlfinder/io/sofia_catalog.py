@@ -31,7 +31,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import QTable
 
-from .atomic import atomic_path
+from .atomic import write_text
 
 __all__ = [
     "SOFIA_CREATOR",
@@ -331,14 +331,6 @@ def _param_strings(params):
     raise TypeError(f"params must be SofiaParameters or a mapping, got {type(params).__name__}")
 
 
-def _write_text(path, text, overwrite):
-    path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        with open(tmp, "w", encoding="ascii", errors="replace", newline="\n") as fh:
-            fh.write(text)
-    return path
-
-
 # --------------------------------------------------------------------------- writers
 def write_sofia_ascii(table, path, *, creator=None, overwrite=False):
     """Write ``table`` as a SoFiA-2 plain-text catalogue (``_cat.txt``).
@@ -392,7 +384,7 @@ def write_sofia_ascii(table, path, *, creator=None, overwrite=False):
             + f"{quoted:>{2 * w}}"
             + "".join(_fmt_ascii(v, k) for v, k in zip(values, types, strict=True))
         )
-    return _write_text(path, "\n".join(lines) + "\n", overwrite)
+    return write_text(path, "\n".join(lines) + "\n", overwrite)
 
 
 def write_sofia_xml(table, path, *, params=None, creator=None, overwrite=False):
@@ -467,7 +459,7 @@ def write_sofia_xml(table, path, *, params=None, creator=None, overwrite=False):
         f"{t}</RESOURCE>",
         "</VOTABLE>",
     ]
-    return _write_text(path, "\n".join(out) + "\n", overwrite)
+    return write_text(path, "\n".join(out) + "\n", overwrite)
 
 
 def write_sofia_sql(table, path, *, creator=None, overwrite=False):
@@ -521,7 +513,7 @@ def write_sofia_sql(table, path, *, creator=None, overwrite=False):
         cells = ", ".join(_fmt_exact(v, k) for v, k in zip(values, types, strict=True))
         end = ")," if i + 1 < len(rows) else ");"
         out.append(f"('{ident}', {cells}{end}")
-    return _write_text(path, "\n".join(out) + "\n", overwrite)
+    return write_text(path, "\n".join(out) + "\n", overwrite)
 
 
 def write_karma(table, path, *, creator=None, overwrite=False):
@@ -576,7 +568,7 @@ def write_karma(table, path, *, creator=None, overwrite=False):
                 UserWarning,
                 stacklevel=2,
             )
-    return _write_text(path, "\n".join(out) + "\n", overwrite)
+    return write_text(path, "\n".join(out) + "\n", overwrite)
 
 
 # --------------------------------------------------------------------------- readers
