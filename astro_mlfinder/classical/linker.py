@@ -21,6 +21,13 @@ basic statistics of every object, exactly as SoFiA-2 (2.5.1) does in
   1..N in SoFiA order, i.e. sorted by their highest linear (z, y, x)
   index, descending (SoFiA scans the cube backwards).
 * Flux statistics are in units of ``global_rms``.
+
+Memory: the mask (a plain array or a bit-packed
+`~astro_mlfinder.classical.packed_mask.PackedMask`) and the data are read
+in slabs of planes; for radii <= 1 each slab is labelled with
+`scipy.ndimage.label` and the labels are joined across slab borders, for
+larger radii a graph of the detected pixels is built.  Besides the int32
+output labels only slab-sized and per-detected-pixel arrays are made.
 """
 
 from dataclasses import dataclass, field
@@ -29,6 +36,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from .packed_mask import PackedMask
 
 __all__ = ['LinkerResult', 'link', 'linker_structure']
 
@@ -206,33 +215,141 @@ def _check_int(value, name, minimum=0):
     return value
 
 
-def _label_components(det, structure, nz_idx):
-    """
-    Connected components of the detected pixels.
+# Voxels per slab of the slab-wise labelling (int32 slab buffer: 16 MB)
+_SLAB_VOXELS = 1 << 22
 
-    Returns an int64 component id (0-based) per entry of ``nz_idx`` and,
-    when available, the int32 label array used to find them (to be reused
-    as output buffer), else `None`.
-    """
-    if all(s <= 3 for s in structure.shape):
-        # Pad the structure to 3x3x3 and use ndimage.label (fast, C).
-        full = np.zeros((3,) * det.ndim, dtype=bool)
-        slices = tuple(slice((3 - s) // 2, (3 - s) // 2 + s)
-                       for s in structure.shape)
-        full[slices] = structure
-        comp = np.empty(det.shape, dtype=np.int32)
-        ndimage.label(det, structure=full, output=comp)
-        return comp.ravel()[nz_idx].astype(np.int64) - 1, comp
 
-    # General ellipsoid: build the adjacency graph of the detected pixels
-    # from the (positive half of the) neighbourhood offsets.
-    shape = det.shape
+def _padded_structure(structure):
+    """``structure`` (at most 3 wide on every axis) centred in a 3x3x3 box."""
+    full = np.zeros((3, 3, 3), dtype=bool)
+    slices = tuple(slice((3 - s) // 2, (3 - s) // 2 + s) for s in structure.shape)
+    full[slices] = structure
+    return full
+
+
+def _mask_reader(mask, shape3):
+    """Function ``(z0, z1) -> planes z0:z1`` of the mask as a (n, ny, nx) array."""
+    if isinstance(mask, PackedMask):
+        if mask.ndim == 3:
+            return mask.slab
+        plane = mask.to_array().reshape(shape3)  # 2D: a single plane
+        return lambda z0, z1: plane[z0:z1]
+    mask3 = mask.reshape(shape3)
+    return lambda z0, z1: mask3[z0:z1]
+
+
+def _scan_detections(mask, data3, structure, positivity, label):
+    """
+    Find the linkable pixels slab by slab and, if ``label``, their components.
+
+    A pixel is linkable if it is set in ``mask``, finite in ``data3`` and,
+    with ``positivity``, not negative.  Only slab-sized temporaries are made.
+    When ``label`` is true the slabs are labelled with `scipy.ndimage.label`
+    (``structure`` must then fit in 3x3x3) and the labels are joined across
+    slab borders with a union-find over the pairs of labelled pixels that
+    the structure links from the last plane of a slab to the first plane of
+    the next.
+
+    Returns
+    -------
+    nz_idx : ndarray of int64
+        Ascending flat indices of the linkable pixels.
+    values : ndarray of float32
+        ``data3`` at those pixels.
+    comp : ndarray of int64 or None
+        0-based component per linkable pixel (None unless ``label``).
+    blank : bool
+        Whether ``data3`` holds non-finite values.
+    """
+    nz, ny, nx = data3.shape
+    plane = ny * nx
+    step = max(1, min(nz, _SLAB_VOXELS // max(plane, 1)))
+    read = _mask_reader(mask, data3.shape)
+    if label:
+        full = _padded_structure(structure)
+        # (dy, dx) offsets that link plane z to plane z + 1
+        z_links = np.argwhere(full[2]) - 1
+        buffer = np.empty((step, ny, nx), dtype=np.int32)
+    idx_parts, value_parts, id_parts = [], [], []
+    pair_a, pair_b = [], []
+    blank = False
+    n_labels = 0
+    prev_last = None
+    prev_offset = 0
+    for z0 in range(0, nz, step):
+        z1 = min(z0 + step, nz)
+        dslab = data3[z0:z1]
+        det = read(z0, z1) != 0
+        finite = np.isfinite(dslab)
+        if not blank and not finite.all():
+            blank = True
+        det &= finite
+        del finite
+        if positivity:
+            det &= ~(dslab < 0)
+        local = np.flatnonzero(det)
+        idx_parts.append(local + z0 * plane)
+        value_parts.append(dslab[det])
+        if not label:
+            continue
+        out = buffer[:z1 - z0]
+        n = ndimage.label(det, structure=full, output=out)
+        del det
+        if local.size:
+            id_parts.append(out.reshape(-1)[local].astype(np.int64) + n_labels)
+        # join with the previous slab across the border
+        if prev_last is not None and z_links.size:
+            first = out[0]
+            for dy, dx in z_links:
+                ya, yb = max(0, -dy), ny - max(0, dy)
+                xa, xb = max(0, -dx), nx - max(0, dx)
+                a = prev_last[ya:yb, xa:xb]
+                b = first[ya + dy:yb + dy, xa + dx:xb + dx]
+                both = (a != 0) & (b != 0)
+                if both.any():
+                    pair_a.append(a[both].astype(np.int64) + prev_offset)
+                    pair_b.append(b[both].astype(np.int64) + n_labels)
+        prev_last = out[-1].copy()
+        prev_offset = n_labels
+        n_labels += n
+    if label:
+        del buffer, prev_last
+
+    nz_idx = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
+    nz_idx = nz_idx.astype(np.int64, copy=False)
+    values = (np.concatenate(value_parts) if value_parts
+              else np.zeros(0, dtype=data3.dtype))
+    if not label:
+        return nz_idx, values, None, blank
+    ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
+    if pair_a:
+        # union-find of the slab labels (1-based) that touch across borders
+        pair_a = np.concatenate(pair_a) - 1
+        pair_b = np.concatenate(pair_b) - 1
+        graph = coo_matrix((np.ones(pair_a.size, dtype=np.int8), (pair_a, pair_b)),
+                           shape=(n_labels, n_labels)).tocsr()
+        _, lut = connected_components(graph, directed=False)
+        comp = lut.astype(np.int64)[ids - 1]
+    else:
+        comp = ids - 1
+    return nz_idx, values, comp, blank
+
+
+def _graph_components(nz_idx, shape, structure):
+    """
+    Connected components of the linkable pixels for a general ellipsoid.
+
+    Builds the adjacency graph of the pixels ``nz_idx`` (ascending flat
+    indices) from the positive half of the neighbourhood offsets; neighbour
+    membership is looked up with a binary search in ``nz_idx``, so no
+    cube-sized array is needed.  Returns a 0-based int64 component per
+    pixel.
+    """
     coords = np.unravel_index(nz_idx, shape)
     offsets = np.argwhere(structure) - np.array(structure.shape) // 2
     n = nz_idx.size
     rows, cols = [], []
     strides = np.array([int(np.prod(shape[i + 1:])) for i in range(len(shape))])
-    flat_det = det.ravel()
     for off in offsets:
         lin = int(np.dot(off, strides))
         if lin <= 0:
@@ -245,11 +362,11 @@ def _label_components(det, structure, nz_idx):
                 ok &= coords[axis] >= -d
         src = np.flatnonzero(ok)
         nb = nz_idx[src] + lin
-        hit = flat_det[nb]
-        src = src[hit]
-        dst = np.searchsorted(nz_idx, nb[hit])
-        rows.append(src)
-        cols.append(dst)
+        dst = np.searchsorted(nz_idx, nb)
+        hit = dst < n
+        hit[hit] = nz_idx[dst[hit]] == nb[hit]
+        rows.append(src[hit])
+        cols.append(dst[hit])
     if rows:
         rows = np.concatenate(rows)
         cols = np.concatenate(cols)
@@ -258,7 +375,7 @@ def _label_components(det, structure, nz_idx):
     graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)),
                        shape=(n, n)).tocsr()
     _, comp = connected_components(graph, directed=False)
-    return comp.astype(np.int64), None
+    return comp.astype(np.int64)
 
 
 def _blank_neighbour(data, coords, shape, structure):
@@ -290,8 +407,10 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
 
     Parameters
     ----------
-    mask : `~numpy.ndarray`
-        Detection mask, (z, y, x) or (y, x); non-zero means detected.
+    mask : `~numpy.ndarray` or `~astro_mlfinder.classical.packed_mask.PackedMask`
+        Detection mask, (z, y, x) or (y, x); non-zero means detected.  A
+        `~astro_mlfinder.classical.packed_mask.PackedMask` is unpacked one
+        slab of planes at a time.
     data : `~numpy.ndarray`
         Data with the same shape as ``mask`` (NaN = blank).
     radius_xy, radius_z : int, optional
@@ -319,11 +438,12 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     result : `LinkerResult`
         Labels (int32, ids 1..N in SoFiA order) and per-source statistics.
     """
-    mask = np.asarray(mask)
+    if not isinstance(mask, PackedMask):
+        mask = np.asarray(mask)
     data = np.asarray(data)
-    if mask.shape != data.shape:
+    if tuple(mask.shape) != data.shape:
         raise ValueError(f'mask and data have different shapes: '
-                         f'{mask.shape} vs {data.shape}')
+                         f'{tuple(mask.shape)} vs {data.shape}')
     if data.ndim not in (2, 3):
         raise ValueError(f'data must be 2D (y, x) or 3D (z, y, x), got '
                          f'{data.ndim} dimensions')
@@ -349,23 +469,20 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     if is2d:
         structure = linker_structure(rxy, 0, ndim=2)[None]
 
-    # Detected pixels that can be linked
-    # Plane by plane, so no cube-sized temporaries besides ``det`` itself.
-    det = mask.reshape(shape3) != 0
-    for plane, values_plane in zip(det, data3, strict=True):
-        plane &= np.isfinite(values_plane)
-        if positivity:
-            plane &= ~(values_plane < 0)
-    nz_idx = np.flatnonzero(det)
+    # Linkable pixels and their components, slab by slab: besides the
+    # output labels no cube-sized array is made (the per-pixel arrays only
+    # cover the detected pixels, which are sparse).
+    use_ndimage = all(n <= 3 for n in structure.shape)
+    nz_idx, values, comp, has_blank_data = _scan_detections(
+        mask, data3, structure, positivity, label=use_ndimage)
+    if not use_ndimage:
+        comp = _graph_components(nz_idx, shape3, structure)
     n_det = nz_idx.size
-
-    comp, buffer = _label_components(det, structure, nz_idx)
-    del det
     n_comp = int(comp.max()) + 1 if n_det else 0
 
     coords = np.unravel_index(nz_idx, shape3)
     zc, yc, xc = (c.astype(np.int64) for c in coords)
-    values = data3.ravel()[nz_idx].astype(np.float64) / global_rms
+    values = values.astype(np.float64) / global_rms
 
     # Per-component statistics (vectorised over components)
     n_pix = np.bincount(comp, minlength=n_comp)
@@ -413,9 +530,9 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     new_id = np.zeros(n_comp, dtype=np.int64)
     new_id[survivors] = np.arange(1, n_src + 1)
 
-    # Output labels (reusing the component array: only detected pixels are
-    # non-zero there, and all of them are overwritten)
-    labels = buffer if buffer is not None else np.zeros(shape3, dtype=np.int32)
+    # Output labels (np.zeros: untouched pages of the mostly empty array
+    # cost no memory until written)
+    labels = np.zeros(shape3, dtype=np.int32)
     pix_id = new_id[comp] if n_det else np.zeros(0, dtype=np.int64)
     labels.ravel()[nz_idx] = pix_id
 
@@ -438,7 +555,7 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     flag[(x_min == 0) | (x_max == nx - 1) | (y_min == 0) | (y_max == ny - 1)] |= 1
     if not is2d:
         flag[(z_min == 0) | (z_max == nzax - 1)] |= 2
-    if n_det and not all(np.isfinite(plane).all() for plane in data3):
+    if n_det and has_blank_data:
         keep_pix = pix_id > 0
         blank = _blank_neighbour(
             data3, (zc[keep_pix], yc[keep_pix], xc[keep_pix]), shape3,

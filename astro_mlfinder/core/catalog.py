@@ -119,7 +119,9 @@ class SourceCatalog:
         self.physical = bool(physical)
         self.name_prefix = name_prefix
         self.pixel_offset = tuple(pixel_offset) if pixel_offset is not None else None
-        self._ids_all = np.unique(self._segment[self._segment > 0]).astype(np.int64)
+        # plane by plane: no cube-sized boolean temporary (peak memory on large cubes)
+        planes = self._segment.reshape((-1,) + self._segment.shape[-2:])
+        self._ids_all = np.unique(np.concatenate([np.unique(p[p > 0]) for p in planes] or [[]])).astype(np.int64)
         self._extra = {}
         for key, values in (columns or {}).items():
             if len(values) != len(self._ids_all):
