@@ -147,11 +147,7 @@ class SimulatedHIData:
         }
 
     def _sim(self, n_sources, rng):
-        realism = (
-            self._random_realism(rng, n_sources=n_sources)
-            if rng.random() < self.realism_prob
-            else None
-        )
+        realism = self._random_realism(rng, n_sources=n_sources) if rng.random() < self.realism_prob else None
         seed = int(rng.integers(2**63))
         return self._simulate(
             self.crop_shape,
@@ -192,9 +188,7 @@ class SimulatedHIData:
         data = np.asarray(data, dtype=np.float32)
         if rng.random() < self.noise_prob:
             rms = float(np.median(sim.noise_rms))
-            data = data + rng.normal(0.0, rng.uniform(0.0, 0.5) * rms, data.shape).astype(
-                np.float32
-            )
+            data = data + rng.normal(0.0, rng.uniform(0.0, 0.5) * rms, data.shape).astype(np.float32)
         return _flip_and_transpose(data, labels > 0, rng)
 
 
@@ -215,9 +209,7 @@ class FitsPairData:
     anywhere; white noise and flips are added as for simulated data.
     """
 
-    def __init__(
-        self, directory, crop_shape=(128, 64, 64), seed=0, *, positive_fraction=0.75, noise_prob=0.3
-    ):
+    def __init__(self, directory, crop_shape=(128, 64, 64), seed=0, *, positive_fraction=0.75, noise_prob=0.3):
         directory = Path(directory)
         if not directory.is_dir():
             raise ValueError(f"training data directory not found: {directory}")
@@ -225,17 +217,11 @@ class FitsPairData:
         for mask_path in sorted(directory.glob("*_mask.fits*")):
             stem = mask_path.name.split("_mask.fits")[0]
             cube_path = next(
-                (
-                    p
-                    for p in (directory / f"{stem}.fits", directory / f"{stem}.fits.gz")
-                    if p.exists()
-                ),
+                (p for p in (directory / f"{stem}.fits", directory / f"{stem}.fits.gz") if p.exists()),
                 None,
             )
             if cube_path is None:
-                raise ValueError(
-                    f"mask {mask_path.name} has no matching cube {stem}.fits in {directory}"
-                )
+                raise ValueError(f"mask {mask_path.name} has no matching cube {stem}.fits in {directory}")
             cube = _read_fits_array(cube_path).astype(np.float32)
             mask = _read_fits_array(mask_path) > 0
             if cube.ndim != 3 or cube.shape != mask.shape:
@@ -245,9 +231,7 @@ class FitsPairData:
                 )
             self.pairs.append((cube, mask, np.argwhere(mask)))
         if not self.pairs:
-            raise ValueError(
-                f"no FITS cube + mask pairs (NAME.fits + NAME_mask.fits) in {directory}"
-            )
+            raise ValueError(f"no FITS cube + mask pairs (NAME.fits + NAME_mask.fits) in {directory}")
         self.directory = directory
         self.crop_shape = tuple(int(v) for v in crop_shape)
         self.positive_fraction = float(positive_fraction)
@@ -270,8 +254,7 @@ class FitsPairData:
         if len(where) and rng.random() < self.positive_fraction:
             centre = where[int(rng.integers(len(where)))]
             lo = [
-                int(np.clip(c - rng.integers(0, w), 0, n - w))
-                for c, w, n in zip(centre, crop, cube.shape, strict=True)
+                int(np.clip(c - rng.integers(0, w), 0, n - w)) for c, w, n in zip(centre, crop, cube.shape, strict=True)
             ]
         else:
             lo = [int(rng.integers(0, n - w + 1)) for w, n in zip(crop, cube.shape, strict=True)]
@@ -345,9 +328,7 @@ def make_validation_set(n_cubes=8, shape=(128, 96, 96), n_sources=6, seed=0, snr
         realism = random_realism(rng, n_sources=n_sources) if i % 2 else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sim = simulate_hi_cube(
-                shape, n_sources, seed=child, snr_range=snr_range, realism=realism
-            )
+            sim = simulate_hi_cube(shape, n_sources, seed=child, snr_range=snr_range, realism=realism)
         out.append((sim.data, sim.labels, sim.truth))
     return out
 
@@ -360,9 +341,7 @@ def _match_counts(truth_labels, pred_labels, iou_min):
         return n_true, n_pred, 0
     both = (truth_labels > 0) & (pred_labels > 0)
     pairs = truth_labels[both].astype(np.int64) * (n_pred + 1) + pred_labels[both]
-    inter = np.bincount(pairs, minlength=(n_true + 1) * (n_pred + 1)).reshape(
-        n_true + 1, n_pred + 1
-    )
+    inter = np.bincount(pairs, minlength=(n_true + 1) * (n_pred + 1)).reshape(n_true + 1, n_pred + 1)
     size_t = np.bincount(truth_labels.ravel(), minlength=n_true + 1)
     size_p = np.bincount(pred_labels.ravel(), minlength=n_pred + 1)
     union = size_t[:, None] + size_p[None, :] - inter
@@ -385,9 +364,7 @@ def _centroid_table(labels):
 
     n = int(labels.max())
     ids = np.arange(1, n + 1)
-    centres = np.array(
-        ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, ids)
-    ).reshape(-1, 3)
+    centres = np.array(ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, ids)).reshape(-1, 3)
     return Table({"id": ids, "x": centres[:, 2], "y": centres[:, 1], "z": centres[:, 0]})
 
 
@@ -395,9 +372,7 @@ def _match_counts_evaluate(truth_labels, pred_labels, iou_min):
     """(n_true, n_pred, n_matched) by `astro_mlfinder.evaluate.match_catalogs` (optimal IoU)."""
     try:
         from ..evaluate import match_catalogs
-    except (
-        ImportError
-    ):  # pragma: no cover - evaluate is part of the package; fallback for partial installs
+    except ImportError:  # pragma: no cover - evaluate is part of the package; fallback for partial installs
         return _match_counts(truth_labels, pred_labels, iou_min)
     n_true, n_pred = int(truth_labels.max()), int(pred_labels.max())
     if n_true == 0 or n_pred == 0:
@@ -463,8 +438,20 @@ def _validation_probabilities(model, val_set, normalization, rebin, device):
     ]
 
 
-def tune_threshold(probabilities, val_set, thresholds=None, min_sizes=(8, 16, 32, 64), iou_min=0.2):
+def _filter_sizes(labels, min_size):
+    """Drop components smaller than ``min_size`` and renumber the rest in order."""
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= max(int(min_size), 1)
+    keep[0] = False
+    remap = np.zeros(sizes.size, dtype=np.int32)
+    remap[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return remap[labels]
+
+
+def tune_threshold(probabilities, val_set, thresholds=None, min_sizes=(8, 16, 32, 64, 128), iou_min=0.2):
     """Pick the (threshold, min_size) with the best object F1 on the validation set.
+
+    Ties are broken by the higher recall.
 
     Returns
     -------
@@ -472,11 +459,20 @@ def tune_threshold(probabilities, val_set, thresholds=None, min_sizes=(8, 16, 32
         ``threshold``, ``min_size`` and their ``precision``, ``recall``, ``f1``, ``dice``.
     """
     if thresholds is None:
-        thresholds = np.round(np.arange(0.2, 0.9, 0.05), 2)
+        thresholds = np.round(np.arange(0.1, 0.9, 0.05), 2)
     best = None
     for thr in thresholds:
+        segmented = [segment_probability(p, float(thr), 1)[0] for p in probabilities]
         for ms in min_sizes:
-            res = evaluate_segmentation(probabilities, val_set, float(thr), int(ms), iou_min)
+            totals = np.zeros(3, dtype=np.int64)
+            inter = size = 0
+            for seg, (_, labels, _) in zip(segmented, val_set, strict=True):
+                pred = _filter_sizes(seg, ms)
+                totals += _match_counts_evaluate(labels, pred, iou_min)
+                inter += int(((labels > 0) & (pred > 0)).sum())
+                size += int((labels > 0).sum() + (pred > 0).sum())
+            res = _scores(*totals)
+            res["dice"] = 2 * inter / size if size else 1.0
             key = (res["f1"], res["recall"])
             if best is None or key > (best["f1"], best["recall"]):
                 best = dict(res, threshold=float(thr), min_size=int(ms))
@@ -532,9 +528,7 @@ def _plot_history(history, path):
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax2 = ax.twinx()
-    ax2.plot(
-        epochs, [h["val_f1"] for h in history], "s--", color="C1", label="validation object F1"
-    )
+    ax2.plot(epochs, [h["val_f1"] for h in history], "s--", color="C1", label="validation object F1")
     ax2.set_ylabel("validation F1")
     ax2.set_ylim(0, 1)
     lines = ax.get_lines() + ax2.get_lines()
@@ -685,9 +679,7 @@ def train(
     if resume is not None:
         ckpt = torch.load(resume, map_location="cpu", weights_only=True)
         if ckpt.get("model") != spec.name:
-            raise ValueError(
-                f"checkpoint {resume} is for model {ckpt.get('model')!r}, not {spec.name!r}"
-            )
+            raise ValueError(f"checkpoint {resume} is for model {ckpt.get('model')!r}, not {spec.name!r}")
         model = spec.load_class().from_config(ckpt["config"])
         model.load_state_dict(ckpt["state_dict"])
         meta = dict(ckpt["meta"])
@@ -736,11 +728,7 @@ def train(
             },
         }
 
-    val_set = (
-        make_validation_set(val_cubes, val_shape, seed=seed, snr_range=snr_range)
-        if val_cubes
-        else []
-    )
+    val_set = make_validation_set(val_cubes, val_shape, seed=seed, snr_range=snr_range) if val_cubes else []
     divisor = int(getattr(model, "divisor", 16))
     best_path = output.with_name(output.stem + "-best" + output.suffix)
     for epoch in range(start_epoch, int(epochs)):
@@ -757,9 +745,7 @@ def train(
             cur_lr = _lr_at(epoch + step / steps_per_epoch, epochs, lr)
             for group in optimizer.param_groups:
                 group["lr"] = cur_lr
-            x, y = _prepare_batch(
-                [source.sample() for _ in range(int(batch_size))], rebin, normalization, divisor
-            )
+            x, y = _prepare_batch([source.sample() for _ in range(int(batch_size))], rebin, normalization, divisor)
             x = torch.from_numpy(x).to(dev)
             y = torch.from_numpy(y).to(dev)
             logits = model(x)
@@ -773,9 +759,7 @@ def train(
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": float(cur_lr)}
         if val_set:
             probs = _validation_probabilities(model, val_set, normalization, rebin, dev)
-            res = evaluate_segmentation(
-                probs, val_set, meta["inference"]["threshold"], meta["inference"]["min_size"]
-            )
+            res = evaluate_segmentation(probs, val_set, meta["inference"]["threshold"], meta["inference"]["min_size"])
             entry.update({f"val_{k}": float(v) for k, v in res.items()})
         else:
             entry.update(
@@ -792,9 +776,7 @@ def train(
         is_best = score > best_f1
         if is_best:
             best_f1 = score
-        payload = _checkpoint_payload(
-            spec.name, model, optimizer, epoch, history, source.rng, meta, best_f1
-        )
+        payload = _checkpoint_payload(spec.name, model, optimizer, epoch, history, source.rng, meta, best_f1)
         _atomic_save(payload, output)
         if is_best:
             _atomic_save(payload, best_path)
@@ -822,13 +804,11 @@ def train(
                 "min_size": best["min_size"],
             }
             payload["meta"]["validation"] = _to_plain(
-                {k: best[k] for k in ("precision", "recall", "f1", "dice")}
-                | {"n_cubes": len(val_set), "iou_min": 0.2}
+                {k: best[k] for k in ("precision", "recall", "f1", "dice")} | {"n_cubes": len(val_set), "iou_min": 0.2}
             )
             _atomic_save(payload, path)
         print(
-            f"tuned on validation: threshold {best['threshold']} min_size {best['min_size']} "
-            f"F1 {best['f1']:.3f}",
+            f"tuned on validation: threshold {best['threshold']} min_size {best['min_size']} F1 {best['f1']:.3f}",
             file=sys.stderr,
             flush=True,
         )
@@ -863,9 +843,7 @@ def main(argv=None):
     parser.add_argument("--val-cubes", type=int, default=8)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    command = "python -m astro_mlfinder.neural.training " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    command = "python -m astro_mlfinder.neural.training " + " ".join(sys.argv[1:] if argv is None else argv)
     train(
         args.model,
         data=args.data,
