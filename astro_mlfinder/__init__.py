@@ -30,17 +30,13 @@ class Conf(_config.ConfigNamespace):
 
 conf = Conf()
 
+from .classical.finder import ClassicalFinder  # noqa: E402
 from .core.catalog import SourceCatalog  # noqa: E402
 from .core.finder import Finder  # noqa: E402
 from .core.inputs import ImageData, load_image  # noqa: E402
-from .classical.finder import ClassicalFinder  # noqa: E402
-from .sofia.finder import SofiaFinder  # noqa: E402
-
-try:  # TEMPORARY while the neural module is being written; remove before release
-    from .neural.finder import NeuralFinder  # noqa: E402
-except ImportError:
-    NeuralFinder = None
 from .find import find_sources  # noqa: E402
+from .neural.finder import NeuralFinder  # noqa: E402
+from .sofia.finder import SofiaFinder  # noqa: E402
 
 __all__ = [
     "ClassicalFinder",

@@ -120,9 +120,14 @@ def _cmd_simulate(args):
 def _cmd_train(args):
     from .neural.training import train
 
-    history = train(args.model, data=args.data, epochs=args.epochs, output=args.output,
-                    device=args.device, progress=not args.no_progress, seed=args.seed,
-                    **({"base_channels": args.base_channels} if args.base_channels else {}))
+    kwargs = {"steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "resume": args.resume,
+              "val_cubes": args.val_cubes}
+    if args.base_channels:
+        kwargs["base_channels"] = args.base_channels
+    if args.crop_shape:
+        kwargs["crop_shape"] = tuple(int(v) for v in args.crop_shape.split(","))
+    history = train(args.model, data=args.data, epochs=args.epochs, output=args.output, device=args.device,
+                    progress=not args.no_progress, seed=args.seed, **kwargs)
     print(f"trained {args.model} for {args.epochs} epoch(s); weights in {args.output}")
     if history:
         last = history[-1] if isinstance(history, list) else history
@@ -199,6 +204,11 @@ def build_parser():
     p.add_argument("--output", required=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--base-channels", type=int)
+    p.add_argument("--steps-per-epoch", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--crop-shape", help="z,y,x of the training crops (default 128,64,64)")
+    p.add_argument("--val-cubes", type=int, default=8)
+    p.add_argument("--resume", help="checkpoint to resume from")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_train)

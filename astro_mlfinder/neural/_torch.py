@@ -59,11 +59,7 @@ def resolve_device(device="auto"):
     try:
         dev = torch.device(str(device))
     except RuntimeError as exc:
-        raise ValueError(
-            f"unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
-        ) from exc
+        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'"
-        )
+        raise ValueError(f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
     return dev

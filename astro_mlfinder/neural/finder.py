@@ -128,9 +128,7 @@ class NeuralFinder(Finder):
         source, version = self._weights_source()
         payload = load_weights(source, version, progress=self.progress)
         if payload["model"] is not None and payload["model"] != self.model:
-            raise ValueError(
-                f"weights {payload['path']} are for model {payload['model']!r}, not {self.model!r}"
-            )
+            raise ValueError(f"weights {payload['path']} are for model {payload['model']!r}, not {self.model!r}")
         cls = self._spec.load_class()
         net = cls.from_config(payload["config"])
         net.load_state_dict(payload["state_dict"])

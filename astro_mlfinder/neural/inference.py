@@ -93,9 +93,7 @@ def robust_noise(cube, per_channel=True):
         if not good.any():
             total = _mad(cube.ravel())
             if not np.isfinite(total) or total <= 0:
-                raise ValueError(
-                    "cannot estimate the noise: the cube has no finite values or zero MAD"
-                )
+                raise ValueError("cannot estimate the noise: the cube has no finite values or zero MAD")
             sigma[:] = total
         else:
             sigma[~good] = np.median(sigma[good])
@@ -131,9 +129,7 @@ def normalize_cube(cube, normalization=None, noise=None):
     norm = dict(DEFAULT_NORMALIZATION)
     norm.update(normalization or {})
     if norm.get("statistic", "mad") != "mad":
-        raise ValueError(
-            f"unknown normalisation statistic {norm['statistic']!r}; only 'mad' is supported"
-        )
+        raise ValueError(f"unknown normalisation statistic {norm['statistic']!r}; only 'mad' is supported")
     lo, hi = (float(v) for v in norm["clip"])
     if not hi > lo:
         raise ValueError(f"normalisation clip range must have hi > lo, got {norm['clip']}")
@@ -316,15 +312,11 @@ def predict_tiled(
     try:
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
-            slices = [
-                tuple(slice(o, o + t) for o, t in zip(org, tiles, strict=True)) for org in chunk
-            ]
+            slices = [tuple(slice(o, o + t) for o, t in zip(org, tiles, strict=True)) for org in chunk]
             batch = np.stack([work[s] for s in slices])
             out = np.asarray(predict_fn(batch), dtype=np.float32)
             if out.shape != batch.shape:
-                raise ValueError(
-                    f"predict_fn returned shape {out.shape} for a batch of shape {batch.shape}"
-                )
+                raise ValueError(f"predict_fn returned shape {out.shape} for a batch of shape {batch.shape}")
             for org, s, pred in zip(chunk, slices, out, strict=True):
                 w = window_for(org)
                 total[s] += pred * w
@@ -440,9 +432,7 @@ def predict_probability(
     prob_small /= len(flips)
     if rebin:
         with torch.inference_mode():
-            prob = spectral_upsample(torch.from_numpy(prob_small)[None, None], nz, stride)[
-                0, 0
-            ].numpy()
+            prob = spectral_upsample(torch.from_numpy(prob_small)[None, None], nz, stride)[0, 0].numpy()
     else:
         prob = prob_small
     prob = np.ascontiguousarray(prob, dtype=np.float32)
@@ -554,9 +544,7 @@ def run_segmentation(finder, image, mask, progress):
         tta=params["tta"],
     )
     t_net = time.perf_counter() - t1
-    labels, score, _ = segment_probability(
-        prob, params["threshold"], params["min_size"], mask=~np.isfinite(data)
-    )
+    labels, score, _ = segment_probability(prob, params["threshold"], params["min_size"], mask=~np.isfinite(data))
     meta = {
         "model": finder.model,
         "weights": info.get("weights", {}),
@@ -571,6 +559,4 @@ def run_segmentation(finder, image, mask, progress):
             "total_s": round(time.perf_counter() - t0, 3),
         },
     }
-    return SourceCatalog(
-        image, labels, columns={"score": score}, products={"probability": prob}, meta=meta
-    )
+    return SourceCatalog(image, labels, columns={"score": score}, products={"probability": prob}, meta=meta)

@@ -26,9 +26,7 @@ def soft_dice(logits, target, eps=_EPS):
     """
     torch = require_torch("soft_dice")
     if logits.shape != target.shape:
-        raise ValueError(
-            f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in shape"
-        )
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in shape")
     p = torch.sigmoid(logits.float()).flatten(1)
     y = target.float().flatten(1)
     return (2 * (p * y).sum(1) + eps) / (p.sum(1) + y.sum(1) + eps)

@@ -98,9 +98,7 @@ def load_registry(path=None):
     for entry in entries:
         missing = {"name", "model", "version", "file", "sha256"} - set(entry)
         if missing:
-            raise WeightsError(
-                f"registry entry {entry.get('name')!r} in {path} lacks {sorted(missing)}"
-            )
+            raise WeightsError(f"registry entry {entry.get('name')!r} in {path} lacks {sorted(missing)}")
     return entries
 
 
@@ -125,9 +123,7 @@ def get_entry(name, version=None, registry=None):
         entries = load_registry(registry)
     else:
         entries = list(registry)
-    matches = [e for e in entries if e["name"] == name] or [
-        e for e in entries if e["model"] == name
-    ]
+    matches = [e for e in entries if e["name"] == name] or [e for e in entries if e["model"] == name]
     if version is not None:
         matches = [e for e in matches if str(e["version"]) == str(version)]
     if not matches:
@@ -303,8 +299,7 @@ def fetch(name, version=None, *, registry=None, url=None, force=False, progress=
         return target
     detail = "; ".join(errors) if errors else "no mirror available"
     raise WeightsError(
-        f"cannot download weights {entry['name']!r} version {entry['version']} ({detail}). "
-        + _mirror_help(tried)
+        f"cannot download weights {entry['name']!r} version {entry['version']} ({detail}). " + _mirror_help(tried)
     )
 
 
@@ -337,11 +332,7 @@ def list_weights(registry=None):
     """Registry entries as a list of dicts, each with ``cached`` (a valid copy is in the cache)."""
     out = []
     base = cache_dir()
-    entries = (
-        load_registry(registry)
-        if registry is None or isinstance(registry, str | os.PathLike)
-        else list(registry)
-    )
+    entries = load_registry(registry) if registry is None or isinstance(registry, str | os.PathLike) else list(registry)
     for entry in entries:
         row = dict(entry)
         path = base / entry["file"]
@@ -430,9 +421,7 @@ def load_weights(source, version=None, *, registry=None, map_location="cpu", pro
         raise WeightsError(f"cannot read weights from {path}: {exc}") from exc
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise WeightsError(f"{path} is not an astro_mlfinder weights file or checkpoint")
-    state = {
-        k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()
-    }
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
     return {
         "model": payload.get("model"),
         "config": dict(payload["config"]),

@@ -69,9 +69,7 @@ class ModelSpec:
 _REGISTRY = {}
 
 
-def register_model(
-    name, model_class, runner, *, ndim=3, description="", defaults=None, replace=False
-):
+def register_model(name, model_class, runner, *, ndim=3, description="", defaults=None, replace=False):
     """Register a model under ``name``.
 
     Parameters
@@ -95,9 +93,7 @@ def register_model(
     """
     key = str(name).lower()
     if key in _REGISTRY and not replace:
-        raise ValueError(
-            f"a model named {key!r} is already registered; pass replace=True to override it"
-        )
+        raise ValueError(f"a model named {key!r} is already registered; pass replace=True to override it")
     spec = ModelSpec(key, model_class, runner, ndim, description, dict(defaults or {}))
     _REGISTRY[key] = spec
     return spec
@@ -118,9 +114,7 @@ def get_model_spec(name):
     """
     key = str(name).lower()
     if key not in _REGISTRY:
-        raise ValueError(
-            f"unknown neural model {name!r}; known models: {', '.join(available_models())}"
-        )
+        raise ValueError(f"unknown neural model {name!r}; known models: {', '.join(available_models())}")
     return _REGISTRY[key]
 
 

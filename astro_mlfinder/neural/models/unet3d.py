@@ -73,10 +73,7 @@ def spectral_rebin(x, kernel=REBIN_KERNEL, stride=REBIN_STRIDE, nan_aware=True):
         ``(batch, channel, ceil(n_z/stride), y, x)``.
     """
     if x.dim() != 5:
-        raise ValueError(
-            "spectral_rebin expects a 5D (batch, channel, z, y, x) tensor, "
-            f"got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"spectral_rebin expects a 5D (batch, channel, z, y, x) tensor, got shape {tuple(x.shape)}")
     if kernel < stride:
         raise ValueError(f"kernel ({kernel}) must be >= stride ({stride})")
     front, back, n_out = _rebin_padding(x.shape[2], kernel, stride)
@@ -261,9 +258,7 @@ class UNet3D(nn.Module):
     def _init_weights(self, slope, prior):
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(
-                    m.weight, a=slope, mode="fan_out", nonlinearity="leaky_relu"
-                )
+                nn.init.kaiming_normal_(m.weight, a=slope, mode="fan_out", nonlinearity="leaky_relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm3d):
@@ -279,9 +274,7 @@ class UNet3D(nn.Module):
     def forward(self, x):
         """Return logits of shape (batch, 1, z, y, x) for an input (batch, in_channels, z, y, x)."""
         if x.dim() != 5:
-            raise ValueError(
-                f"UNet3D expects a 5D (batch, channel, z, y, x) tensor, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"UNet3D expects a 5D (batch, channel, z, y, x) tensor, got shape {tuple(x.shape)}")
         bad = [n for n in x.shape[2:] if n % self.divisor]
         if bad:
             raise ValueError(

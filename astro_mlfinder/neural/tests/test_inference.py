@@ -78,9 +78,7 @@ def test_robust_noise_per_channel_and_normalisation_is_unit_free():
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert a.min() >= 0 and a.max() <= 1
     assert np.all(a[0, :5, :5] == 0)  # NaN -> low value
-    clip = normalize_cube(
-        np.full((2, 4, 4), 1.0, np.float32), {"clip": [-5, 15]}, noise=np.float32(0.5)
-    )
+    clip = normalize_cube(np.full((2, 4, 4), 1.0, np.float32), {"clip": [-5, 15]}, noise=np.float32(0.5))
     np.testing.assert_allclose(clip, (2.0 + 5) / 20)
     with pytest.raises(ValueError, match="hi > lo"):
         normalize_cube(cube, {"clip": [1, 1]})
@@ -118,18 +116,14 @@ def test_predict_probability_with_unet_shapes_and_tiling():
     rng = np.random.default_rng(3)
     cube = rng.normal(size=(61, 40, 35)).astype(np.float32)
     cube[:, :3, :3] = np.nan
-    prob = predict_probability(
-        model, cube, tile_shape=(256, 64, 64), overlap=(0, 0, 0), device="cpu"
-    )
+    prob = predict_probability(model, cube, tile_shape=(256, 64, 64), overlap=(0, 0, 0), device="cpu")
     assert prob.shape == cube.shape and prob.dtype == np.float32
     assert np.all((prob >= 0) & (prob <= 1))
     assert np.all(prob[:, :3, :3] == 0)
     # tiling with overlap agrees with the single-tile result away from the seams' influence
     big = rng.normal(size=(64, 64, 64)).astype(np.float32)
     whole = predict_probability(model, big, tile_shape=(256, 64, 64), overlap=0, device="cpu")
-    tiled = predict_probability(
-        model, big, tile_shape=(64, 32, 32), overlap=(0, 16, 16), device="cpu", batch_size=4
-    )
+    tiled = predict_probability(model, big, tile_shape=(64, 32, 32), overlap=(0, 16, 16), device="cpu", batch_size=4)
     assert np.abs(tiled - whole).mean() < 0.02
 
 

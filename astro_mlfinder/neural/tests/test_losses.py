@@ -39,9 +39,7 @@ def test_loss_limits_and_batch_mean():
         rel_tol=1e-6,
     )
     # an empty target predicted empty has Dice 1 (smoothing term)
-    assert math.isclose(
-        float(soft_dice(torch.full((1, 4), -100.0), torch.zeros(1, 4))), 1.0, rel_tol=1e-4
-    )
+    assert math.isclose(float(soft_dice(torch.full((1, 4), -100.0), torch.zeros(1, 4))), 1.0, rel_tol=1e-4)
     with pytest.raises(ValueError, match="shape"):
         soft_dice(torch.zeros(1, 3), torch.zeros(1, 4))
 

@@ -25,9 +25,7 @@ def test_two_step_training_writes_checkpoint_and_resumes(tmp_path):
     history = T.train("unet3d", epochs=1, output=out, tune=False, **TINY)
     assert [h["epoch"] for h in history] == [1]
     assert np.isfinite(history[0]["loss"]) and 0 <= history[0]["val_f1"] <= 1
-    ckpt = torch.load(
-        out, map_location="cpu", weights_only=True
-    )  # plain tensors and containers only
+    ckpt = torch.load(out, map_location="cpu", weights_only=True)  # plain tensors and containers only
     assert ckpt["model"] == "unet3d" and ckpt["epoch"] == 0 and ckpt["config"]["base_channels"] == 2
     assert ckpt["meta"]["normalization"]["per_channel"] is True and ckpt["meta"]["rebin"] == [6, 4]
     assert (tmp_path / "ck-best.pt").exists()
@@ -37,8 +35,16 @@ def test_two_step_training_writes_checkpoint_and_resumes(tmp_path):
     assert [h["epoch"] for h in history] == [1, 2]
     ckpt = torch.load(out, map_location="cpu", weights_only=True)
     assert ckpt["epoch"] == 1 and len(ckpt["optimizer"]["state"]) > 0
-    assert 0.2 <= ckpt["meta"]["inference"]["threshold"] < 0.9
+    assert 0.05 <= ckpt["meta"]["inference"]["threshold"] < 0.9
     assert ckpt["meta"]["validation"]["n_cubes"] == 1
+    # tuning on a (tiny) validation set records threshold, min_size and tta
+    best = T.tune_checkpoint(out, n_cubes=1, shape=(64, 32, 32), n_sources=2, thresholds=(0.3, 0.5), min_sizes=(8,))
+    assert best["threshold"] in (0.3, 0.5) and best["min_size"] == 8 and best["tta"] in (True, False)
+    meta = torch.load(out, map_location="cpu", weights_only=True)["meta"]
+    assert meta["inference"]["tta"] == best["tta"] and meta["validation"]["n_cubes"] == 1
+    # the command-line export
+    assert T.main(["unet3d", "--export", str(out), str(tmp_path / "cli.pt")]) == 0
+    assert (tmp_path / "cli.pt").exists()
     # the compact export loads as weights
     small = T.export_weights(out, tmp_path / "w.pt")
     from astro_mlfinder.neural.weights import load_weights
@@ -66,11 +72,7 @@ def test_simulated_stream_is_seeded_and_balanced():
     b = T.SimulatedHIData((32, 32, 32), seed=5, positive_fraction=0.5)
     samples = [a.sample() for _ in range(8)]
     data, labels = samples[0]
-    assert (
-        data.shape == labels.shape == (32, 32, 32)
-        and data.dtype == np.float32
-        and labels.dtype == bool
-    )
+    assert data.shape == labels.shape == (32, 32, 32) and data.dtype == np.float32 and labels.dtype == bool
     np.testing.assert_array_equal(b.sample()[0], data)
     n_pos = sum(lab.any() for _, lab in samples)
     assert 0 < n_pos < 8

@@ -46,12 +46,8 @@ def mirror(tmp_path):
 @pytest.fixture
 def http_server(mirror):
     root = mirror[0]
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root))
-    )
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -144,9 +140,7 @@ def test_load_weights_roundtrip_and_refuses_pickled_objects(tmp_path, mirror):
     root, entry, model = mirror
     loaded = W.load_weights(root / entry["file"])
     assert loaded["model"] == "unet3d" and loaded["config"] == model.config
-    assert all(
-        v.dtype == torch.float32 for v in loaded["state_dict"].values() if v.is_floating_point()
-    )
+    assert all(v.dtype == torch.float32 for v in loaded["state_dict"].values() if v.is_floating_point())
     clone = type(model).from_config(loaded["config"])
     clone.load_state_dict(loaded["state_dict"])
     for key, value in model.state_dict().items():
