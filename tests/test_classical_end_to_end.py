@@ -134,3 +134,20 @@ def test_real_eso121_g6_gives_one_galaxy(shared_dir):
     assert galaxy[spectral_name].to_value(u.km / u.s) == pytest.approx(1185, abs=25)
     # the line spans ~1027-1343 km/s: the source covers most of it, not a fragment
     assert (galaxy["z_max"] - galaxy["z_min"]).value * 3.298 > 200
+
+
+def test_region_and_offset_match_full_cube(small_sim, sim_catalog):
+    """input.region + parameter.offset: a sub-cube search reports full-cube pixel positions."""
+    full = sim_catalog.to_table()
+    row = full[0]
+    x0, y0 = max(int(row["x_min"].value) - 8, 0), max(int(row["y_min"].value) - 8, 0)
+    x1, y1 = min(int(row["x_max"].value) + 8, 79), min(int(row["y_max"].value) + 8, 79)
+    region = (x0, x1, y0, y1, 0, small_sim.data.shape[0] - 1)
+    sub = ClassicalFinder(**KERNELS, region=region, offset=True)(small_sim.to_hdu(), progress=False).to_table()
+    match = sub[np.argmin(np.hypot(sub["x"].value - row["x"].value, sub["y"].value - row["y"].value))]
+    assert match["x"].value == pytest.approx(row["x"].value, abs=0.05)
+    assert match["y"].value == pytest.approx(row["y"].value, abs=0.05)
+    assert match["x_min"] >= x0 * u.pix
+    assert match["sky_centroid"].separation(row["sky_centroid"]) < 1 * u.arcsec
+    no_offset = ClassicalFinder(**KERNELS, region=region)(small_sim.to_hdu(), progress=False).to_table()
+    assert no_offset["x"].value.max() <= x1 - x0
