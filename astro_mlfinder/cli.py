@@ -22,6 +22,9 @@ def _cmd_find(args):
     if args.par:
         kwargs["par"] = args.par
     if args.finder not in ("classical", "sofia"):
+        if args.par:
+            raise ValueError(f"--par is a SoFiA-2 parameter file; it applies to the classical and sofia "
+                             f"finders, not {args.finder!r}")
         kwargs["device"] = args.device
     if args.threshold is not None:
         kwargs["threshold"] = args.threshold
@@ -30,8 +33,11 @@ def _cmd_find(args):
     outdir = Path(args.output_dir)
     prefix = args.prefix or Path(args.input).name.split(".")[0]
     regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
+    ecsv = outdir / f"{prefix}_cat.ecsv"
+    if ecsv.exists() and not args.overwrite:  # refuse before writing anything
+        raise FileExistsError(f"{ecsv} already exists; use --overwrite to replace it")
     paths = cat.write_products(outdir, prefix, overwrite=args.overwrite, regions=regions)
-    paths.append(cat.write(outdir / f"{prefix}_cat.ecsv", overwrite=args.overwrite))
+    paths.append(cat.write(ecsv, overwrite=args.overwrite))
     print(f"{len(cat)} source(s) found by {finder.name}")
     if len(cat):
         wanted = ("id", "x", "y", "z", "n_pix", "f_sum", "snr")
@@ -234,7 +240,8 @@ def main(argv=None):
     try:
         return args.func(args)
     except _USER_ERRORS as exc:
-        print(f"astro-mlfinder: error: {exc}", file=sys.stderr)
+        message = str(exc).replace("pass overwrite=True", "use --overwrite")
+        print(f"astro-mlfinder: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # pragma: no cover
         print("astro-mlfinder: interrupted", file=sys.stderr)

@@ -516,7 +516,14 @@ def _cut_region(image, region):
         raise ValueError(f"region {region} lies outside the cube (x 0-{nx - 1}, y 0-{ny - 1}, z 0-{nz - 1})")
     slices = (slice(z1, z2 + 1), slice(y1, y2 + 1), slice(x1, x2 + 1))
     wcs = image.wcs.slice(slices) if image.wcs is not None else None
-    sub = ImageData(image.data[slices], wcs, image.header, image.unit, image.beam, image.filename)
+    header = image.header
+    if header is not None:  # products take their WCS from the header: describe the sub-cube
+        header = header.copy()
+        for axis, (start, length) in enumerate(((x1, x2 - x1 + 1), (y1, y2 - y1 + 1), (z1, z2 - z1 + 1)), 1):
+            if f"CRPIX{axis}" in header:
+                header[f"CRPIX{axis}"] = float(header[f"CRPIX{axis}"]) - start
+            header[f"NAXIS{axis}"] = length
+    sub = ImageData(image.data[slices], wcs, header, image.unit, image.beam, image.filename)
     return sub, (x1, y1, z1)
 
 

@@ -55,6 +55,7 @@ _PARAM_NAMES = (
     "y_peak", "z_peak",
 )  # fmt: skip
 _LINKER_NAMES = ("fill", "mean", "std", "skew", "kurt")
+_CUBE_ONLY = {"z", "z_min", "z_max", "w20", "w50", "wm50", "kin_pa", "err_z", "z_peak", "freq", "freq_peak"}
 _SPECTRAL_NAMES = {"FREQ": "freq", "VRAD": "v_rad", "VOPT": "v_opt", "FELO": "v_opt", "VELO": "v_app",
                    "ZOPT": "z_opt", "WAVE": "wave"}  # fmt: skip
 
@@ -469,7 +470,8 @@ class SourceCatalog:
     @property
     def column_names(self):
         """Names of the columns available for `to_table`."""
-        names = ["name", "id", *_PARAM_NAMES, "snr", "rel", "flag", *_LINKER_NAMES]
+        params = [n for n in _PARAM_NAMES if self.ndim == 3 or n not in _CUBE_ONLY]
+        names = ["name", "id", *params, "snr", "rel", "flag", *_LINKER_NAMES]
         names += [k for k in self._extra if k not in names]
         if self._world_all:
             names += ["sky_centroid", *self._world_all]
@@ -487,8 +489,7 @@ class SourceCatalog:
     def _sofia_columns(self):
         cols = []
         for name in SOFIA_COLUMNS:
-            if self.ndim == 2 and name in ("z", "z_min", "z_max", "w20", "w50", "wm50", "kin_pa",
-                                           "err_z", "z_peak", "freq", "freq_peak"):  # fmt: skip
+            if self.ndim == 2 and name in _CUBE_ONLY:
                 continue
             if name in ("ra", "dec", "freq", "ra_peak", "dec_peak", "freq_peak"):
                 if not self._world_all:

@@ -271,6 +271,9 @@ def _drop_degenerate_axes(data, header, wcs):
         for old in range(1, fits_ndim + 1):
             for key in ("NAXIS", "CTYPE", "CRPIX", "CRVAL", "CDELT", "CUNIT", "CROTA"):
                 header.remove(f"{key}{old}", ignore_missing=True, remove_all=True)
+        for key in list(header.keys()):  # linear-transform and projection keywords of the old axes
+            if re.fullmatch(r"(CD|PC)\d+_\d+|P[VS]\d+_\d+", key):
+                header.remove(key, ignore_missing=True, remove_all=True)
         if wcs is not None:
             header.update(wcs.to_header())
         header["NAXIS"] = data.ndim
@@ -292,6 +295,8 @@ def _from_hdu(hdu, filename=None):
     if data is None:
         raise ValueError("the FITS HDU holds no data")
     header = normalise_header(hdu.header)
+    if data.dtype.kind in "iu" and "BLANK" in header:  # in-memory HDUs keep BLANK values as integers
+        data = np.where(data == header["BLANK"], np.nan, data.astype(np.float32))
     return _from_array(data, header=header, filename=filename)
 
 
@@ -341,6 +346,10 @@ def _read_fits(path):
             return _from_hdu(hdul, filename=str(path))
     except (OSError, TypeError) as exc:
         raise ValueError(f"cannot read {path} as FITS: {exc}") from exc
+    except ValueError as exc:
+        if "cannot reshape" in str(exc) or "buffer" in str(exc):
+            raise ValueError(f"cannot read {path} as FITS: the file is truncated or corrupt ({exc})") from exc
+        raise
 
 
 def load_image(data, wcs=None, *, unit=None):

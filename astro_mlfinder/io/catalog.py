@@ -67,7 +67,10 @@ def write_catalog(catalog, path, format=None, overwrite=False, **kwargs):
             sky = kwargs.pop("sky", catalog.image.has_celestial)
             regions = catalog.to_regions(sky=sky, **kwargs)
             if fmt == "crtf":
-                regions.write(tmp, format="crtf", coordsys="icrs") if sky else regions.write(tmp, format="crtf")
+                if not sky:
+                    raise ValueError("CRTF regions need sky coordinates and the data have no celestial WCS; "
+                                     "write ds9 regions instead")
+                regions.write(tmp, format="crtf", coordsys="icrs")
             else:
                 regions.write(tmp, format="ds9")
         elif fmt == "sofia-ascii":

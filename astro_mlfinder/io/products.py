@@ -640,6 +640,12 @@ def write_products(
     noise_data = _product(catalog, "noise", "noise") if noise else None
     filtered_data = _product(catalog, "filtered", "filtered") if filtered else None
     raw_data = _product(catalog, "mask_raw", "raw_mask") if raw_mask else None
+    if regions and "crtf" in regions and not image.has_celestial:
+        import warnings
+
+        warnings.warn("no CRTF region file: CRTF needs sky coordinates and the data have no celestial WCS",
+                      UserWarning, stacklevel=2)
+        regions = tuple(r for r in regions if r != "crtf")
     need_table = cat_ascii or cat_xml or cat_sql or karma or (cubelets and ndim == 3)
     table = catalog.to_table(columns="sofia") if need_table else None
     source_ids = (
@@ -674,7 +680,7 @@ def write_products(
     region_objects = {}
     for key in paths:
         if key.startswith("regions "):
-            region_objects[key] = catalog.to_regions()
+            region_objects[key] = catalog.to_regions(sky=image.has_celestial)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     bunit = _bunit(image)

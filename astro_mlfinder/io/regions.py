@@ -48,8 +48,9 @@ def catalog_to_regions(catalog, kind="ellipse", sky=True):
     ----------
     catalog : `~astro_mlfinder.SourceCatalog`
     kind : {'ellipse', 'point', 'box'}
-    sky : bool
-        Convert to sky regions with the catalogue's celestial WCS.
+    sky : bool or None
+        Convert to sky regions with the catalogue's celestial WCS; None means
+        sky regions when the data have a celestial WCS, pixel regions otherwise.
 
     Returns
     -------
@@ -58,13 +59,19 @@ def catalog_to_regions(catalog, kind="ellipse", sky=True):
     if kind not in REGION_KINDS:
         raise ValueError(f"kind must be one of {REGION_KINDS}, got {kind!r}")
     image = catalog.image
+    if sky is None:
+        sky = image.has_celestial
     if sky and not image.has_celestial:
         raise ValueError("sky regions need a celestial WCS; the data have none (use sky=False)")
+    if catalog.isscalar:
+        catalog = catalog._as_list_view(np.atleast_1d(catalog._index))
     if len(catalog) == 0:
         return Regions([])
+    # positions relative to the searched array (parameter.offset shifts the reported columns only)
+    ox, oy, oz = catalog.pixel_offset or (0, 0, 0)
     ids = np.asarray(catalog.id)
-    x = catalog.x.to_value(u.pix)
-    y = catalog.y.to_value(u.pix)
+    x = catalog.x.to_value(u.pix) - ox
+    y = catalog.y.to_value(u.pix) - oy
     cube = catalog.ndim == 3
     with_range = cube and image.has_spectral
     if kind == "ellipse":
@@ -72,10 +79,10 @@ def catalog_to_regions(catalog, kind="ellipse", sky=True):
         minor = np.nan_to_num(catalog.ell_min.to_value(u.pix), nan=_MIN_AXIS)
         pa = np.nan_to_num(catalog.ell_pa.to_value(u.deg))
     if kind == "box" or cube:
-        x0, x1 = np.asarray(catalog.x_min.value), np.asarray(catalog.x_max.value)
-        y0, y1 = np.asarray(catalog.y_min.value), np.asarray(catalog.y_max.value)
+        x0, x1 = np.asarray(catalog.x_min.value) - ox, np.asarray(catalog.x_max.value) - ox
+        y0, y1 = np.asarray(catalog.y_min.value) - oy, np.asarray(catalog.y_max.value) - oy
     if cube:
-        z0, z1 = np.asarray(catalog.z_min.value), np.asarray(catalog.z_max.value)
+        z0, z1 = np.asarray(catalog.z_min.value) - oz, np.asarray(catalog.z_max.value) - oz
     restfreq = None
     if with_range and image.header is not None:
         rest = image.header.get("RESTFRQ", image.header.get("RESTFREQ"))
@@ -110,7 +117,7 @@ def catalog_to_regions(catalog, kind="ellipse", sky=True):
                     meta["restfreq"] = restfreq
                 meta["label"] = meta["text"] = f"{label} {_format_range(span)}"
             else:
-                meta["label"] = meta["text"] = f"{label} chan {z0[i]}-{z1[i]}"
+                meta["label"] = meta["text"] = f"{label} chan {int(z0[i]) + oz}-{int(z1[i]) + oz}"
         region.meta = RegionMeta(meta)
         region.visual = RegionVisual({"color": "green", "marker": "+", "symbol": "+"})
         if celestial is not None:

@@ -39,15 +39,16 @@ def plot_moment_map(catalog, ax=None, *, show_regions=True, cmap="viridis", labe
     im = ax.imshow(image, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax)
     bar_label = f"sum over channels [{catalog.image.unit}]" if data.ndim == 3 else str(catalog.image.unit)
     plt.colorbar(im, ax=ax, label=bar_label)
-    if show_regions and len(catalog):
-        for region, source_id in zip(catalog.to_regions(sky=False), catalog.id, strict=True):
+    regions = catalog.to_regions(sky=False) if show_regions else []
+    if len(regions):
+        for region, source_id in zip(regions, np.atleast_1d(catalog.id), strict=True):
             region.visual = {}  # the DS9/CRTF marker keywords are not matplotlib patch properties
             region.plot(ax=ax, edgecolor="white", facecolor="none", lw=1.2)
             if label:
                 ax.text(region.center.x, region.center.y, f" {source_id}", color="white", fontsize=8)
     ax.set_xlabel("x [pix]")
     ax.set_ylabel("y [pix]")
-    ax.set_title(f"{len(catalog)} source(s)")
+    ax.set_title(f"{1 if catalog.isscalar else len(catalog)} source(s)")
     return ax
 
 
@@ -64,12 +65,15 @@ def plot_spectrum(catalog, source_id, ax=None):
     plt = _pyplot()
     if catalog.ndim != 3:
         raise ValueError("spectra need a cube; this catalogue is from a 2D image")
+    if catalog.isscalar:
+        catalog = catalog._as_list_view(np.atleast_1d(catalog._index))
     ids = list(np.asarray(catalog.id))
     if source_id not in ids:
         raise ValueError(f"no source with id {source_id}; ids are {ids[:10]}{'...' if len(ids) > 10 else ''}")
     i = ids.index(source_id)
-    y0, y1 = int(catalog.y_min[i].value), int(catalog.y_max[i].value)
-    x0, x1 = int(catalog.x_min[i].value), int(catalog.x_max[i].value)
+    ox, oy, oz = catalog.pixel_offset or (0, 0, 0)  # parameter.offset shifts the columns, not the arrays
+    y0, y1 = int(catalog.y_min[i].value) - oy, int(catalog.y_max[i].value) - oy
+    x0, x1 = int(catalog.x_min[i].value) - ox, int(catalog.x_max[i].value) - ox
     cube = catalog.image.data[:, y0 : y1 + 1, x0 : x1 + 1]
     footprint = (catalog.segment[:, y0 : y1 + 1, x0 : x1 + 1] == source_id).any(axis=0)
     spectrum = np.nansum(np.where(footprint, cube, 0.0), axis=(1, 2))
@@ -81,7 +85,7 @@ def plot_spectrum(catalog, source_id, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     ax.step(channels, spectrum, where="mid", color="k", lw=1)
-    z0, z1 = int(catalog.z_min[i].value), int(catalog.z_max[i].value)
+    z0, z1 = int(catalog.z_min[i].value) - oz, int(catalog.z_max[i].value) - oz
     ax.axvspan(channels[z0], channels[z1], color="tab:green", alpha=0.2, label="source mask")
     ax.axhline(0, color="0.6", lw=0.5)
     ax.set_xlabel(xlabel)
