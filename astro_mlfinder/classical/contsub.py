@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from numba import njit, prange
 
-from .noise import MAD_TO_STD, nth_element
+from .noise import MAD_TO_STD, abs_finite_into, nth_element
 
 __all__ = ["continuum_subtract"]
 
@@ -37,15 +37,7 @@ def _contsub(cube, order, shift, padding, threshold):
                 else:
                     diff[i] = spec[i - shift] - spec[i + shift]
             # robust noise: 1.4826 x upper median of |diff| (NaN skipped)
-            n = 0
-            for i in range(nz - 1, -1, -1):
-                v = diff[i]
-                if v < 0.0:
-                    buf[n] = -v
-                    n += 1
-                elif v >= 0.0:
-                    buf[n] = v
-                    n += 1
+            n = abs_finite_into(diff, buf)
             rms = np.nan
             if n > 0:
                 rms = threshold * (MAD_TO_STD * nth_element(buf, n, n // 2))

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit, prange
 
-from .noise import MAD_TO_STD, mad_about, nth_element, sofia_median
+from .noise import MAD_TO_STD, abs_finite_into, mad_about, nth_element, sofia_median
 
 __all__ = [
     "FlagResult",
@@ -217,16 +217,7 @@ def _channel_noise(cube):
     out = np.empty(nz, dtype=np.float32)
     for z in prange(nz):
         buf = np.empty(ny * nx, dtype=np.float32)
-        n = 0
-        for y in range(ny - 1, -1, -1):
-            for x in range(nx - 1, -1, -1):
-                v = cube[z, y, x]
-                if v < 0.0:
-                    buf[n] = -v
-                    n += 1
-                elif v >= 0.0:
-                    buf[n] = v
-                    n += 1
+        n = abs_finite_into(cube[z].ravel(), buf)
         out[z] = np.float32(MAD_TO_STD * np.float64(_upper_median_abs(buf, n)))
     return out
 
@@ -243,15 +234,7 @@ def _pixel_noise(cube):
                 block[x, z] = cube[z, y, x]
         buf = np.empty(nz, dtype=np.float64)
         for x in range(nx):
-            n = 0
-            for z in range(nz - 1, -1, -1):
-                v = block[x, z]
-                if v < 0.0:
-                    buf[n] = -v
-                    n += 1
-                elif v >= 0.0:
-                    buf[n] = v
-                    n += 1
+            n = abs_finite_into(block[x], buf)
             out[y, x] = MAD_TO_STD * _upper_median_abs(buf, n)
     return out
 

@@ -133,6 +133,21 @@ def mad_about(values, value=0.0, cadence=1, code=0):
 
 
 @njit(cache=True)
+def abs_finite_into(values, buf):
+    """Copy ``|v|`` of the non-NaN entries of the 1D ``values``, last to first, into ``buf``; return the count."""
+    n = 0
+    for i in range(values.size - 1, -1, -1):
+        v = values[i]
+        if v < 0.0:
+            buf[n] = -v
+            n += 1
+        elif v >= 0.0:
+            buf[n] = v
+            n += 1
+    return n
+
+
+@njit(cache=True)
 def nth_element(a, n, k):
     """k-th smallest of ``a[:n]`` (0-based); reorders ``a[:n]`` in place.
 
