@@ -430,19 +430,19 @@ class ClassicalFinder(Finder):
                 replacement=self.replacement, statistic=self.statistic, flux_range=self.flux_range,
                 scale_noise=scale_noise_fn, progress=progress,
             )
-            raw = result.mask
+            # one bit per voxel (1/32 of the cube); the linker reads it slab by slab and
+            # np.asarray(cat.products["mask_raw"]) gives the uint8 0/1 mask back
+            raw = result.packed
             passes = result.passes
             del result
         if self.threshold_finder:
-            raw = threshold.threshold_find(
-                work, self.threshold_finder_threshold, mode=self.threshold_finder_mode,
-                statistic=self.threshold_finder_statistic, flux_range=self.threshold_finder_flux_range, mask=raw,
-            )
-        # One bit per voxel from here on (1/32 of the cube instead of 1/4); the linker reads it slab by
-        # slab and np.asarray(cat.products["mask_raw"]) gives the uint8 0/1 mask back.
-        from .packed_mask import PackedMask
+            from .packed_mask import PackedMask
 
-        raw = PackedMask.from_array(raw)
+            raw = PackedMask.from_array(threshold.threshold_find(
+                work, self.threshold_finder_threshold, mode=self.threshold_finder_mode,
+                statistic=self.threshold_finder_statistic, flux_range=self.threshold_finder_flux_range,
+                mask=None if raw is None else np.asarray(raw),
+            ))
         products["mask_raw"] = raw
         meta = {"global_rms": rms_global, "scfind_passes": passes, "offset": offset if self.offset else None}
 

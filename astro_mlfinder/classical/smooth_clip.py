@@ -55,6 +55,7 @@ In units of the float32 cube ("1x"; 512 MiB for 512^3):
   Input that is not C-contiguous float32 is converted once (one more copy).
 """
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ import numpy as np
 
 from . import _boxcar
 from .noise import check_flux_range, check_statistic, measure_noise
+from .packed_mask import PackedMask
 
 __all__ = ["SmoothClipResult", "optimal_filter_size", "smooth_clip"]
 
@@ -80,16 +82,24 @@ class SmoothClipResult:
 
     Attributes
     ----------
+    packed : `~astro_mlfinder.classical.packed_mask.PackedMask`
+        Detection mask, one bit per voxel, as the finder accumulated it.
     mask : ndarray of uint8
-        Detection mask, same shape as the input, 1 = detected.
+        The same mask unpacked (same shape as the input, 1 = detected);
+        computed on first access.
     passes : list of dict
         One entry per pass, in the order run: ``kernel_xy`` (FWHM, px),
         ``kernel_z`` (width as requested, channels), ``rms`` (noise of that
         pass, data units) and ``n_new`` (voxels added to the mask by it).
     """
 
-    mask: np.ndarray
+    packed: PackedMask
     passes: list = field(default_factory=list)
+
+    @functools.cached_property
+    def mask(self):
+        """Detection mask as uint8 0/1, same shape as the input."""
+        return self.packed.to_array()
 
 
 def optimal_filter_size(fwhm):
@@ -287,7 +297,7 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
         m = np.asarray(mask)
         if m.shape != out_shape:
             raise ValueError(f"mask has shape {m.shape}, data have shape {out_shape}.")
-        bits = _boxcar.pack_mask(m.reshape(cube.shape))
+        bits = PackedMask.from_array(m.reshape(cube.shape)).bits.copy()  # the kernels write to it
 
     rms0 = measure_noise(cube, stat, flux_range, sample=True)
     _check_rms(rms0, "the input cube")
@@ -331,6 +341,6 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
         if bar is not None:
             bar.close()
         del work
-    # the working cube is gone: only now expand the bits to one byte per voxel
-    out = _boxcar.unpack_mask(bits, nx)
-    return SmoothClipResult(mask=out.reshape(out_shape), passes=passes)
+    # the bits are the result; they are expanded to one byte per voxel only if ``mask`` is read
+    packed = PackedMask(bits.reshape(tuple(out_shape[:-1]) + bits.shape[-1:]), out_shape)
+    return SmoothClipResult(packed=packed, passes=passes)

@@ -7,6 +7,7 @@ from numpy.testing import assert_array_equal
 
 from astro_mlfinder.classical import _boxcar
 from astro_mlfinder.classical.noise import measure_noise
+from astro_mlfinder.classical.packed_mask import PackedMask
 from astro_mlfinder.classical.smooth_clip import (
     SmoothClipResult,
     optimal_filter_size,
@@ -135,7 +136,7 @@ def test_kernels_bit_exact(fwhm, width):
     rv = 1.7
     expected = _ref_smooth(cube, mask, rv, True, fwhm, width)
     work = np.empty_like(cube)
-    bits = _boxcar.pack_mask(mask)
+    bits = PackedMask.from_array(mask).bits.copy()
     r_z = width // 2
     if fwhm > 0:
         n_iter, r = optimal_filter_size(fwhm)
@@ -153,13 +154,13 @@ def test_kernels_bit_exact(fwhm, width):
 def test_mask_bits_roundtrip(nx):
     rng = np.random.default_rng(nx)
     mask = (rng.random((3, 4, nx)) < 0.3).astype(np.uint8) * 5
-    bits = _boxcar.pack_mask(mask)
+    bits = PackedMask.from_array(mask).bits.copy()
     assert bits.shape == (3, 4, (nx + 7) // 8)
-    assert_array_equal(_boxcar.unpack_mask(bits, nx), (mask != 0).astype(np.uint8))
+    assert_array_equal(PackedMask(bits, (3, 4, nx)).to_array(), (mask != 0).astype(np.uint8))
     arr = rng.normal(size=(3, 4, nx)).astype(np.float32)
     n_new = _boxcar.clip_bits(arr, bits, 1.0)
     expected = (mask != 0) | (np.abs(arr) > 1.0)
-    assert_array_equal(_boxcar.unpack_mask(bits, nx), expected.astype(np.uint8))
+    assert_array_equal(PackedMask(bits, (3, 4, nx)).to_array(), expected.astype(np.uint8))
     assert n_new == int(expected.sum() - (mask != 0).sum())
 
 
@@ -167,7 +168,7 @@ def test_kernel_radius_larger_than_axis():
     cube = np.random.default_rng(1).normal(size=(5, 4, 3)).astype(np.float32)
     work = np.empty_like(cube)
     mask = np.zeros(cube.shape, np.uint8)
-    bits = _boxcar.pack_mask(mask)
+    bits = PackedMask.from_array(mask).bits.copy()
     _boxcar.spectral_pass_from(work, cube, bits, 0.0, False, 7, 1)
     expected = _ref_smooth(cube, mask, 0.0, False, 0, 15)
     assert_array_equal(work, expected)
