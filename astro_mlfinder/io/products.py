@@ -306,7 +306,17 @@ def _history_lines(params):
     if strings is None:
         return []
     title = "SoFiA control parameters" if hasattr(params, "to_strings") else "control parameters"
-    return [f"  {title}"] + [_sanitise(f"  {key} = {value}") for key, value in strings.items()]
+    lines = [f"  {title}"]
+    for key, value in strings.items():
+        lines.extend(_history_cards(_sanitise(f"{key} = {value}")))
+    return lines
+
+
+def _history_cards(text, width=70):
+    """Split one HISTORY entry as SoFiA's ``Header_comment`` does: 70-character chunks, each on
+    its own card after the 10-character key field (astropy reads the two padding blanks back)."""
+    chunks = [text[i : i + width] for i in range(0, len(text), width)] or [""]
+    return [f"  {chunk}" for chunk in chunks]
 
 
 def _make_header(image, naxis, *, bunit, beam, history, obj_name=None, crpix_shift=None):

@@ -260,6 +260,8 @@ def test_write_products_of_a_source_catalog(small, tmp_path):
 
     image, labels, _ = small
     params = read_par(FIXTURES / "small.par")
+    long_path = "/deep" * 20 + "/small_cube.fits"  # 116 characters: wraps as in SoFiA
+    params["input.data"] = long_path
     catalog = sofia_outputs_to_catalog(
         image, FIXTURES / "out_small" / "small_cat.xml", labels, params=params
     )
@@ -272,6 +274,10 @@ def test_write_products_of_a_source_catalog(small, tmp_path):
     # cards as SoFiA's Header_comment does; so count the "key = value" cards, not all cards.
     keys = [h.split("=")[0].strip() for h in history[1:] if re.match(r"\s*[a-zA-Z]+\.\w+ =", h)]
     assert len(keys) == 101 and set(keys) == set(params.keys())
+    # SoFiA's Header_comment: 70-character chunks, each on its own card
+    text = f"input.data = {long_path}"
+    at = history.index(f"  {text[:70]}")
+    assert history[at + 1] == f"  {text[70:140]}" and history[at + 2].startswith("  input.region")
     xml = read_sofia_xml(tmp_path / "run_cat.xml")
     reference = read_sofia_xml(FIXTURES / "out_small" / "small_cat.xml")
     assert np.allclose(xml["f_sum"].value, reference["f_sum"].value, rtol=1e-12)
