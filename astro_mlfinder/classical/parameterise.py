@@ -43,11 +43,10 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from .noise import MAD_TO_STD
+
 __all__ = ['parameterise', 'beam_area_pixels', 'source_names',
            'COLUMNS_3D', 'COLUMNS_2D', 'MAD_TO_STD']
-
-#: SoFiA-2's MAD to standard deviation conversion factor.
-MAD_TO_STD = 1.482602218505602
 
 #: Columns returned for cubes, in SoFiA catalogue order.
 COLUMNS_3D = ('id', 'x', 'y', 'z', 'x_min', 'x_max', 'y_min', 'y_max',

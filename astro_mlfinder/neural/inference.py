@@ -27,6 +27,7 @@ import time
 import numpy as np
 from scipy import ndimage
 
+from ..classical.noise import MAD_TO_STD
 from ._torch import require_torch, resolve_device
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
 #: Default input normalisation (recorded with every set of weights).
 DEFAULT_NORMALIZATION = {"statistic": "mad", "per_channel": True, "clip": [-5.0, 15.0]}
 
-_MAD_SCALE = 1.482602218505602
 _MAX_SAMPLES = 250_000
 
 
@@ -59,7 +59,7 @@ def _mad(values):
         return np.nan
     values = _subsample(values).astype(np.float64)
     med = np.median(values)
-    return _MAD_SCALE * float(np.median(np.abs(values - med)))
+    return MAD_TO_STD * float(np.median(np.abs(values - med)))
 
 
 def robust_noise(cube, per_channel=True):

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..classical.noise import MAD_TO_STD
+from ..io.atomic import atomic_path
 from ._torch import require_torch, resolve_device
 from .inference import (
     DEFAULT_NORMALIZATION,
@@ -262,7 +264,7 @@ class FitsPairData:
         data, labels = cube[sl].copy(), mask[sl].copy()
         data[~np.isfinite(data)] = 0.0
         if rng.random() < self.noise_prob:
-            rms = 1.4826 * float(np.median(np.abs(data - np.median(data))))
+            rms = MAD_TO_STD * float(np.median(np.abs(data - np.median(data))))
             data += rng.normal(0.0, rng.uniform(0.0, 0.5) * rms, data.shape).astype(np.float32)
         return _flip_and_transpose(data, labels, rng)
 
@@ -505,10 +507,8 @@ def _checkpoint_payload(model_name, model, optimizer, epoch, history, rng, meta,
 
 def _atomic_save(payload, path):
     torch = require_torch("training")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path, overwrite=True) as tmp:
+        torch.save(payload, tmp)
 
 
 def _plot_history(history, path):

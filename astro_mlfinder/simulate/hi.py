@@ -7,11 +7,8 @@ ripples, continuum residuals, galaxies cut by the edges or on the same
 sightline).
 """
 
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -21,6 +18,7 @@ from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
+from astro_mlfinder.io.atomic import atomic_path
 from astro_mlfinder.simulate._galaxy import DiskParameters, disk_extent, disk_model
 from astro_mlfinder.simulate._noise import beam_area_pixels, correlated_noise
 from astro_mlfinder.simulate._realism import (
@@ -168,8 +166,8 @@ class HISimulation:
             If ``path`` exists and ``overwrite`` is `False`.
         """
         hdul = self.to_hdulist(model=model, labels=labels)
-        _atomic_write(path, overwrite,
-                      lambda tmp: hdul.writeto(tmp, overwrite=True))
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            hdul.writeto(tmp)
 
     def write_truth(self, path, overwrite=False, format='ascii.ecsv'):
         """
@@ -198,32 +196,8 @@ class HISimulation:
             table = table.copy()
             table.remove_column('sky_centroid')
             table.meta = {}
-        _atomic_write(path, overwrite, lambda tmp: table.write(
-            tmp, format=format, overwrite=True))
-
-
-def _atomic_write(path, overwrite, writer):
-    """Call ``writer(tmp)`` on a temporary file next to ``path`` and rename
-    it into place."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f'{path} already exists; use overwrite=True to '
-                              'replace it')
-    directory = path.parent if str(path.parent) else Path('.')
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp',
-                               dir=directory)
-    os.close(fd)
-    try:
-        writer(tmp)
-        # mkstemp creates the file readable by its owner only; give it the
-        # permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            table.write(tmp, format=format)
 
 
 def make_hi_header(shape, *, pixel_scale=10.0, beam_fwhm=3.0,
