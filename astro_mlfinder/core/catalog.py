@@ -15,6 +15,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable
 
+from ..io.sofia_catalog import SOFIA_SPECTRAL_NAMES
 from .inputs import ImageData
 
 __all__ = ["SourceCatalog", "DEFAULT_COLUMNS_3D", "DEFAULT_COLUMNS_2D", "SOFIA_COLUMNS"]
@@ -56,8 +57,8 @@ _PARAM_NAMES = (
 )  # fmt: skip
 _LINKER_NAMES = ("fill", "mean", "std", "skew", "kurt")
 _CUBE_ONLY = {"z", "z_min", "z_max", "w20", "w50", "wm50", "kin_pa", "err_z", "z_peak", "freq", "freq_peak"}
-_SPECTRAL_NAMES = {"FREQ": "freq", "VRAD": "v_rad", "VOPT": "v_opt", "FELO": "v_opt", "VELO": "v_app",
-                   "ZOPT": "z_opt", "WAVE": "wave"}  # fmt: skip
+# SoFiA's names, plus redshift and wavelength axes (SoFiA calls those ``spec``)
+_SPECTRAL_NAMES = {**SOFIA_SPECTRAL_NAMES, "ZOPT": "z_opt", "WAVE": "wave"}
 
 
 def _param_property(name, doc):

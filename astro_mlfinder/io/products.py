@@ -37,6 +37,7 @@ from astropy.io import fits
 
 from .atomic import atomic_path, check_writable, write_text
 from .sofia_catalog import (
+    SOFIA_SPECTRAL_NAMES,
     _param_strings,
     _sanitise,
     sofia_unit_string,
@@ -445,9 +446,7 @@ def _spectral_name(image):
     if not image.has_spectral:
         return "spec"
     ctype = image.wcs.wcs.ctype[image.wcs.wcs.spec].upper()[:4]
-    return {"FREQ": "freq", "VRAD": "v_rad", "VOPT": "v_opt", "FELO": "v_opt", "VELO": "v_app"}.get(
-        ctype, "spec"
-    )
+    return SOFIA_SPECTRAL_NAMES.get(ctype, "spec")
 
 
 def _param_flag(params, key, default):

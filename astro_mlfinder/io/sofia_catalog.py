@@ -36,6 +36,7 @@ from .atomic import write_text
 __all__ = [
     "SOFIA_CREATOR",
     "SOFIA_COLUMN_SPECS",
+    "SOFIA_SPECTRAL_NAMES",
     "write_sofia_ascii",
     "write_sofia_xml",
     "write_sofia_sql",
@@ -94,6 +95,9 @@ SOFIA_COLUMN_SPECS = {
     "y_peak": ("long", "pos.cartesian.y"),
     "z_peak": ("long", "pos.cartesian.z"),
 }
+#: Spectral world-coordinate column names by the first four letters of CTYPE, as SoFiA-2
+#: names them; any other spectral type is ``spec``.
+SOFIA_SPECTRAL_NAMES = {"FREQ": "freq", "VRAD": "v_rad", "VOPT": "v_opt", "FELO": "v_opt", "VELO": "v_app"}
 # world-coordinate columns, named after the WCS axis types as SoFiA does
 _WORLD_UCDS = {
     "ra": "pos.eq.ra",
