@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from ..classical.noise import MAD_TO_STD
+from ..evaluate import match_catalogs
 from ..io.atomic import atomic_path
 from ._torch import require_torch, resolve_device
 from .inference import (
@@ -335,32 +336,6 @@ def make_validation_set(n_cubes=8, shape=(128, 96, 96), n_sources=6, seed=0, snr
     return out
 
 
-def _match_counts(truth_labels, pred_labels, iou_min):
-    """Greedy one-to-one matching by 3D IoU: returns (n_true, n_pred, n_matched)."""
-    n_true = int(truth_labels.max())
-    n_pred = int(pred_labels.max())
-    if n_true == 0 or n_pred == 0:
-        return n_true, n_pred, 0
-    both = (truth_labels > 0) & (pred_labels > 0)
-    pairs = truth_labels[both].astype(np.int64) * (n_pred + 1) + pred_labels[both]
-    inter = np.bincount(pairs, minlength=(n_true + 1) * (n_pred + 1)).reshape(n_true + 1, n_pred + 1)
-    size_t = np.bincount(truth_labels.ravel(), minlength=n_true + 1)
-    size_p = np.bincount(pred_labels.ravel(), minlength=n_pred + 1)
-    union = size_t[:, None] + size_p[None, :] - inter
-    iou = np.where(union > 0, inter / np.maximum(union, 1), 0.0)[1:, 1:]
-    order = np.dstack(np.unravel_index(np.argsort(-iou, axis=None), iou.shape))[0]
-    used_t, used_p, matched = set(), set(), 0
-    for t, p in order:
-        if iou[t, p] < iou_min:
-            break
-        if t in used_t or p in used_p:
-            continue
-        used_t.add(t)
-        used_p.add(p)
-        matched += 1
-    return n_true, n_pred, matched
-
-
 def _id_table(n):
     """Catalogue of ids 1..n; positions are not used by overlap matching."""
     from astropy.table import Table
@@ -369,12 +344,8 @@ def _id_table(n):
     return Table({"id": np.arange(1, n + 1), "x": zeros, "y": zeros, "z": zeros})
 
 
-def _match_counts_evaluate(truth_labels, pred_labels, iou_min):
-    """(n_true, n_pred, n_matched) by `astro_mlfinder.evaluate.match_catalogs` (optimal IoU)."""
-    try:
-        from ..evaluate import match_catalogs
-    except ImportError:  # pragma: no cover - evaluate is part of the package; fallback for partial installs
-        return _match_counts(truth_labels, pred_labels, iou_min)
+def _match_counts(truth_labels, pred_labels, iou_min):
+    """(n_true, n_pred, n_matched): one-to-one matching by 3D IoU (`~astro_mlfinder.evaluate.match_catalogs`)."""
     n_true, n_pred = int(truth_labels.max()), int(pred_labels.max())
     if n_true == 0 or n_pred == 0:
         return n_true, n_pred, 0
@@ -412,11 +383,17 @@ def evaluate_segmentation(probabilities, val_set, threshold=0.5, min_size=16, io
     dict
         ``precision``, ``recall``, ``f1``, ``dice`` (voxel level, all cubes).
     """
+    predictions = (segment_probability(prob, threshold, min_size)[0] for prob in probabilities)
+    return _segmentation_scores(predictions, val_set, iou_min)
+
+
+def _segmentation_scores(predictions, val_set, iou_min):
+    """Object precision/recall/F1 (summed over the cubes) and voxel Dice of label cubes
+    (``predictions`` may be a generator: one cube is held at a time)."""
     totals = np.zeros(3, dtype=np.int64)
     inter = size = 0
-    for prob, (_, labels, _) in zip(probabilities, val_set, strict=True):
-        pred, _, _ = segment_probability(prob, threshold, min_size)
-        totals += _match_counts_evaluate(labels, pred, iou_min)
+    for pred, (_, labels, _) in zip(predictions, val_set, strict=True):
+        totals += _match_counts(labels, pred, iou_min)
         inter += int(((labels > 0) & (pred > 0)).sum())
         size += int((labels > 0).sum() + (pred > 0).sum())
     out = _scores(*totals)
@@ -465,15 +442,7 @@ def tune_threshold(probabilities, val_set, thresholds=None, min_sizes=(8, 16, 32
     for thr in thresholds:
         segmented = [segment_probability(p, float(thr), 1)[0] for p in probabilities]
         for ms in min_sizes:
-            totals = np.zeros(3, dtype=np.int64)
-            inter = size = 0
-            for seg, (_, labels, _) in zip(segmented, val_set, strict=True):
-                pred = _filter_sizes(seg, ms)
-                totals += _match_counts_evaluate(labels, pred, iou_min)
-                inter += int(((labels > 0) & (pred > 0)).sum())
-                size += int((labels > 0).sum() + (pred > 0).sum())
-            res = _scores(*totals)
-            res["dice"] = 2 * inter / size if size else 1.0
+            res = _segmentation_scores((_filter_sizes(seg, ms) for seg in segmented), val_set, iou_min)
             key = (res["f1"], res["recall"])
             if best is None or key > (best["f1"], best["recall"]):
                 best = dict(res, threshold=float(thr), min_size=int(ms))

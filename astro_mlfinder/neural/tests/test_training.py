@@ -111,5 +111,4 @@ def test_object_matching_counts():
     pred[1:4, 1:4, 1:3] = 1  # IoU 2/3 with source 1
     pred[0, 9, 9] = 2  # false positive
     assert T._match_counts(truth, pred, 0.2) == (2, 2, 1)
-    assert T._match_counts_evaluate(truth, pred, 0.2) == (2, 2, 1)
     assert T._scores(2, 2, 1) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
