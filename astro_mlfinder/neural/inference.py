@@ -39,6 +39,7 @@ __all__ = [
     "predict_tiled",
     "predict_probability",
     "segment_probability",
+    "filter_sizes",
     "run_segmentation",
 ]
 
@@ -440,6 +441,16 @@ def predict_probability(
     return prob
 
 
+def filter_sizes(labels, min_size):
+    """Drop components with fewer than ``min_size`` voxels and renumber the rest 1..N in order (int32)."""
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= max(int(min_size), 1)
+    keep[0] = False
+    remap = np.zeros(sizes.size, dtype=np.int32)
+    remap[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return remap[labels]
+
+
 def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, opening=True, mask=None):
     """Turn a probability cube into a label cube and per-source scores.
 
@@ -485,13 +496,8 @@ def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, openi
     labels, n = ndimage.label(fg, structure=np.ones((3,) * prob.ndim, dtype=bool))
     if n == 0:
         return labels.astype(np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    keep = sizes >= max(min_size, 1)
-    keep[0] = False
-    remap = np.zeros(n + 1, dtype=np.int32)
-    remap[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    labels = remap[labels]
-    n_keep = int(keep.sum())
+    labels = filter_sizes(labels, min_size)
+    n_keep = int(labels.max())
     if n_keep == 0:
         return labels, np.zeros(0, np.float32), np.zeros(0, np.float32)
     index = np.arange(1, n_keep + 1)

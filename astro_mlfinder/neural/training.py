@@ -51,6 +51,7 @@ from ..io.atomic import atomic_path
 from ._torch import require_torch, resolve_device
 from .inference import (
     DEFAULT_NORMALIZATION,
+    filter_sizes,
     normalize_cube,
     predict_probability,
     segment_probability,
@@ -416,16 +417,6 @@ def _validation_probabilities(model, val_set, normalization, rebin, device):
     ]
 
 
-def _filter_sizes(labels, min_size):
-    """Drop components smaller than ``min_size`` and renumber the rest in order."""
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= max(int(min_size), 1)
-    keep[0] = False
-    remap = np.zeros(sizes.size, dtype=np.int32)
-    remap[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return remap[labels]
-
-
 def tune_threshold(probabilities, val_set, thresholds=None, min_sizes=(8, 16, 32, 64, 128), iou_min=0.2):
     """Pick the (threshold, min_size) with the best object F1 on the validation set.
 
@@ -442,7 +433,7 @@ def tune_threshold(probabilities, val_set, thresholds=None, min_sizes=(8, 16, 32
     for thr in thresholds:
         segmented = [segment_probability(p, float(thr), 1)[0] for p in probabilities]
         for ms in min_sizes:
-            res = _segmentation_scores((_filter_sizes(seg, ms) for seg in segmented), val_set, iou_min)
+            res = _segmentation_scores((filter_sizes(seg, ms) for seg in segmented), val_set, iou_min)
             key = (res["f1"], res["recall"])
             if best is None or key > (best["f1"], best["recall"]):
                 best = dict(res, threshold=float(thr), min_size=int(ms))
