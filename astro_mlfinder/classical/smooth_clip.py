@@ -69,8 +69,8 @@ from .packed_mask import PackedMask
 
 __all__ = ["SmoothClipResult", "optimal_filter_size", "smooth_clip"]
 
-#: Conversion from FWHM to sigma of a Gaussian, 2 sqrt(2 ln 2).
-FWHM_TO_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+#: FWHM of a Gaussian in units of its sigma, 2 sqrt(2 ln 2) (sigma = FWHM / this, as SoFiA divides).
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 _BOXCAR_MIN_ITER = 3
 _BOXCAR_MAX_ITER = 6
@@ -123,7 +123,7 @@ def optimal_filter_size(fwhm):
     fwhm = float(fwhm)
     if not fwhm >= 0.0:
         raise ValueError(f"Gaussian FWHM must be >= 0, got {fwhm}.")
-    sigma = fwhm / FWHM_TO_SIGMA
+    sigma = fwhm / FWHM_PER_SIGMA
     best = -1.0
     n_iter = 0
     radius = 0
