@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from numba import njit, prange
 
-from .noise import MAD_TO_STD, abs_finite_into, nth_element
+from ..core.stats import MAD_TO_STD, abs_finite_into, nth_element
 
 __all__ = ["continuum_subtract"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit, prange
 
-from .noise import MAD_TO_STD, abs_finite_into, mad_about, nth_element, sofia_median
+from ..core.stats import MAD_TO_STD, abs_finite_into, mad_about, nth_element, sofia_median
 
 __all__ = [
     "FlagResult",

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .noise import (
+from ..core.stats import (
     MAD_TO_STD,
     check_flux_range,
     check_statistic,

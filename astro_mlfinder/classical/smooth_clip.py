@@ -9,7 +9,7 @@ arithmetic, so that masks agree voxel for voxel with the binary:
 1. Spatial kernels (Gaussian FWHM in pixels) and spectral kernels (boxcar
    widths in channels) are sorted; passes run spatial-outer, spectral-inner.
 2. The noise ``rms0`` of the unsmoothed cube is measured once
-   (:func:`~astro_mlfinder.classical.noise.measure_noise`, strided sample).
+   (:func:`~astro_mlfinder.core.stats.measure_noise`, strided sample).
 3. Pass (0, 0) clips the cube itself at ``threshold * rms0``.
 4. Every other pass works on a fresh copy of the *input* cube: voxels already
    in the mask become ``copysign(replacement * rms0, x)``; each xy-plane is
@@ -64,7 +64,7 @@ import numba
 import numpy as np
 
 from . import _boxcar
-from .noise import check_flux_range, check_statistic, measure_noise
+from ..core.stats import check_flux_range, check_statistic, measure_noise
 from .packed_mask import PackedMask
 
 __all__ = ["SmoothClipResult", "optimal_filter_size", "smooth_clip"]
@@ -199,7 +199,7 @@ def _progress(total, enabled):
     if not enabled:
         return None
     try:
-        from ..utils.progress import progress_bar
+        from ..core.progress import progress_bar
     except ImportError:  # pragma: no cover - fallback when utils is absent
         try:
             from tqdm.auto import tqdm
@@ -241,7 +241,7 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
         before smoothing (``rms0`` = noise of the unsmoothed cube); a negative
         value disables this.
     statistic : {'mad', 'std', 'gauss'}
-        Noise statistic (see :func:`~astro_mlfinder.classical.noise.measure_noise`).
+        Noise statistic (see :func:`~astro_mlfinder.core.stats.measure_noise`).
     flux_range : {'negative', 'positive', 'full'}
         Voxels used in the noise measurement.
     scale_noise : callable, optional

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from . import _boxcar
-from .noise import check_flux_range, check_statistic, measure_noise
+from ..core.stats import check_flux_range, check_statistic, measure_noise
 
 __all__ = ["threshold_find"]
 

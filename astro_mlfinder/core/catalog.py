@@ -200,7 +200,7 @@ class SourceCatalog:
         if n == 0:
             params = {name: np.zeros(0) for name in _PARAM_NAMES}
         else:
-            from ..classical.parameterise import parameterise
+            from .measure import parameterise
 
             params = parameterise(
                 self.image.data,
@@ -287,7 +287,7 @@ class SourceCatalog:
         rms = np.asarray(params["rms"], dtype=float).copy()
         bad = ~np.isfinite(rms) | (rms <= 0)
         if bad.any():
-            from ..classical.noise import measure_noise
+            from .stats import measure_noise
 
             rms[bad] = measure_noise(self.image.data)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -325,7 +325,7 @@ class SourceCatalog:
         """fill, mean, std, skew, kurt of the voxel values, in units of the global noise."""
         from scipy import ndimage
 
-        from ..classical.noise import global_rms
+        from .stats import global_rms
 
         ids = self._ids_all
         data = self.image.data
@@ -387,7 +387,7 @@ class SourceCatalog:
 
     @functools.cached_property
     def _names_all(self):
-        from ..classical.parameterise import source_names
+        from .measure import source_names
 
         world = self._world_all
         if world:

@@ -1,21 +1,33 @@
-"""The `Finder` base class shared by every source finder."""
+"""The `Finder` base class shared by every source finder.
+
+A finder *segments*, core *measures*: a subclass implements
+``segment(image, mask, progress) -> Segmentation`` and declares ``ndim`` and
+``margin``; `Finder.__call__` loads the data, validates it, calls ``segment``
+and builds the `~astro_mlfinder.SourceCatalog` once, measuring with
+`astro_mlfinder.core.measure`. ``margin`` is all a tiled run needs to cut the
+data into overlapping tiles: the per-axis overlap that keeps a source near a
+tile border whole.
+"""
 
 import abc
 import inspect
 
 import numpy as np
 
+from .catalog import SourceCatalog
 from .inputs import ImageData, load_image
+from .segmentation import Segmentation
 
 __all__ = ["Finder"]
+
+_SHAPES = {2: "2D images (y, x)", 3: "3D cubes (z, y, x)"}
 
 
 class Finder(abc.ABC):
     """Base class of all finders: configuration in the constructor, data in the call.
 
-    Subclasses set ``name`` and ``ndim`` (2, 3 or ``(2, 3)``) and implement
-    ``_find(image, mask, progress)`` returning a
-    `~astro_mlfinder.SourceCatalog`.
+    Subclasses set ``name`` and ``ndim`` (2, 3 or ``(2, 3)``), implement
+    `segment` and define `margin`.
 
     Examples
     --------
@@ -48,30 +60,95 @@ class Finder(abc.ABC):
         catalog : `~astro_mlfinder.SourceCatalog`
         """
         image = load_image(data, wcs=wcs)
-        self._check_ndim(image)
-        if mask is not None:
-            mask = np.asarray(mask)
-            if mask.shape != image.shape:
-                raise ValueError(f"mask shape {mask.shape} does not match the data shape {image.shape}")
-            mask = mask.astype(bool)
-            if mask.all():
-                raise ValueError("mask excludes every pixel")
-        catalog = self._find(image, mask, progress)
+        self.check_ndim(image)
+        mask = self.check_mask(mask, image.shape)
+        segmentation = self.segment(image, mask, progress)
+        return self.measure(image, segmentation)
+
+    # ------------------------------------------------------------ the seam
+    @abc.abstractmethod
+    def segment(self, image, mask, progress):
+        """Search ``image`` and return its `~astro_mlfinder.core.segmentation.Segmentation`.
+
+        Parameters
+        ----------
+        image : `~astro_mlfinder.core.inputs.ImageData`
+            The data, already validated against `ndim`.
+        mask : `~numpy.ndarray` of bool or None
+            Excluded pixels (True), same shape as the data.
+        progress : bool
+            Show progress bars.
+        """
+
+    @property
+    @abc.abstractmethod
+    def margin(self):
+        """Per-axis overlap (z, y, x), in pixels, that a tile needs so a source at its border is found whole.
+
+        The largest smoothing kernel or receptive field plus the largest
+        expected source. For 2D data the last two values apply.
+        """
+
+    def margin_for(self, ndim):
+        """`margin` for ``ndim``-dimensional data (the last ``ndim`` values)."""
+        margin = tuple(int(m) for m in self.margin)
+        return margin[-ndim:]
+
+    def measure(self, image, segmentation):
+        """Build the `~astro_mlfinder.SourceCatalog` of ``segmentation`` on ``image``.
+
+        The SoFiA columns are measured lazily by `astro_mlfinder.core.measure`
+        on ``segmentation.image`` (when the finder supplied one) or ``image``;
+        the finder's own columns, products and metadata are carried over and
+        ``meta['finder']`` records the finder and its parameters.
+        """
+        if not isinstance(segmentation, Segmentation):
+            raise TypeError(
+                f"{type(self).__name__}.segment returned {type(segmentation).__name__}; it must return a Segmentation"
+            )
+        # measured on data in memory (a lazy input is read once here, after the search)
+        measured = (segmentation.image if segmentation.image is not None else image).loaded()
+        catalog = SourceCatalog(
+            measured,
+            segmentation.labels,
+            columns=segmentation.columns,
+            products=segmentation.products,
+            meta=segmentation.meta,
+            physical=segmentation.physical,
+            name_prefix=segmentation.name_prefix,
+            pixel_offset=segmentation.pixel_offset,
+        )
         catalog.meta.setdefault("finder", self.describe())
         return catalog
 
-    def _check_ndim(self, image: ImageData):
-        accepted = self.ndim if isinstance(self.ndim, tuple) else (self.ndim,)
+    # ----------------------------------------------------------- validation
+    def accepted_ndim(self):
+        """The accepted dimensionalities as a tuple."""
+        return self.ndim if isinstance(self.ndim, tuple) else (self.ndim,)
+
+    def check_ndim(self, image: ImageData):
+        """Raise `ValueError` naming the accepted shapes if ``image`` has the wrong dimensionality."""
+        accepted = self.accepted_ndim()
         if image.ndim not in accepted:
-            shapes = " or ".join({2: "2D images (y, x)", 3: "3D cubes (z, y, x)"}[n] for n in accepted)
+            shapes = " or ".join(_SHAPES[n] for n in accepted)
             raise ValueError(
                 f"{type(self).__name__} accepts {shapes}; got {image.ndim}D data with shape {image.shape}"
             )
 
-    @abc.abstractmethod
-    def _find(self, image, mask, progress):
-        """Search ``image`` (an `ImageData`) and return a SourceCatalog."""
+    @staticmethod
+    def check_mask(mask, shape):
+        """Return ``mask`` as a boolean array of ``shape`` (or None); raise on a wrong shape or a full mask."""
+        if mask is None:
+            return None
+        mask = np.asarray(mask)
+        if mask.shape != tuple(shape):
+            raise ValueError(f"mask shape {mask.shape} does not match the data shape {tuple(shape)}")
+        mask = mask.astype(bool)
+        if mask.all():
+            raise ValueError("mask excludes every pixel")
+        return mask
 
+    # ----------------------------------------------------------- provenance
     def get_params(self):
         """Return the constructor parameters as a dict (enough to re-create the finder)."""
         params = {}

@@ -82,6 +82,34 @@ class ImageData:
     beam: dict | None = None
     filename: str | None = None
 
+    def read(self, slices=None):
+        """Return the data (or the part ``slices`` selects) as a native-endian float32 `~numpy.ndarray`.
+
+        Stages that compute on the pixel values call this instead of using
+        ``data`` directly, which may be a lazy array (a FITS memmap or a dask
+        array). In-memory native float32 data are returned as they are (no
+        copy); anything else is converted into a new array.
+        """
+        data = self.data if slices is None else self.data[slices]
+        if hasattr(data, "compute") and not isinstance(data, np.ndarray):  # dask array
+            data = data.compute()
+        if isinstance(data, np.ndarray) and data.dtype == np.float32 and data.dtype.isnative:
+            return data if not isinstance(data, np.memmap) else np.array(data)
+        return np.asarray(data, dtype=np.float32)
+
+    @property
+    def is_loaded(self):
+        """True if ``data`` is an in-memory native-endian float32 array (not a memmap or dask array)."""
+        data = self.data
+        return (isinstance(data, np.ndarray) and not isinstance(data, np.memmap)
+                and data.dtype == np.float32 and data.dtype.isnative)
+
+    def loaded(self):
+        """This image with its data in memory as native float32 (``self`` when it already is)."""
+        if self.is_loaded:
+            return self
+        return ImageData(self.read(), self.wcs, self.header, self.unit, self.beam, self.filename)
+
     @property
     def ndim(self):
         """Number of data axes (2 or 3)."""

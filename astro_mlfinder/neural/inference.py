@@ -27,7 +27,7 @@ import time
 import numpy as np
 from scipy import ndimage
 
-from ..classical.noise import MAD_TO_STD
+from ..core.stats import MAD_TO_STD
 from ._torch import require_torch, resolve_device
 
 __all__ = [

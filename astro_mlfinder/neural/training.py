@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classical.noise import MAD_TO_STD
+from ..core.stats import MAD_TO_STD
 from ..evaluate import match_catalogs
 from ..io.atomic import atomic_path
 from ._torch import require_torch, resolve_device

@@ -39,7 +39,7 @@ from astropy.wcs import WCS
 from ..core.catalog import SourceCatalog
 from ..core.finder import Finder
 from ..io.sofia_catalog import read_sofia_xml, sofia_unit_string
-from ..utils.progress import progress_bar
+from ..core.progress import progress_bar
 from .par import SofiaParameters, _as_params, check_par, finder_kwargs_to_par
 
 __all__ = [

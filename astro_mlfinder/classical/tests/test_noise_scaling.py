@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from astro_mlfinder.classical.noise import MAD_TO_STD, measure_noise
+from astro_mlfinder.core.stats import MAD_TO_STD, measure_noise
 from astro_mlfinder.classical.noise_scaling import (
     _grid_start_end,
     _odd_sizes,

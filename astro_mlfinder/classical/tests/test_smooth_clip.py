@@ -6,7 +6,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from astro_mlfinder.classical import _boxcar
-from astro_mlfinder.classical.noise import measure_noise
+from astro_mlfinder.core.stats import measure_noise
 from astro_mlfinder.classical.packed_mask import PackedMask
 from astro_mlfinder.classical.smooth_clip import (
     SmoothClipResult,

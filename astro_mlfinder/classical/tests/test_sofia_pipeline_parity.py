@@ -21,7 +21,7 @@ import pytest
 
 from astro_mlfinder.classical.dilation import dilate_mask
 from astro_mlfinder.classical.linker import link
-from astro_mlfinder.classical.parameterise import beam_area_pixels, parameterise, source_names
+from astro_mlfinder.core.measure import beam_area_pixels, parameterise, source_names
 from astro_mlfinder.classical.reliability import relabel, reliability
 
 fits = pytest.importorskip('astropy.io.fits')
@@ -36,7 +36,7 @@ CASES = {'small': ('small_cube.fits.gz', 'out_small/small'),
          'nan': ('small_cube_nan.fits.gz', 'out_nan/nan')}
 
 try:
-    from astro_mlfinder.classical.noise import global_rms
+    from astro_mlfinder.core.stats import global_rms
 except ImportError:  # pragma: no cover - fallback until the noise module exists
     def global_rms(data):
         """SoFiA's global RMS: 1.4826 * median|x| of the strided negative sample."""

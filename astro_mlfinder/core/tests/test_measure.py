@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from astro_mlfinder.classical.parameterise import (
+from astro_mlfinder.core.measure import (
     COLUMNS_2D,
     COLUMNS_3D,
     MAD_TO_STD,

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astro_mlfinder.classical.noise import (
+from astro_mlfinder.core.stats import (
     MAD_TO_STD,
     global_rms,
     mad_about,

@@ -43,7 +43,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from .noise import MAD_TO_STD
+from .stats import MAD_TO_STD
 
 __all__ = ['parameterise', 'beam_area_pixels', 'source_names',
            'COLUMNS_3D', 'COLUMNS_2D', 'MAD_TO_STD']
