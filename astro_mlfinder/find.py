@@ -1,8 +1,13 @@
-"""`find_sources`: the one-call shortcut."""
+"""`find_sources`: the one-call shortcut, and finders by name."""
 
-__all__ = ["find_sources", "make_finder", "FINDER_NAMES"]
+__all__ = ["find_sources", "make_finder", "finder_names"]
 
-FINDER_NAMES = ("classical", "sofia", "unet3d", "deepfocus", "convosource", "pais")
+
+def finder_names():
+    """Names `make_finder` accepts: ``'classical'``, ``'sofia'`` and every registered neural model."""
+    from .neural.models import available_models
+
+    return ("classical", "sofia", *available_models())
 
 
 def make_finder(finder="classical", **kwargs):
@@ -12,7 +17,7 @@ def make_finder(finder="classical", **kwargs):
     ----------
     finder : str
         ``'classical'`` (`ClassicalFinder`), ``'sofia'`` (`SofiaFinder`) or the
-        name of a neural model (``'unet3d'``, ...).
+        name of a registered neural model (``'unet3d'``, ...; see `finder_names`).
     **kwargs
         Passed to the finder's constructor; ``par`` loads a SoFiA-2 parameter
         file for the classical and sofia finders.
@@ -21,14 +26,15 @@ def make_finder(finder="classical", **kwargs):
     from .neural.finder import NeuralFinder
     from .sofia.finder import SofiaFinder
 
+    names = finder_names()
     if finder == "classical":
         par = kwargs.pop("par", None)
         return ClassicalFinder.from_sofia_par(par, **kwargs) if par else ClassicalFinder(**kwargs)
     if finder == "sofia":
         return SofiaFinder(**kwargs)
-    if finder in FINDER_NAMES:
+    if finder in names:
         return NeuralFinder(finder, **kwargs)
-    raise ValueError(f"unknown finder {finder!r}; choose one of {FINDER_NAMES}")
+    raise ValueError(f"unknown finder {finder!r}; choose one of {', '.join(names)}")
 
 
 def find_sources(data, finder="classical", *, mask=None, wcs=None, progress=True, **kwargs):

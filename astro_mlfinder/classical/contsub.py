@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 from numba import njit, prange
 
+from ..core.exceptions import AstroMLFinderWarning
 from ..core.stats import MAD_TO_STD, abs_finite_into, nth_element
 
 __all__ = ["continuum_subtract"]
@@ -115,13 +116,13 @@ def continuum_subtract(data, *, order=0, threshold=2.0, shift=4, padding=3):
     if not math.isfinite(threshold):
         raise ValueError(f"contsub threshold must be finite, got {threshold}.")
     if order > 1:
-        warnings.warn("Adjusting value of polynomial order to 1.", UserWarning, stacklevel=2)
+        warnings.warn("Adjusting value of polynomial order to 1.", AstroMLFinderWarning, stacklevel=2)
         order = 1
     if shift < 1:
-        warnings.warn("Adjusting value of shift to 1.", UserWarning, stacklevel=2)
+        warnings.warn("Adjusting value of shift to 1.", AstroMLFinderWarning, stacklevel=2)
         shift = 1
     if threshold < 0.0:
-        warnings.warn("Adjusting threshold to be positive.", UserWarning, stacklevel=2)
+        warnings.warn("Adjusting threshold to be positive.", AstroMLFinderWarning, stacklevel=2)
         threshold = -threshold
     if data.shape[0] <= 5 * shift:
         raise ValueError(f"Continuum subtraction with shift {shift} needs a cube with more than "
@@ -131,5 +132,5 @@ def continuum_subtract(data, *, order=0, threshold=2.0, shift=4, padding=3):
     failed = _contsub(data, order, shift, padding, threshold)
     if failed:
         warnings.warn(f"Polynomial fit failed for {failed} spectra; they were left unchanged.",
-                      UserWarning, stacklevel=2)
+                      AstroMLFinderWarning, stacklevel=2)
     return data

@@ -1,13 +1,11 @@
 """`ClassicalFinder`: SoFiA-2's pipeline (smooth-and-clip, linker, reliability, dilation) in Python."""
 
 import numbers
-import warnings
 
 import numpy as np
 
-from ..core.catalog import SourceCatalog
-from ..core.finder import Finder
-from ..core.inputs import ImageData
+from ..core.finder import Finder, smooth_clip_margin
+from . import pipeline
 
 __all__ = ["ClassicalFinder"]
 
@@ -321,7 +319,7 @@ class ClassicalFinder(Finder):
     @classmethod
     def from_sofia_par(cls, path, **overrides):
         """Create a finder from a SoFiA-2 parameter file (keyword overrides win)."""
-        from ..sofia.par import par_to_finder_kwargs, read_par
+        from ..io.sofia_par import par_to_finder_kwargs, read_par
 
         kwargs = par_to_finder_kwargs(read_par(path))
         kwargs.update(overrides)
@@ -329,7 +327,7 @@ class ClassicalFinder(Finder):
 
     def to_sofia_par(self, path=None, *, overwrite=False):
         """Return this finder's settings as SoFiA-2 parameters; write them to ``path`` if given."""
-        from ..sofia.par import finder_kwargs_to_par, write_par
+        from ..io.sofia_par import finder_kwargs_to_par, write_par
 
         params = finder_kwargs_to_par(self.get_params())
         if path is not None:
@@ -337,204 +335,25 @@ class ClassicalFinder(Finder):
         return params
 
     # -------------------------------------------------------------- pipeline
-    def _find(self, image, mask, progress):
-        from . import dilation as dilation_mod
-        from . import flagging, linker, noise, noise_scaling, reliability, smooth_clip, threshold
-        from .contsub import continuum_subtract
+    @property
+    def margin(self):
+        """Per-axis (z, y, x) tile overlap: largest kernel + linker radius + largest source (+ dilation).
 
-        data = image.data
-        offset = (0, 0, 0)
-        if self.region is not None:
-            image, offset = _cut_region(image, self.region)
-            data = image.data
-        self._check_kernels(data.shape)
-
-        # ``base`` holds what the parameters are measured on; never the caller's array when modified.
-        base = data
-        owned = False
-
-        def own():
-            nonlocal base, owned
-            if not owned:
-                base = base.copy()
-                owned = True
-
-        if any(np.isinf(plane).any() for plane in base):  # plane by plane: no cube-sized temporary
-            own()
-            for plane in base:
-                plane[np.isinf(plane)] = np.nan
-        if mask is not None:
-            own()
-            base[mask] = np.nan
-        if self.flag_regions:
-            own()
-            flagging.flag_regions(base, self.flag_regions)
-        if self.flag_catalog is not None:
-            own()
-            flagging.flag_catalog(base, image.wcs, self.flag_catalog, self.flag_radius)
-        if self.invert:
-            own()
-            np.negative(base, out=base)
-
-        reload = self.noise is not None or self.weights is not None or self.scale_noise is not None
-        precondition = reload or self.contsub or self.flag_auto or self.ripple_filter
-        work = base.copy() if precondition else base
-        products = {}
-        if self.noise is not None:
-            noise_cube = _aux_cube(self.noise, data.shape, "noise", self.region)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                work /= noise_cube
-            work[~np.isfinite(work)] = np.nan
-        if self.weights is not None:
-            weights_cube = _aux_cube(self.weights, data.shape, "weights", self.region)
-            with np.errstate(invalid="ignore"):
-                work *= np.sqrt(weights_cube)
-        if self.contsub:
-            continuum_subtract(work, order=self.contsub_order, threshold=self.contsub_threshold,
-                               shift=self.contsub_shift, padding=self.contsub_padding)
-        scale_noise_fn = None
-        if self.scale_noise == "spectral":
-            kw = dict(statistic=self.scale_noise_statistic, flux_range=self.scale_noise_flux_range)
-            products["noise"] = noise_scaling.scale_noise_spectral(work, **kw)
-            if self.scale_noise_scfind:
-                def scale_noise_fn(cube, kw=kw):
-                    noise_scaling.scale_noise_spectral(cube, **kw)
-        elif self.scale_noise == "local":
-            kw = dict(window_xy=self.scale_noise_window_xy, window_z=self.scale_noise_window_z,
-                      grid_xy=self.scale_noise_grid_xy, grid_z=self.scale_noise_grid_z,
-                      interpolate=self.scale_noise_interpolate, statistic=self.scale_noise_statistic,
-                      flux_range=self.scale_noise_flux_range)  # fmt: skip
-            products["noise"] = noise_scaling.scale_noise_local(work, **kw)
-            if self.scale_noise_scfind:
-                def scale_noise_fn(cube, kw=kw):
-                    noise_scaling.scale_noise_local(cube, **kw)
-        if self.flag_auto:
-            mode = "true" if self.flag_auto is True else self.flag_auto
-            flags = flagging.auto_flag(work, mode, self.flag_threshold)
-            products["flag_log"] = flags
-            if reload:
-                flagging.apply_flags(base, flags)
-        if self.ripple_filter:
-            noise_scaling.ripple_filter(work, statistic=self.ripple_statistic, window_xy=self.ripple_window_xy,
-                                        window_z=self.ripple_window_z, grid_xy=self.ripple_grid_xy,
-                                        grid_z=self.ripple_grid_z, interpolate=self.ripple_interpolate)
-        if precondition:
-            products["filtered"] = work
-
-        rms_global = noise.global_rms(work)
-        raw = None
-        passes = []
-        if self.scfind:
-            result = smooth_clip.smooth_clip(
-                work, kernels_xy=self.kernels_xy, kernels_z=self.kernels_z, threshold=float(self.threshold),
-                replacement=self.replacement, statistic=self.statistic, flux_range=self.flux_range,
-                scale_noise=scale_noise_fn, progress=progress,
-            )
-            # one bit per voxel (1/32 of the cube); the linker reads it slab by slab and
-            # np.asarray(cat.products["mask_raw"]) gives the uint8 0/1 mask back
-            raw = result.packed
-            passes = result.passes
-            del result
-        if self.threshold_finder:
-            from .packed_mask import PackedMask
-
-            raw = PackedMask.from_array(threshold.threshold_find(
-                work, self.threshold_finder_threshold, mode=self.threshold_finder_mode,
-                statistic=self.threshold_finder_statistic, flux_range=self.threshold_finder_flux_range,
-                mask=None if raw is None else np.asarray(raw),
-            ))
-        products["mask_raw"] = raw
-        meta = {"global_rms": rms_global, "scfind_passes": passes, "offset": offset if self.offset else None}
-
-        if not self.link:
-            raise ValueError("link=False stops after the raw mask; use link=True to get a catalogue "
-                             "(the raw mask is in cat.products['mask_raw'])")
-        linked = linker.link(
-            raw, work, radius_xy=self.radius_xy, radius_z=self.radius_z, min_size_xy=self.min_size_xy,
-            min_size_z=self.min_size_z, max_size_xy=self.max_size_xy, max_size_z=self.max_size_z,
-            min_pixels=self.min_pixels, max_pixels=self.max_pixels, min_fill=self.min_fill,
-            max_fill=self.max_fill, positivity=self.positivity,
-            remove_negative=not (self.reliability or self.keep_negative), global_rms=rms_global,
-        )
-        labels = linked.labels
-        keep = np.ones(len(linked.n_pix), dtype=bool)
-        rel = np.zeros(len(linked.n_pix))
-        if self.reliability and len(keep):
-            rel_result = reliability.reliability(
-                linked, parameters=self.reliability_parameters, threshold=self.reliability_threshold,
-                scale_kernel=self.reliability_scale_kernel, min_snr=self.reliability_min_snr,
-                min_pixels=self.reliability_min_pixels, auto_kernel=self.reliability_auto_kernel,
-                iterations=self.reliability_iterations, tolerance=self.reliability_tolerance,
-                beam_area=image.beam_area, exclude=self._reliability_exclusions(image, linked),
-            )
-            keep = np.asarray(rel_result.keep, dtype=bool)
-            rel = np.asarray(rel_result.rel, dtype=float)
-            meta["reliability"] = rel_result
-            labels = reliability.relabel(labels, keep)
-        elif self.reliability:
-            warnings.warn("no sources were linked; reliability was not measured", UserWarning, stacklevel=3)
-
-        linker_columns = {
-            "rel": rel[keep],
-            "flag": np.asarray(linked.flag)[keep].astype(np.int64),
-        }
-        for key in ("fill", "mean", "std", "skew", "kurt"):
-            linker_columns[key] = np.asarray(getattr(linked, key))[keep]
-        if self.dilation and keep.any():
-            labels, flags_added = dilation_mod.dilate_mask(
-                labels, work, np.asarray(linked.f_sum)[keep], iterations_xy=self.dilation_iterations_xy,
-                iterations_z=self.dilation_iterations_z, threshold=self.dilation_threshold,
-            )
-            linker_columns["flag"] = linker_columns["flag"] | np.asarray(flags_added, dtype=np.int64)
-
-        measure = base if reload else work
-        if reload and self.gain is not None:
-            measure = measure / np.float32(self.gain)
-        measured_image = ImageData(measure, image.wcs if self.wcs_columns else None, image.header, image.unit,
-                                   image.beam, image.filename)
-        if not self.wcs_columns:
-            measured_image.wcs = None
-        return SourceCatalog(
-            measured_image, labels, columns=linker_columns, products=products, meta=meta,
-            physical=self.physical, name_prefix=self.name_prefix,
-            pixel_offset=offset if self.offset else None,
+        See `~astro_mlfinder.core.finder.smooth_clip_margin`; the largest
+        source is ``max_size_z``/``max_size_xy`` where set.
+        """
+        return smooth_clip_margin(
+            self.kernels_xy if self.scfind else (), self.kernels_z if self.scfind else (),
+            radius_xy=self.radius_xy, radius_z=self.radius_z, max_size_xy=self.max_size_xy,
+            max_size_z=self.max_size_z, dilation_xy=self.dilation_iterations_xy if self.dilation else 0,
+            dilation_z=self.dilation_iterations_z if self.dilation else 0,
         )
 
-    def _reliability_exclusions(self, image, linked):
-        if self.reliability_catalog is None:
-            return None
-        from .reliability import read_exclusion_catalog
+    def segment(self, image, mask, progress):
+        """Run the stages of `astro_mlfinder.classical.pipeline` in SoFiA-2's order.
 
-        return read_exclusion_catalog(self.reliability_catalog, image.wcs)
-
-
-def _cut_region(image, region):
-    """Sub-cube for ``input.region`` (x1, x2, y1, y2, z1, z2 inclusive), with its WCS."""
-    x1, x2, y1, y2, z1, z2 = region
-    nz, ny, nx = image.shape
-    if not (0 <= x1 <= x2 < nx and 0 <= y1 <= y2 < ny and 0 <= z1 <= z2 < nz):
-        raise ValueError(f"region {region} lies outside the cube (x 0-{nx - 1}, y 0-{ny - 1}, z 0-{nz - 1})")
-    slices = (slice(z1, z2 + 1), slice(y1, y2 + 1), slice(x1, x2 + 1))
-    wcs = image.wcs.slice(slices) if image.wcs is not None else None
-    header = image.header
-    if header is not None:  # products take their WCS from the header: describe the sub-cube
-        header = header.copy()
-        for axis, (start, length) in enumerate(((x1, x2 - x1 + 1), (y1, y2 - y1 + 1), (z1, z2 - z1 + 1)), 1):
-            if f"CRPIX{axis}" in header:
-                header[f"CRPIX{axis}"] = float(header[f"CRPIX{axis}"]) - start
-            header[f"NAXIS{axis}"] = length
-    sub = ImageData(image.data[slices], wcs, header, image.unit, image.beam, image.filename)
-    return sub, (x1, y1, z1)
-
-
-def _aux_cube(value, shape, what, region):
-    """Load a noise or weights cube given as array or path, cut to ``region``."""
-    from ..core.inputs import load_image
-
-    cube = load_image(value).data
-    if region is not None and cube.shape != shape:
-        x1, x2, y1, y2, z1, z2 = region
-        cube = cube[z1 : z2 + 1, y1 : y2 + 1, x1 : x2 + 1]
-    if cube.shape != shape:
-        raise ValueError(f"the {what} cube has shape {cube.shape} but the data have {shape}")
-    return cube
+        prepare (region, flagging, noise normalisation, continuum subtraction,
+        noise scaling, ripple filter), detect (smooth-and-clip, threshold
+        finder), link, reliability, dilate.
+        """
+        return pipeline.run(self, image, mask, progress)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit, prange
 
+from ..core.exceptions import AstroMLFinderWarning
 from ..core.stats import MAD_TO_STD, abs_finite_into, mad_about, nth_element, sofia_median
 
 __all__ = [
@@ -175,7 +176,7 @@ def flag_catalog(data, wcs, path_or_coords, radius=5):
             coords = _read_position_file(path_or_coords)
             if coords is None:
                 warnings.warn(f"Flagging catalogue {path_or_coords} must contain 2 data columns; "
-                              "it is ignored.", UserWarning, stacklevel=2)
+                              "it is ignored.", AstroMLFinderWarning, stacklevel=2)
                 return 0
         else:
             coords = np.atleast_2d(np.asarray(path_or_coords, dtype=float))

@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit, prange
 
+from ..core.exceptions import AstroMLFinderWarning
+
 __all__ = ['ReliabilityError', 'ReliabilityResult', 'RELIABILITY_PARAMETERS',
            'reliability', 'reliability_parameters', 'relabel',
-           'read_exclusion_catalog', 'plot_reliability']
+           'read_exclusion_catalog']
 
 #: Parameters that can span the reliability parameter space, in SoFiA order.
 RELIABILITY_PARAMETERS = ('peak', 'sum', 'mean', 'chan', 'pix', 'fill',
@@ -113,6 +115,29 @@ class ReliabilityResult:
     def n_reliable(self):
         """Number of sources kept."""
         return int(np.count_nonzero(self.keep))
+
+    def plot(self, path=None, *, skellam_path=None):
+        """
+        Diagnostic plots: the parameter space and the Skellam histogram.
+
+        Calls `astro_mlfinder.visualization.reliability.plot_reliability`
+        (needs matplotlib).
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            If given, save the parameter-space figure there.
+        skellam_path : str or path-like, optional
+            If given, save the Skellam figure there.
+
+        Returns
+        -------
+        fig_rel, fig_skellam : `matplotlib.figure.Figure`
+            The two figures.
+        """
+        from ..visualization.reliability import plot_reliability
+
+        return plot_reliability(self, path, skellam_path=skellam_path)
 
 
 def _source_stats(source):
@@ -206,7 +231,7 @@ def _check_parameters(parameters):
 
 
 @njit(parallel=True, cache=True)
-def _kernel_sums_numba(yq, yr):  # pragma: no cover - compiled
+def _kernel_sums_numba(yq, yr, signs):  # pragma: no cover - compiled
     nq = yq.shape[0]
     nr = yr.shape[0]
     dim = yq.shape[1]
@@ -217,7 +242,7 @@ def _kernel_sums_numba(yq, yr):  # pragma: no cover - compiled
             d2 = 0.0
             for k in range(dim):
                 diff = yr[j, k] - yq[i, k]
-                d2 += diff * diff
+                d2 += signs[k] * diff * diff
             total += np.exp(-0.5 * d2)
         out[i] = total
     return out
@@ -235,32 +260,78 @@ def _kernel_sums(query, ref, whiten, chunk_elements=2_000_000):
     out = np.zeros(nq, dtype=np.float64)
     if nq == 0 or ref.shape[0] == 0:
         return out
+    whiten, signs = whiten if isinstance(whiten, tuple) else (whiten, None)
     yq = np.ascontiguousarray(query @ whiten)
     yr = np.ascontiguousarray(ref @ whiten)
     if nq * yr.shape[0] > _NUMBA_PAIRS:
-        return _kernel_sums_numba(yq, yr)
+        ones = np.ones(yr.shape[1]) if signs is None else np.asarray(signs, dtype=np.float64)
+        return _kernel_sums_numba(yq, yr, ones)
     step = max(1, chunk_elements // max(1, ref.shape[0]))
     for start in range(0, nq, step):
         q = yq[start:start + step]
         d2 = np.zeros((q.shape[0], yr.shape[0]), dtype=np.float64)
         for k in range(yr.shape[1]):
             diff = yr[None, :, k] - q[:, k, None]
-            d2 += diff * diff
+            if signs is None or signs[k] > 0:
+                d2 += diff * diff
+            else:
+                d2 -= diff * diff
         d2 *= -0.5
         np.exp(d2, out=d2)
         out[start:start + step] = d2.sum(axis=1)
     return out
 
 
+def sofia_is_singular(cov):
+    """SoFiA-2's invertibility test (``Matrix_invert``): an exactly zero determinant.
+
+    For up to 3 x 3 matrices the determinant is evaluated with SoFiA's
+    analytic expansion and the matrix is singular only if it is exactly 0.0;
+    larger matrices are singular if Gauss-Jordan elimination with partial
+    pivoting meets an exactly zero pivot. Nearly singular matrices count as
+    invertible, as in SoFiA-2, so both run (or stop) on the same inputs.
+    """
+    m = np.array(cov, dtype=np.float64)
+    n = m.shape[0]
+    if n == 1:
+        return m[0, 0] == 0.0
+    if n == 2:
+        return m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0] == 0.0
+    if n == 3:
+        det = (m[0, 0] * m[1, 1] * m[2, 2] + m[0, 1] * m[1, 2] * m[2, 0] + m[0, 2] * m[1, 0] * m[2, 1]
+               - m[0, 2] * m[1, 1] * m[2, 0] - m[0, 1] * m[1, 0] * m[2, 2] - m[0, 0] * m[1, 2] * m[2, 1])
+        return det == 0.0
+    for i in range(n):
+        row = i + int(np.argmax(np.abs(m[i:, i])))
+        if m[row, i] == 0.0:
+            return True
+        m[[i, row]] = m[[row, i]]
+        m[i] /= m[i, i]
+        for j in range(n):
+            if j != i:
+                m[j] -= m[j, i] * m[i]
+    return False
+
+
 def _whitening(cov):
+    """``W`` with ``W W^T = C^-1`` (Cholesky); ``(W, signs)`` where ``C^-1`` is not positive definite.
+
+    Singularity is decided by `sofia_is_singular`; a nearly singular
+    covariance whose numerical inverse is indefinite keeps SoFiA-2's
+    quadratic form ``d^T C^-1 d`` exactly through signed eigen-directions.
+    """
+    if sofia_is_singular(cov):
+        raise ReliabilityError(
+            'Covariance matrix is not invertible (zero determinant); cannot measure '
+            'reliability. Ensure that there are enough negative detections and that no '
+            'reliability parameter is constant or a copy of another.')
+    inv = np.linalg.inv(cov)
     try:
-        inv = np.linalg.inv(cov)
         return np.linalg.cholesky(inv)
     except np.linalg.LinAlgError:
-        raise ReliabilityError(
-            'Covariance matrix is not invertible; cannot measure '
-            'reliability. Ensure that there are enough negative '
-            'detections.') from None
+        inv = 0.5 * (inv + inv.T)
+        w, v = np.linalg.eigh(inv)
+        return v * np.sqrt(np.abs(w)), np.sign(w)
 
 
 def _skellam(par_pos, par_neg, cov):
@@ -334,7 +405,7 @@ def reliability(linker_result, *, parameters=('peak', 'sum', 'mean'),
     scale_kernel = float(scale_kernel)
     if scale_kernel <= 0.0:
         warnings.warn('Kernel scale factor is non-positive; using default '
-                      'of 0.4 instead.', UserWarning, stacklevel=2)
+                      'of 0.4 instead.', AstroMLFinderWarning, stacklevel=2)
         scale_kernel = 0.4
 
     neg = f_sum < 0
@@ -366,7 +437,7 @@ def reliability(linker_result, *, parameters=('peak', 'sum', 'mean'),
     if n_neg < _WARN_NEGATIVE:
         warnings.warn(f'Only {n_neg} negative detection'
                       f'{"s" if n_neg != 1 else ""} found; reliability '
-                      f'calculation may not be accurate.', UserWarning,
+                      f'calculation may not be accurate.', AstroMLFinderWarning,
                       stacklevel=2)
 
     par_all = reliability_parameters(st, parameters)
@@ -405,7 +476,7 @@ def reliability(linker_result, *, parameters=('peak', 'sum', 'mean'),
             scale_kernel = scale_old
         else:
             warnings.warn(f'Auto-kernel failed to converge, defaulting to '
-                          f'kernel scale of {scale_kernel:.3f}.', UserWarning,
+                          f'kernel scale of {scale_kernel:.3f}.', AstroMLFinderWarning,
                           stacklevel=2)
             skellam = None
 
@@ -518,106 +589,3 @@ def relabel(labels, keep, *, inplace=False):
                          f'per source)')
     flat[idx] = lut[vals]
     return labels if inplace else flat.reshape(np.shape(labels))
-
-
-def _ellipse_xy(cov2, n_sigma=1.0, npts=100):
-    vals, vecs = np.linalg.eigh(cov2)
-    vals = np.clip(vals, 0, None)
-    t = np.linspace(0, 2 * np.pi, npts)
-    circle = np.stack([np.cos(t), np.sin(t)])
-    return (vecs @ (np.sqrt(vals)[:, None] * circle)) * n_sigma
-
-
-def plot_reliability(result, path=None, *, skellam_path=None):
-    """
-    Diagnostic plots of the reliability measurement.
-
-    Creates a figure with all 2D projections of the parameter space
-    (negative sources in red, positive sources coloured by reliability,
-    kept sources circled), with the kernel ellipse and, where both axes
-    are fluxes, the ``min_snr`` line; and a second figure with the
-    Skellam histogram compared with a unit Gaussian.
-
-    Parameters
-    ----------
-    result : `ReliabilityResult`
-        Output of :func:`reliability`.
-    path : str or path-like, optional
-        If given, save the parameter-space figure there.
-    skellam_path : str or path-like, optional
-        If given, save the Skellam figure there.
-
-    Returns
-    -------
-    fig_rel, fig_skellam : `matplotlib.figure.Figure`
-        The two figures.
-    """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - depends on environment
-        raise ImportError('plot_reliability requires matplotlib') from exc
-
-    names = result.parameters
-    dim = len(names)
-    pairs = [(i, j) for i in range(dim) for j in range(i + 1, dim)]
-    ncol = min(3, len(pairs))
-    nrow = int(np.ceil(len(pairs) / ncol))
-    fig = Figure(figsize=(4.2 * ncol + 1.0, 4.0 * nrow), layout='constrained')
-    rel_pos = result.rel[result.pos_ids - 1]
-    keep_pos = result.keep[result.pos_ids - 1]
-    log_names = {'peak', 'sum', 'mean', 'pix', 'fill'}
-    sc = None
-    for k, (i, j) in enumerate(pairs):
-        ax = fig.add_subplot(nrow, ncol, k + 1)
-        ax.scatter(result.par_neg[:, i], result.par_neg[:, j], s=6,
-                   c='tab:red', label='negative', alpha=0.6)
-        sc = ax.scatter(result.par_pos[:, i], result.par_pos[:, j], s=6,
-                        c=rel_pos, cmap='viridis', vmin=0, vmax=1,
-                        label='positive')
-        ax.scatter(result.par_pos[keep_pos, i], result.par_pos[keep_pos, j],
-                   s=40, facecolors='none', edgecolors='k', label='kept')
-        cov2 = result.covariance[np.ix_([i, j], [i, j])]
-        ex, ey = _ellipse_xy(cov2)
-        allx = np.concatenate([result.par_pos[:, i], result.par_neg[:, i]])
-        ally = np.concatenate([result.par_pos[:, j], result.par_neg[:, j]])
-        cx = np.nanmedian(allx)
-        cy = np.nanmedian(ally)
-        ax.plot(cx + ex, cy + ey, 'k-', lw=1)
-        # SNR limit: f_sum / sqrt(n_pix) = fmin is the straight line
-        # log(sum) + log(mean) = 2 log(fmin) in the (sum, mean) plane.
-        if {names[i], names[j]} == {'sum', 'mean'} and result.fmin > 0:
-            lf = np.log10(result.fmin)
-            xs = np.linspace(np.nanmin(allx), np.nanmax(allx), 10)
-            ylim = ax.get_ylim()
-            ax.plot(xs, 2 * lf - xs, 'k--', lw=1,
-                    label=f'SNR = {result.min_snr:g}')
-            ax.set_ylim(ylim)
-        ax.set_xlabel(('log ' if names[i] in log_names else '') + names[i])
-        ax.set_ylabel(('log ' if names[j] in log_names else '') + names[j])
-        if k == 0:
-            ax.legend(fontsize='small')
-    if sc is not None:
-        fig.colorbar(sc, ax=fig.axes, label='reliability')
-    fig.suptitle(f'Reliability (kernel scale {result.scale_kernel:.3f}, '
-                 f'threshold {result.threshold:g})')
-    if path is not None:
-        fig.savefig(path)
-
-    fig2 = Figure(figsize=(5, 4), layout='constrained')
-    ax = fig2.add_subplot(1, 1, 1)
-    sk = result.skellam[np.isfinite(result.skellam)]
-    if sk.size:
-        ax.hist(sk, bins=max(5, int(np.sqrt(sk.size))), density=True,
-                histtype='step', color='k', label='Skellam')
-    xs = np.linspace(-4, 4, 200)
-    ax.plot(xs, np.exp(-0.5 * xs ** 2) / np.sqrt(2 * np.pi), 'r-',
-            label='N(0, 1)')
-    med = float(np.median(sk)) if sk.size else np.nan
-    ax.set_xlabel('(P - N) / sqrt(P + N)')
-    ax.set_ylabel('density')
-    ax.set_title(f'Skellam: median = {med:.3f}, kernel = '
-                 f'{result.scale_kernel:.3f}')
-    ax.legend(fontsize='small')
-    if skellam_path is not None:
-        fig2.savefig(skellam_path)
-    return fig, fig2

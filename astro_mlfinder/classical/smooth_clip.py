@@ -63,8 +63,9 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from . import _boxcar
+from ..core.exceptions import AstroMLFinderWarning
 from ..core.stats import check_flux_range, check_statistic, measure_noise
+from . import _boxcar
 from .packed_mask import PackedMask
 
 __all__ = ["SmoothClipResult", "optimal_filter_size", "smooth_clip"]
@@ -163,7 +164,7 @@ def _check_kernels(kernels_xy, kernels_z, shape):
         if 0.0 < k < 3.0:
             warnings.warn(
                 f"Spatial kernel size {k:g} (< 3) cannot be accurately modelled.",
-                UserWarning,
+                AstroMLFinderWarning,
                 stacklevel=3,
             )
     kz = []
@@ -178,19 +179,19 @@ def _check_kernels(kernels_xy, kernels_z, shape):
         if k != 0 and k % 2 == 0:
             warnings.warn(
                 f"Spectral kernel size {k} is even, will be treated as {k + 1}.",
-                UserWarning,
+                AstroMLFinderWarning,
                 stacklevel=3,
             )
         elif k == 1:
             warnings.warn(
-                "Spectral kernel size of 1 found, will be treated as 0.", UserWarning, stacklevel=3
+                "Spectral kernel size of 1 found, will be treated as 0.", AstroMLFinderWarning, stacklevel=3
             )
         kz.append(k)
     if kxy[0] > 0.0:
-        warnings.warn("Including spatial kernel size of 0 is strongly advised.", UserWarning,
+        warnings.warn("Including spatial kernel size of 0 is strongly advised.", AstroMLFinderWarning,
                       stacklevel=3)
     if kz[0] > 0:
-        warnings.warn("Including spectral kernel size of 0 is strongly advised.", UserWarning,
+        warnings.warn("Including spectral kernel size of 0 is strongly advised.", AstroMLFinderWarning,
                       stacklevel=3)
     return kxy, kz
 

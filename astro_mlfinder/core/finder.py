@@ -18,7 +18,10 @@ from .catalog import SourceCatalog
 from .inputs import ImageData, load_image
 from .segmentation import Segmentation
 
-__all__ = ["Finder"]
+__all__ = ["Finder", "build_catalog", "smooth_clip_margin", "DEFAULT_SOURCE_EXTENT"]
+
+#: Largest source (z, y, x) assumed by `smooth_clip_margin` where the finder sets no size limit.
+DEFAULT_SOURCE_EXTENT = (64, 32, 32)
 
 _SHAPES = {2: "2D images (y, x)", 3: "3D cubes (z, y, x)"}
 
@@ -106,18 +109,7 @@ class Finder(abc.ABC):
             raise TypeError(
                 f"{type(self).__name__}.segment returned {type(segmentation).__name__}; it must return a Segmentation"
             )
-        # measured on data in memory (a lazy input is read once here, after the search)
-        measured = (segmentation.image if segmentation.image is not None else image).loaded()
-        catalog = SourceCatalog(
-            measured,
-            segmentation.labels,
-            columns=segmentation.columns,
-            products=segmentation.products,
-            meta=segmentation.meta,
-            physical=segmentation.physical,
-            name_prefix=segmentation.name_prefix,
-            pixel_offset=segmentation.pixel_offset,
-        )
+        catalog = build_catalog(image, segmentation)
         catalog.meta.setdefault("finder", self.describe())
         return catalog
 
@@ -168,3 +160,41 @@ class Finder(abc.ABC):
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+
+def build_catalog(image, segmentation):
+    """The `~astro_mlfinder.SourceCatalog` of ``segmentation`` measured on ``image``.
+
+    ``segmentation.image`` replaces ``image`` when the finder supplied one; a
+    lazy input is read into memory once here, after the search.
+    """
+    measured = (segmentation.image if segmentation.image is not None else image).loaded()
+    return SourceCatalog(
+        measured,
+        segmentation.labels,
+        columns=segmentation.columns,
+        products=segmentation.products,
+        meta=segmentation.meta,
+        physical=segmentation.physical,
+        name_prefix=segmentation.name_prefix,
+        pixel_offset=segmentation.pixel_offset,
+    )
+
+
+def smooth_clip_margin(kernels_xy, kernels_z, *, radius_xy=1, radius_z=1, max_size_xy=0, max_size_z=0,
+                       dilation_xy=0, dilation_z=0):
+    """Per-axis (z, y, x) tile overlap of a smooth-and-clip finder.
+
+    The support of the largest kernel (a Gaussian of FWHM ``k`` reaches
+    ``1.5 k``, about 3.5 sigma; a boxcar of width ``w`` its full width), plus
+    the linker's merging radius, plus the largest source: the linker's
+    ``max_size`` where set, else `DEFAULT_SOURCE_EXTENT`, plus any mask
+    dilation.
+    """
+    kxy = max((float(k) for k in kernels_xy), default=0.0)
+    kz = max((int(k) for k in kernels_z), default=0)
+    extent_z = int(max_size_z) if max_size_z else DEFAULT_SOURCE_EXTENT[0]
+    extent_xy = int(max_size_xy) if max_size_xy else DEFAULT_SOURCE_EXTENT[1]
+    margin_z = kz + int(radius_z) + extent_z + int(dilation_z)
+    margin_xy = int(np.ceil(1.5 * kxy)) + int(radius_xy) + extent_xy + int(dilation_xy)
+    return (margin_z, margin_xy, margin_xy)

@@ -24,8 +24,11 @@ import warnings
 import numpy as np
 from numba import njit
 
+from .exceptions import AstroMLFinderWarning
+
 __all__ = [
     "MAD_TO_STD",
+    "NoiseFitWarning",
     "NOISE_SAMPLE_SIZE",
     "global_rms",
     "measure_noise",
@@ -42,6 +45,10 @@ NOISE_SAMPLE_SIZE = 999983
 _STATISTICS = ("std", "mad", "gauss")
 _RANGES = {"negative": -1, "full": 0, "positive": 1}
 
+
+
+class NoiseFitWarning(AstroMLFinderWarning, RuntimeWarning):
+    """The Gaussian noise fit could not be made (the noise is NaN)."""
 
 def noise_stride(n_voxels, naxis1):
     """Stride of SoFiA-2's noise sample.
@@ -307,7 +314,7 @@ def _gauss_fit(flat, cadence, code):
     if status:
         warnings.warn(
             "Gaussian noise fit: the data do not span zero; noise set to NaN.",
-            RuntimeWarning,
+            NoiseFitWarning,
             stacklevel=3,
         )
     return float(sigma)

@@ -11,9 +11,10 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
-from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy.optimize import linear_sum_assignment
+
+from ..core.exceptions import AstroMLFinderWarning
 
 __all__ = ['MatchResult', 'as_table', 'match_catalogs', 'segment_overlap']
 
@@ -193,7 +194,7 @@ def _flux_ratio(det, tru, det_rows, tru_rows):
             else:
                 warnings.warn(f'detected f_sum unit {fd.unit} cannot be '
                               f'compared with true f_sum unit {ft.unit}; '
-                              'flux ratios are NaN', AstropyUserWarning, stacklevel=3)
+                              'flux ratios are NaN', AstroMLFinderWarning, stacklevel=3)
                 return nan
         fd = fd.to_value(ft.unit)
         ft = ft.value

@@ -15,7 +15,6 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import QTable
-from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
 from astro_mlfinder.io.atomic import atomic_path
@@ -29,6 +28,8 @@ from astro_mlfinder.simulate._realism import (
     resolve_realism,
 )
 from astro_mlfinder.simulate.augment import cutmix
+
+from ..core.exceptions import AstroMLFinderWarning
 
 __all__ = ['HI_REST_FREQUENCY', 'HISimulation', 'REALISM_DEFAULTS', 'cutmix',
            'make_hi_header', 'random_realism', 'simulate_hi_cube']
@@ -642,7 +643,7 @@ def simulate_hi_cube(shape=(128, 96, 96), n_sources=8, *, seed=0,
     if n_dropped:
         warnings.warn(f'could not place {n_dropped} of {n_sources} sources '
                       f'without overlap in a {shape} cube; the truth table '
-                      f'has {len(sources)} rows', AstropyUserWarning, stacklevel=2)
+                      f'has {len(sources)} rows', AstroMLFinderWarning, stacklevel=2)
 
     # --- models, amplitudes and labels --------------------------------------
     model = np.zeros(shape, dtype=np.float32)

@@ -33,14 +33,14 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
-from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
-from ..core.catalog import SourceCatalog
-from ..core.finder import Finder
-from ..io.sofia_catalog import read_sofia_xml, sofia_unit_string
+from ..core.exceptions import AstroMLFinderWarning
+from ..core.finder import Finder, build_catalog, smooth_clip_margin
 from ..core.progress import progress_bar
-from .par import SofiaParameters, _as_params, check_par, finder_kwargs_to_par
+from ..core.segmentation import Segmentation
+from ..io.sofia_catalog import read_sofia_xml, sofia_unit_string
+from ..io.sofia_par import SofiaParameters, as_sofia_parameters, check_par, finder_kwargs_to_par
 
 __all__ = [
     "SofiaFinder",
@@ -48,6 +48,7 @@ __all__ = [
     "find_sofia_executable",
     "sofia_version",
     "sofia_outputs_to_catalog",
+    "sofia_outputs_to_segmentation",
     "strip_ansi",
     "SOFIA_EXIT_CODES",
     "SOFIA_STAGES",
@@ -112,7 +113,7 @@ _PATH_KEYS = ("input.gain", "input.noise", "input.weights", "input.mask", "flag.
               "reliability.catalog")  # fmt: skip
 
 
-class SofiaVersionWarning(AstropyUserWarning):
+class SofiaVersionWarning(AstroMLFinderWarning):
     """The SoFiA-2 binary is not version 2.5.x, whose parameter names this package writes."""
 
 
@@ -332,7 +333,20 @@ def _reusable_file(image):
     return bool(file_wcs.wcs.compare(image.wcs.wcs, tolerance=1e-12))
 
 
-def sofia_outputs_to_catalog(
+def _sofia_margin(params):
+    """`smooth_clip_margin` of a SoFiA-2 parameter set."""
+    dilate = bool(params["dilation.enable"])
+    return smooth_clip_margin(
+        params["scfind.kernelsXY"] if params["scfind.enable"] else (),
+        params["scfind.kernelsZ"] if params["scfind.enable"] else (),
+        radius_xy=params["linker.radiusXY"], radius_z=params["linker.radiusZ"],
+        max_size_xy=params["linker.maxSizeXY"], max_size_z=params["linker.maxSizeZ"],
+        dilation_xy=params["dilation.iterationsXY"] if dilate else 0,
+        dilation_z=params["dilation.iterationsZ"] if dilate else 0,
+    )
+
+
+def sofia_outputs_to_segmentation(
     image,
     cat_xml,
     mask,
@@ -344,7 +358,7 @@ def sofia_outputs_to_catalog(
     region=None,
     meta=None,
 ):
-    """Build a `SourceCatalog` from SoFiA-2's VOTable catalogue and label mask.
+    """Build a `~astro_mlfinder.core.segmentation.Segmentation` from SoFiA-2's VOTable catalogue and label mask.
 
     Parameters
     ----------
@@ -354,7 +368,7 @@ def sofia_outputs_to_catalog(
         SoFiA's ``_cat.xml`` (None for an empty result).
     mask : str, path-like, `~numpy.ndarray` or None
         SoFiA's ``_mask.fits`` (int32 ids) or the array itself (None: empty).
-    params : `~astro_mlfinder.sofia.SofiaParameters`, optional
+    params : `~astro_mlfinder.io.sofia_par.parfile.SofiaParameters`, optional
         The parameters of the run (``parameter.physical``/``prefix``).
     raw_mask, filtered, noise : path-like or array, optional
         Further SoFiA outputs, stored in ``catalog.products``.
@@ -367,9 +381,9 @@ def sofia_outputs_to_catalog(
 
     Returns
     -------
-    catalog : `~astro_mlfinder.SourceCatalog`
+    segmentation : `~astro_mlfinder.core.segmentation.Segmentation`
         All SoFiA catalogue columns (except ``id``, which comes from the
-        mask) are passed as finder columns, so the values are SoFiA's.
+        mask) are finder columns, so the catalogue's values are SoFiA's.
     """
     params = SofiaParameters() if params is None else params
 
@@ -443,8 +457,7 @@ def sofia_outputs_to_catalog(
     meta["sofia_params"] = params
     if catalog_params:
         meta["sofia_catalog_params"] = catalog_params
-    return SourceCatalog(
-        image,
+    return Segmentation(
         segment,
         columns=columns,
         products=products,
@@ -454,12 +467,20 @@ def sofia_outputs_to_catalog(
     )
 
 
+def sofia_outputs_to_catalog(image, cat_xml, mask, **kwargs):
+    """`SourceCatalog` of SoFiA-2's outputs: `sofia_outputs_to_segmentation` measured on ``image``.
+
+    Takes the same arguments as `sofia_outputs_to_segmentation`.
+    """
+    return build_catalog(image, sofia_outputs_to_segmentation(image, cat_xml, mask, **kwargs))
+
+
 class SofiaFinder(Finder):
     """Source finding with an installed SoFiA-2 binary (version 2.5.x).
 
     Parameters
     ----------
-    par : str, path-like, `~astro_mlfinder.sofia.SofiaParameters` or mapping, optional
+    par : str, path-like, `~astro_mlfinder.io.sofia_par.parfile.SofiaParameters` or mapping, optional
         SoFiA-2 parameter file or settings; SoFiA's defaults if omitted.
         ``input.data`` and the ``output.*`` settings are replaced by the
         wrapper (the data come from the call).
@@ -471,13 +492,13 @@ class SofiaFinder(Finder):
     **overrides
         `ClassicalFinder` keywords applied on top of ``par`` (e.g.
         ``threshold=4.0``, ``reliability=True``); see
-        `~astro_mlfinder.sofia.FINDER_MAPPING`.
+        `~astro_mlfinder.io.sofia_par.mapping.FINDER_MAPPING`.
 
     Raises
     ------
     ValueError
         For an unknown override keyword, an invalid value or settings that
-        SoFiA would reject at start-up (see `~astro_mlfinder.sofia.check_par`).
+        SoFiA would reject at start-up (see `~astro_mlfinder.io.sofia_par.parfile.check_par`).
 
     Notes
     -----
@@ -500,7 +521,7 @@ class SofiaFinder(Finder):
     ndim = 3
 
     def __init__(self, par=None, executable=None, *, timeout=None, **overrides):
-        params = SofiaParameters() if par is None else _as_params(par).copy()
+        params = SofiaParameters() if par is None else as_sofia_parameters(par).copy()
         self.params = finder_kwargs_to_par(overrides, params) if overrides else params
         check_par(self.params)
         self.executable = None if executable is None else os.fspath(executable)
@@ -588,7 +609,13 @@ class SofiaFinder(Finder):
         return params, text
 
     # ------------------------------------------------------------------ search
-    def _find(self, image, mask, progress):
+    @property
+    def margin(self):
+        """Per-axis (z, y, x) overlap for tiled runs: the largest S+C kernel plus the largest source allowed."""
+        return _sofia_margin(self.params)
+
+    def segment(self, image, mask, progress):
+        """Run SoFiA-2 on ``image`` and read its mask and catalogue back as a Segmentation."""
         path = find_sofia_executable(self.executable)
         version, mode = self._check_version(path)
         self._check_kernels(image.shape)
@@ -596,7 +623,7 @@ class SofiaFinder(Finder):
             if mask is None and _reusable_file(image):
                 data_path = image.filename
             else:
-                data = np.array(image.data, dtype=np.float32, copy=True)
+                data = np.array(image.read(), dtype=np.float32, copy=True)
                 if mask is not None:
                     data[np.asarray(mask, dtype=bool)] = np.nan
                 data_path = os.path.join(workdir, "input.fits")
@@ -626,7 +653,7 @@ class SofiaFinder(Finder):
             base = Path(workdir) / _OUTPUT_NAME
             if rc == 8:
                 meta["sofia_message"] = _sofia_message(stderr, stdout)
-                return sofia_outputs_to_catalog(
+                return sofia_outputs_to_segmentation(
                     image, None, None, params=params, meta=meta, region=params["input.region"]
                 )
 
@@ -634,7 +661,7 @@ class SofiaFinder(Finder):
                 candidate = Path(f"{base}{suffix}")
                 return candidate if candidate.exists() else None
 
-            catalog = sofia_outputs_to_catalog(
+            segmentation = sofia_outputs_to_segmentation(
                 image,
                 existing("_cat.xml"),
                 existing("_mask.fits"),
@@ -646,5 +673,5 @@ class SofiaFinder(Finder):
                 meta=meta,
             )
             # read everything into memory before the directory disappears
-            catalog.products = {k: np.array(v) for k, v in catalog.products.items()}
-            return catalog
+            segmentation.products = {k: np.array(v) for k, v in segmentation.products.items()}
+            return segmentation

@@ -7,7 +7,6 @@ from astro_mlfinder.classical import reliability as relmod
 from astro_mlfinder.classical.linker import link
 from astro_mlfinder.classical.reliability import (
     ReliabilityError,
-    plot_reliability,
     read_exclusion_catalog,
     relabel,
     reliability,
@@ -144,11 +143,14 @@ def test_errors_and_warnings():
         reliability(src, parameters=('peak', 'flux'))
     with pytest.raises(ValueError, match='beam_area'):
         reliability(src, beam_area=0)
-    # degenerate parameter space: log pix = log sum - log mean
+    # singular as SoFiA-2 decides it (Matrix_invert: determinant exactly 0): a constant parameter
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         with pytest.raises(ReliabilityError, match='not invertible'):
-            reliability(src, parameters=('sum', 'mean', 'pix'))
+            reliability(src, parameters=('fill', 'sum', 'mean'))
+        # log pix = log sum - log mean only up to rounding: SoFiA's determinant is not 0, so it
+        # runs (a numpy-version-dependent LinAlgError used to stop it here)
+        assert len(reliability(src, parameters=('sum', 'mean', 'pix')).rel) == len(src['f_sum'])
         with pytest.warns(UserWarning, match='non-positive'):
             reliability(src, scale_kernel=0)
 
@@ -225,13 +227,25 @@ def test_read_exclusion_catalog(tmp_path):
         read_exclusion_catalog(path, None)
 
 
-def test_plot_reliability(tmp_path):
+def test_result_plot(tmp_path):
+    # the plotting itself is tested in astro_mlfinder/visualization/tests
     pytest.importorskip('matplotlib')
     src = _fake_sources()
     res = reliability(src)
-    fig, fig2 = plot_reliability(res, tmp_path / 'rel.png',
-                                 skellam_path=tmp_path / 'sk.png')
+    fig, fig2 = res.plot(tmp_path / 'rel.png', skellam_path=tmp_path / 'sk.png')
     assert (tmp_path / 'rel.png').stat().st_size > 0
     assert (tmp_path / 'sk.png').stat().st_size > 0
     assert len(fig.axes) == 4  # 3 projections + colour bar
     assert len(fig2.axes) == 1
+
+
+def test_singularity_is_decided_as_sofia_does():
+    from astro_mlfinder.classical.reliability import sofia_is_singular
+
+    assert sofia_is_singular(np.zeros((2, 2)))
+    assert sofia_is_singular(np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 1.0]]))
+    assert not sofia_is_singular(np.array([[1.0, 1.0], [1.0, 1.0 + 1e-12]]))
+    assert not sofia_is_singular(np.eye(4))
+    four = np.eye(4)
+    four[3] = four[2]
+    assert sofia_is_singular(four)

@@ -1,0 +1,126 @@
+"""The contract every finder passes: the checks a new finder or model must pass to join.
+
+Parametrised over every registered finder name (`astro_mlfinder.find.finder_names`:
+the classical finder, SoFiA-2 when a binary is installed, every registered
+neural model): it declares ``ndim`` and ``margin``, refuses data of the wrong
+dimensionality naming the shapes it accepts, returns the one `SourceCatalog`
+type with the same schema when nothing is found, records enough in
+``meta['finder']`` to be re-created, honours the mask, and its catalogue
+writes regions and products.
+"""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import QTable
+from regions import Regions
+
+from astro_mlfinder import Finder, SourceCatalog
+from astro_mlfinder.find import finder_names, make_finder
+
+
+def _make(name):
+    if name == "sofia":
+        from astro_mlfinder.sofia.finder import find_sofia_executable
+
+        try:
+            find_sofia_executable(None)
+        except (FileNotFoundError, OSError, ValueError):
+            pytest.skip("no SoFiA-2 binary installed (set SOFIA2_BIN)")
+    if name not in ("classical", "sofia"):
+        pytest.importorskip("torch")
+    return make_finder(name)
+
+
+@pytest.fixture(scope="module", params=finder_names())
+def finder(request):
+    return _make(request.param)
+
+
+@pytest.fixture(scope="module")
+def cube(small_sim):
+    return small_sim.to_hdu()
+
+
+@pytest.fixture(scope="module")
+def noise_cube(cube):
+    """The same header with pure Gaussian noise at the simulated noise level."""
+    rng = np.random.default_rng(2024)
+    sigma = float(np.nanstd(cube.data[:, :8, :8]))
+    return fits.PrimaryHDU(rng.normal(0.0, sigma, cube.data.shape).astype(np.float32), cube.header)
+
+
+@pytest.fixture(scope="module")
+def found(finder, cube):
+    return finder(cube, progress=False)
+
+
+def test_declares_ndim_and_margin(finder):
+    assert isinstance(finder, Finder)
+    accepted = finder.ndim if isinstance(finder.ndim, tuple) else (finder.ndim,)
+    assert set(accepted) <= {2, 3} and accepted
+    margin = finder.margin
+    assert len(margin) == 3 and all(isinstance(m, int | np.integer) and m >= 0 for m in margin)
+    assert finder.margin_for(2) == tuple(margin[1:])
+
+
+def test_wrong_dimensionality_names_the_accepted_shapes(finder):
+    accepted = finder.ndim if isinstance(finder.ndim, tuple) else (finder.ndim,)
+    words = {2: "2D images (y, x)", 3: "3D cubes (z, y, x)"}
+    for ndim in {2, 3} - set(accepted):
+        data = np.zeros((16,) * ndim, dtype=np.float32) + 1.0
+        with pytest.raises(ValueError, match="accepts") as info:
+            finder(data, progress=False)
+        for n in accepted:
+            assert words[n] in str(info.value)
+
+
+def test_finds_sources_in_the_one_catalogue_type(found, small_sim):
+    assert isinstance(found, SourceCatalog)
+    assert len(found) >= len(small_sim.truth) - 1
+    assert found.segment.shape == small_sim.to_hdu().data.shape
+    assert list(found.id) == list(range(1, len(found) + 1))
+
+
+def test_empty_result_has_the_full_schema(finder, found, noise_cube):
+    empty = finder(noise_cube, progress=False)
+    assert isinstance(empty, SourceCatalog)
+    assert len(empty) == 0
+    full, none = found.to_table(), empty.to_table()
+    assert none.colnames == full.colnames
+    for name in full.colnames:
+        assert getattr(none[name], "unit", None) == getattr(full[name], "unit", None), name
+    assert len(empty.to_regions()) == 0
+
+
+def test_meta_recreates_the_finder(finder, found):
+    record = found.meta["finder"]
+    assert record["class"] == type(finder).__name__
+    again = type(finder)(**record["params"])
+    assert again.get_params() == finder.get_params()
+    assert again.margin == finder.margin
+
+
+def test_mask_is_honoured(finder, found, cube):
+    first = found[0]
+    box = (
+        slice(int(first.z_min.value), int(first.z_max.value) + 1),
+        slice(int(first.y_min.value), int(first.y_max.value) + 1),
+        slice(int(first.x_min.value), int(first.x_max.value) + 1),
+    )
+    mask = np.zeros(cube.data.shape, dtype=bool)
+    mask[box] = True
+    masked = finder(cube, mask=mask, progress=False)
+    assert not np.any(masked.segment[mask]), "a source was found inside the masked region"
+    assert len(masked) == len(found) - 1 or len(masked) < len(found)
+    with pytest.raises(ValueError, match="mask shape"):
+        finder(cube, mask=mask[1:], progress=False)
+
+
+def test_regions_and_products_are_writable(found, tmp_path):
+    regions = found.to_regions()
+    assert isinstance(regions, Regions) and len(regions) == len(found)
+    paths = found.write_products(tmp_path, "contract", regions=("ds9", "crtf"))
+    assert paths and all(p.exists() for p in paths)
+    found.write(tmp_path / "contract.ecsv")
+    assert len(QTable.read(tmp_path / "contract.ecsv")) == len(found)
