@@ -15,6 +15,11 @@ Usage::
 
     python benchmarks/sofia_parity.py               # 512^3
     python benchmarks/sofia_parity.py --size 256    # quicker
+    python benchmarks/sofia_parity.py --baseline /path/to/other/checkout   # before/after a change
+
+``--baseline DIR`` also runs the ClassicalFinder of another source checkout
+(put first on ``PYTHONPATH``) on the same file, interleaved with this one, and
+prints the ratio of the two.
 """
 
 import argparse
@@ -107,6 +112,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--sofia", help="path of the SoFiA-2 binary")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--baseline", help="source checkout whose ClassicalFinder is measured alongside")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,12 +123,21 @@ def main(argv=None):
         par.write_text(PAR.format(cube=cube_path, outdir=tmp))
         script = tmp / "run_finder.py"
         script.write_text(FINDER_SCRIPT)
-        # warm numba's cache so compilation is not timed
-        subprocess.run([sys.executable, "-c", "from astro_mlfinder.classical import smooth_clip as s; "
-                        "import numpy as np; s.smooth_clip(np.random.default_rng(0).standard_normal((32,32,32),"
-                        " dtype=np.float32), kernels_xy=(0,3), kernels_z=(0,3))"], check=True)
-        ours = [run_measured([sys.executable, str(script), str(par), str(cube_path), str(tmp / "ours.xml")])
-                for _ in range(args.repeat)]
+        envs = {"ours": None}
+        if args.baseline:
+            base = str(Path(args.baseline).resolve())
+            envs["baseline"] = dict(os.environ, PYTHONPATH=os.pathsep.join([base, os.environ.get("PYTHONPATH", "")]))
+        runs = {key: [] for key in envs}
+        for key, env in envs.items():
+            # warm numba's cache so compilation is not timed: a full run on a small cube
+            warm = tmp / "warm.fits"
+            write_cube(64, warm)
+            run_measured([sys.executable, str(script), str(par), str(warm), str(tmp / "warm.xml")], env=env)
+        for _ in range(args.repeat):  # interleaved
+            for key, env in envs.items():
+                runs[key].append(run_measured([sys.executable, str(script), str(par), str(cube_path),
+                                               str(tmp / f"{key}.xml")], env=env))
+        ours = runs["ours"]
         wall = min(r[0] for r in ours)
         peak = max(r[1] for r in ours)
         n_ours = int(ours[0][2].strip().splitlines()[-1])
@@ -145,11 +160,18 @@ def main(argv=None):
     print(f"{'finder':<18}{'wall [s]':>10}{'peak [GB]':>11}{'peak/cube':>11}{'Mvox/s':>9}{'sources':>9}")
     nvox = args.size**3
     rows = [("ClassicalFinder", wall, peak, n_ours), ("SoFiA-2 2.5.1", ref["wall"], ref["peak"], n_sofia)]
+    if args.baseline:
+        b_wall = min(r[0] for r in runs["baseline"])
+        b_peak = max(r[1] for r in runs["baseline"])
+        rows.insert(1, ("baseline checkout", b_wall, b_peak, int(runs["baseline"][0][2].strip().splitlines()[-1])))
     for name, w, p, n in rows:
         count = n if n is not None else "-"
         print(f"{name:<18}{w:>10.2f}{p / 1e9:>11.3f}{p / nbytes:>11.2f}{nvox / w / 1e6:>9.2f}{count:>9}")
     print(f"ratio ClassicalFinder / SoFiA-2: wall {wall / ref['wall']:.2f}x, peak memory {peak / ref['peak']:.2f}x "
           f"[SoFiA-2 figures {ref['note']}]")
+    if args.baseline:
+        print(f"ratio ClassicalFinder / baseline ({args.baseline}): wall {wall / b_wall:.2f}x, "
+              f"peak memory {peak / b_peak:.2f}x")
     return 0
 
 

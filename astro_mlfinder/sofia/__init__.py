@@ -1,8 +1,13 @@
-"""SoFiA-2 interoperability: parameter files and the `SofiaFinder` wrapper of the real binary."""
+"""SoFiA-2 interoperability: the `SofiaFinder` wrapper of the real binary, and parameter files.
 
+The parameter-file code lives in `astro_mlfinder.io.sofia_par` (the classical
+finder and the product writers need it too); its public names are
+re-exported here.
+"""
+
+from ..io.sofia_par import *  # noqa: F401,F403
+from ..io.sofia_par import __all__ as _par_all
 from .finder import *  # noqa: F401,F403
 from .finder import __all__ as _finder_all
-from .par import *  # noqa: F401,F403
-from .par import __all__ as _par_all
 
 __all__ = [*_par_all, *_finder_all]

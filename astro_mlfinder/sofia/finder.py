@@ -312,9 +312,9 @@ def _reusable_file(image):
     if not name or not os.path.isfile(name) or not name.lower().endswith((".fits", ".fit", ".fts")):
         return False
     try:
-        with fits.open(name, memmap=True) as hdul:
+        with fits.open(name, mode="readonly", memmap=True) as hdul:
             primary = hdul[0]
-            shape = tuple(s for s in primary.shape if s != 1) if primary.data is not None else ()
+            shape = tuple(s for s in primary.shape if s != 1)  # from the header: the data are not read
             if primary.header.get("BITPIX") not in (-32, -64) or shape != tuple(
                 s for s in image.shape if s != 1
             ):
@@ -623,7 +623,9 @@ class SofiaFinder(Finder):
             if mask is None and _reusable_file(image):
                 data_path = image.filename
             else:
-                data = np.array(image.read(), dtype=np.float32, copy=True)
+                data = image.read()
+                if data is image.data:  # in memory: copy, the caller's array is never touched
+                    data = data.copy()
                 if mask is not None:
                     data[np.asarray(mask, dtype=bool)] = np.nan
                 data_path = os.path.join(workdir, "input.fits")

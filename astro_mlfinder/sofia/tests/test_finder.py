@@ -16,6 +16,7 @@ from astropy.wcs import WCS
 
 from astro_mlfinder.core.inputs import load_image
 from astro_mlfinder.io.sofia_catalog import read_sofia_xml
+from astro_mlfinder.io.sofia_par import SofiaParameters, read_par
 from astro_mlfinder.sofia.finder import (
     SofiaFinder,
     SofiaVersionWarning,
@@ -24,7 +25,6 @@ from astro_mlfinder.sofia.finder import (
     sofia_version,
     strip_ansi,
 )
-from astro_mlfinder.sofia.par import SofiaParameters, read_par
 
 FIXTURES = Path(
     os.environ.get(
