@@ -64,6 +64,7 @@ import numba
 import numpy as np
 
 from ..core.exceptions import AstroMLFinderWarning
+from ..core.progress import progress_bar
 from ..core.stats import check_flux_range, check_statistic, measure_noise
 from . import _boxcar
 from .packed_mask import PackedMask
@@ -199,14 +200,6 @@ def _check_kernels(kernels_xy, kernels_z, shape):
 def _progress(total, enabled):
     if not enabled:
         return None
-    try:
-        from ..core.progress import progress_bar
-    except ImportError:  # pragma: no cover - fallback when utils is absent
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return None
-        return tqdm(total=total, desc="S+C", leave=False, unit="pass")
     return progress_bar(total=total, desc="S+C", enabled=True, unit="pass")
 
 
@@ -254,7 +247,7 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
         Existing detections; non-zero voxels are included in the result and
         take part in the replacement from the first pass on.  Not modified.
     progress : bool
-        Show a progress bar (tqdm) over the passes.
+        Show a progress bar over the passes.
 
     Returns
     -------

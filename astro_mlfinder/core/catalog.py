@@ -15,10 +15,11 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable
 
-from ..io.sofia_catalog import SOFIA_SPECTRAL_NAMES
+from ..config import version
+from .exceptions import AstroMLFinderWarning
 from .inputs import ImageData
 
-__all__ = ["SourceCatalog", "DEFAULT_COLUMNS_3D", "DEFAULT_COLUMNS_2D", "SOFIA_COLUMNS"]
+__all__ = ["SourceCatalog", "DEFAULT_COLUMNS_3D", "DEFAULT_COLUMNS_2D", "SOFIA_COLUMNS", "SOFIA_SPECTRAL_NAMES"]
 
 DEFAULT_COLUMNS_3D = (
     "id", "x", "y", "z", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max", "n_pix",
@@ -57,6 +58,8 @@ _PARAM_NAMES = (
 )  # fmt: skip
 _LINKER_NAMES = ("fill", "mean", "std", "skew", "kurt")
 _CUBE_ONLY = {"z", "z_min", "z_max", "w20", "w50", "wm50", "kin_pa", "err_z", "z_peak", "freq", "freq_peak"}
+#: SoFiA-2's catalogue names of the spectral world columns, by the first four letters of CTYPE.
+SOFIA_SPECTRAL_NAMES = {"FREQ": "freq", "VRAD": "v_rad", "VOPT": "v_opt", "FELO": "v_opt", "VELO": "v_app"}
 # SoFiA's names, plus redshift and wavelength axes (SoFiA calls those ``spec``)
 _SPECTRAL_NAMES = {**SOFIA_SPECTRAL_NAMES, "ZOPT": "z_opt", "WAVE": "wave"}
 
@@ -112,7 +115,7 @@ class SourceCatalog:
             raise ValueError(f"segment shape {segment.shape} does not match the data shape {image.shape}")
         if segment.dtype.kind not in "iu":
             raise ValueError(f"segment must be an integer label array, got dtype {segment.dtype}")
-        self.image = image
+        self.image = image.loaded()  # columns compute on data in memory: a lazy input is read here
         self._segment = segment.astype(np.int32, copy=False)
         self.products = dict(products or {})
         self.meta = dict(meta or {})
@@ -225,7 +228,7 @@ class SourceCatalog:
             warnings.warn(
                 "physical=True needs Jy/beam data with a beam and a spectral WCS; reporting fluxes in "
                 "data units and widths in channels",
-                UserWarning,
+                AstroMLFinderWarning,
                 stacklevel=3,
             )
         return ok
@@ -551,9 +554,7 @@ class SourceCatalog:
         return new
 
     def _table_meta(self):
-        from .. import __version__
-
-        meta = {"version": f"astro_mlfinder {__version__}", "date": self.meta.get("date")}
+        meta = {"version": f"astro_mlfinder {version}", "date": self.meta.get("date")}
         if "finder" in self.meta:
             meta["finder"] = self.meta["finder"]
         if self.image.filename:
@@ -579,13 +580,16 @@ class SourceCatalog:
             id, and for cubes the spectral range), and for cubes
             ``meta['range']`` (CRTF ``range=[lo, hi]``).
         """
-        from ..io.regions import catalog_to_regions
+        from .regions import catalog_to_regions
 
         return catalog_to_regions(self, kind=kind, sky=sky)
 
     # ------------------------------------------------------------- writing
     def write(self, path, format=None, overwrite=False, **kwargs):
         """Write the catalogue or its regions.
+
+        The writer of each format is registered in
+        `astro_mlfinder.core.registry.catalog_writers` (by `astro_mlfinder.io`).
 
         Parameters
         ----------
@@ -596,19 +600,21 @@ class SourceCatalog:
         overwrite : bool
             Replace an existing file (default False).
         **kwargs
-            Passed to the region converter for ds9/crtf (``kind``, ``sky``).
+            Passed to the writer: ``columns`` for ecsv/fits/votable, the region
+            converter's ``kind`` and ``sky`` for ds9/crtf.
         """
-        from ..io.catalog import write_catalog
+        from .registry import write_catalog
 
         return write_catalog(self, path, format=format, overwrite=overwrite, **kwargs)
 
     def write_products(self, outdir, prefix=None, *, overwrite=False, **switches):
         """Write the SoFiA-style product set (catalogues, masks, moment maps, regions).
 
-        See `astro_mlfinder.io.products.write_products` for the switches.
+        See `astro_mlfinder.io.products.write_products` for the switches
+        (the ``'sofia'`` writer of `astro_mlfinder.core.registry.product_writers`).
         Returns the list of written paths.
         """
-        from ..io.products import write_products
+        from .registry import write_products
 
         if prefix is None:
             from pathlib import Path

@@ -43,6 +43,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from .progress import progress_bar
 from .stats import MAD_TO_STD
 
 __all__ = ['parameterise', 'beam_area_pixels', 'source_names',
@@ -413,7 +414,7 @@ def parameterise(data, labels, *, rms=None, physical=False,
     beam_area : float, optional
         Beam area Ω in pixels (:func:`beam_area_pixels`); 1 if `None`.
     progress : bool, optional
-        Show a progress bar (needs tqdm).
+        Show a progress bar over the sources.
 
     Returns
     -------
@@ -465,13 +466,7 @@ def parameterise(data, labels, *, rms=None, physical=False,
                            else np.float64) for name in names}
     cols['id'] = ids
 
-    iterator = range(nsrc)
-    if progress:
-        try:
-            from tqdm.auto import tqdm
-            iterator = tqdm(iterator, desc='parameterise', unit='src')
-        except ImportError:  # pragma: no cover - optional dependency
-            pass
+    iterator = progress_bar(range(nsrc), desc='parameterise', unit='src', enabled=progress)
     for k in iterator:
         sid = int(ids[k])
         sl = objects[sid - 1]

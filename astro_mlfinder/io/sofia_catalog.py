@@ -23,7 +23,6 @@ import time
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -31,6 +30,9 @@ import numpy as np
 from astropy import units as u
 from astropy.table import QTable
 
+from ..config import version
+from ..core.catalog import SOFIA_SPECTRAL_NAMES
+from ..core.exceptions import AstroMLFinderWarning
 from .atomic import write_text
 
 __all__ = [
@@ -97,7 +99,6 @@ SOFIA_COLUMN_SPECS = {
 }
 #: Spectral world-coordinate column names by the first four letters of CTYPE, as SoFiA-2
 #: names them; any other spectral type is ``spec``.
-SOFIA_SPECTRAL_NAMES = {"FREQ": "freq", "VRAD": "v_rad", "VOPT": "v_opt", "FELO": "v_opt", "VELO": "v_app"}
 # world-coordinate columns, named after the WCS axis types as SoFiA does
 _WORLD_UCDS = {
     "ra": "pos.eq.ra",
@@ -198,13 +199,6 @@ def _time_string():
 
 
 def _default_creator():
-    try:
-        from .. import __version__ as version
-    except ImportError:  # pragma: no cover - partially initialised package
-        try:
-            version = metadata.version("astro_mlfinder")
-        except metadata.PackageNotFoundError:
-            version = "unknown"
     return f"astro_mlfinder {version}"
 
 
@@ -569,7 +563,7 @@ def write_karma(table, path, *, creator=None, overwrite=False):
             warnings.warn(
                 "no sky coordinates (ra/dec, l/b or lon/lat) in the catalogue; the Karma "
                 "annotation file holds no sources",
-                UserWarning,
+                AstroMLFinderWarning,
                 stacklevel=2,
             )
     return write_text(path, "\n".join(out) + "\n", overwrite)

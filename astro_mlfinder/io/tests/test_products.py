@@ -16,7 +16,9 @@ from astropy.wcs import WCS
 from regions import PointSkyRegion, Regions
 
 from astro_mlfinder.core.inputs import load_image
-from astro_mlfinder.io.products import cubelet_products, mask_2d, moment_maps, write_products
+from astro_mlfinder.io.cubelets import cubelet_products
+from astro_mlfinder.io.moments import mask_2d, moment_maps
+from astro_mlfinder.io.products import write_products
 from astro_mlfinder.io.sofia_catalog import read_sofia_ascii, read_sofia_xml
 
 FIXTURES = Path(
@@ -255,8 +257,8 @@ def test_missing_products_are_reported_before_writing(small, tmp_path):
 
 def test_write_products_of_a_source_catalog(small, tmp_path):
     """The real SourceCatalog (from SoFiA's recorded outputs) through cat.write_products."""
+    from astro_mlfinder.io.sofia_par import read_par
     from astro_mlfinder.sofia.finder import sofia_outputs_to_catalog
-    from astro_mlfinder.sofia.par import read_par
 
     image, labels, _ = small
     params = read_par(FIXTURES / "small.par")
