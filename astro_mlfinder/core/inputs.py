@@ -16,8 +16,18 @@ Real-header quirks handled here:
 * ``BUNIT`` spellings such as ``JY/BEAM``, ``Jy/Beam`` or ``beam-1 Jy`` become
   ``Jy/beam``;
 * integer data with ``BLANK`` become float32 with NaN.
+
+Large inputs stay lazy: a FITS file whose image HDU can be memory-mapped as it
+is (uncompressed, no ``BSCALE``/``BZERO`` scaling, no integer ``BLANK``) is held
+as a read-only `numpy.memmap` of its big-endian values, a dask array (or any
+array with ``compute``) is held as it is, and a memmap or HDU passed in is not
+copied. The checks above run on them plane by plane without reading the data
+whole; `ImageData.read` converts to float32 in chunks, when a stage needs the
+values. Files are only ever opened read-only.
 """
 
+import math
+import mmap
 import os
 import re
 import warnings
@@ -28,8 +38,9 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 from astropy.nddata import NDData
-from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
+
+from .exceptions import AstroMLFinderWarning
 
 __all__ = ["ImageData", "load_image", "normalise_bunit", "normalise_header"]
 
@@ -54,15 +65,212 @@ _JY_BEAM_SPELLINGS = re.compile(
 )
 
 
+#: Size of the chunks `ImageData.read` converts at a time (bytes of float32 output).
+_CHUNK_BYTES = 32 * 2**20
+#: Size of the blocks the finite-value check at load reads at a time (plane by plane up to this).
+_CHECK_BYTES = 4 * 2**20
+#: FITS BITPIX -> on-disk dtype (FITS is big-endian).
+_BITPIX_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+_MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
+
+
+# ---------------------------------------------------------------- lazy arrays
+def _is_duck_lazy(data):
+    """True for a dask array or another lazy array (``compute`` or ``__dask_graph__``, with shape and dtype)."""
+    return (
+        not isinstance(data, np.ndarray)
+        and hasattr(data, "shape")
+        and hasattr(data, "dtype")
+        and (hasattr(data, "__dask_graph__") or callable(getattr(data, "compute", None)))
+    )
+
+
+def _mmap_of(array):
+    """The `mmap.mmap` whose memory ``array`` views, or None (an in-memory array)."""
+    base = array
+    while isinstance(base, np.ndarray | memoryview):
+        base = base.obj if isinstance(base, memoryview) else base.base
+    return base if isinstance(base, mmap.mmap) else None
+
+
+def _memmap_mode(array):
+    """The mode of the `numpy.memmap` ``array`` views (``'r'``, ``'c'``, ...), or None."""
+    base = array
+    while isinstance(base, np.ndarray):
+        if isinstance(base, np.memmap) and getattr(base, "mode", None):
+            return base.mode
+        base = base.base
+    return None
+
+
+def _is_lazy(data):
+    """True if ``data`` is not an in-memory array: a file-backed (memory-mapped) array or a lazy array."""
+    if isinstance(data, np.ndarray):
+        return _mmap_of(data) is not None
+    return _is_duck_lazy(data)
+
+
+def _compute(block):
+    """A block of a lazy array as an ndarray (computed if lazy)."""
+    if _is_duck_lazy(block):
+        block = block.compute()
+    return np.asarray(block)
+
+
+def _blocks(shape, itemsize, target):
+    """Index tuples cutting a C-ordered array into contiguous blocks of at most ``target`` bytes.
+
+    Blocks run along axis 0 (several planes at a time) when a plane fits in
+    ``target``, else along the first axis whose trailing block fits (at least
+    one row of the last axis).
+    """
+    ndim = len(shape)
+    axis = 0
+    while axis < ndim - 1 and math.prod(shape[axis + 1 :]) * itemsize > target:
+        axis += 1
+    step = max(1, target // max(1, math.prod(shape[axis + 1 :]) * itemsize))
+    for outer in np.ndindex(*shape[:axis]):
+        for start in range(0, shape[axis], step):
+            yield outer + (slice(start, min(start + step, shape[axis])),)
+
+
+def _lazy_blocks(data, target):
+    """Slices along axis 0 of a lazy array, on its chunk boundaries, of about ``target`` bytes (one chunk at least).
+
+    Whole chunks only: computing part of a chunk may compute the whole chunk.
+    """
+    n0 = data.shape[0]
+    plane = math.prod(data.shape[1:]) * max(np.dtype(data.dtype).itemsize, 4)
+    chunks = getattr(data, "chunks", None)
+    if chunks and isinstance(chunks[0], tuple):  # dask / xarray: sizes of the chunks of each axis
+        edges = np.cumsum((0,) + tuple(int(c) for c in chunks[0])).tolist()
+    elif chunks and isinstance(chunks[0], int | np.integer):  # zarr-like: one chunk shape
+        edges = list(range(0, n0, int(chunks[0]))) + [n0]
+    else:
+        edges = list(range(0, n0, max(1, target // max(plane, 1)))) + [n0]
+    start = previous = edges[0]
+    for edge in edges[1:]:
+        if (edge - start) * plane > target and previous > start:
+            yield (slice(start, previous),)
+            start = previous
+        previous = edge
+    if previous > start:
+        yield (slice(start, previous),)
+
+
+def _byte_bounds(array):
+    """(first, one past the last) memory address of ``array``'s elements."""
+    low = high = array.__array_interface__["data"][0]
+    for n, stride in zip(array.shape, array.strides, strict=True):
+        if n == 0:
+            return low, low
+        if stride < 0:
+            low += (n - 1) * stride
+        else:
+            high += (n - 1) * stride
+    return low, high + array.itemsize
+
+
+def _page_releaser(array):
+    """A function ``release(view)`` that drops the pages of ``view`` (a part of ``array``) from this process.
+
+    Only for a `numpy.memmap` whose mapping is shared with the file (modes
+    ``r``, ``r+``, ``w+``): its pages are re-read from the file (page cache)
+    when touched again, so no value is lost. A private (copy-on-write) mapping,
+    an in-memory array or a platform without ``madvise`` gets a no-op.
+    """
+    mm = _mmap_of(array)
+    shared = _memmap_mode(array) in ("r", "r+", "w+")
+    if mm is None or not shared or _MADV_DONTNEED is None or not hasattr(mm, "madvise"):
+        return lambda view: None
+    try:
+        base = np.frombuffer(mm, dtype=np.uint8).__array_interface__["data"][0]
+    except (ValueError, TypeError, BufferError):  # pragma: no cover - closed or unexportable mapping
+        return lambda view: None
+    size = len(mm)
+    page = mmap.PAGESIZE
+
+    def release(view):
+        low, high = _byte_bounds(view)
+        start = (low - base) // page * page
+        stop = min(high - base, size)
+        if 0 <= start < stop:
+            try:
+                mm.madvise(_MADV_DONTNEED, start, stop - start)
+            except (OSError, ValueError):  # pragma: no cover - advice refused: the pages just stay
+                pass
+
+    return release
+
+
+def _read_float32(data):
+    """``data`` (a memmap, a lazy array or any numeric array) as a new native float32 ndarray.
+
+    Converted chunk by chunk into one preallocated array: the peak is the
+    output plus one chunk, and the pages of a memory-mapped file are released
+    once their chunk is converted.
+    """
+    out = np.empty(data.shape, dtype=np.float32)
+    if out.size == 0:
+        return out
+    if _is_duck_lazy(data):
+        for index in _lazy_blocks(data, _CHUNK_BYTES):
+            out[index] = _compute(data[index])
+        return out
+    data = np.asanyarray(data)
+    if data.ndim == 0:
+        out[...] = data
+        return out
+    release = _page_releaser(data)
+    for index in _blocks(data.shape, max(data.dtype.itemsize, 4), _CHUNK_BYTES):
+        part = data[index]
+        np.copyto(out[index], part, casting="unsafe")
+        release(part)
+    return out
+
+
+def _is_loaded(data):
+    """True for an in-memory (not file-backed) native-endian float32 ndarray."""
+    return isinstance(data, np.ndarray) and data.dtype == np.float32 and data.dtype.isnative and _mmap_of(data) is None
+
+
+def _any_finite(block):
+    found = np.isfinite(block).any()
+    if _is_duck_lazy(found):
+        found = found.compute()
+    return bool(found)
+
+
+def _has_finite(data):
+    """True if ``data`` hold a finite value; lazy data are read block by block up to the first finite one."""
+    if np.dtype(data.dtype).kind in "iu":
+        return data.size > 0
+    if not _is_lazy(data):
+        return bool(np.isfinite(data).any())
+    if _is_duck_lazy(data):
+        return any(_any_finite(data[index]) for index in _lazy_blocks(data, _CHECK_BYTES))
+    release = _page_releaser(data)
+    for index in _blocks(data.shape, data.dtype.itemsize, _CHECK_BYTES):
+        part = data[index]
+        found = bool(np.isfinite(part).any())
+        release(part)
+        if found:
+            return True
+    return False
+
+
 @dataclass
 class ImageData:
     """A normalised image or cube with its metadata.
 
     Attributes
     ----------
-    data : `~numpy.ndarray`
-        float32 array, (z, y, x) for cubes or (y, x) for images; NaN marks
-        blanked pixels.
+    data : `~numpy.ndarray`, `~numpy.memmap` or dask array
+        (z, y, x) for cubes or (y, x) for images; NaN marks blanked pixels.
+        In-memory inputs are float32; a FITS file or a memmap is held
+        memory-mapped in its own dtype (big-endian ``>f4``, or integers
+        without scaling) and a dask array lazily. Compute on `read` (or on
+        `loaded`), never on ``data`` directly.
     wcs : `~astropy.wcs.WCS` or None
         World coordinates with the same number of axes as ``data``.
     header : `~astropy.io.fits.Header` or None
@@ -88,21 +296,25 @@ class ImageData:
         Stages that compute on the pixel values call this instead of using
         ``data`` directly, which may be a lazy array (a FITS memmap or a dask
         array). In-memory native float32 data are returned as they are (no
-        copy); anything else is converted into a new array.
+        copy; a view for ``slices``); anything else is converted chunk by chunk
+        into one new array, so the peak memory is the result plus one chunk
+        (about 32 MB), and the file pages of a memmap are released as they are
+        converted. Only the selected part of a lazy array is read.
+
+        Parameters
+        ----------
+        slices : slice, tuple of slices or index, optional
+            The part to read, as for ``data[slices]``.
         """
         data = self.data if slices is None else self.data[slices]
-        if hasattr(data, "compute") and not isinstance(data, np.ndarray):  # dask array
-            data = data.compute()
-        if isinstance(data, np.ndarray) and data.dtype == np.float32 and data.dtype.isnative:
-            return data if not isinstance(data, np.memmap) else np.array(data)
-        return np.asarray(data, dtype=np.float32)
+        if _is_loaded(data):
+            return data
+        return _read_float32(data)
 
     @property
     def is_loaded(self):
         """True if ``data`` is an in-memory native-endian float32 array (not a memmap or dask array)."""
-        data = self.data
-        return (isinstance(data, np.ndarray) and not isinstance(data, np.memmap)
-                and data.dtype == np.float32 and data.dtype.isnative)
+        return _is_loaded(self.data)
 
     def loaded(self):
         """This image with its data in memory as native float32 (``self`` when it already is)."""
@@ -185,7 +397,9 @@ def normalise_bunit(bunit):
     try:
         return u.Unit(text.replace("JY", "Jy").replace("BEAM", "beam"), parse_strict="raise")
     except ValueError:
-        warnings.warn(f"unrecognised BUNIT {text!r}; treating the data as dimensionless", AstropyWarning, stacklevel=3)
+        warnings.warn(
+            f"unrecognised BUNIT {text!r}; treating the data as dimensionless", AstroMLFinderWarning, stacklevel=3
+        )
         return u.dimensionless_unscaled
 
 
@@ -291,7 +505,8 @@ def _drop_degenerate_axes(data, header, wcs):
     if len(keep) == fits_ndim:
         return data, header, wcs
     squeeze_axes = tuple(fits_ndim - 1 - a for a in range(fits_ndim) if a not in keep)
-    data = np.squeeze(data, axis=squeeze_axes)
+    # indexing, not squeeze: a view that stays a memmap (np.memmap.squeeze gives a plain ndarray), lazy for dask
+    data = data[tuple(0 if axis in squeeze_axes else slice(None) for axis in range(fits_ndim))]
     if wcs is not None:
         wcs = wcs.sub([a + 1 for a in keep])
     if header is not None:
@@ -328,13 +543,29 @@ def _from_hdu(hdu, filename=None):
     return _from_array(data, header=header, filename=filename)
 
 
+def _check_numeric(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise ValueError(f"data must be numeric, got dtype {dtype}")
+    if dtype.kind == "b":
+        raise ValueError("data are boolean; pass the image or cube, not a mask")
+
+
 def _to_float32(data):
     data = np.asanyarray(data)
-    if data.dtype.kind not in "biuf":
-        raise ValueError(f"data must be numeric, got dtype {data.dtype}")
-    if data.dtype.kind == "b":
-        raise ValueError("data are boolean; pass the image or cube, not a mask")
+    _check_numeric(data.dtype)
     return np.asarray(data, dtype=np.float32)
+
+
+def _check_lazy(data):
+    """Validate a lazy array (memmap or dask) without reading it; it stays lazy (converted by `ImageData.read`)."""
+    _check_numeric(data.dtype)
+    if any(not isinstance(n, int | np.integer) or n < 0 for n in data.shape):  # dask: unknown chunk sizes
+        raise ValueError(
+            f"the lazy array has an unknown shape {data.shape}; compute its chunk sizes first "
+            "(dask: array.compute_chunk_sizes())"
+        )
+    return data
 
 
 def _from_array(data, header=None, wcs=None, unit=None, beam=None, filename=None):
@@ -343,7 +574,7 @@ def _from_array(data, header=None, wcs=None, unit=None, beam=None, filename=None
         data = data.value
     if np.ma.isMaskedArray(data):
         data = np.ma.filled(data.astype(np.float32), np.nan)
-    data = _to_float32(data)
+    data = _check_lazy(data) if _is_lazy(data) else _to_float32(data)
     if header is not None and wcs is None:
         wcs = _build_wcs(header, naxis=data.ndim) if header.get("NAXIS", data.ndim) else None
         if wcs is not None and (not any(wcs.wcs.ctype) or wcs.naxis != data.ndim):
@@ -355,7 +586,7 @@ def _from_array(data, header=None, wcs=None, unit=None, beam=None, filename=None
         )
     if wcs is not None and wcs.naxis != data.ndim:
         raise ValueError(f"the WCS has {wcs.naxis} axes but the data have {data.ndim}")
-    if not np.isfinite(data).any():
+    if not _has_finite(data):  # lazy data: block by block, up to the first finite value
         raise ValueError(f"data contain no finite values (shape {data.shape}): all pixels are NaN or Inf")
     if unit is None:
         unit = normalise_bunit(header.get("BUNIT") if header is not None else None)
@@ -364,14 +595,68 @@ def _from_array(data, header=None, wcs=None, unit=None, beam=None, filename=None
     return ImageData(data=data, wcs=wcs, header=header, unit=unit, beam=beam, filename=filename)
 
 
+def _image_hdu_index(hdul, filename):
+    """Index of the first image HDU with data, judged from the headers (no data read)."""
+    for index, hdu in enumerate(hdul):
+        if hdu.is_image and hdu.shape and math.prod(hdu.shape) > 0:
+            return index
+    raise ValueError(f"no image data found in {filename}: every HDU is empty or a table")
+
+
+def _memmap_hdu(path, hdul, index):
+    """The data of ``hdul[index]`` as a read-only `numpy.memmap` of the file, or None where they need decoding.
+
+    Possible for an uncompressed file's primary or image HDU stored as it is
+    read: no ``BSCALE``/``BZERO`` scaling and, for integers, no ``BLANK``
+    (astropy ignores ``BLANK`` on floating-point data). Tile-compressed,
+    gzip'ed or scaled data return None and are read whole by astropy.
+    """
+    hdu = hdul[index]
+    if type(hdu) not in (fits.PrimaryHDU, fits.ImageHDU):  # not CompImageHDU, GroupsHDU
+        return None
+    header = hdu.header
+    dtype = _BITPIX_DTYPES.get(header.get("BITPIX"))
+    if dtype is None:
+        return None
+    try:
+        if float(header.get("BSCALE", 1)) != 1 or float(header.get("BZERO", 0)) != 0:
+            return None
+    except (TypeError, ValueError):
+        return None
+    if header["BITPIX"] > 0 and "BLANK" in header:
+        return None
+    with open(path, "rb") as fh:
+        if fh.read(6) != b"SIMPLE":  # gzip, bzip2, zip...: not mappable
+            return None
+    shape = tuple(int(n) for n in hdu.shape)
+    offset = int(hdul.fileinfo(index)["datLoc"])
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    size = os.path.getsize(path)
+    if offset + nbytes > size:
+        raise ValueError(
+            f"cannot read {path} as FITS: the file is truncated or corrupt "
+            f"({size} bytes, but its data need {offset + nbytes})"
+        )
+    # mode 'r': a read-only mapping shared with the file (never written; pages can be released)
+    try:
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    except OSError:  # a file system that cannot map files: read it whole instead
+        return None
+
+
 def _read_fits(path):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"input file not found: {path}")
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with fits.open(path, mode="readonly", memmap=False) as hdul:
             hdul.verify("silentfix")
-            return _from_hdu(hdul, filename=str(path))
+            index = _image_hdu_index(hdul, path)
+            data = _memmap_hdu(path, hdul, index)
+            if data is None:  # scaled, BLANK'ed or compressed: read whole, as astropy decodes it
+                return _from_hdu(hdul[index], filename=str(path))
+            # the memmap holds its own mapping: it stays valid after the file is closed
+            return _from_array(data, header=normalise_header(hdul[index].header), filename=str(path))
     except (OSError, TypeError) as exc:
         raise ValueError(f"cannot read {path} as FITS: {exc}") from exc
     except ValueError as exc:
@@ -413,7 +698,7 @@ def load_image(data, wcs=None, *, unit=None):
     elif isinstance(data, fits.BinTableHDU | fits.TableHDU):
         raise ValueError("a FITS table HDU cannot be searched for sources; pass an image HDU")
     elif isinstance(data, NDData):
-        arr = np.asarray(data.data)
+        arr = data.data if data.mask is None and _is_lazy(data.data) else np.asarray(data.data)
         if data.mask is not None:
             arr = np.where(np.asarray(data.mask, dtype=bool), np.nan, arr.astype(np.float32))
         nd_wcs = data.wcs if isinstance(data.wcs, WCS) else None
@@ -434,13 +719,15 @@ def load_image(data, wcs=None, *, unit=None):
                 "bmin": beam.minor.to_value(u.deg),
                 "bpa": beam.pa.to_value(u.deg),
             }
+    elif _is_duck_lazy(data):  # dask array: held lazily
+        image = _from_array(data)
     else:
         if isinstance(data, list | tuple):
             data = np.asarray(data)
         if not isinstance(data, np.ndarray):
             raise TypeError(
                 f"unsupported input type {type(data).__name__}: pass an ndarray, Quantity, NDData, "
-                "FITS HDU, FITS path or SpectralCube"
+                "FITS HDU, FITS path, SpectralCube or dask array"
             )
         image = _from_array(data)
     if wcs is not None:
