@@ -8,7 +8,7 @@ weights import without it; everything that runs a network calls
 
 import importlib
 
-__all__ = ["TORCH_INSTALL_HINT", "require_torch", "torch_available", "resolve_device"]
+__all__ = ["TORCH_INSTALL_HINT", "require_torch", "torch_available", "resolve_device", "describe_hardware"]
 
 TORCH_INSTALL_HINT = "pip install 'astro_mlfinder[neural]'"
 
@@ -63,3 +63,33 @@ def resolve_device(device="auto"):
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
     return dev
+
+
+def describe_hardware(device="auto"):
+    """Plain description of the hardware ``device`` runs on (recorded with trained weights).
+
+    Returns
+    -------
+    dict
+        ``device`` (``'cpu'``, ``'cuda:0'``...), ``accelerator`` (the GPU name,
+        or None on a CPU), ``cpu`` (architecture and processor), ``cpu_count``,
+        ``torch_threads`` and ``torch`` (the PyTorch version).
+    """
+    import os
+    import platform
+
+    torch = require_torch("describe_hardware")
+    dev = resolve_device(device)
+    accelerator = None
+    if dev.type == "cuda":
+        accelerator = torch.cuda.get_device_name(dev)
+    elif dev.type == "mps":
+        accelerator = "Apple MPS"
+    return {
+        "device": str(dev),
+        "accelerator": accelerator,
+        "cpu": " ".join(v for v in (platform.machine(), platform.processor()) if v) or "unknown",
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": str(torch.__version__),
+    }

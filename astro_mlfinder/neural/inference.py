@@ -1,46 +1,37 @@
-"""Running a segmentation network over a cube: normalisation, tiling, blending, post-processing.
+"""Running a segmentation network over an image or cube: normalisation, tiling, blending, post-processing.
 
-The pipeline of `run_segmentation` (used by ``NeuralFinder('unet3d')``):
+The pieces of the neural models' predict steps (see
+`astro_mlfinder.neural.models.unet3d.model` for the ``unet3d`` pipeline):
 
-1. **Rebin** the cube along frequency (average pool 6/4, NaN-aware; see
-   `~astro_mlfinder.neural.models.unet3d.spectral_rebin`).
-2. **Normalise** (`normalize_cube`): divide by a robust noise estimate
-   (1.4826 x MAD, per channel or for the whole cube), clip to
-   ``[lo, hi]`` noise units and map to [0, 1] as HISF does; NaN become the low
-   value. The recipe is stored with the weights, so a cube in any flux unit
-   gives the same network input.
-3. **Tile** (`predict_tiled`): the rebinned cube is padded (mirror) to
-   multiples of 16 and cut into overlapping tiles whose origins are multiples
-   of 16 (the U-Net is then shift-equivariant between tiles); tiles run in
-   batches under `torch.inference_mode` (bf16/fp16 autocast on GPUs) and are
-   blended with smooth weights that form a partition of unity
-   (`blend_window`).
-4. **Upsample** the probability back to the native channel count.
-5. **Segment** (`segment_probability`): threshold, binary closing then
-   opening, connected components (26-connectivity), minimum size, ids
-   1..N in raster order of each source's first voxel.
+* `robust_noise`, `normalize_cube` -- the input normalisation recorded with
+  the weights (noise units, clipped and mapped to [0, 1]);
+* `predict_tiled` -- any per-tile prediction over overlapping tiles of a 2D
+  image or 3D cube, planned by `astro_mlfinder.core.tiling.plan_tiles` and
+  blended with its partition-of-unity windows;
+* `predict_probability` -- the probability cube of a (spectrally rebinned)
+  segmentation network, with optional test-time augmentation;
+* `segment_probability`, `filter_sizes` -- threshold, morphology, connected
+  components, minimum size.
 """
 
 import math
-import time
 
 import numpy as np
 from scipy import ndimage
 
+from ..core.progress import progress_bar
 from ..core.stats import MAD_TO_STD
+from ..core.tiling import as_tuple, plan_tiles
 from ._torch import require_torch, resolve_device
 
 __all__ = [
     "DEFAULT_NORMALIZATION",
     "robust_noise",
     "normalize_cube",
-    "tile_origins",
-    "blend_window",
     "predict_tiled",
     "predict_probability",
     "segment_probability",
     "filter_sizes",
-    "run_segmentation",
 ]
 
 #: Default input normalisation (recorded with every set of weights).
@@ -145,107 +136,6 @@ def normalize_cube(cube, normalization=None, noise=None):
     return out
 
 
-def tile_origins(size, tile, step):
-    """Origins of tiles of length ``tile`` covering ``[0, size)`` with the given ``step``.
-
-    The last tile ends flush with ``size`` (it may overlap its neighbour by
-    more than ``tile - step``). ``size <= tile`` gives the single origin 0.
-    """
-    if tile <= 0 or step <= 0:
-        raise ValueError(f"tile ({tile}) and step ({step}) must be positive")
-    if size <= tile:
-        return [0]
-    origins = list(range(0, size - tile, step))
-    origins.append(size - tile)
-    return origins
-
-
-def _window_1d(length, overlap, low, high):
-    w = np.ones(length, dtype=np.float64)
-    if overlap <= 0:
-        return w
-    margin = overlap // 4 if overlap >= 4 else 0
-    ramp_len = overlap - 2 * margin
-    k = np.arange(ramp_len, dtype=np.float64)
-    ramp = np.sin(0.5 * np.pi * (k + 0.5) / ramp_len) ** 2  # rises from ~0 to ~1
-    if low:
-        w[:margin] = 0.0
-        w[margin : margin + ramp_len] = np.minimum(w[margin : margin + ramp_len], ramp)
-    if high:
-        end = length - margin
-        w[end:] = 0.0
-        w[end - ramp_len : end] = np.minimum(w[end - ramp_len : end], ramp[::-1])
-    return w
-
-
-def blend_window(tile_shape, overlap, low=(True, True, True), high=(True, True, True)):
-    """Separable blending weights of one tile.
-
-    Along an axis where the tile has a neighbour on the low (high) side, the
-    weight is 0 over the outer ``overlap // 4`` voxels, rises as
-    ``sin^2`` across the next ``overlap - 2 * (overlap // 4)`` voxels and is 1
-    beyond. Two neighbours offset by ``tile - overlap`` therefore have weights
-    summing exactly to 1 in their overlap (a partition of unity), and voxels
-    next to a tile's inner edge, where zero padding distorts the prediction,
-    do not contribute. Edges on the cube border keep weight 1.
-
-    Parameters
-    ----------
-    tile_shape : tuple of int
-        Tile size per axis.
-    overlap : tuple of int
-        Overlap with the neighbours per axis (0 = no blending along that axis).
-    low, high : tuple of bool
-        Whether the tile has a neighbour before/after it along each axis.
-
-    Returns
-    -------
-    `~numpy.ndarray`
-        float32 weights of shape ``tile_shape``.
-    """
-    if not (len(tile_shape) == len(overlap) == len(low) == len(high)):
-        raise ValueError("tile_shape, overlap, low and high must have the same length")
-    w = np.ones((), dtype=np.float64)
-    for length, ov, lo_, hi_ in zip(tile_shape, overlap, low, high, strict=True):
-        if ov >= length:
-            raise ValueError(f"overlap {ov} must be smaller than the tile size {length}")
-        w = np.multiply.outer(w, _window_1d(length, ov, lo_, hi_))
-    return w.astype(np.float32)
-
-
-def _round_up(n, m):
-    return int(math.ceil(n / m) * m)
-
-
-def _as_triple(value, name):
-    if np.isscalar(value):
-        value = (value,) * 3
-    value = tuple(int(v) for v in value)
-    if len(value) != 3:
-        raise ValueError(f"{name} must be an int or a (z, y, x) triple, got {value}")
-    if any(v < 0 for v in value):
-        raise ValueError(f"{name} must be non-negative, got {value}")
-    return value
-
-
-def _plan_tiles(shape, tile_shape, overlap, divisor):
-    """Per-axis padded size, tile size, overlap and origins (all multiples of ``divisor``)."""
-    padded, tiles, overlaps, origins = [], [], [], []
-    for n, t, o in zip(shape, tile_shape, overlap, strict=True):
-        p = _round_up(n, divisor)
-        t = max(divisor, _round_up(t, divisor))
-        if p <= t:
-            t, o, orig = p, 0, [0]
-        else:
-            o = min(_round_up(o, divisor) if o > 0 else 0, t - divisor)
-            orig = tile_origins(p, t, t - o)
-        padded.append(p)
-        tiles.append(t)
-        overlaps.append(o)
-        origins.append(orig)
-    return tuple(padded), tuple(tiles), tuple(overlaps), origins
-
-
 def predict_tiled(
     volume,
     predict_fn,
@@ -262,19 +152,22 @@ def predict_tiled(
     Parameters
     ----------
     volume : `~numpy.ndarray`
-        (z, y, x) float32 network input.
+        (y, x) image or (z, y, x) cube of float32 network input.
     predict_fn : callable
-        ``predict_fn(batch)`` with ``batch`` of shape (n, z, y, x) returns an
+        ``predict_fn(batch)`` with ``batch`` of shape ``(n, *tile)`` returns an
         array of the same shape (e.g. probabilities).
-    tile_shape, overlap : tuple of int
-        Tile size and overlap per axis, in voxels of ``volume``; both are
-        rounded up to multiples of ``divisor`` (overlap stays below the tile).
+    tile_shape, overlap : int or tuple of int
+        Tile size and overlap per axis, in pixels of ``volume``; both are
+        rounded up to multiples of ``divisor`` (overlap stays below the tile),
+        see `astro_mlfinder.core.tiling.plan_tiles`.
     batch_size : int
         Tiles per call of ``predict_fn``.
     divisor : int
         Tile sizes and tile origins are multiples of this.
     progress : bool
-        Show a tqdm progress bar.
+        Show a progress bar.
+    desc : str
+        Label of the progress bar.
 
     Returns
     -------
@@ -284,42 +177,31 @@ def predict_tiled(
     Notes
     -----
     The volume is mirror-padded at its high ends to a multiple of
-    ``divisor``; a volume smaller than a tile is processed as one tile.
+    ``divisor``; a volume smaller than a tile is processed as one tile. The
+    tiles are blended with `~astro_mlfinder.core.tiling.blend_window` weights.
     """
     volume = np.asarray(volume, dtype=np.float32)
-    if volume.ndim != 3:
-        raise ValueError(f"predict_tiled expects a (z, y, x) volume, got shape {volume.shape}")
+    if volume.ndim not in (2, 3):
+        raise ValueError(f"predict_tiled expects a (y, x) image or a (z, y, x) volume, got shape {volume.shape}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    tile_shape = _as_triple(tile_shape, "tile_shape")
-    overlap = _as_triple(overlap, "overlap")
-    padded, tiles, overlaps, origins = _plan_tiles(volume.shape, tile_shape, overlap, divisor)
-    pad = [(0, p - n) for p, n in zip(padded, volume.shape, strict=True)]
+    plan = plan_tiles(volume.shape, tile_shape, overlap, divisor)
+    pad = plan.pad_width
     work = np.pad(volume, pad, mode="symmetric") if any(b for _, b in pad) else volume
-    total = np.zeros(padded, dtype=np.float32)
-    weight = np.zeros(padded, dtype=np.float32)
-    jobs = [(z, y, x) for z in origins[0] for y in origins[1] for x in origins[2]]
-    windows = {}
-
-    def window_for(origin):
-        key = tuple((o > 0, o + t < p) for o, t, p in zip(origin, tiles, padded, strict=True))
-        if key not in windows:
-            windows[key] = blend_window(tiles, overlaps, [k[0] for k in key], [k[1] for k in key])
-        return windows[key]
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(jobs), desc=desc, unit="tile", disable=not progress, leave=False)
+    total = np.zeros(plan.padded, dtype=np.float32)
+    weight = np.zeros(plan.padded, dtype=np.float32)
+    jobs = list(plan)
+    bar = progress_bar(total=len(jobs), desc=desc, unit="tile", enabled=progress)
     try:
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
-            slices = [tuple(slice(o, o + t) for o, t in zip(org, tiles, strict=True)) for org in chunk]
+            slices = [plan.slices(org) for org in chunk]
             batch = np.stack([work[s] for s in slices])
             out = np.asarray(predict_fn(batch), dtype=np.float32)
             if out.shape != batch.shape:
                 raise ValueError(f"predict_fn returned shape {out.shape} for a batch of shape {batch.shape}")
             for org, s, pred in zip(chunk, slices, out, strict=True):
-                w = window_for(org)
+                w = plan.window(org)
                 total[s] += pred * w
                 weight[s] += w
             bar.update(len(chunk))
@@ -383,14 +265,14 @@ def predict_probability(
         float32 probabilities of the cube's shape; 0 on NaN voxels.
     """
     torch = require_torch("neural inference")
-    from .models.unet3d import spectral_rebin, spectral_upsample
+    from .models.unet3d.network import spectral_rebin, spectral_upsample
 
     cube = np.asarray(cube, dtype=np.float32)
     if cube.ndim != 3:
         raise ValueError(f"predict_probability expects a (z, y, x) cube, got shape {cube.shape}")
     device = resolve_device(device)
-    tile_shape = _as_triple(tile_shape, "tile_shape")
-    overlap = _as_triple(overlap, "overlap")
+    tile_shape = as_tuple(tile_shape, 3, "tile_shape", minimum=1)
+    overlap = as_tuple(overlap, 3, "overlap")
     nz = cube.shape[0]
     if rebin:
         kernel, stride = (int(v) for v in rebin)
@@ -452,7 +334,7 @@ def filter_sizes(labels, min_size):
 
 
 def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, opening=True, mask=None):
-    """Turn a probability cube into a label cube and per-source scores.
+    """Turn a probability image or cube into labels and per-source scores.
 
     Parameters
     ----------
@@ -475,8 +357,6 @@ def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, openi
         first voxel (deterministic).
     score : `~numpy.ndarray`
         Mean probability of each source (length N).
-    score_max : `~numpy.ndarray`
-        Peak probability of each source (length N).
     """
     prob = np.asarray(prob, dtype=np.float32)
     if not 0 <= threshold < 1:
@@ -495,74 +375,10 @@ def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, openi
         fg &= ~np.asarray(mask, dtype=bool)
     labels, n = ndimage.label(fg, structure=np.ones((3,) * prob.ndim, dtype=bool))
     if n == 0:
-        return labels.astype(np.int32), np.zeros(0, np.float32), np.zeros(0, np.float32)
+        return labels.astype(np.int32), np.zeros(0, np.float32)
     labels = filter_sizes(labels, min_size)
     n_keep = int(labels.max())
     if n_keep == 0:
-        return labels, np.zeros(0, np.float32), np.zeros(0, np.float32)
-    index = np.arange(1, n_keep + 1)
-    score = np.asarray(ndimage.mean(prob, labels, index), dtype=np.float32)
-    score_max = np.asarray(ndimage.maximum(prob, labels, index), dtype=np.float32)
-    return labels, score, score_max
-
-
-def run_segmentation(finder, image, mask, progress):
-    """Runner of segmentation models (``unet3d``): ImageData -> SourceCatalog.
-
-    Parameters
-    ----------
-    finder : `~astro_mlfinder.NeuralFinder`
-        Supplies the loaded model, its metadata and the inference parameters.
-    image : `~astro_mlfinder.core.inputs.ImageData`
-        The cube.
-    mask : `~numpy.ndarray` of bool or None
-        Excluded voxels (treated as blank).
-    progress : bool
-        Show progress bars.
-
-    Returns
-    -------
-    `~astro_mlfinder.core.catalog.SourceCatalog`
-        With ``columns={'score': mean probability}`` and
-        ``products={'probability': probability cube}``.
-    """
-    from ..core.catalog import SourceCatalog
-
-    t0 = time.perf_counter()
-    model, info = finder.load_model()
-    t_load = time.perf_counter() - t0
-    data = image.data
-    if mask is not None:
-        data = np.where(mask, np.float32(np.nan), data)
-    params = finder.inference_params()
-    rebin = info.get("rebin", [6, 4])
-    t1 = time.perf_counter()
-    prob = predict_probability(
-        model,
-        data,
-        normalization=info.get("normalization"),
-        tile_shape=params["tile_shape"],
-        overlap=params["overlap"],
-        batch_size=params["batch_size"],
-        device=finder.device,
-        rebin=rebin,
-        progress=progress,
-        tta=params["tta"],
-    )
-    t_net = time.perf_counter() - t1
-    labels, score, _ = segment_probability(prob, params["threshold"], params["min_size"], mask=~np.isfinite(data))
-    meta = {
-        "model": finder.model,
-        "weights": info.get("weights", {}),
-        "threshold": params["threshold"],
-        "min_size": params["min_size"],
-        "tta": params["tta"],
-        "device": str(resolve_device(finder.device)),
-        "normalization": info.get("normalization"),
-        "timing": {
-            "load_s": round(t_load, 3),
-            "network_s": round(t_net, 3),
-            "total_s": round(time.perf_counter() - t0, 3),
-        },
-    }
-    return SourceCatalog(image, labels, columns={"score": score}, products={"probability": prob}, meta=meta)
+        return labels, np.zeros(0, np.float32)
+    score = np.asarray(ndimage.mean(prob, labels, np.arange(1, n_keep + 1)), dtype=np.float32)
+    return labels, score

@@ -1,9 +1,13 @@
 """Registry, download cache and loading of trained network weights.
 
 The registry ``data/weights/registry.json`` lists every published set of
-weights (name, model, version, file, sha256, size, url, architecture config,
-input normalisation, training recipe, validation scores). `fetch` returns the
-path of a verified local copy:
+weights: name, model, version, its ``files`` (one per network of the model,
+each ``{'name': network, 'file', 'url', 'sha256', 'size'}``), the hardware
+that trained it, architecture config, input normalisation, training recipe,
+validation scores. Entries of the older single-file form (``file``,
+``sha256``, ``size``, ``url`` at the top level, one network named after the
+model) are still read. `fetch` returns the path of a verified local copy of
+one file, `fetch_all` of every file of an entry:
 
 1. the user cache (``$ASTRO_MLFINDER_CACHE_DIR``, default the astropy cache
    directory of ``astro_mlfinder``, i.e. ``~/.astro_mlfinder/cache/weights``)
@@ -30,7 +34,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ._torch import require_torch
+from ..config import conf
+from ..core.progress import progress_bar
+from ..io.atomic import atomic_path
+from ._torch import describe_hardware, require_torch
 
 __all__ = [
     "WeightsError",
@@ -39,15 +46,19 @@ __all__ = [
     "load_registry",
     "list_weights",
     "get_entry",
+    "entry_files",
     "cache_dir",
     "mirror_urls",
     "fetch",
+    "fetch_all",
     "verify",
     "sha256sum",
     "load_weights",
     "save_weights",
+    "atomic_save",
     "registry_entry",
     "bundled_weights_dir",
+    "describe_hardware",
     "WEIGHTS_FORMAT",
 ]
 
@@ -96,10 +107,59 @@ def load_registry(path=None):
         data = json.load(fh)
     entries = data["weights"] if isinstance(data, dict) else data
     for entry in entries:
-        missing = {"name", "model", "version", "file", "sha256"} - set(entry)
+        missing = {"name", "model", "version"} - set(entry)
+        if "files" in entry:
+            files = entry["files"]
+            if not isinstance(files, list) or not files:
+                raise WeightsError(f"registry entry {entry.get('name')!r} in {path}: 'files' must be a non-empty list")
+            for item in files:
+                missing |= {f"files[].{k}" for k in ("name", "file", "sha256") if k not in item}
+        else:
+            missing |= {"file", "sha256"} - set(entry)
         if missing:
             raise WeightsError(f"registry entry {entry.get('name')!r} in {path} lacks {sorted(missing)}")
     return entries
+
+
+def entry_files(entry):
+    """The files of a registry entry: list of ``{'name', 'file', 'url', 'sha256', 'size'}``, one per network.
+
+    Entries of the single-file form (``file`` and ``sha256`` at the top level)
+    give one file whose network name is the entry's model.
+    """
+    if "files" in entry:
+        items = entry["files"]
+    else:
+        items = [{k: entry[k] for k in ("file", "url", "sha256", "size") if k in entry} | {"name": entry["model"]}]
+    return [
+        {
+            "name": str(item["name"]),
+            "file": item["file"],
+            "url": item.get("url") or item["file"],
+            "sha256": item["sha256"],
+            "size": item.get("size"),
+        }
+        for item in items
+    ]
+
+
+def _entry_file(entry, network=None):
+    """The file of ``network`` in ``entry`` (default: its only file)."""
+    files = entry_files(entry)
+    if network is None:
+        if len(files) > 1:
+            names = ", ".join(f["name"] for f in files)
+            raise ValueError(
+                f"weights {entry['name']!r} hold {len(files)} files ({names}); name the network, or use fetch_all"
+            )
+        return files[0]
+    for item in files:
+        if item["name"] == network:
+            return item
+    names = ", ".join(f["name"] for f in files)
+    raise ValueError(
+        f"weights {entry['name']!r} version {entry['version']} have no network {network!r}; files: {names}"
+    )
 
 
 def _version_key(version):
@@ -155,14 +215,8 @@ def cache_dir():
 
 
 def _config_value(item):
-    """Value of ``astro_mlfinder.conf.<item>`` ('' if unset or unavailable)."""
-    try:
-        import astro_mlfinder
-
-        conf = getattr(astro_mlfinder, "conf", None)
-        value = getattr(conf, item, None) if conf is not None else None
-    except Exception:  # pragma: no cover - a broken package import must not hide the real error
-        value = None
+    """Value of ``astro_mlfinder.conf.<item>`` ('' if unset)."""
+    value = getattr(conf, item, None)
     return str(value).strip() if value else ""
 
 
@@ -210,25 +264,24 @@ def _mirror_help(urls_tried):
 
 
 def _download(url, target_dir, expected_sha, timeout, progress):
-    from tqdm.auto import tqdm
-
     fd, tmp = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=target_dir)
     h = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
-            with tqdm(
-                total=int(length) if length else None,
-                unit="B",
-                unit_scale=True,
+            bar = progress_bar(
+                total=round(int(length) / _CHUNK, 2) if length else None,
                 desc=Path(urllib.parse.urlparse(url).path).name,
-                disable=not progress,
-                leave=False,
-            ) as bar:
+                unit="MiB",
+                enabled=progress,
+            )
+            try:
                 for block in iter(lambda: resp.read(_CHUNK), b""):
                     out.write(block)
                     h.update(block)
-                    bar.update(len(block))
+                    bar.update(len(block) / _CHUNK)
+            finally:
+                bar.close()
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -242,8 +295,37 @@ def _download(url, target_dir, expected_sha, timeout, progress):
     return Path(tmp)
 
 
-def fetch(name, version=None, *, registry=None, url=None, force=False, progress=False, timeout=30):
-    """Return the local path of verified weights, downloading them if needed.
+def _fetch_file(entry, item, url, force, progress, timeout):
+    """Verified cached copy of one file ``item`` of ``entry`` (see `fetch`)."""
+    target_dir = cache_dir()
+    target = target_dir / item["file"]
+    if target.is_file() and not force:
+        if sha256sum(target) == item["sha256"]:
+            return target
+        target.unlink()  # stale or corrupted cache entry: fetch again
+    errors, tried = [], []
+    for base in mirror_urls(url):
+        file_url = _join(base, item["url"])
+        tried.append(file_url)
+        try:
+            tmp = _download(file_url, target_dir, item["sha256"], timeout, progress)
+        except ChecksumError:
+            raise
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            errors.append(f"{file_url}: {reason}")
+            continue
+        os.replace(tmp, target)
+        return target
+    detail = "; ".join(errors) if errors else "no mirror available"
+    what = f"weights {entry['name']!r} version {entry['version']}"
+    if len(entry_files(entry)) > 1:
+        what += f" (network {item['name']!r})"
+    raise WeightsError(f"cannot download {what} ({detail}). " + _mirror_help(tried))
+
+
+def fetch(name, version=None, *, network=None, registry=None, url=None, force=False, progress=False, timeout=30):
+    """Return the local path of one verified weights file, downloading it if needed.
 
     Parameters
     ----------
@@ -251,6 +333,9 @@ def fetch(name, version=None, *, registry=None, url=None, force=False, progress=
         Registry entry name or model name (e.g. ``'unet3d'``).
     version : str, optional
         Registry version; the newest if omitted.
+    network : str, optional
+        The network whose file to fetch, for entries holding several files
+        (one per network); default: the entry's only file.
     registry : str, path or list of dict, optional
         Registry file or entries to use instead of the bundled ``registry.json``.
     url : str, optional
@@ -275,68 +360,62 @@ def fetch(name, version=None, *, registry=None, url=None, force=False, progress=
     WeightsError
         If no mirror could deliver the file; the message names the URLs tried
         and how to configure a mirror.
+    ValueError
+        If the entry is unknown, or holds several files and ``network`` is not given.
     """
     entry = get_entry(name, version, registry)
-    target_dir = cache_dir()
-    target = target_dir / entry["file"]
-    if target.is_file() and not force:
-        if sha256sum(target) == entry["sha256"]:
-            return target
-        target.unlink()  # stale or corrupted cache entry: fetch again
-    errors, tried = [], []
-    for base in mirror_urls(url):
-        file_url = _join(base, entry.get("url") or entry["file"])
-        tried.append(file_url)
-        try:
-            tmp = _download(file_url, target_dir, entry["sha256"], timeout, progress)
-        except ChecksumError:
-            raise
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            errors.append(f"{file_url}: {reason}")
-            continue
-        os.replace(tmp, target)
-        return target
-    detail = "; ".join(errors) if errors else "no mirror available"
-    raise WeightsError(
-        f"cannot download weights {entry['name']!r} version {entry['version']} ({detail}). " + _mirror_help(tried)
-    )
+    return _fetch_file(entry, _entry_file(entry, network), url, force, progress, timeout)
 
 
-def verify(name, version=None, *, registry=None):
-    """Check the cached copy of ``name`` against the registry's sha256.
+def fetch_all(name, version=None, *, registry=None, url=None, force=False, progress=False, timeout=30):
+    """Fetch every file of a registry entry; return ``{network: Path}`` (arguments as in `fetch`)."""
+    entry = get_entry(name, version, registry)
+    return {item["name"]: _fetch_file(entry, item, url, force, progress, timeout) for item in entry_files(entry)}
 
-    ``registry`` is as in `fetch`.
+
+def verify(name, version=None, *, network=None, registry=None):
+    """Check the cached copies of the files of ``name`` against the registry's sha256.
+
+    ``registry`` is as in `fetch`; ``network`` restricts the check to one file.
 
     Returns
     -------
     bool
-        True if the cached file matches, False if it differs.
+        True if every cached file matches, False if one differs.
 
     Raises
     ------
     FileNotFoundError
-        If the weights are not in the cache (use `fetch` first).
+        If a file is not in the cache (use `fetch` first).
     """
     entry = get_entry(name, version, registry)
-    path = cache_dir() / entry["file"]
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"weights {entry['name']!r} version {entry['version']} are not cached at {path}; "
-            f"fetch them with astro_mlfinder.neural.weights.fetch({entry['name']!r})"
-        )
-    return sha256sum(path) == entry["sha256"]
+    items = [_entry_file(entry, network)] if network is not None else entry_files(entry)
+    ok = True
+    for item in items:
+        path = cache_dir() / item["file"]
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights {entry['name']!r} version {entry['version']} are not cached at {path}; "
+                f"fetch them with astro_mlfinder.neural.weights.fetch_all({entry['name']!r})"
+            )
+        ok &= sha256sum(path) == item["sha256"]
+    return bool(ok)
 
 
 def list_weights(registry=None):
-    """Registry entries as a list of dicts, each with ``cached`` (a valid copy is in the cache)."""
+    """Registry entries as a list of dicts, each with ``cached`` (valid copies of all its files are in the cache).
+
+    Every row also has ``files`` (`entry_files`) and ``size`` (their total size in bytes).
+    """
     out = []
     base = cache_dir()
     entries = load_registry(registry) if registry is None or isinstance(registry, str | os.PathLike) else list(registry)
     for entry in entries:
         row = dict(entry)
-        path = base / entry["file"]
-        row["cached"] = bool(path.is_file() and sha256sum(path) == entry["sha256"])
+        files = entry_files(entry)
+        row["files"] = files
+        row["size"] = sum(int(f["size"] or 0) for f in files)
+        row["cached"] = all((base / f["file"]).is_file() and sha256sum(base / f["file"]) == f["sha256"] for f in files)
         out.append(row)
     return out
 
@@ -370,7 +449,7 @@ def save_weights(path, model_name, model, meta=None, dtype=None):
     dtype : `torch.dtype`, optional
         Store floating-point tensors in this dtype (e.g. ``torch.float16`` to halve the size).
     """
-    torch = require_torch("save_weights")
+    require_torch("save_weights")
     state = {}
     for key, value in model.state_dict().items():
         value = value.detach().cpu()
@@ -387,11 +466,19 @@ def save_weights(path, model_name, model, meta=None, dtype=None):
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path)
+    atomic_save(payload, path)
     return path
 
 
-def load_weights(source, version=None, *, registry=None, map_location="cpu", progress=False):
+def atomic_save(payload, path):
+    """``torch.save(payload, path)`` through a temporary file renamed into place (never a half-written file)."""
+    torch = require_torch("saving weights")
+    with atomic_path(path, overwrite=True) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_weights(source, version=None, *, network=None, registry=None, map_location="cpu", progress=False):
     """Load a weights file or training checkpoint safely.
 
     Parameters
@@ -400,21 +487,27 @@ def load_weights(source, version=None, *, registry=None, map_location="cpu", pro
         An existing file (weights or checkpoint), or a registry name.
     version : str, optional
         Registry version when ``source`` is a name.
+    network : str, optional
+        For a registry entry holding several files, the network whose file to
+        load (default: the entry's only file).
 
     Returns
     -------
     dict
-        ``{'model', 'config', 'state_dict' (float32), 'meta', 'path', 'registry'}``;
-        ``registry`` is the registry entry (None for a local file).
+        ``{'model', 'config', 'state_dict' (float32), 'meta', 'path',
+        'registry', 'network', 'sha256'}``; ``registry`` is the registry entry
+        and ``sha256`` the registered checksum (both None for a local file),
+        ``network`` the network name of the registry file (None for a local file).
     """
     torch = require_torch("load_weights")
-    entry = None
+    entry = item = None
     path = Path(str(source)).expanduser()
     if not path.is_file():
         if any(sep in str(source) for sep in ("/", "\\")) or str(source).endswith((".pt", ".pth")):
             raise FileNotFoundError(f"weights file not found: {source}")
         entry = get_entry(str(source), version, registry)
-        path = fetch(str(source), version, registry=registry, progress=progress)
+        item = _entry_file(entry, network)
+        path = _fetch_file(entry, item, None, False, progress, 30)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
@@ -429,25 +522,76 @@ def load_weights(source, version=None, *, registry=None, map_location="cpu", pro
         "meta": dict(payload.get("meta", {})),
         "path": path,
         "registry": entry,
+        "network": None if item is None else item["name"],
+        "sha256": None if item is None else item["sha256"],
     }
 
 
-def registry_entry(path, *, name, model, version, **info):
-    """Build a registry entry (dict) for the weights file ``path``.
+def _recorded_hardware(path):
+    """The hardware recorded in a weights file's training metadata (None if absent or unreadable)."""
+    try:
+        meta = load_weights(path)["meta"]
+    except (ImportError, WeightsError):
+        return None
+    training = meta.get("training") or {}
+    if training.get("hardware"):
+        return training["hardware"]
+    if training.get("device"):
+        return {"device": str(training["device"])}
+    return None
 
-    ``file`` and ``url`` are the file name (resolved against the mirror),
-    ``sha256`` and ``size`` are computed; ``info`` adds the architecture
-    config, normalisation, training recipe, scores...
+
+def registry_entry(files, *, name, model, version, hardware=None, **info):
+    """Build a registry entry (dict) for a set of weights files.
+
+    Parameters
+    ----------
+    files : str, path or dict
+        The weights file of a one-network model (its network is named
+        ``model``), or ``{network: path}`` for every network of the model.
+        For each file, ``file`` and ``url`` are the file name (resolved against
+        the mirror), ``sha256`` and ``size`` are computed.
+    name, model, version : str
+        Entry name, registered model name and version.
+    hardware : dict or str, optional
+        What trained the weights (device, accelerator, CPU, threads, torch
+        version). Default: as recorded by `~astro_mlfinder.neural.training.train`
+        in the first file's metadata.
+    **info
+        Architecture config, normalisation, training recipe, scores...
+
+    Raises
+    ------
+    ValueError
+        If ``hardware`` is not given and not recorded in the files.
     """
-    path = Path(path)
+    if isinstance(files, dict):
+        paths = {str(k): Path(v) for k, v in files.items()}
+    else:
+        paths = {str(model): Path(files)}
+    items = [
+        {
+            "name": network,
+            "file": path.name,
+            "url": path.name,
+            "sha256": sha256sum(path),
+            "size": path.stat().st_size,
+        }
+        for network, path in paths.items()
+    ]
+    if hardware is None:
+        hardware = _recorded_hardware(next(iter(paths.values())))
+    if hardware is None:
+        raise ValueError(
+            "the weights files do not record the hardware that trained them; "
+            "pass hardware=... (e.g. astro_mlfinder.neural.weights.describe_hardware('cpu'))"
+        )
     entry = {
         "name": str(name),
         "model": str(model),
         "version": str(version),
-        "file": path.name,
-        "url": path.name,
-        "sha256": sha256sum(path),
-        "size": path.stat().st_size,
+        "files": items,
+        "hardware": hardware,
     }
     entry.update(_to_plain(info))
-    return entry
+    return _to_plain(entry)

@@ -1,102 +1,62 @@
-"""Registry of the neural network models known to `~astro_mlfinder.NeuralFinder`.
+"""Registry of the neural models known to `~astro_mlfinder.NeuralFinder`.
 
-Models are registered by name with the dotted path of their class, so the
-registry can be inspected (and a wrong name reported) without importing
-PyTorch. A model class is imported only when it is built.
+Each model is a `~astro_mlfinder.neural.models.base.NeuralModel` subclass in
+``astro_mlfinder/neural/models/<name>/``, registered by name with
+`register_model`. Model classes import without PyTorch (their networks are
+imported when loaded), so the registry can be inspected, and a wrong name
+reported, without it.
 
-Each registered model is described by a `ModelSpec`: the class, the data
-dimensionality it accepts, and the *runner*, the function that turns an
-`~astro_mlfinder.core.inputs.ImageData` into a
-`~astro_mlfinder.core.catalog.SourceCatalog` with that model (for ``unet3d``:
-`astro_mlfinder.neural.inference.run_segmentation`). New models plug in with
-`register_model`.
+Registered here: ``unet3d`` (`~astro_mlfinder.neural.models.unet3d.Unet3DModel`).
 """
 
-import importlib
-from dataclasses import dataclass, field
+from .base import NeuralModel, TrainingRecipe, import_object
+from .unet3d.model import Unet3DModel
 
-__all__ = ["ModelSpec", "available_models", "get_model_spec", "register_model"]
-
-
-def _import_object(path):
-    module, _, attr = path.partition(":")
-    if not attr:
-        module, _, attr = path.rpartition(".")
-    return getattr(importlib.import_module(module), attr)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Description of one registered model.
-
-    Attributes
-    ----------
-    name : str
-        Registry name (``NeuralFinder(name)``).
-    model_class : str
-        ``'package.module:ClassName'`` of the `torch.nn.Module`; the class must
-        provide ``from_config(config)`` and a ``config`` dict attribute.
-    runner : str
-        ``'package.module:function'`` called as
-        ``runner(finder, image, mask, progress) -> SourceCatalog``.
-    ndim : int or tuple
-        Dimensionality of the data the model accepts.
-    description : str
-        One-line description.
-    defaults : dict
-        Default inference parameters (tile shape, overlap, ...) of the model.
-    """
-
-    name: str
-    model_class: str
-    runner: str
-    ndim: int | tuple = 3
-    description: str = ""
-    defaults: dict = field(default_factory=dict)
-
-    def load_class(self):
-        """Import and return the model class (imports PyTorch)."""
-        from .._torch import require_torch
-
-        require_torch(f"model {self.name!r}")
-        return _import_object(self.model_class)
-
-    def load_runner(self):
-        """Import and return the runner function."""
-        return _import_object(self.runner)
-
+__all__ = [
+    "NeuralModel",
+    "TrainingRecipe",
+    "available_models",
+    "get_model",
+    "get_model_spec",
+    "register_model",
+]
 
 _REGISTRY = {}
 
 
-def register_model(name, model_class, runner, *, ndim=3, description="", defaults=None, replace=False):
-    """Register a model under ``name``.
+def register_model(model, *, replace=False):
+    """Register a model class under its ``name``.
 
     Parameters
     ----------
-    name : str
-        Registry name, e.g. ``'unet3d'``.
-    model_class, runner : str
-        Dotted paths (``'module:attr'``) of the model class and of the runner.
-    ndim : int or tuple of int
-        Dimensionality of the accepted data (2, 3 or (2, 3)).
-    description : str
-        One-line description.
-    defaults : dict, optional
-        Default inference parameters.
+    model : type or str
+        A `~astro_mlfinder.neural.models.base.NeuralModel` subclass, or the
+        ``'package.module:Class'`` path of one (imported now; a model module
+        must not need PyTorch at import time).
     replace : bool
         Allow replacing an existing registration.
 
     Returns
     -------
-    spec : `ModelSpec`
+    type
+        The registered class.
+
+    Raises
+    ------
+    ValueError
+        If the name is taken (and ``replace`` is False).
+    TypeError
+        If ``model`` is not a `NeuralModel` subclass with a name.
     """
-    key = str(name).lower()
+    if isinstance(model, str):
+        model = import_object(model)
+    if not (isinstance(model, type) and issubclass(model, NeuralModel)) or not model.name:
+        raise TypeError(f"register_model expects a NeuralModel subclass with a name, got {model!r}")
+    key = str(model.name).lower()
     if key in _REGISTRY and not replace:
         raise ValueError(f"a model named {key!r} is already registered; pass replace=True to override it")
-    spec = ModelSpec(key, model_class, runner, ndim, description, dict(defaults or {}))
-    _REGISTRY[key] = spec
-    return spec
+    _REGISTRY[key] = model
+    return model
 
 
 def available_models():
@@ -104,8 +64,8 @@ def available_models():
     return sorted(_REGISTRY)
 
 
-def get_model_spec(name):
-    """Return the `ModelSpec` registered as ``name``.
+def get_model(name):
+    """Return the model class registered as ``name`` (case-insensitive).
 
     Raises
     ------
@@ -118,16 +78,7 @@ def get_model_spec(name):
     return _REGISTRY[key]
 
 
-register_model(
-    "unet3d",
-    "astro_mlfinder.neural.models.unet3d:UNet3D",
-    "astro_mlfinder.neural.inference:run_segmentation",
-    ndim=3,
-    description="HISF large-kernel 3D U-Net (Unet-LK, Song et al. 2024) for HI cubes",
-    defaults={
-        "tile_shape": (256, 128, 128),
-        "overlap": (64, 32, 32),
-        "batch_size": 1,
-        "min_size": 16,
-    },
-)
+#: Same as `get_model` (the name used before models became classes).
+get_model_spec = get_model
+
+register_model(Unet3DModel)

@@ -119,6 +119,44 @@ def test_rejects_images_and_bad_parameters():
         NeuralFinder("unet3d", device="cuda:7" if not torch.cuda.is_available() else "nonsense")
 
 
+def test_model_keywords_are_forwarded_validated_and_recorded():
+    from astro_mlfinder.neural import NeuralFinder
+
+    with pytest.raises(TypeError, match=r"unexpected keyword 'kernels_xy'.*accepts: .*threshold, min_size, tile_shape"):
+        NeuralFinder("unet3d", kernels_xy=(0, 3))
+    finder = NeuralFinder("unet3d", device="cpu", threshold=0.2, tile_shape=64, progress=False)
+    params = finder.get_params()
+    assert params["threshold"] == 0.2 and params["tile_shape"] == [64, 64, 64] and params["min_size"] is None
+    assert {"model", "device", "weights", "progress", "overlap", "batch_size", "tta"} <= set(params)
+    assert NeuralFinder(**params).get_params() == params
+    effective = finder.inference_params()
+    assert effective["threshold"] == 0.2 and effective["tile_shape"] == (64, 64, 64)
+    assert effective["min_size"] == 256  # recorded with the shipped weights
+    assert finder.ndim == 3 and finder.name == "unet3d"
+
+
+def test_margin_is_tile_overlap_plus_largest_source():
+    from astro_mlfinder.neural import NeuralFinder
+
+    # overlap (64, 32, 32): z rebinned by 4 to 16 = one divisor; plus max_source (64, 24, 24)
+    assert NeuralFinder("unet3d", device="cpu", progress=False).margin == (128, 56, 56)
+    finder = NeuralFinder("unet3d", device="cpu", progress=False, overlap=(30, 10, 40), max_source=(10, 0, 5))
+    assert finder.margin == (64 + 10, 16, 48 + 5)
+    assert finder.margin_for(2) == (16, 53)
+
+
+def test_finder_pickles_without_its_loaded_networks():
+    import pickle
+
+    from astro_mlfinder.neural import NeuralFinder
+
+    finder = NeuralFinder("unet3d", device="cpu", progress=False, threshold=0.3)
+    finder.load_model()
+    clone = pickle.loads(pickle.dumps(finder))
+    assert clone.neural_model._loaded is None and clone.get_params() == finder.get_params()
+    assert clone.inference_params() == finder.inference_params()
+
+
 def test_mask_and_nan_voxels_are_never_sources(sim):
     from astro_mlfinder.neural import NeuralFinder
 

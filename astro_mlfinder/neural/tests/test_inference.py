@@ -2,13 +2,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from astro_mlfinder.core.tiling import blend_window, tile_origins
 from astro_mlfinder.neural.inference import (
-    blend_window,
     normalize_cube,
     predict_tiled,
     robust_noise,
     segment_probability,
-    tile_origins,
 )
 
 
@@ -60,6 +59,24 @@ def test_tiling_reproduces_untiled_prediction():
     np.testing.assert_allclose(sq, vol**2, rtol=1e-6)
 
 
+def test_tiling_a_2d_image_reproduces_untiled_prediction():
+    rng = np.random.default_rng(5)
+    img = rng.normal(size=(70, 45)).astype(np.float32)
+
+    def box2(batch):
+        return np.stack([ndimage.uniform_filter(b, 3, mode="constant") for b in batch])
+
+    whole = predict_tiled(img, box2, (96, 48), (0, 0))
+    tiled = predict_tiled(img, box2, 32, 16, batch_size=2)
+    assert tiled.shape == img.shape and tiled.dtype == np.float32
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    np.testing.assert_allclose(predict_tiled(img, lambda b: 2 * b, (16, 16), 0), 2 * img, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"overlap must be an int or a \(y, x\)"):
+        predict_tiled(img, box2, 32, (16, 16, 16))
+    with pytest.raises(ValueError, match="image or a"):
+        predict_tiled(np.zeros(8, np.float32), box2, 8, 0)
+
+
 def test_predict_tiled_checks_output_shape():
     with pytest.raises(ValueError, match="returned shape"):
         predict_tiled(np.zeros((16, 16, 16), np.float32), lambda b: b[:, :8], 16, 0)
@@ -89,8 +106,9 @@ def test_segment_probability_labels_sizes_and_scores():
     prob[2:6, 2:6, 2:6] = 0.9  # 64 voxels
     prob[10:15, 10:15, 12:16] = 0.7  # 100 voxels
     prob[18, 18, 18] = 0.99  # single voxel: removed by opening / min_size
-    labels, score, score_max = segment_probability(prob, 0.5, min_size=10)
-    no_morph, _, _ = segment_probability(prob, 0.5, min_size=1, opening=False, closing=False)
+    labels, score = segment_probability(prob, 0.5, min_size=10)
+    score_max = ndimage.maximum(prob, labels, [1, 2])  # the peak of each source is no longer returned
+    no_morph, _ = segment_probability(prob, 0.5, min_size=1, opening=False, closing=False)
     assert np.bincount(no_morph.ravel()).tolist()[1:] == [64, 100, 1]
     assert labels.dtype == np.int32 and labels.max() == 2
     assert labels[3, 3, 3] == 1 and labels[12, 12, 13] == 2  # raster order of the first voxel
@@ -98,9 +116,9 @@ def test_segment_probability_labels_sizes_and_scores():
     np.testing.assert_allclose(score_max, [0.9, 0.7], rtol=1e-6)
     # the cross-shaped opening trims box edges: 64 -> 32 and 100 -> 60 voxels
     assert np.bincount(labels.ravel()).tolist()[1:] == [32, 60]
-    labels, score, _ = segment_probability(prob, 0.5, min_size=40)
+    labels, score = segment_probability(prob, 0.5, min_size=40)
     assert labels.max() == 1 and labels[12, 12, 13] == 1 and len(score) == 1
-    labels, score, _ = segment_probability(prob, 0.95, min_size=1)
+    labels, score = segment_probability(prob, 0.95, min_size=1)
     assert labels.max() == 0 and len(score) == 0
     with pytest.raises(ValueError, match="threshold"):
         segment_probability(prob, 1.5)

@@ -5,10 +5,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from astro_mlfinder.neural.models import available_models, get_model_spec, register_model  # noqa: E402
+from astro_mlfinder.neural.models import available_models, get_model, get_model_spec, register_model  # noqa: E402
 from astro_mlfinder.neural.models.unet3d import (  # noqa: E402
     SpectralRebin,
     UNet3D,
+    Unet3DModel,
     rebinned_length,
     spectral_rebin,
     spectral_upsample,
@@ -95,9 +96,64 @@ def test_rebin_ignores_nan_and_upsample_checks_length():
 def test_model_registry():
     assert "unet3d" in available_models()
     spec = get_model_spec("UNet3D")
-    assert spec.ndim == 3 and spec.load_class() is UNet3D
+    assert spec is get_model("unet3d") is Unet3DModel
+    assert spec.ndim == 3 and spec.network_class() is UNet3D
     with pytest.raises(ValueError, match="known models: .*unet3d"):
         get_model_spec("no-such-model")
     with pytest.raises(ValueError, match="already registered"):
-        register_model("unet3d", "x:y", "x:z")
+        register_model(Unet3DModel)
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("astro_mlfinder.neural.models.unet3d.model:Unet3DModel")
+    with pytest.raises(TypeError, match="NeuralModel subclass"):
+        register_model(UNet3D)
     assert np.all(np.asarray(spec.defaults["tile_shape"]) > 0)
+
+
+def test_model_class_declares_networks_defaults_keywords_and_recipe():
+    assert list(Unet3DModel.networks) == ["unet3d"]
+    assert set(Unet3DModel.defaults) == set(Unet3DModel.keywords)
+    assert {"threshold", "min_size", "tile_shape", "overlap", "batch_size", "tta"} <= set(Unet3DModel.keywords)
+    recipe = Unet3DModel.training
+    from astro_mlfinder.neural.training import train
+
+    assert recipe.load() is train and "astro-mlfinder train unet3d" in recipe.command
+    assert recipe.data and recipe.loop and recipe.tuning
+    with pytest.raises(ValueError, match="no network 'other'; its networks: unet3d"):
+        Unet3DModel.network_class("other")
+
+
+def test_model_keywords_are_validated_and_merged():
+    model = Unet3DModel(device="cpu", tile_shape=128, overlap=(32, 16, 16), threshold=0.3)
+    assert model.params["tile_shape"] == (128, 128, 128) and model.params["overlap"] == (32, 16, 16)
+    assert model.params["min_size"] is None
+    # constructor values, else the values recorded with the weights, else the defaults
+    merged = model.resolve_params({"threshold": 0.1, "min_size": 300, "tta": True})
+    assert merged["threshold"] == 0.3 and merged["min_size"] == 300 and merged["tta"] is True
+    assert merged["batch_size"] == 1 and merged["max_source"] == (64, 24, 24)
+    with pytest.raises(TypeError, match=r"unexpected keyword 'kernels'.*accepts: model, device, weights, progress, "):
+        Unet3DModel(kernels=3)
+    with pytest.raises(ValueError, match="min_size must be >= 0"):
+        Unet3DModel(min_size=-1)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        Unet3DModel(batch_size=0)
+    with pytest.raises(ValueError, match=r"overlap must be an int or a \(z, y, x\)"):
+        Unet3DModel(overlap=(1, 2))
+
+
+def test_registry_imports_without_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from astro_mlfinder.neural.models import get_model, available_models\n"
+        "m = get_model('unet3d')\n"
+        "assert available_models() == ['unet3d'] and m.ndim == 3 and m.defaults['tile_shape']\n"
+        "try:\n"
+        "    m.network_class()\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "needs PyTorch" in out.stdout

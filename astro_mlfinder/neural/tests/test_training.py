@@ -6,6 +6,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from astro_mlfinder.neural import training as T  # noqa: E402
+from astro_mlfinder.neural.training import data as D  # noqa: E402
+from astro_mlfinder.neural.training import loop as L  # noqa: E402
+from astro_mlfinder.neural.training import tuning as V  # noqa: E402
 
 TINY = dict(
     steps_per_epoch=2,
@@ -29,6 +32,8 @@ def test_two_step_training_writes_checkpoint_and_resumes(tmp_path):
     assert ckpt["model"] == "unet3d" and ckpt["epoch"] == 0 and ckpt["config"]["base_channels"] == 2
     assert ckpt["meta"]["normalization"]["per_channel"] is True and ckpt["meta"]["rebin"] == [6, 4]
     assert (tmp_path / "ck-best.pt").exists()
+    hardware = ckpt["meta"]["training"]["hardware"]  # what trained the weights travels with them
+    assert hardware["device"] == "cpu" and hardware["accelerator"] is None and hardware["torch"] == torch.__version__
     assert json.loads((tmp_path / "ck_history.json").read_text())[0]["epoch"] == 1
     # resume: continues at epoch 2 with the saved optimiser and random state, then tunes
     history = T.train("unet3d", epochs=2, output=out, resume=out, tune=True, **TINY)
@@ -43,7 +48,9 @@ def test_two_step_training_writes_checkpoint_and_resumes(tmp_path):
     meta = torch.load(out, map_location="cpu", weights_only=True)["meta"]
     assert meta["inference"]["tta"] == best["tta"] and meta["validation"]["n_cubes"] == 1
     # the command-line export
-    assert T.main(["unet3d", "--export", str(out), str(tmp_path / "cli.pt")]) == 0
+    from astro_mlfinder.cli import main
+
+    assert main(["train", "unet3d", "--export", str(out), str(tmp_path / "cli.pt")]) == 0
     assert (tmp_path / "cli.pt").exists()
     # the compact export loads as weights
     small = T.export_weights(out, tmp_path / "w.pt")
@@ -52,6 +59,11 @@ def test_two_step_training_writes_checkpoint_and_resumes(tmp_path):
     loaded = load_weights(small)
     assert loaded["meta"]["storage_dtype"] == "float16" and loaded["meta"]["epoch"] == 1
     assert small.stat().st_size < out.stat().st_size
+    # a registry entry of the export records the hardware from the file's metadata
+    from astro_mlfinder.neural.weights import registry_entry
+
+    entry = registry_entry(small, name="mine", model="unet3d", version="1")
+    assert entry["hardware"]["device"] == "cpu" and entry["files"][0]["name"] == "unet3d"
 
 
 def test_resume_refuses_other_model(tmp_path):
@@ -62,9 +74,9 @@ def test_resume_refuses_other_model(tmp_path):
 
 
 def test_learning_rate_schedule():
-    assert T._lr_at(0, 10, 1e-3) == pytest.approx(1e-3)
-    assert T._lr_at(10, 10, 1e-3) == pytest.approx(1e-4)
-    assert 1e-4 < T._lr_at(5, 10, 1e-3) < 1e-3
+    assert L._lr_at(0, 10, 1e-3) == pytest.approx(1e-3)
+    assert L._lr_at(10, 10, 1e-3) == pytest.approx(1e-4)
+    assert 1e-4 < L._lr_at(5, 10, 1e-3) < 1e-3
 
 
 def test_simulated_stream_is_seeded_and_balanced():
@@ -76,7 +88,7 @@ def test_simulated_stream_is_seeded_and_balanced():
     np.testing.assert_array_equal(b.sample()[0], data)
     n_pos = sum(lab.any() for _, lab in samples)
     assert 0 < n_pos < 8
-    x, y = T._prepare_batch(samples[:2], (6, 4), None, 16)
+    x, y = D.prepare_batch(samples[:2], (6, 4), None, 16)
     assert x.shape == y.shape == (2, 1, 16, 32, 32)
     assert x.min() >= 0 and x.max() <= 1 and set(np.unique(y)) <= {0.0, 1.0}
 
@@ -110,5 +122,30 @@ def test_object_matching_counts():
     pred = np.zeros_like(truth)
     pred[1:4, 1:4, 1:3] = 1  # IoU 2/3 with source 1
     pred[0, 9, 9] = 2  # false positive
-    assert T._match_counts(truth, pred, 0.2) == (2, 2, 1)
-    assert T._scores(2, 2, 1) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert V._match_counts(truth, pred, 0.2) == (2, 2, 1)
+    assert V._scores(2, 2, 1) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+
+
+def test_train_command_line_reaches_every_training_option(tmp_path, monkeypatch, capsys):
+    from astro_mlfinder.cli import main
+    from astro_mlfinder.neural import train
+
+    calls = []
+    monkeypatch.setattr(L, "train", lambda model, **kw: calls.append((model, kw)) or [{"epoch": 1}])
+    assert train("unet3d", epochs=3) == [{"epoch": 1}]  # neural.train dispatches to the model's recipe
+    assert calls.pop() == ("unet3d", {"epochs": 3})
+    argv = ["train", "--data", str(tmp_path), "--epochs", "2", "--steps-per-epoch", "5", "--batch-size", "2"]
+    argv += ["--crop-shape", "64x32x32", "--base-channels", "4", "--lr", "1e-3", "--num-threads", "1"]
+    argv += ["--val-cubes", "0", "--seed", "7", "--device", "cpu", "--no-progress", "--output", str(tmp_path / "w.pt")]
+    assert main(argv) == 0
+    model, kw = calls.pop()
+    assert model == "unet3d"  # the default model
+    assert kw["crop_shape"] == (64, 32, 32) and kw["lr"] == 1e-3 and kw["num_threads"] == 1
+    assert kw["base_channels"] == 4 and kw["val_cubes"] == 0 and kw["seed"] == 7 and kw["progress"] is False
+    assert kw["steps_per_epoch"] == 5 and kw["batch_size"] == 2 and kw["epochs"] == 2 and kw["device"] == "cpu"
+    assert kw["command"].startswith("astro-mlfinder train unet3d --data ") and "--lr 0.001" in kw["command"]
+    capsys.readouterr()
+    assert main(["train", "unet3d"]) == 1  # no --output
+    assert "--output" in capsys.readouterr().err
+    assert main(["train", "nope", "--output", "x.pt"]) == 1
+    assert "known models: unet3d" in capsys.readouterr().err

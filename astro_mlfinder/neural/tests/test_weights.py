@@ -39,8 +39,14 @@ def mirror(tmp_path):
         meta={"normalization": {"clip": [-5, 15]}},
         dtype=torch.float16,
     )
-    entry = W.registry_entry(path, name="tiny", model="unet3d", version="0.1", config=model.config)
+    entry = W.registry_entry(path, name="tiny", model="unet3d", version="0.1", hardware="cpu", config=model.config)
     return root, entry, model
+
+
+def _file(entry):
+    """The (only) file of a registry entry."""
+    (item,) = W.entry_files(entry)
+    return item
 
 
 @pytest.fixture
@@ -64,13 +70,13 @@ def _leftovers(cache):
 def test_fetch_over_http_then_from_cache(cache, mirror, http_server):
     root, entry, _ = mirror
     path = W.fetch("tiny", registry=[entry], url=http_server)
-    assert path.parent == cache and path.name == entry["file"]
-    assert W.sha256sum(path) == entry["sha256"] and path.stat().st_size == entry["size"]
+    assert path.parent == cache and path.name == _file(entry)["file"]
+    assert W.sha256sum(path) == _file(entry)["sha256"] and path.stat().st_size == _file(entry)["size"]
     assert W.verify("tiny", registry=[entry])
     # the cached copy is used without any network access
-    (root / entry["file"]).unlink()
+    (root / _file(entry)["file"]).unlink()
     assert W.fetch("tiny", registry=[entry], url="http://127.0.0.1:9/") == path
-    assert _leftovers(cache) == [entry["file"]]
+    assert _leftovers(cache) == [_file(entry)["file"]]
 
 
 def test_fetch_file_url_from_environment(cache, mirror, monkeypatch):
@@ -78,7 +84,7 @@ def test_fetch_file_url_from_environment(cache, mirror, monkeypatch):
     monkeypatch.setenv("ASTRO_MLFINDER_WEIGHTS_URL", root.as_uri() + "/")
     assert W.mirror_urls() == [root.as_uri() + "/"]
     path = W.fetch("unet3d", "0.1", registry=[entry])  # model name resolves to its entry
-    assert W.sha256sum(path) == entry["sha256"]
+    assert W.sha256sum(path) == _file(entry)["sha256"]
     # a plain directory path also works as a mirror
     path.unlink()
     assert W.fetch("tiny", registry=[entry], url=str(root)) == path
@@ -86,15 +92,15 @@ def test_fetch_file_url_from_environment(cache, mirror, monkeypatch):
 
 def test_checksum_mismatch_is_refused_and_file_deleted(cache, mirror, http_server):
     root, entry, _ = mirror
-    bad = dict(entry, sha256="0" * 64)
+    bad = dict(entry, files=[dict(_file(entry), sha256="0" * 64)])
     with pytest.raises(W.ChecksumError, match="sha256 mismatch"):
         W.fetch("tiny", registry=[bad], url=http_server)
     assert _leftovers(cache) == []
     # a corrupted file on the mirror is refused the same way
-    data = bytearray((root / entry["file"]).read_bytes())
+    data = bytearray((root / _file(entry)["file"]).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (root / entry["file"]).write_bytes(bytes(data))
-    with pytest.raises(W.ChecksumError, match=entry["sha256"]):
+    (root / _file(entry)["file"]).write_bytes(bytes(data))
+    with pytest.raises(W.ChecksumError, match=_file(entry)["sha256"]):
         W.fetch("tiny", registry=[entry], url=http_server)
     assert _leftovers(cache) == []
 
@@ -104,7 +110,7 @@ def test_corrupted_cache_is_detected_and_refetched(cache, mirror):
     path = W.fetch("tiny", registry=[entry], url=root.as_uri())
     path.write_bytes(b"garbage")
     assert W.verify("tiny", registry=[entry]) is False
-    assert W.sha256sum(W.fetch("tiny", registry=[entry], url=root.as_uri())) == entry["sha256"]
+    assert W.sha256sum(W.fetch("tiny", registry=[entry], url=root.as_uri())) == _file(entry)["sha256"]
 
 
 def test_unreachable_mirror_error_names_url_and_remedy(cache, mirror):
@@ -116,7 +122,7 @@ def test_unreachable_mirror_error_names_url_and_remedy(cache, mirror):
     with pytest.raises(W.WeightsError) as err:
         W.fetch("tiny", registry=[entry], url=url, timeout=5)
     msg = str(err.value)
-    assert url + entry["file"] in msg
+    assert url + _file(entry)["file"] in msg
     assert "ASTRO_MLFINDER_WEIGHTS_URL" in msg and "file://" in msg and "weights_url" in msg
     assert _leftovers(cache) == []
 
@@ -138,7 +144,7 @@ def test_registry_lookup_and_verify_errors(cache, mirror):
 def test_load_weights_roundtrip_and_refuses_pickled_objects(tmp_path, mirror):
     torch = pytest.importorskip("torch")
     root, entry, model = mirror
-    loaded = W.load_weights(root / entry["file"])
+    loaded = W.load_weights(root / _file(entry)["file"])
     assert loaded["model"] == "unet3d" and loaded["config"] == model.config
     assert all(v.dtype == torch.float32 for v in loaded["state_dict"].values() if v.is_floating_point())
     clone = type(model).from_config(loaded["config"])
@@ -160,12 +166,86 @@ def test_shipped_registry_matches_shipped_files():
     entries = entries["weights"] if isinstance(entries, dict) else entries
     assert any(e["model"] == "unet3d" for e in entries)
     for entry in entries:
-        path = registry.parent / entry["file"]
-        assert path.is_file(), f"{path} is listed in the registry but missing"
-        assert path.stat().st_size == entry["size"] < 20 * 2**20
-        assert W.sha256sum(path) == entry["sha256"]
-        for key in ("config", "normalization", "training", "validation", "device"):
+        assert "files" in entry, f"registry entry {entry['name']} is in the old single-file form"
+        for item in W.entry_files(entry):
+            path = registry.parent / item["file"]
+            assert path.is_file(), f"{path} is listed in the registry but missing"
+            assert path.stat().st_size == item["size"] < 20 * 2**20
+            assert W.sha256sum(path) == item["sha256"]
+        assert entry["hardware"]["device"] == entry["device"]
+        for key in ("config", "normalization", "training", "validation", "device", "hardware"):
             assert key in entry, f"registry entry {entry['name']} lacks {key}"
         assert entry["training"]["command"]
     # the bundled directory is the last-resort mirror, so the package works offline
     assert W.mirror_urls()[-1] == registry.parent.as_uri() + "/"
+
+
+def test_old_single_file_entries_still_load(cache, mirror, http_server):
+    torch = pytest.importorskip("torch")
+    root, entry, model = mirror
+    item = _file(entry)
+    legacy = {k: v for k, v in entry.items() if k != "files"} | {
+        "file": item["file"],
+        "url": item["url"],
+        "sha256": item["sha256"],
+        "size": item["size"],
+    }
+    registry = root / "registry.json"
+    registry.write_text(json.dumps({"weights": [legacy]}))
+    assert W.load_registry(registry)[0]["file"] == item["file"]
+    assert W.entry_files(legacy) == [dict(item, name="unet3d")]  # one network, named after the model
+    path = W.fetch("tiny", registry=registry, url=http_server)
+    assert W.sha256sum(path) == item["sha256"] and W.verify("tiny", registry=registry)
+    assert W.fetch_all("tiny", registry=[legacy], url=http_server) == {"unet3d": path}
+    row = W.list_weights(registry=[legacy])[0]
+    assert row["cached"] and row["size"] == item["size"]
+    loaded = W.load_weights("tiny", registry=[legacy])
+    assert loaded["network"] == "unet3d" and loaded["sha256"] == item["sha256"]
+    assert loaded["config"] == model.config and loaded["registry"]["name"] == "tiny"
+    assert all(v.dtype == torch.float32 for v in loaded["state_dict"].values() if v.is_floating_point())
+    with pytest.raises(W.WeightsError, match="lacks"):
+        W.load_registry(_write(root / "bad.json", [{k: v for k, v in legacy.items() if k != "sha256"}]))
+
+
+def _write(path, entries):
+    path.write_text(json.dumps({"weights": entries}))
+    return path
+
+
+def test_entries_with_several_files(cache, tmp_path, http_server, mirror):
+    torch = pytest.importorskip("torch")
+    from astro_mlfinder.neural.models.unet3d import UNet3D
+
+    root = mirror[0]
+    paths = {}
+    for k, name in enumerate(("encoder", "decoder")):
+        torch.manual_seed(k)
+        paths[name] = W.save_weights(root / f"two-{name}.pt", "two", UNet3D(base_channels=1))
+    entry = W.registry_entry(paths, name="two", model="two", version="1.0", hardware={"device": "cuda:0"})
+    assert [f["name"] for f in entry["files"]] == ["encoder", "decoder"]
+    assert entry["hardware"] == {"device": "cuda:0"}
+    assert all(len(f["sha256"]) == 64 and f["size"] > 0 for f in entry["files"])
+    registry = _write(tmp_path / "registry.json", [entry])
+    assert W.load_registry(registry)[0]["files"][1]["file"] == "two-decoder.pt"
+    with pytest.raises(ValueError, match="hold 2 files .*encoder, decoder.*fetch_all"):
+        W.fetch("two", registry=[entry], url=http_server)
+    with pytest.raises(ValueError, match="no network 'middle'"):
+        W.fetch("two", network="middle", registry=[entry], url=http_server)
+    with pytest.raises(FileNotFoundError, match="fetch_all"):
+        W.verify("two", registry=[entry])
+    one = W.fetch("two", network="decoder", registry=[entry], url=http_server)
+    assert one.name == "two-decoder.pt" and W.verify("two", network="decoder", registry=[entry])
+    assert W.list_weights(registry=[entry])[0]["cached"] is False  # the encoder is not cached yet
+    files = W.fetch_all("two", registry=[entry], url=http_server)
+    assert list(files) == ["encoder", "decoder"] and files["decoder"] == one
+    assert W.verify("two", registry=[entry]) and W.list_weights(registry=[entry])[0]["cached"]
+    # each file has its own checksum: corrupting one is detected
+    files["encoder"].write_bytes(b"garbage")
+    assert W.verify("two", registry=[entry]) is False
+    assert W.verify("two", network="decoder", registry=[entry]) is True
+    loaded = W.load_weights("two", network="decoder", registry=[entry])
+    assert loaded["network"] == "decoder" and loaded["sha256"] == entry["files"][1]["sha256"]
+    with pytest.raises(ValueError, match="hardware"):
+        W.registry_entry(paths, name="two", model="two", version="1.0")  # nothing records it
+    with pytest.raises(W.WeightsError, match="files"):
+        W.load_registry(_write(tmp_path / "bad.json", [dict(entry, files=[])]))
