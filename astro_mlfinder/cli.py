@@ -15,6 +15,57 @@ def _sample_cube():
     return sample_path("sample_hi_cube.fits")
 
 
+#: write_products switches that decide which files exist (the rest tune their contents)
+_PATH_SWITCHES = ("cat_ascii", "cat_xml", "cat_sql", "karma", "mask", "mask_2d", "raw_mask", "moments",
+                  "cubelets", "noise", "filtered")
+
+
+def _output_plan(args):
+    """Where ``find`` writes and what: ``(outdir, prefix, overwrite, switches)``.
+
+    A .par's ``output.*`` keys are honoured as SoFiA-2 does (output.directory
+    defaults to the input's directory, output.filename to its name without
+    ``.fits``, output.overwrite to true, only the catalogues are written
+    unless output.write* asks for more); ``--output-dir``, ``--prefix`` and
+    ``--overwrite``/``--no-overwrite`` win when given.
+    """
+    outdir, prefix, overwrite, switches = ".", Path(args.input).name.split(".")[0], False, {}
+    if args.par:
+        from .io.sofia_par import par_output_options, read_par
+
+        params = read_par(args.par)
+        params["input.data"] = str(args.input)  # the command line's input is the one searched
+        switches = par_output_options(params)
+        outdir = switches.pop("directory") or outdir
+        prefix = switches.pop("filename") or prefix
+        overwrite = switches.pop("overwrite")
+    if args.output_dir is not None:
+        outdir = args.output_dir
+    if args.prefix is not None:
+        prefix = args.prefix
+    if args.overwrite is not None:
+        overwrite = args.overwrite
+    return Path(outdir), prefix, bool(overwrite), switches
+
+
+def _check_outputs(args, outdir, prefix, overwrite, switches, regions):
+    """Refuse, before the search, outputs that are unsafe or already exist; returns the ECSV path."""
+    from .core.inputs import load_image
+    from .core.registry import check_not_input
+    from .io.atomic import check_writable
+    from .io.products import check_prefix, product_paths
+
+    check_prefix(prefix)
+    ndim = load_image(args.input).ndim  # header and memory map only
+    paths = product_paths(outdir, prefix, regions=regions, ndim=ndim,
+                          **{k: v for k, v in switches.items() if k in _PATH_SWITCHES})
+    ecsv = outdir / f"{prefix}_cat.ecsv"
+    targets = [*paths.values(), ecsv]
+    check_not_input(targets, args.input, args.par)
+    check_writable(targets, overwrite=overwrite)
+    return ecsv
+
+
 def _cmd_find(args):
     from .find import make_finder
 
@@ -28,16 +79,13 @@ def _cmd_find(args):
         kwargs["device"] = args.device
     if args.threshold is not None:
         kwargs["threshold"] = args.threshold
+    outdir, prefix, overwrite, switches = _output_plan(args)
+    regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
+    ecsv = _check_outputs(args, outdir, prefix, overwrite, switches, regions)  # before the search
     finder = make_finder(args.finder, **kwargs)
     cat = finder(args.input, progress=not args.no_progress)
-    outdir = Path(args.output_dir)
-    prefix = args.prefix or Path(args.input).name.split(".")[0]
-    regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
-    ecsv = outdir / f"{prefix}_cat.ecsv"
-    if ecsv.exists() and not args.overwrite:  # refuse before writing anything
-        raise FileExistsError(f"{ecsv} already exists; use --overwrite to replace it")
-    paths = cat.write_products(outdir, prefix, overwrite=args.overwrite, regions=regions)
-    paths.append(cat.write(ecsv, overwrite=args.overwrite))
+    paths = cat.write_products(outdir, prefix, overwrite=overwrite, regions=regions, **switches)
+    paths.append(cat.write(ecsv, overwrite=overwrite))
     print(f"{len(cat)} source(s) found by {finder.name}")
     if len(cat):
         wanted = ("id", "x", "y", "z", "n_pix", "f_sum", "snr")
@@ -104,12 +152,6 @@ def _cmd_demo(args):
 def _cmd_simulate(args):
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
-    if args.kind != "hi":
-        from . import simulate
-
-        func = getattr(simulate, f"simulate_{args.kind}", None)
-        if func is None:
-            raise ValueError(f"the {args.kind!r} simulator is not available in this version; use 'hi'")
     from .simulate.hi import simulate_hi_cube
 
     shape = tuple(int(v) for v in args.shape.split(",")) if args.shape else (128, 96, 96)
@@ -123,17 +165,51 @@ def _cmd_simulate(args):
     return 0
 
 
-def _cmd_train(args):
-    from .neural.training import train
+def _train_command(args):
+    """The ``astro-mlfinder train`` command line of a training run (recorded with the weights)."""
+    import shlex
 
+    words = ["astro-mlfinder", "train", args.model, "--data", args.data, "--epochs", args.epochs,
+             "--steps-per-epoch", args.steps_per_epoch, "--batch-size", args.batch_size]
+    for flag, value in (("--crop-shape", args.crop_shape), ("--base-channels", args.base_channels),
+                        ("--lr", args.lr), ("--seed", args.seed), ("--num-threads", args.num_threads),
+                        ("--val-cubes", args.val_cubes), ("--device", args.device), ("--resume", args.resume),
+                        ("--output", args.output)):
+        if value is not None:
+            words += [flag, value]
+    return shlex.join(str(w) for w in words)
+
+
+def _cmd_train(args):
+    from .neural import get_model, train
+
+    if args.tune or args.export:
+        from .neural.training import export_weights, tune_checkpoint
+
+        if args.num_threads:
+            from .neural._torch import require_torch
+
+            require_torch("training").set_num_threads(args.num_threads)
+        if args.tune:
+            import json
+
+            print(json.dumps(tune_checkpoint(args.tune, device=args.device), indent=1))
+        if args.export:
+            print(export_weights(*args.export))
+        return 0
+    get_model(args.model)  # an unknown model is reported before anything else
+    if not args.output:
+        raise ValueError("train needs --output FILE (the checkpoint to write), or --tune / --export")
     kwargs = {"steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "resume": args.resume,
-              "val_cubes": args.val_cubes}
+              "val_cubes": args.val_cubes, "lr": args.lr, "num_threads": args.num_threads}
     if args.base_channels:
         kwargs["base_channels"] = args.base_channels
     if args.crop_shape:
-        kwargs["crop_shape"] = tuple(int(v) for v in args.crop_shape.split(","))
+        from .core.tiling import as_tuple
+
+        kwargs["crop_shape"] = as_tuple(args.crop_shape, 3, "--crop-shape", minimum=1)
     history = train(args.model, data=args.data, epochs=args.epochs, output=args.output, device=args.device,
-                    progress=not args.no_progress, seed=args.seed, **kwargs)
+                    progress=not args.no_progress, seed=args.seed, command=_train_command(args), **kwargs)
     print(f"trained {args.model} for {args.epochs} epoch(s); weights in {args.output}")
     if history:
         last = history[-1] if isinstance(history, list) else history
@@ -155,16 +231,21 @@ def _cmd_weights(args):
 
     if args.action == "list":
         for entry in weights.list_weights():
-            print(f"{entry['name']:<12} {entry.get('version', ''):<8} {entry.get('size', 0):>10d} B  "
-                  f"{entry.get('sha256', '')[:16]}")
+            files = entry["files"]
+            digest = files[0]["sha256"][:16] if len(files) == 1 else f"{len(files)} files"
+            print(f"{entry['name']:<12} {entry.get('version', ''):<8} {entry['size']:>10d} B  {digest}"
+                  f"{'  cached' if entry['cached'] else ''}")
     elif args.action == "fetch":
         if not args.name:
             raise ValueError("weights fetch needs a model name, e.g. 'astro-mlfinder weights fetch unet3d'")
-        print(weights.fetch(args.name))
+        for path in weights.fetch_all(args.name).values():
+            print(path)
     else:
         names = [args.name] if args.name else [e["name"] for e in weights.list_weights()]
         for name in names:
-            weights.verify(name)
+            if not weights.verify(name):
+                raise ValueError(f"{name}: the cached weights do not match their sha256; "
+                                 f"fetch them again with 'astro-mlfinder weights fetch {name}'")
             print(f"{name}: sha256 OK")
     return 0
 
@@ -176,15 +257,19 @@ def build_parser():
 
     p = sub.add_parser("find", help="find sources in a FITS cube or image")
     p.add_argument("input")
-    p.add_argument("--finder", default="classical",
-                   choices=("classical", "unet3d", "deepfocus", "convosource", "pais", "sofia"))
+    from .find import finder_names
+
+    p.add_argument("--finder", default="classical", choices=finder_names())
     p.add_argument("--par", help="SoFiA-2 parameter file (classical and sofia finders)")
     p.add_argument("--threshold", type=float, help="detection threshold (classical: in noise units)")
-    p.add_argument("--output-dir", default=".")
-    p.add_argument("--prefix", help="product file prefix (default: input file name)")
+    p.add_argument("--output-dir", help="directory of the products (default: '.', or a .par's output.directory)")
+    p.add_argument("--prefix", help="product file prefix, a plain name (default: input file name, or a .par's "
+                                    "output.filename)")
     p.add_argument("--regions", default="ds9,crtf", help="comma-separated region formats: ds9,crtf")
     p.add_argument("--device", default="auto")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=None,
+                   help="replace existing products (default: no, or a .par's output.overwrite); "
+                        "the input file is never replaced")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_find)
 
@@ -194,7 +279,7 @@ def build_parser():
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("simulate", help="write a simulated data set with its truth table")
-    p.add_argument("kind", choices=("hi", "alma", "continuum", "blends"))
+    p.add_argument("kind", choices=("hi",))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default=".")
     p.add_argument("--shape", help="z,y,x (default 128,96,96)")
@@ -203,20 +288,26 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_simulate)
 
-    p = sub.add_parser("train", help="train a neural model")
-    p.add_argument("model")
-    p.add_argument("--data", default="sim:hi")
+    p = sub.add_parser("train", help="train a neural model (or tune / export a checkpoint)")
+    p.add_argument("model", nargs="?", default="unet3d", help="registered model (default unet3d)")
+    p.add_argument("--data", default="sim:hi", help="'sim:hi' or a directory of NAME.fits + NAME_mask.fits pairs")
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", help="checkpoint to write (rewritten every epoch)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--base-channels", type=int)
+    p.add_argument("--base-channels", type=int, help="network width (default 16)")
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--crop-shape", help="z,y,x of the training crops (default 128,64,64)")
-    p.add_argument("--val-cubes", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-3, help="initial Adam learning rate (decays to lr/10)")
+    p.add_argument("--num-threads", type=int, help="CPU threads for PyTorch")
+    p.add_argument("--val-cubes", type=int, default=8, help="validation cubes (0: no validation, no tuning)")
     p.add_argument("--resume", help="checkpoint to resume from")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--tune", metavar="CHECKPOINT",
+                   help="only tune threshold/min_size/tta of CHECKPOINT on 16 validation cubes 256x96x96")
+    p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
+                   help="only write a compact float16 weights file from CHECKPOINT")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="score a catalogue against a truth table")

@@ -19,7 +19,8 @@ from ..config import version
 from .exceptions import AstroMLFinderWarning
 from .inputs import ImageData
 
-__all__ = ["SourceCatalog", "DEFAULT_COLUMNS_3D", "DEFAULT_COLUMNS_2D", "SOFIA_COLUMNS", "SOFIA_SPECTRAL_NAMES"]
+__all__ = ["SourceCatalog", "DEFAULT_COLUMNS_3D", "DEFAULT_COLUMNS_2D", "SOFIA_COLUMNS", "SOFIA_SPECTRAL_NAMES",
+           "spectral_column_name"]
 
 DEFAULT_COLUMNS_3D = (
     "id", "x", "y", "z", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max", "n_pix",
@@ -62,6 +63,30 @@ _CUBE_ONLY = {"z", "z_min", "z_max", "w20", "w50", "wm50", "kin_pa", "err_z", "z
 SOFIA_SPECTRAL_NAMES = {"FREQ": "freq", "VRAD": "v_rad", "VOPT": "v_opt", "FELO": "v_opt", "VELO": "v_app"}
 # SoFiA's names, plus redshift and wavelength axes (SoFiA calls those ``spec``)
 _SPECTRAL_NAMES = {**SOFIA_SPECTRAL_NAMES, "ZOPT": "z_opt", "WAVE": "wave"}
+
+
+def spectral_column_name(image):
+    """Name of the spectral world column of ``image``'s sources, as SoFiA-2 2.5.1 names it.
+
+    SoFiA-2 reads the header's CTYPE3 as written in the file: ``FREQ`` gives
+    ``freq``, ``VRAD`` ``v_rad``, ``VOPT`` and ``FELO`` ``v_opt``, and an
+    AIPS-style ``VELO`` axis ``v_app`` (SoFiA-2's DataCube.c). wcslib
+    translates ``VELO-HEL`` into ``VOPT`` or ``VRAD`` (after ``VELREF``), so the
+    name comes from the header's keyword, and from the WCS only when the
+    header does not hold the spectral axis' CTYPE. Redshift and wavelength
+    axes give ``z_opt`` and ``wave``, other types ``spec``; None without a
+    spectral axis.
+    """
+    if not image.has_spectral:
+        return None
+    wcs_ctype = image.wcs.wcs.ctype[image.wcs.wcs.spec].upper()
+    ctype = wcs_ctype
+    header = image.header
+    if header is not None:
+        written = str(header.get(f"CTYPE{image.wcs.wcs.spec + 1}", "")).strip().upper()
+        if written[:4] in _SPECTRAL_NAMES:
+            ctype = written
+    return _SPECTRAL_NAMES.get(ctype[:4], "spec")
 
 
 def _param_property(name, doc):
@@ -383,10 +408,7 @@ class SourceCatalog:
 
     @property
     def _spectral_name(self):
-        if not self.image.has_spectral:
-            return None
-        ctype = self.image.wcs.wcs.ctype[self.image.wcs.wcs.spec].upper()
-        return _SPECTRAL_NAMES.get(ctype[:4], "spec")
+        return spectral_column_name(self.image)
 
     @functools.cached_property
     def _names_all(self):
@@ -562,7 +584,7 @@ class SourceCatalog:
         return meta
 
     # ------------------------------------------------------------- regions
-    def to_regions(self, kind="ellipse", sky=True):
+    def to_regions(self, kind="ellipse", sky=True, frame=None):
         """Return the sources as a `regions.Regions` list.
 
         Parameters
@@ -572,6 +594,13 @@ class SourceCatalog:
             bounding box.
         sky : bool
             Sky regions (needs a celestial WCS) or pixel regions.
+        frame : str or `~astropy.coordinates.BaseCoordinateFrame`, optional
+            Celestial frame of the sky regions: ``'icrs'``, ``'fk5'`` (J2000),
+            ``'fk4'`` (B1950), ``'galactic'`` or an astropy frame; positions
+            are transformed and position angles rotated into it (see
+            `astro_mlfinder.core.regions.transform_regions`). Default: the
+            frame of the data's WCS. Write files with `write` (formats
+            ``ds9``/``crtf``), which states the frame in the file.
 
         Returns
         -------
@@ -582,7 +611,7 @@ class SourceCatalog:
         """
         from .regions import catalog_to_regions
 
-        return catalog_to_regions(self, kind=kind, sky=sky)
+        return catalog_to_regions(self, kind=kind, sky=sky, frame=frame)
 
     # ------------------------------------------------------------- writing
     def write(self, path, format=None, overwrite=False, **kwargs):

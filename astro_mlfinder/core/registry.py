@@ -21,10 +21,12 @@ overwrite=False, **switches)`` and returns the list of paths written
 (``'sofia'``: `astro_mlfinder.io.products.write_products`).
 """
 
+import os
 from pathlib import Path
 
 __all__ = [
     "WriterRegistry",
+    "check_not_input",
     "catalog_writers",
     "product_writers",
     "register_writer",
@@ -182,12 +184,58 @@ def identify_format(path):
     return catalog_writers.identify_format(path)
 
 
+def _input_files(catalog):
+    image = getattr(catalog, "image", None)
+    meta = getattr(catalog, "meta", None) or {}
+    return (getattr(image, "filename", None), meta.get("input"))
+
+
+def check_not_input(paths, *inputs):
+    """Refuse to write any of ``paths`` that is one of the ``inputs`` files.
+
+    Paths are compared resolved (symbolic links, ``..``) and, for files that
+    exist, with `os.path.samefile` (hard links), so no product ever replaces
+    the data it was made from, with or without ``overwrite``.
+
+    Parameters
+    ----------
+    paths : iterable of str or path-like
+        Files about to be written.
+    *inputs : str, path-like or None
+        Input files (None entries are ignored).
+
+    Raises
+    ------
+    ValueError
+        Naming the first path that is an input file.
+    """
+    sources = [Path(s) for s in inputs if s]
+    if not sources:
+        return
+    resolved = {os.path.realpath(s): s for s in sources}
+    for path in paths:
+        target = os.path.realpath(path)
+        source = resolved.get(target)
+        if source is None and os.path.exists(target):
+            source = next((s for s in sources if s.exists() and os.path.samefile(target, s)), None)
+        if source is not None:
+            raise ValueError(f"refusing to write {path}: it is the input file {source}; "
+                             "choose another output directory or prefix")
+
+
 def write_catalog(catalog, path, format=None, overwrite=False, **kwargs):
     """Write ``catalog`` to ``path`` with the registered writer of ``format``.
 
     ``format`` is identified from the extension of ``path`` when omitted.
     Returns the written path.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is the file the catalogue's data were read from (see
+        `check_not_input`), whatever ``overwrite`` says.
     """
+    check_not_input([path], *_input_files(catalog))
     return catalog_writers.write(catalog, path, format=format, overwrite=overwrite, **kwargs)
 
 

@@ -4,6 +4,7 @@ One-to-one matching of detected sources to true sources, by position or by
 voxel overlap of their segmentations.
 """
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..core.exceptions import AstroMLFinderWarning
 
-__all__ = ['MatchResult', 'as_table', 'match_catalogs', 'segment_overlap']
+__all__ = ['MatchResult', 'as_table', 'match_catalogs', 'parse_unit', 'segment_overlap']
 
 # Cost given to forbidden pairs in the assignment problem.
 _FORBIDDEN = 1e12
@@ -44,6 +45,53 @@ def as_table(catalog, name='catalog'):
         raise ValueError(f'{name} must be an astropy Table (or have a '
                          f'to_table() method), got {type(catalog).__name__}')
     return QTable(catalog)
+
+
+_ALSO_TRIED = ('vounit', 'cds', 'fits')
+
+
+def parse_unit(unit):
+    """
+    The unit of a catalogue column, from its string as a writer spelled it.
+
+    A unit string is parsed as astropy parses it (its generic format, then
+    the VOUnit, CDS and FITS formats), so ``'Jy/beam'`` from a SoFiA-2
+    VOTable and ``'Jy / beam'`` from an ECSV file are the same unit. SoFiA-2's
+    own spelling, which multiplies (``*``) and divides (``/``) from left to
+    right (``'Jy/beam*Hz'`` is Jy Hz / beam, where astropy's grammar would
+    read Jy / (beam Hz)), is recognised by its ``*`` or its second ``/``.
+
+    Parameters
+    ----------
+    unit : str, `~astropy.units.UnitBase` or None
+        A unit string, or a unit (an `~astropy.units.UnrecognizedUnit` is
+        parsed again from its string).
+
+    Returns
+    -------
+    unit : `~astropy.units.UnitBase` or None
+        None for no unit (``None``, ``''``, ``'-'``); an
+        `~astropy.units.UnrecognizedUnit` for a string no format knows.
+    """
+    if unit is None:
+        return None
+    if isinstance(unit, u.UnitBase) and not isinstance(unit, u.UnrecognizedUnit):
+        return unit
+    text = unit.to_string() if isinstance(unit, u.UnitBase) else str(unit).strip()
+    if text in ('', '-'):
+        return None
+    flat = re.sub(r'\([^()]*\)', '', text)
+    if re.search(r'(?<!\*)\*(?!\*)', text) or flat.count('/') > 1:
+        from astro_mlfinder.io.sofia_catalog import parse_sofia_unit
+        parsed = parse_sofia_unit(text)
+        if not isinstance(parsed, u.UnrecognizedUnit):
+            return parsed
+    for fmt in ('generic', *_ALSO_TRIED):
+        try:
+            return u.Unit(text, format=fmt)
+        except ValueError:
+            continue
+    return u.Unit(text, parse_strict='silent')
 
 
 def _values(table, column, dtype=np.float64):
@@ -176,19 +224,28 @@ class MatchResult:
                 f'fp={self.fp} fn={self.fn}>')
 
 
+def _parsed_units(column):
+    """A Quantity column whose unit astropy did not recognise, with the unit parsed again."""
+    if isinstance(column, u.Quantity) and isinstance(column.unit, u.UnrecognizedUnit):
+        unit = parse_unit(column.unit)
+        if unit is not None and not isinstance(unit, u.UnrecognizedUnit):
+            return column.value * unit
+    return column
+
+
 def _flux_ratio(det, tru, det_rows, tru_rows):
     """Detected / true integrated flux for matched rows (NaN if unknown)."""
     nan = np.full(len(det_rows), np.nan)
     if 'f_sum' not in det.colnames or 'f_sum' not in tru.colnames:
         return nan
-    fd, ft = det['f_sum'], tru['f_sum']
+    fd, ft = _parsed_units(det['f_sum']), _parsed_units(tru['f_sum'])
     # A dimensionless f_sum (e.g. from a bare array) is taken to be in the
     # units of the other catalogue.
     with_units = [isinstance(f, u.Quantity) and f.unit != u.dimensionless_unscaled
                   for f in (fd, ft)]
     if all(with_units):
         if not fd.unit.is_equivalent(ft.unit):
-            alt = tru['f_sum_phys'] if 'f_sum_phys' in tru.colnames else None
+            alt = _parsed_units(tru['f_sum_phys']) if 'f_sum_phys' in tru.colnames else None
             if isinstance(alt, u.Quantity) and fd.unit.is_equivalent(alt.unit):
                 ft = alt
             else:

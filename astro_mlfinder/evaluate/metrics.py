@@ -13,7 +13,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Column, QTable, Table
 
-from astro_mlfinder.evaluate.matching import _values, as_table, match_catalogs
+from astro_mlfinder.evaluate.matching import _values, as_table, match_catalogs, parse_unit
 
 __all__ = ['DEFAULT_SNR_BINS', 'evaluate', 'evaluate_by_bin',
            'evaluate_files', 'read_catalog', 'scores']
@@ -234,11 +234,9 @@ def _read_sofia_ascii(path):
             values = np.asarray(column, dtype=str)
         unit = units[k] if k < len(units) else '-'
         if unit not in ('-', 'pix') and values.dtype.kind == 'f':
-            try:
-                values = values * u.Unit(unit.replace('*', ' '),
-                                         parse_strict='silent')
-            except ValueError:
-                pass
+            unit = parse_unit(unit)   # SoFiA's '*' and '/' run left to right
+            if unit is not None:
+                values = values * unit
         table[name] = values
     return table
 
@@ -301,6 +299,9 @@ def read_catalog(path, format=None):
         if (isinstance(col, Column) and unit is not None
                 and (col.dtype.kind in 'USOb' or str(unit) in ('-', ''))):
             col.unit = None
+        elif isinstance(col, Column) and isinstance(unit, u.UnrecognizedUnit):
+            # e.g. 'Jy/beam' in a VOTable, which its unit format cannot read
+            col.unit = parse_unit(unit)
     return QTable(table)
 
 

@@ -10,12 +10,13 @@ reach them; the package ``__init__`` imports it.
 
 from . import catalog, products, regions  # noqa: F401  (each registers its writers)
 from .catalog import CATALOG_FORMATS, guess_format, write_catalog
-from .products import product_paths, write_products
+from .products import check_prefix, product_paths, write_products
 from .regions import REGION_FORMATS, write_regions
 
 __all__ = [
     "CATALOG_FORMATS",
     "REGION_FORMATS",
+    "check_prefix",
     "guess_format",
     "product_paths",
     "write_catalog",

@@ -13,6 +13,7 @@ import re
 import numpy as np
 from astropy import units as u
 
+from ..core.catalog import spectral_column_name
 from .atomic import write_text
 from .fits_headers import _make_header, _origin, _param_flag, _write_fits
 from .moments import _spectral_values, moment_maps
@@ -166,10 +167,8 @@ def _spectrum_text(result, *, spec_name, spec_unit, flux_unit, beam_area, wcs_va
 
 
 def _spectral_name(image):
-    if not image.has_spectral:
-        return "spec"
-    ctype = image.wcs.wcs.ctype[image.wcs.wcs.spec].upper()[:4]
-    return SOFIA_SPECTRAL_NAMES.get(ctype, "spec")
+    name = spectral_column_name(image)  # SoFiA-2's name, from the header's CTYPE as written
+    return name if name in SOFIA_SPECTRAL_NAMES.values() else "spec"
 
 
 def _write_cubelets(

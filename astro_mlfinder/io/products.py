@@ -19,13 +19,14 @@ with the header's CUNIT3); no PV diagrams are written, and the reliability
 plots are PNG files where SoFiA writes EPS.
 """
 
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..core.exceptions import AstroMLFinderWarning
-from ..core.registry import register_product_writer
+from ..core.registry import _input_files, check_not_input, register_product_writer
 from .atomic import atomic_path, check_writable, write_text
 from .cubelets import _CUBELET_SUFFIXES, _write_cubelets
 from .fits_headers import (
@@ -49,7 +50,31 @@ from .sofia_catalog import (
     write_sofia_xml,
 )
 
-__all__ = ["write_products", "product_paths"]
+__all__ = ["write_products", "product_paths", "check_prefix"]
+
+
+def check_prefix(prefix):
+    """Refuse a product prefix that is not a plain file name.
+
+    Products stay inside the output directory: a prefix holding a path
+    separator or ``..`` (an absolute path, ``../x``, ``a/b``) is refused; an
+    empty prefix is allowed (the files are then ``_cat.txt``, ... inside the
+    directory).
+
+    Raises
+    ------
+    ValueError
+        Naming the prefix and how to put the products elsewhere.
+    """
+    text = str(prefix)
+    separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if any(sep in text for sep in separators) or ".." in text or "\0" in text:
+        raise ValueError(
+            f"product prefix {text!r} is not a plain file name (it holds a path separator or '..'); "
+            "give the directory as the output directory (--output-dir, output.directory) and a name "
+            "without '/' or '..' as the prefix (--prefix, output.filename)"
+        )
+    return text
 
 
 def product_paths(
@@ -77,12 +102,12 @@ def product_paths(
     Cubelet files are keyed ``'cubelet <id> <suffix>'``.
     """
     outdir = Path(outdir)
-    base = outdir / prefix
+    prefix = check_prefix(prefix)
     paths = {}
 
     def add(key, suffix, flag):
         if flag:
-            paths[key] = Path(f"{base}{suffix}")
+            paths[key] = outdir / f"{prefix}{suffix}"  # inside outdir, even for an empty prefix
 
     add("cat_ascii", "_cat.txt", cat_ascii)
     add("cat_xml", "_cat.xml", cat_xml)
@@ -105,7 +130,7 @@ def product_paths(
     for fmt in regions or ():
         if fmt not in REGION_FORMATS:
             raise ValueError(f"unknown region format {fmt!r}; choose from {tuple(REGION_FORMATS)}")
-        paths[f"regions {fmt}"] = Path(f"{base}{REGION_FORMATS[fmt]}")
+        paths[f"regions {fmt}"] = outdir / f"{prefix}{REGION_FORMATS[fmt]}"
     return paths
 
 
@@ -153,11 +178,14 @@ def write_products(
     outdir : str or path-like
         Output directory (created if needed).
     prefix : str
-        Base name of the files (SoFiA's ``output.filename``).
+        Base name of the files (SoFiA's ``output.filename``): a plain file
+        name, so that every product stays inside ``outdir`` (see
+        `check_prefix`); an empty prefix writes ``_cat.txt``, ... inside it.
     overwrite : bool, optional
         Replace existing files.  When False, *all* target paths are checked
         first and a `FileExistsError` naming the first existing one is
-        raised before anything is written.
+        raised before anything is written. The file the data were read from
+        is never written, whatever ``overwrite`` says.
     cat_ascii, cat_xml, cat_sql, karma : bool, optional
         ``_cat.txt``, ``_cat.xml`` (VOTable), ``_cat.sql``, ``_cat.ann``.
     mask, mask_2d, raw_mask : bool, optional
@@ -203,7 +231,8 @@ def write_products(
         If a target exists and ``overwrite`` is False (nothing is written).
     ValueError
         If a requested product is unavailable (e.g. ``raw_mask`` without
-        ``catalog.products['mask_raw']``).
+        ``catalog.products['mask_raw']``), if ``prefix`` is not a plain file
+        name, or if a target is the input file (nothing is written).
     """
     image = catalog.image
     data = np.asarray(image.data)
@@ -257,6 +286,7 @@ def write_products(
     if rel_result is not None:
         paths["reliability_plot"] = outdir / f"{prefix}_rel.png"
         paths["skellam_plot"] = outdir / f"{prefix}_skellam.png"
+    check_not_input(paths.values(), *_input_files(catalog))
     check_writable(paths.values(), overwrite=overwrite)
     region_objects = {}
     for key in paths:

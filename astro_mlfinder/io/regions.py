@@ -6,12 +6,22 @@ sources, the spectral range in ``meta['range']``, which the `regions` CRTF
 serialiser writes as ``range=[lo, hi]``. This module turns them into text and
 files, and registers the catalogue formats ``ds9`` and ``crtf``
 (``cat.write(path, format='ds9')``).
+
+Sky regions are written in a frame the file names without ambiguity (see
+`astro_mlfinder.core.regions.file_frame`; by default the kind of frame of the
+data: ICRS, FK5 J2000, FK4 B1950 or Galactic, else ICRS), or in the ``frame``
+asked for. The conversion is done here, positions and angles together, with
+`astro_mlfinder.core.regions.transform_regions`: the `regions` serialisers
+would keep an FK4 equinox when converting to FK5 and never rotate an angle.
 """
 
 from pathlib import Path
 
+from regions import SkyRegion
+
+from ..core.regions import file_frame, transform_regions
 from ..core.registry import register_writer
-from .atomic import atomic_path
+from .atomic import write_text
 
 __all__ = ["REGION_FORMATS", "serialize_regions", "write_regions"]
 
@@ -24,12 +34,35 @@ def _check_format(format):
         raise ValueError(f"unknown region format {format!r}; choose from {tuple(REGION_FORMATS)}")
 
 
-def serialize_regions(regions, format, **kwargs):
+def serialize_regions(regions, format, frame=None, **kwargs):
     """Text of a `regions.Regions` in ``format`` ('ds9' or 'crtf').
 
-    ``kwargs`` go to the `regions` serialiser (e.g. ``coordsys`` for CRTF).
+    Parameters
+    ----------
+    regions : `regions.Regions`
+    format : {'ds9', 'crtf'}
+    frame : str or `~astropy.coordinates.BaseCoordinateFrame`, optional
+        Frame of the sky coordinates in the file: ``'icrs'``, ``'fk5'``
+        (J2000), ``'fk4'`` (B1950) or ``'galactic'``. Default: the kind of
+        frame of the regions (`~astro_mlfinder.core.regions.file_frame`).
+        Positions are transformed and angles rotated into it. ``coordsys``
+        (the `regions` CRTF keyword) is accepted as another name for it.
+    **kwargs
+        Passed to the `regions` serialiser (``precision`` for DS9, ``fmt``
+        and ``radunit`` for CRTF).
     """
     _check_format(format)
+    coordsys = kwargs.pop("coordsys", None)
+    frame = coordsys if frame is None else frame
+    sky = [r for r in regions if isinstance(r, SkyRegion)]
+    if sky:
+        if frame is None:
+            first = sky[0]
+            frame = first.center if hasattr(first, "center") else first.vertices
+        target = file_frame(frame)
+        regions = transform_regions(regions, target)
+        if format == "crtf":
+            kwargs["coordsys"] = target.name
     return regions.serialize(format=format, **kwargs)
 
 
@@ -45,9 +78,11 @@ def write_regions(catalog, path, format="ds9", overwrite=False, **kwargs):
         Replace an existing file (default False). The file is written whole
         or not at all.
     **kwargs
-        Passed to `SourceCatalog.to_regions <astro_mlfinder.SourceCatalog.to_regions>`
-        (``kind``, ``sky``; ``sky`` defaults to whether the data have a
-        celestial WCS). CRTF needs sky regions (written in ICRS).
+        ``frame`` (see `serialize_regions`; default the kind of frame of the
+        data), and ``kind`` and ``sky`` for
+        `SourceCatalog.to_regions <astro_mlfinder.SourceCatalog.to_regions>`
+        (``sky`` defaults to whether the data have a celestial WCS). CRTF
+        needs sky regions.
 
     Raises
     ------
@@ -56,17 +91,13 @@ def write_regions(catalog, path, format="ds9", overwrite=False, **kwargs):
     """
     _check_format(format)
     path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        sky = kwargs.pop("sky", catalog.image.has_celestial)
-        regions = catalog.to_regions(sky=sky, **kwargs)
-        if format == "crtf":
-            if not sky:
-                raise ValueError("CRTF regions need sky coordinates and the data have no celestial WCS; "
-                                 "write ds9 regions instead")
-            regions.write(tmp, format="crtf", coordsys="icrs")
-        else:
-            regions.write(tmp, format="ds9")
-    return path
+    frame = kwargs.pop("frame", None)
+    sky = kwargs.pop("sky", catalog.image.has_celestial)
+    if format == "crtf" and not sky:
+        raise ValueError("CRTF regions need sky coordinates and the data have no celestial WCS; "
+                         "write ds9 regions instead")
+    text = serialize_regions(catalog.to_regions(sky=sky, **kwargs), format, frame=frame)
+    return write_text(path, text, overwrite)
 
 
 @register_writer("ds9", extensions=(".reg",))

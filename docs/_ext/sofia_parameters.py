@@ -111,7 +111,17 @@ product set with SoFiA's file names: ``<prefix>_cat.txt``, ``_cat.xml`` (VOTable
 ``_noise.fits``, ``_filtered.fits``, the ``<prefix>_cubelets/`` directory (cut-out cube, mask,
 moment, channel and SNR maps and the integrated spectrum per source) and region files.  Every
 file is written to a temporary file and moved into place; with ``overwrite=False`` all targets
-are checked before anything is written.
+are checked before anything is written.  The prefix is a plain file name (a path separator or
+``..`` is refused, so products stay inside the output directory; an empty prefix writes
+``_cat.txt``, ... inside it), and no product ever replaces the file the data were read from,
+whatever ``overwrite`` says.
+
+``astro-mlfinder find INPUT --par sofia.par`` honours the ``output.*`` keys as SoFiA-2 does:
+``output.directory`` (default: the directory of INPUT), ``output.filename`` (default: INPUT's name
+without ``.fits``), the ``output.write*`` switches, ``output.marginCubelets``,
+``output.thresholdMom12`` and ``output.overwrite`` (default true, as in SoFiA-2).
+``--output-dir``, ``--prefix`` and ``--overwrite``/``--no-overwrite`` win when given.  The
+command checks every output before it starts the search.
 
 The moment maps follow SoFiA: moment 0 is the sum over the mask times the channel width (0
 outside sources), moments 1 and 2 use only voxels with positive flux (above
