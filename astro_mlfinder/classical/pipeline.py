@@ -27,16 +27,9 @@ import numpy as np
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.inputs import ImageData, load_image
 from ..core.segmentation import Segmentation
-from ..core.stats import global_rms
-from . import dilation as _dilation
-from . import flagging as _flagging
-from . import linker as _linker
-from . import noise_scaling as _noise_scaling
-from . import reliability as _reliability
-from . import smooth_clip as _smooth_clip
-from . import threshold as _threshold
-from .contsub import continuum_subtract
-from .packed_mask import PackedMask
+
+# The stage modules hold numba kernels: they are imported by the stages that use them, so that
+# importing the package stays light (numba and scipy load on the first search).
 
 __all__ = ["STAGES", "PipelineState", "prepare", "detect", "link", "reliability", "dilate", "run", "segmentation"]
 
@@ -110,6 +103,11 @@ def prepare(finder, image, mask=None):
     -------
     state : `PipelineState`
     """
+    from ..core.stats import global_rms
+    from . import flagging as _flagging
+    from . import noise_scaling as _noise_scaling
+    from .contsub import continuum_subtract
+
     offset = (0, 0, 0)
     if finder.region is not None:
         image, offset = _cut_region(image, finder.region)
@@ -181,6 +179,8 @@ def prepare(finder, image, mask=None):
 
 def _scale_noise(finder, state):
     """Noise scaling of ``state.work`` (spectral or local), and the per-pass function for S+C."""
+    from . import noise_scaling as _noise_scaling
+
     common = dict(statistic=finder.scale_noise_statistic, flux_range=finder.scale_noise_flux_range)
     if finder.scale_noise == "spectral":
         function, kw = _noise_scaling.scale_noise_spectral, common
@@ -201,6 +201,10 @@ def _scale_noise(finder, state):
 
 def detect(finder, state, progress=True):
     """Smooth-and-clip and/or threshold finder: set ``state.raw`` (bit-packed raw mask)."""
+    from . import smooth_clip as _smooth_clip
+    from . import threshold as _threshold
+    from .packed_mask import PackedMask
+
     raw = None
     if finder.scfind:
         result = _smooth_clip.smooth_clip(
@@ -226,6 +230,8 @@ def detect(finder, state, progress=True):
 
 def link(finder, state):
     """Link the raw mask into sources: set ``state.linked``, ``labels``, ``keep`` and ``columns``."""
+    from . import linker as _linker
+
     if not finder.link:
         raise ValueError("link=False stops after the raw mask; use link=True to get a catalogue "
                          "(the raw mask is in cat.products['mask_raw'])")
@@ -252,6 +258,8 @@ def _linker_columns(linked, keep, rel):
 
 def reliability(finder, state):
     """Reliability filter (when enabled): measure ``rel``, drop unreliable sources and relabel."""
+    from . import reliability as _reliability
+
     if not finder.reliability:
         return state
     linked = state.linked
@@ -277,6 +285,8 @@ def reliability(finder, state):
 
 def dilate(finder, state):
     """Mask dilation (when enabled), adding SoFiA's flag 8 where a source touched another."""
+    from . import dilation as _dilation
+
     if not (finder.dilation and state.keep is not None and state.keep.any()):
         return state
     state.labels, flags_added = _dilation.dilate_mask(

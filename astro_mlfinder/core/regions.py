@@ -19,16 +19,6 @@ frame.
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import FK4, FK5, ICRS, BaseCoordinateFrame, Galactic, SkyCoord
-from regions import (
-    EllipsePixelRegion,
-    PixCoord,
-    PointPixelRegion,
-    RectanglePixelRegion,
-    RegionMeta,
-    Regions,
-    RegionVisual,
-    SkyRegion,
-)
 
 __all__ = ["catalog_to_regions", "REGION_KINDS", "FILE_FRAMES", "file_frame", "transform_regions"]
 
@@ -98,6 +88,8 @@ def _rotate(center, angle, new_center, frame):
 
 
 def _transform_region(region, frame):
+    from regions import RegionMeta, RegionVisual  # imported here: regions imports matplotlib
+
     values = {name: getattr(region, name) for name in region._params}
     center = values.get("center")
     for name, value in values.items():
@@ -129,6 +121,8 @@ def transform_regions(regions, frame):
     -------
     `regions.Regions`
     """
+    from regions import Regions, SkyRegion  # imported here: regions imports matplotlib
+
     target = _as_frame(frame)
     return Regions([_transform_region(r, target) if isinstance(r, SkyRegion) else r for r in regions])
 
@@ -170,6 +164,16 @@ def catalog_to_regions(catalog, kind="ellipse", sky=True, frame=None):
     -------
     `regions.Regions`
     """
+    from regions import (  # imported here: regions imports matplotlib
+        EllipsePixelRegion,
+        PixCoord,
+        PointPixelRegion,
+        RectanglePixelRegion,
+        RegionMeta,
+        Regions,
+        RegionVisual,
+    )
+
     if kind not in REGION_KINDS:
         raise ValueError(f"kind must be one of {REGION_KINDS}, got {kind!r}")
     image = catalog.image

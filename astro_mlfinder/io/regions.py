@@ -17,8 +17,6 @@ would keep an FK4 equinox when converting to FK5 and never rotate an angle.
 
 from pathlib import Path
 
-from regions import SkyRegion
-
 from ..core.regions import file_frame, transform_regions
 from ..core.registry import register_writer
 from .atomic import write_text
@@ -51,6 +49,8 @@ def serialize_regions(regions, format, frame=None, **kwargs):
         Passed to the `regions` serialiser (``precision`` for DS9, ``fmt``
         and ``radunit`` for CRTF).
     """
+    from regions import SkyRegion  # imported here: regions imports matplotlib
+
     _check_format(format)
     coordsys = kwargs.pop("coordsys", None)
     frame = coordsys if frame is None else frame
