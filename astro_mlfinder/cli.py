@@ -77,6 +77,7 @@ def _cmd_find(args):
             raise ValueError(f"--par is a SoFiA-2 parameter file; it applies to the classical and sofia "
                              f"finders, not {args.finder!r}")
         kwargs["device"] = args.device
+        kwargs["progress"] = not args.no_progress  # also the weights download bar
     if args.threshold is not None:
         kwargs["threshold"] = args.threshold
     outdir, prefix, overwrite, switches = _output_plan(args)
@@ -238,14 +239,22 @@ def _cmd_weights(args):
     elif args.action == "fetch":
         if not args.name:
             raise ValueError("weights fetch needs a model name, e.g. 'astro-mlfinder weights fetch unet3d'")
-        for path in weights.fetch_all(args.name).values():
+        for path in weights.fetch_all(args.name, progress=not args.no_progress).values():
             print(path)
     else:
         names = [args.name] if args.name else [e["name"] for e in weights.list_weights()]
         for name in names:
-            if not weights.verify(name):
-                raise ValueError(f"{name}: the cached weights do not match their sha256; "
-                                 f"fetch them again with 'astro-mlfinder weights fetch {name}'")
+            try:
+                bad = weights.corrupted_files(name, remove=True)
+            except FileNotFoundError:
+                if args.name:
+                    raise
+                print(f"{name}: not cached (fetch with 'astro-mlfinder weights fetch {name}')")
+                continue
+            if bad:
+                files = ", ".join(str(path) for path in bad)
+                raise ValueError(f"{name}: the cached file(s) {files} do not match their registered sha256 "
+                                 f"and were removed; fetch them again with 'astro-mlfinder weights fetch {name}'")
             print(f"{name}: sha256 OK")
     return 0
 
@@ -320,7 +329,12 @@ def build_parser():
     p = sub.add_parser("weights", help="list, fetch or verify trained weights")
     p.add_argument("action", choices=("list", "fetch", "verify"))
     p.add_argument("name", nargs="?")
+    p.add_argument("--no-progress", action="store_true", help="no download progress bar")
     p.set_defaults(func=_cmd_weights)
+    debug_help = "show the full traceback of an error instead of a one-line message"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    for subparser in sub.choices.values():  # also after the command: astro-mlfinder find x.fits --debug
+        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser
 
 
@@ -331,6 +345,8 @@ def main(argv=None):
     try:
         return args.func(args)
     except _USER_ERRORS as exc:
+        if getattr(args, "debug", False):
+            raise
         message = str(exc).replace("pass overwrite=True", "use --overwrite")
         print(f"astro-mlfinder: error: {message}", file=sys.stderr)
         return 1

@@ -30,6 +30,12 @@ class Conf(_config.ConfigNamespace):
         "variable ASTRO_MLFINDER_CACHE_DIR overrides it.",
         module="astro_mlfinder",
     )
+    download_deadline = _config.ConfigItem(
+        1800.0,
+        "Overall time limit in seconds of one weights download (each network read also times out after "
+        "30 s); a mirror that is slower is abandoned and its partial file deleted.",
+        module="astro_mlfinder",
+    )
 
 
 conf = Conf()

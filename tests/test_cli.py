@@ -52,3 +52,39 @@ def test_bad_input_is_one_line_error(tmp_path, capsys):
 def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "astro_mlfinder.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "find" in result.stdout
+
+
+def test_weights_verify_refuses_names_and_removes_a_corrupted_cached_file(tmp_path, monkeypatch, capsys):
+    """Issue 8 item 5: a corrupted cached weights file fails verify (exit 1), is named and removed."""
+    import shutil
+
+    from astro_mlfinder.neural import weights
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ASTRO_MLFINDER_CACHE_DIR", str(cache))
+    monkeypatch.delenv("ASTRO_MLFINDER_WEIGHTS_URL", raising=False)
+    (item,) = weights.entry_files(weights.get_entry("unet3d"))
+    cache.mkdir()
+    cached = cache / item["file"]
+    shutil.copyfile(weights.bundled_weights_dir() / item["file"], cached)
+    assert main(["weights", "verify", "unet3d"]) == 0
+    assert "unet3d: sha256 OK" in capsys.readouterr().out
+
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
+    cached.write_bytes(bytes(data))
+    for argv in (["weights", "verify", "unet3d"], ["weights", "verify"]):
+        assert main(argv) == 1
+        captured = capsys.readouterr()
+        assert "sha256 OK" not in captured.out
+        err = captured.err.strip()
+        assert err.startswith("astro-mlfinder: error:") and "\n" not in err
+        assert str(cached) in err and "astro-mlfinder weights fetch unet3d" in err
+        assert not cached.exists()
+        cached.write_bytes(bytes(data))
+    # a named entry that is not cached fails; the all-entries form reports it and succeeds
+    cached.unlink()
+    assert main(["weights", "verify", "unet3d"]) == 1
+    assert "not cached" in capsys.readouterr().err
+    assert main(["weights", "verify"]) == 0
+    assert "unet3d: not cached" in capsys.readouterr().out

@@ -15,7 +15,14 @@ Real-header quirks handled here:
   ``DEGREE``) are normalised before the WCS is built;
 * ``BUNIT`` spellings such as ``JY/BEAM``, ``Jy/Beam`` or ``beam-1 Jy`` become
   ``Jy/beam``;
-* integer data with ``BLANK`` become float32 with NaN.
+* integer data with ``BLANK`` become float32 with NaN;
+* a cube whose spectral axis is not the third FITS axis is reordered to
+  (spectral, lat, lon) numpy order, data (a view), WCS and header together;
+* ``BMAJ``/``BMIN`` that are missing, NaN, zero or negative (WSRT writes -1)
+  mean "no beam", with one `AstroMLFinderWarning` naming them;
+* a header that cannot make a WCS (a non-string ``CTYPEn``, wcslib errors such
+  as ``FELO-HEL`` without ``RESTFRQ``) is a one-line `ValueError` naming the
+  input, raised before any search.
 
 Large inputs stay lazy: a FITS file whose image HDU can be memory-mapped as it
 is (uncompressed, no ``BSCALE``/``BZERO`` scaling, no integer ``BLANK``) is held
@@ -373,6 +380,9 @@ class ImageData:
         """
         if not self.beam or not self.has_celestial:
             return 1.0
+        bmaj, bmin = self.beam.get("bmaj"), self.beam.get("bmin")
+        if not all(isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in (bmaj, bmin)):
+            return 1.0  # not a beam (set by hand): never used as a number
         cdelt = abs(self.wcs.celestial.pixel_scale_matrix[1, 1])
         if cdelt == 0:
             cdelt = self.pixel_scale
@@ -403,27 +413,45 @@ def normalise_bunit(bunit):
         return u.dimensionless_unscaled
 
 
+def _valid_beam(bmaj, bmin, bpa, source):
+    """A beam dict from header values, or None with one warning naming them when they are not a beam.
+
+    A beam needs finite, positive ``BMAJ`` and ``BMIN`` (``-1`` or ``0`` mean
+    "no beam" in some writers, e.g. WSRT); a non-finite ``BPA`` becomes 0.
+    """
+    try:
+        values = (float(bmaj), float(bmin))
+    except (TypeError, ValueError):
+        values = None
+    if values is None or not all(math.isfinite(v) and v > 0 for v in values):
+        warnings.warn(
+            f"{source} BMAJ = {bmaj!r}, BMIN = {bmin!r} is not a valid beam (both must be finite and > 0); "
+            "treating the data as having no beam (set BMAJ/BMIN in degrees to use one)",
+            AstroMLFinderWarning,
+            stacklevel=4,
+        )
+        return None
+    try:
+        pa = float(bpa)
+    except (TypeError, ValueError):
+        pa = 0.0
+    return {"bmaj": values[0], "bmin": values[1], "bpa": pa if math.isfinite(pa) else 0.0}
+
+
 def _beam_from_history(header):
     for card in header.get("HISTORY", []):
         text = str(card)
         m = re.search(r"BMAJ\s*=\s*([-+0-9.Ee]+)\s+BMIN\s*=\s*([-+0-9.Ee]+)\s+BPA\s*=\s*([-+0-9.Ee]+)", text)
         if m:
-            return {"bmaj": float(m.group(1)), "bmin": float(m.group(2)), "bpa": float(m.group(3))}
+            return _valid_beam(m.group(1), m.group(2), m.group(3), "HISTORY")
     return None
 
 
 def _beam_from_header(header):
     if header is None:
         return None
-    if "BMAJ" in header and "BMIN" in header:
-        try:
-            return {
-                "bmaj": float(header["BMAJ"]),
-                "bmin": float(header["BMIN"]),
-                "bpa": float(header.get("BPA", 0.0)),
-            }
-        except (TypeError, ValueError):
-            return None
+    if "BMAJ" in header or "BMIN" in header:
+        return _valid_beam(header.get("BMAJ"), header.get("BMIN"), header.get("BPA", 0.0), "header")
     return _beam_from_history(header)
 
 
@@ -437,7 +465,16 @@ def normalise_header(header):
     """
     header = header.copy()
     naxis = header.get("NAXIS", 0)
+    if not isinstance(naxis, int | np.integer) or isinstance(naxis, bool) or naxis < 0:
+        raise ValueError(f"header keyword NAXIS = {naxis!r} is not a number of axes: fix or remove it")
     for i in range(1, naxis + 1):
+        for name in (f"CTYPE{i}", f"CUNIT{i}"):
+            if name in header and not isinstance(header[name], str):
+                raise ValueError(
+                    f"header keyword {name} = {header[name]!r} is not a string: set it to the axis "
+                    f"{'type' if name.startswith('CTYPE') else 'unit'} (e.g. "
+                    f"{'RA---SIN, FREQ' if name.startswith('CTYPE') else 'deg, Hz, m/s'}) or remove it"
+                )
         key = f"CUNIT{i}"
         if key in header:
             value = str(header[key]).strip()
@@ -457,14 +494,31 @@ def normalise_header(header):
     return header
 
 
+def _wcslib_message(exc):
+    """wcslib's multi-line C message (``ERROR 3 in wcsset() at line 2868 ...``) as one sentence."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    text = [line.rstrip(".") for line in lines if line and not re.match(r"ERROR \d+ in \w+\(\)", line)]
+    return "; ".join(dict.fromkeys(text)) or type(exc).__name__
+
+
 def _build_wcs(header, naxis):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        wcs = WCS(header, naxis=naxis)
-        try:
-            wcs.fix(translate_units="sdh")
-        except Exception:  # pragma: no cover - wcslib fix failures keep the unfixed WCS
-            pass
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            wcs = WCS(header, naxis=naxis)
+            try:
+                wcs.fix(translate_units="sdh")
+            except Exception:  # pragma: no cover - wcslib fix failures keep the unfixed WCS
+                pass
+            wcs.wcs.set()  # the errors of a WCS that cannot be used: now, not after the search
+    except MemoryError:  # pragma: no cover
+        raise
+    except Exception as exc:
+        message = _wcslib_message(exc)
+        hint = "fix the header's WCS keywords (CTYPEn, CUNITn, CRVALn, CDELTn, CRPIXn, CDi_j/PCi_j)"
+        if "rest frequency" in message.lower():
+            hint = "add RESTFRQ (Hz) to the header"
+        raise ValueError(f"the header's world coordinates are invalid ({message}): {hint}") from None
     return wcs
 
 
@@ -510,18 +564,59 @@ def _drop_degenerate_axes(data, header, wcs):
     if wcs is not None:
         wcs = wcs.sub([a + 1 for a in keep])
     if header is not None:
-        header = header.copy()
-        for old in range(1, fits_ndim + 1):
-            for key in ("NAXIS", "CTYPE", "CRPIX", "CRVAL", "CDELT", "CUNIT", "CROTA"):
-                header.remove(f"{key}{old}", ignore_missing=True, remove_all=True)
-        for key in list(header.keys()):  # linear-transform and projection keywords of the old axes
-            if re.fullmatch(r"(CD|PC)\d+_\d+|P[VS]\d+_\d+", key):
-                header.remove(key, ignore_missing=True, remove_all=True)
-        if wcs is not None:
-            header.update(wcs.to_header())
-        header["NAXIS"] = data.ndim
-        for i, length in enumerate(data.shape[::-1], start=1):
-            header[f"NAXIS{i}"] = length
+        header = _rebuild_axis_header(header, wcs, data, keep, fits_ndim)
+    return data, header, wcs
+
+
+def _rebuild_axis_header(header, wcs, data, kept, old_ndim):
+    """A copy of ``header`` whose axis keywords describe ``wcs`` (axes ``kept`` of the old header, in order).
+
+    The keywords come from ``wcs.to_header()``, but each kept axis keeps its
+    original ``CTYPEn`` card (e.g. ``VELO-HEL``, which wcslib's fix turns into
+    ``VOPT``): the catalogue names its spectral column from it. ``CUNITn``
+    stays as wcslib writes it, since ``CRVALn``/``CDELTn`` are written in
+    that (SI) unit.
+    """
+    original = {}
+    for new, old in enumerate(kept, start=1):
+        if isinstance(header.get(f"CTYPE{old + 1}"), str):
+            original[f"CTYPE{new}"] = header[f"CTYPE{old + 1}"]
+    header = header.copy()
+    for old in range(1, old_ndim + 1):
+        for key in ("NAXIS", "CTYPE", "CRPIX", "CRVAL", "CDELT", "CUNIT", "CROTA"):
+            header.remove(f"{key}{old}", ignore_missing=True, remove_all=True)
+    for key in list(header.keys()):  # linear-transform and projection keywords of the old axes
+        if re.fullmatch(r"(CD|PC)\d+_\d+|P[VS]\d+_\d+", key):
+            header.remove(key, ignore_missing=True, remove_all=True)
+    if wcs is not None:
+        header.update(wcs.to_header())
+        header.update(original)
+    header["NAXIS"] = data.ndim
+    for i, length in enumerate(data.shape[::-1], start=1):
+        header[f"NAXIS{i}"] = length
+    return header
+
+
+def _reorder_axes(data, header, wcs):
+    """Put a cube's axes in (spectral, lat, lon) numpy order (FITS: lon, lat, spectral), as spectral-cube does.
+
+    A spectral axis stored as FITS axis 1 or 2 would otherwise be smoothed as
+    if it were spatial. The data are transposed (a view: a memmap stays a
+    memmap, dask stays lazy), the WCS is reordered with `~astropy.wcs.WCS.sub`
+    and the header's axis keywords are rebuilt to match.
+    """
+    if wcs is None or data.ndim != 3 or wcs.naxis != 3:
+        return data, header, wcs
+    spec, lng, lat = wcs.wcs.spec, wcs.wcs.lng, wcs.wcs.lat
+    if spec < 0 or lng < 0 or lat < 0 or (lng, lat, spec) == (0, 1, 2):
+        return data, header, wcs
+    order = [lng, lat, spec]  # new FITS axis i <- old FITS axis order[i]
+    data = data.transpose(tuple(2 - a for a in order[::-1]))
+    if isinstance(data, np.ndarray) and _mmap_of(data) is None:
+        data = np.ascontiguousarray(data)
+    wcs = wcs.sub([a + 1 for a in order])
+    if header is not None:
+        header = _rebuild_axis_header(header, wcs, data, order, 3)
     return data, header, wcs
 
 
@@ -580,6 +675,7 @@ def _from_array(data, header=None, wcs=None, unit=None, beam=None, filename=None
         if wcs is not None and (not any(wcs.wcs.ctype) or wcs.naxis != data.ndim):
             wcs = None
     data, header, wcs = _drop_degenerate_axes(data, header, wcs)
+    data, header, wcs = _reorder_axes(data, header, wcs)
     if data.ndim not in (2, 3):
         raise ValueError(
             f"data must be a 2D image (y, x) or a 3D cube (z, y, x); got {data.ndim}D with shape {data.shape}"
@@ -658,10 +754,23 @@ def _read_fits(path):
             # the memmap holds its own mapping: it stays valid after the file is closed
             return _from_array(data, header=normalise_header(hdul[index].header), filename=str(path))
     except (OSError, TypeError) as exc:
-        raise ValueError(f"cannot read {path} as FITS: {exc}") from exc
+        raise ValueError(f"cannot read {path} as FITS: {' '.join(str(exc).split())}") from exc
+    except fits.VerifyError as exc:
+        problems = [
+            line.split(":", 1)[-1].strip().rstrip(".")
+            for line in str(exc).splitlines()
+            if line.strip().lower().startswith(("unfixable error", "error"))
+        ]
+        raise ValueError(
+            f"cannot read {path} as FITS: {'; '.join(problems) or 'the file does not verify'} "
+            "(e.g. an extension header without XTENSION); rewrite the file with a FITS writer and check it "
+            "with fitsverify"
+        ) from exc
     except ValueError as exc:
         if "cannot reshape" in str(exc) or "buffer" in str(exc):
             raise ValueError(f"cannot read {path} as FITS: the file is truncated or corrupt ({exc})") from exc
+        if str(path) not in str(exc):
+            raise ValueError(f"{path}: {exc}") from exc
         raise
 
 

@@ -31,6 +31,12 @@ class NeuralFinder(Finder):
         of ``model``, fetched on first use (see `astro_mlfinder.neural.weights`).
     progress : bool
         Show progress bars (also switchable per call).
+    physical : bool
+        Report fluxes and widths in physical units (e.g. ``f_sum`` in
+        Jy km/s for a Jy/beam cube with a beam), as ``ClassicalFinder`` and
+        SoFiA-2's ``parameter.physical`` do.
+    name_prefix : str
+        Prefix of the source names (SoFiA-2's ``parameter.prefix``).
     **model_kwargs
         Keywords of the model; ``unet3d`` accepts ``threshold``,
         ``min_size``, ``tile_shape``, ``overlap``, ``batch_size``, ``tta``
@@ -50,14 +56,28 @@ class NeuralFinder(Finder):
     name = "neural"
     ndim = (2, 3)
 
-    def __init__(self, model="unet3d", *, device="auto", weights=None, progress=True, **model_kwargs):
+    def __init__(
+        self,
+        model="unet3d",
+        *,
+        device="auto",
+        weights=None,
+        progress=True,
+        physical=False,
+        name_prefix="SoFiA",
+        **model_kwargs,
+    ):
         model_class = get_model(model)
+        if not isinstance(name_prefix, str):
+            raise TypeError(f"name_prefix must be a string, got {type(name_prefix).__name__}")
         require_torch("NeuralFinder")
         self.neural_model = model_class(weights=weights, device=device, progress=progress, **model_kwargs)
         self.model = model_class.name
         self.device = device
         self.weights = self.neural_model.weights
         self.progress = bool(progress)
+        self.physical = bool(physical)
+        self.name_prefix = name_prefix
         self.ndim = model_class.ndim
         self.name = model_class.name
 
@@ -68,7 +88,14 @@ class NeuralFinder(Finder):
 
     def get_params(self):
         """Every constructor parameter, the model's keywords included (``NeuralFinder(**params)`` re-creates it)."""
-        params = {"model": self.model, "device": self.device, "weights": self.weights, "progress": self.progress}
+        params = {
+            "model": self.model,
+            "device": self.device,
+            "weights": self.weights,
+            "progress": self.progress,
+            "physical": self.physical,
+            "name_prefix": self.name_prefix,
+        }
         params.update(self.neural_model.params)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
@@ -89,5 +116,13 @@ class NeuralFinder(Finder):
         return self.neural_model.margin
 
     def segment(self, image, mask, progress):
-        """Run the model's predict step on ``image``; return its `~astro_mlfinder.core.segmentation.Segmentation`."""
-        return self.neural_model.predict(image, mask, bool(progress and self.progress))
+        """Run the model's predict step on ``image``; return its `~astro_mlfinder.core.segmentation.Segmentation`.
+
+        The catalogue options shared by every finder (``physical``,
+        ``name_prefix``) are set on the segmentation here, so each model need
+        not know them.
+        """
+        segmentation = self.neural_model.predict(image, mask, bool(progress and self.progress))
+        segmentation.physical = self.physical
+        segmentation.name_prefix = self.name_prefix
+        return segmentation

@@ -13,7 +13,10 @@ one file, `fetch_all` of every file of an entry:
    directory of ``astro_mlfinder``, i.e. ``~/.astro_mlfinder/cache/weights``)
    is used when it holds the file with the right sha256;
 2. otherwise the file is downloaded from a mirror into the cache (streamed to
-   a temporary file, sha256-verified, then atomically renamed). The mirror is,
+   a temporary ``.part`` file, sha256-verified, then atomically renamed; the
+   download has an overall deadline, ``astro_mlfinder.conf.download_deadline``,
+   besides the per-read timeout, and a partial file is deleted on every exit
+   path, or by the next fetch when a killed process left it). The mirror is,
    in order: the ``url`` argument; the environment variable
    ``ASTRO_MLFINDER_WEIGHTS_URL``; the config item
    ``astro_mlfinder.conf.weights_url``; the package's own ``data/weights``
@@ -29,6 +32,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -42,6 +46,7 @@ from ._torch import describe_hardware, require_torch
 __all__ = [
     "WeightsError",
     "ChecksumError",
+    "DownloadTimeoutError",
     "registry_path",
     "load_registry",
     "list_weights",
@@ -52,6 +57,7 @@ __all__ = [
     "fetch",
     "fetch_all",
     "verify",
+    "corrupted_files",
     "sha256sum",
     "load_weights",
     "save_weights",
@@ -263,12 +269,41 @@ def _mirror_help(urls_tried):
     )
 
 
-def _download(url, target_dir, expected_sha, timeout, progress):
+class DownloadTimeoutError(WeightsError, TimeoutError):
+    """A download did not finish within its overall deadline."""
+
+
+def _set_read_timeout(resp, seconds):
+    """Best effort: make the next socket read of an HTTP response wait at most ``seconds``."""
+    raw = getattr(getattr(resp, "fp", None), "raw", None)
+    sock = getattr(raw, "_sock", None)
+    if sock is not None and hasattr(sock, "settimeout"):
+        sock.settimeout(max(float(seconds), 0.01))
+
+
+def _download(url, target_dir, expected_sha, timeout, progress, deadline=None):
+    """Stream ``url`` into a temporary ``.part`` file of ``target_dir``; return its path once verified.
+
+    ``timeout`` bounds each network read, ``deadline`` (seconds) the whole
+    download: a mirror that trickles bytes is abandoned when it passes. The
+    partial file is deleted on every exit path that is not success
+    (exceptions, ``KeyboardInterrupt``, a checksum mismatch).
+
+    The fetcher is hand-written rather than built on pooch (evaluated for
+    issue 8): pooch's ``timeout`` is passed to ``requests`` and bounds each
+    read only, with no overall deadline either, and pooch has no ``file://``
+    downloader, which the bundled-weights mirror needs; both would need custom
+    code here anyway, plus ``requests`` as a new dependency.
+    """
+    start = time.monotonic()
+    limit = None if deadline is None else start + float(deadline)
+    per_read = float(timeout) if limit is None else min(float(timeout), float(deadline))
     fd, tmp = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=target_dir)
     h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=per_read) as resp:
             length = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
+            read = getattr(resp, "read1", resp.read)  # returns what has arrived: the deadline is checked often
             bar = progress_bar(
                 total=round(int(length) / _CHUNK, 2) if length else None,
                 desc=Path(urllib.parse.urlparse(url).path).name,
@@ -276,7 +311,23 @@ def _download(url, target_dir, expected_sha, timeout, progress):
                 enabled=progress,
             )
             try:
-                for block in iter(lambda: resp.read(_CHUNK), b""):
+                while True:
+                    if limit is not None:
+                        remaining = limit - time.monotonic()
+                        if remaining <= 0:
+                            raise DownloadTimeoutError(
+                                f"downloading {url} took longer than the {float(deadline):g} s deadline "
+                                "(a slow or stalled mirror); the partial file was deleted"
+                            )
+                        _set_read_timeout(resp, min(per_read, remaining))
+                    try:
+                        block = read(_CHUNK)
+                    except TimeoutError:
+                        if limit is not None and time.monotonic() >= limit:
+                            continue  # reported as the deadline above
+                        raise
+                    if not block:
+                        break
                     out.write(block)
                     h.update(block)
                     bar.update(len(block) / _CHUNK)
@@ -295,20 +346,45 @@ def _download(url, target_dir, expected_sha, timeout, progress):
     return Path(tmp)
 
 
-def _fetch_file(entry, item, url, force, progress, timeout):
+def _resolve_deadline(deadline):
+    """``deadline`` in seconds (None: the config item ``download_deadline``); None or <= 0 means none."""
+    if deadline is None:
+        deadline = getattr(conf, "download_deadline", None)
+    if deadline is None:
+        return None
+    deadline = float(deadline)
+    return deadline if deadline > 0 else None
+
+
+def _remove_stale_parts(target_dir, older_than):
+    """Delete partial downloads left by a process that was killed (older than ``older_than`` seconds)."""
+    now = time.time()
+    for part in target_dir.glob(".download-*.part"):
+        try:
+            if now - part.stat().st_mtime > older_than:
+                part.unlink()
+        except OSError:
+            pass
+
+
+def _fetch_file(entry, item, url, force, progress, timeout, deadline=None):
     """Verified cached copy of one file ``item`` of ``entry`` (see `fetch`)."""
+    deadline = _resolve_deadline(deadline)
     target_dir = cache_dir()
     target = target_dir / item["file"]
     if target.is_file() and not force:
         if sha256sum(target) == item["sha256"]:
             return target
         target.unlink()  # stale or corrupted cache entry: fetch again
+    # a live download writes at least once per read timeout: a partial file untouched far longer
+    # belongs to a process that was killed (SIGKILL leaves no chance to clean up)
+    _remove_stale_parts(target_dir, max(10 * float(timeout), 300.0))
     errors, tried = [], []
     for base in mirror_urls(url):
         file_url = _join(base, item["url"])
         tried.append(file_url)
         try:
-            tmp = _download(file_url, target_dir, item["sha256"], timeout, progress)
+            tmp = _download(file_url, target_dir, item["sha256"], timeout, progress, deadline)
         except ChecksumError:
             raise
         except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -324,7 +400,9 @@ def _fetch_file(entry, item, url, force, progress, timeout):
     raise WeightsError(f"cannot download {what} ({detail}). " + _mirror_help(tried))
 
 
-def fetch(name, version=None, *, network=None, registry=None, url=None, force=False, progress=False, timeout=30):
+def fetch(
+    name, version=None, *, network=None, registry=None, url=None, force=False, progress=False, timeout=30, deadline=None
+):
     """Return the local path of one verified weights file, downloading it if needed.
 
     Parameters
@@ -346,7 +424,11 @@ def fetch(name, version=None, *, network=None, registry=None, url=None, force=Fa
     progress : bool
         Show a download progress bar.
     timeout : float
-        Network timeout in seconds.
+        Timeout of each network read, in seconds.
+    deadline : float, optional
+        Overall time limit of the download, in seconds; default the config
+        item ``astro_mlfinder.conf.download_deadline`` (1800 s). A mirror
+        slower than that is abandoned and its partial file deleted.
 
     Returns
     -------
@@ -358,25 +440,68 @@ def fetch(name, version=None, *, network=None, registry=None, url=None, force=Fa
     ChecksumError
         If the downloaded file does not have the registered sha256 (it is deleted).
     WeightsError
-        If no mirror could deliver the file; the message names the URLs tried
-        and how to configure a mirror.
+        If no mirror could deliver the file (unreachable, or slower than the
+        deadline); the message names the URLs tried and how to configure a
+        mirror.
     ValueError
         If the entry is unknown, or holds several files and ``network`` is not given.
     """
     entry = get_entry(name, version, registry)
-    return _fetch_file(entry, _entry_file(entry, network), url, force, progress, timeout)
+    return _fetch_file(entry, _entry_file(entry, network), url, force, progress, timeout, deadline)
 
 
-def fetch_all(name, version=None, *, registry=None, url=None, force=False, progress=False, timeout=30):
+def fetch_all(name, version=None, *, registry=None, url=None, force=False, progress=False, timeout=30, deadline=None):
     """Fetch every file of a registry entry; return ``{network: Path}`` (arguments as in `fetch`)."""
     entry = get_entry(name, version, registry)
-    return {item["name"]: _fetch_file(entry, item, url, force, progress, timeout) for item in entry_files(entry)}
+    return {
+        item["name"]: _fetch_file(entry, item, url, force, progress, timeout, deadline) for item in entry_files(entry)
+    }
 
 
-def verify(name, version=None, *, network=None, registry=None):
+def corrupted_files(name, version=None, *, network=None, registry=None, remove=False):
+    """The cached files of ``name`` whose sha256 differs from the registry's.
+
+    Parameters
+    ----------
+    name, version, network, registry
+        As in `verify`.
+    remove : bool
+        Delete each corrupted cached file, so the next `fetch` downloads it again.
+
+    Returns
+    -------
+    list of `~pathlib.Path`
+        The corrupted files (empty when every cached file matches).
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file is not in the cache (use `fetch` first).
+    """
+    entry = get_entry(name, version, registry)
+    items = [_entry_file(entry, network)] if network is not None else entry_files(entry)
+    bad = []
+    for item in items:
+        path = cache_dir() / item["file"]
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights {entry['name']!r} version {entry['version']} are not cached at {path}; "
+                f"fetch them with astro_mlfinder.neural.weights.fetch_all({entry['name']!r}) "
+                f"or 'astro-mlfinder weights fetch {entry['name']}'"
+            )
+        if sha256sum(path) != item["sha256"]:
+            bad.append(path)
+            if remove:
+                path.unlink(missing_ok=True)
+    return bad
+
+
+def verify(name, version=None, *, network=None, registry=None, remove=False):
     """Check the cached copies of the files of ``name`` against the registry's sha256.
 
-    ``registry`` is as in `fetch`; ``network`` restricts the check to one file.
+    ``registry`` is as in `fetch`; ``network`` restricts the check to one file;
+    ``remove=True`` deletes a corrupted cached file (see `corrupted_files`,
+    which also names them).
 
     Returns
     -------
@@ -388,18 +513,7 @@ def verify(name, version=None, *, network=None, registry=None):
     FileNotFoundError
         If a file is not in the cache (use `fetch` first).
     """
-    entry = get_entry(name, version, registry)
-    items = [_entry_file(entry, network)] if network is not None else entry_files(entry)
-    ok = True
-    for item in items:
-        path = cache_dir() / item["file"]
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"weights {entry['name']!r} version {entry['version']} are not cached at {path}; "
-                f"fetch them with astro_mlfinder.neural.weights.fetch_all({entry['name']!r})"
-            )
-        ok &= sha256sum(path) == item["sha256"]
-    return bool(ok)
+    return not corrupted_files(name, version, network=network, registry=registry, remove=remove)
 
 
 def list_weights(registry=None):

@@ -244,8 +244,11 @@ class NeuralModel(abc.ABC):
         name, _, version = self.weights.partition("@")
         return {n: (name, version or None) for n in names}
 
-    def load(self):
+    def load(self, progress=None):
         """Load (once) the weights of every network; return ``(networks, info)``.
+
+        ``progress`` switches the download progress bar (default: the
+        model's ``progress``); ``False`` shows none.
 
         ``networks`` maps network names to `torch.nn.Module` in eval mode on
         the model's device; ``info`` holds ``meta`` (the metadata recorded with
@@ -262,7 +265,8 @@ class NeuralModel(abc.ABC):
         device = resolve_device(self.device)
         networks, files, metas, entry = {}, {}, {}, None
         for network, (source, version) in self._weights_sources().items():
-            payload = load_weights(source, version, network=network, progress=self.progress)
+            show = self.progress if progress is None else bool(progress and self.progress)
+            payload = load_weights(source, version, network=network, progress=show)
             if payload["model"] is not None and payload["model"] != self.name:
                 raise ValueError(f"weights {payload['path']} are for model {payload['model']!r}, not {self.name!r}")
             net = self.network_class(network).from_config(payload["config"])

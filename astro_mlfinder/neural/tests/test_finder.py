@@ -105,6 +105,31 @@ def test_meta_records_finder_and_weights(neural_cat):
     assert NeuralFinder(**params).get_params() == params
 
 
+def test_catalogue_options_shared_with_the_classical_finder(sim):
+    """Issue 8 item 14: ``physical`` and ``name_prefix`` belong to every finder (one-line swap)."""
+    import astropy.units as u
+
+    from astro_mlfinder import ClassicalFinder
+    from astro_mlfinder.neural import NeuralFinder
+
+    finder = NeuralFinder("unet3d", device="cpu", progress=False, physical=True, name_prefix="HI")
+    hdu = sim.to_hdu()  # Jy/beam with a beam and a spectral WCS
+    cat = finder(hdu, progress=False)
+    classical = ClassicalFinder(physical=True, name_prefix="HI")(hdu, progress=False)
+    assert len(cat) and len(classical)
+    table, reference = cat.to_table(), classical.to_table()
+    assert table["f_sum"].unit == reference["f_sum"].unit
+    # integrated flux: Jy times the spectral unit (Hz for this frequency cube, km/s for velocity)
+    assert (u.Unit(table["f_sum"].unit) / u.Jy).physical_type in ("frequency", "speed")
+    assert all(str(name).startswith("HI") for name in cat.name)
+    assert all(str(name).startswith("HI") for name in classical.name)
+    params = cat.meta["finder"]["params"]
+    assert params["physical"] is True and params["name_prefix"] == "HI"
+    assert NeuralFinder(**params).get_params() == params
+    plain = NeuralFinder("unet3d", device="cpu", progress=False).get_params()
+    assert plain["physical"] is False and plain["name_prefix"] == "SoFiA"
+
+
 def test_rejects_images_and_bad_parameters():
     from astro_mlfinder.neural import NeuralFinder
 

@@ -249,3 +249,108 @@ def test_entries_with_several_files(cache, tmp_path, http_server, mirror):
         W.registry_entry(paths, name="two", model="two", version="1.0")  # nothing records it
     with pytest.raises(W.WeightsError, match="files"):
         W.load_registry(_write(tmp_path / "bad.json", [dict(entry, files=[])]))
+
+
+class _TrickleHandler(SimpleHTTPRequestHandler):
+    """Announces the whole file, then sends one byte every 0.2 s (for at most ~10 s)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        import time
+
+        self.send_response(200)
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        end = time.monotonic() + 10
+        try:
+            while time.monotonic() < end:
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:  # the client gave up
+            pass
+
+
+@pytest.fixture
+def trickle_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_trickling_mirror_hits_the_overall_deadline_and_leaves_no_part_file(cache, mirror, trickle_server):
+    """Issue 8 item 13: each read succeeds within the read timeout, the whole download must still end."""
+    import time
+
+    from astro_mlfinder import conf
+
+    _, entry, _ = mirror
+    start = time.monotonic()
+    with pytest.raises(W.WeightsError, match=r"1\.5 s deadline"):
+        W.fetch("tiny", registry=[entry], url=trickle_server, deadline=1.5)
+    assert time.monotonic() - start < 5
+    assert _leftovers(cache) == []
+    # the default deadline is the config item
+    start = time.monotonic()
+    with conf.set_temp("download_deadline", 1.0), pytest.raises(W.WeightsError, match="deadline"):
+        W.fetch_all("tiny", registry=[entry], url=trickle_server)
+    assert time.monotonic() - start < 5
+    assert _leftovers(cache) == []
+
+
+def test_interrupted_download_leaves_no_part_file(cache, mirror, trickle_server):
+    import os
+    import signal
+
+    _, entry, _ = mirror
+    timer = threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            W.fetch("tiny", registry=[entry], url=trickle_server, deadline=8)
+    finally:
+        timer.cancel()
+    assert _leftovers(cache) == []
+
+
+def test_partial_file_of_a_killed_download_is_removed_by_the_next_fetch(cache, mirror):
+    import os
+    import time
+
+    root, entry, _ = mirror
+    cache.mkdir(parents=True, exist_ok=True)
+    old = cache / ".download-abc123.part"  # what a SIGKILLed process leaves
+    old.write_bytes(b"half")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    fresh = cache / ".download-live.part"  # a download running in another process right now
+    fresh.write_bytes(b"running")
+    W.fetch("tiny", registry=[entry], url=root.as_uri())
+    assert _leftovers(cache) == sorted([fresh.name, _file(entry)["file"]])
+
+
+def test_no_progress_bar_when_progress_is_off(cache, mirror, capsys):
+    root, entry, _ = mirror
+    W.fetch("tiny", registry=[entry], url=root.as_uri(), progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_neural_finder_downloads_without_a_bar_when_called_with_progress_off(cache, capsys):
+    """``find --no-progress``: the finder is called with progress=False, the weights download shows no bar."""
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from astro_mlfinder.neural import NeuralFinder
+
+    cube = np.random.default_rng(1).normal(size=(32, 32, 32)).astype(np.float32)
+    NeuralFinder("unet3d", device="cpu")(cube, progress=False)  # progress=True at construction
+    assert list(cache.glob("*.pt"))  # the weights were downloaded (from the bundled file:// mirror)
+    assert capsys.readouterr().err == ""

@@ -43,6 +43,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,37 @@ from .data import make_data, prepare_batch
 from .tuning import evaluate_segmentation, make_validation_set, tune_threshold, validation_probabilities
 
 __all__ = ["train", "export_weights"]
+
+
+def _load_checkpoint(path, model_name=None, what="resume from"):
+    """A training checkpoint written by `train`, or a one-line ValueError naming ``path`` and the fix.
+
+    Read with ``torch.load(weights_only=True)``: a pickle that would run code
+    is refused, never executed. An empty, truncated or foreign file, or one
+    for another model, is reported in one sentence.
+    """
+    torch = require_torch("training")
+    path = Path(path)
+    fix = "pass a .pt checkpoint written by `astro-mlfinder train`"
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot {what} {path}: no such file; {fix}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"cannot {what} {path}: the file is empty; {fix}")
+    try:
+        with warnings.catch_warnings():  # torch's own notes on foreign pickles: the error below says it
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError (refused pickle), EOFError, RuntimeError (not a torch file)...
+        reason = "it is not a PyTorch save file, or it is truncated"
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            reason = "it holds Python objects that a safe load refuses (not loaded, nothing was run)"
+        raise ValueError(f"cannot {what} {path}: not a training checkpoint ({reason}); {fix}") from None
+    required = ("model", "config", "state_dict", "meta")
+    if isinstance(ckpt, dict) and "model" in ckpt and model_name is not None and ckpt["model"] != model_name:
+        raise ValueError(f"checkpoint {path} is for model {ckpt['model']!r}, not {model_name!r}")
+    if not isinstance(ckpt, dict) or any(key not in ckpt for key in required):
+        raise ValueError(f"cannot {what} {path}: not a training checkpoint (it lacks {', '.join(required)}); {fix}")
+    return ckpt
 
 
 def _lr_at(epoch_float, epochs, lr0):
@@ -245,9 +277,7 @@ def train(
     torch.manual_seed(int(seed))
 
     if resume is not None:
-        ckpt = torch.load(resume, map_location="cpu", weights_only=True)
-        if ckpt.get("model") != model_class.name:
-            raise ValueError(f"checkpoint {resume} is for model {ckpt.get('model')!r}, not {model_class.name!r}")
+        ckpt = _load_checkpoint(resume, model_class.name)
         model = network_class.from_config(ckpt["config"])
         model.load_state_dict(ckpt["state_dict"])
         meta = dict(ckpt["meta"])

@@ -138,7 +138,7 @@ class Unet3DModel(NeuralModel):
         from ...inference import predict_probability, segment_probability
 
         t0 = time.perf_counter()
-        networks, info = self.load()
+        networks, info = self.load(progress)
         t_load = time.perf_counter() - t0
         data = image.read()
         if mask is not None:
