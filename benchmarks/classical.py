@@ -102,8 +102,8 @@ def reference_smooth_clip(cube, kernels_xy, kernels_z, threshold, replacement=2.
     """The same S+C algorithm with numpy and scipy.ndimage.uniform_filter1d only."""
     from scipy.ndimage import uniform_filter1d
 
-    from astro_mlfinder.core.stats import measure_noise
     from astro_mlfinder.classical.smooth_clip import optimal_filter_size
+    from astro_mlfinder.core.stats import measure_noise
 
     blank = np.isnan(cube)
     mask = np.zeros(cube.shape, dtype=bool)

@@ -128,7 +128,7 @@ def main(argv=None):
             base = str(Path(args.baseline).resolve())
             envs["baseline"] = dict(os.environ, PYTHONPATH=os.pathsep.join([base, os.environ.get("PYTHONPATH", "")]))
         runs = {key: [] for key in envs}
-        for key, env in envs.items():
+        for env in envs.values():
             # warm numba's cache so compilation is not timed: a full run on a small cube
             warm = tmp / "warm.fits"
             write_cube(64, warm)
@@ -144,8 +144,9 @@ def main(argv=None):
         sofia = find_sofia(args.sofia)
         if sofia:
             env = dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count()))
-            runs = [run_measured([sofia, str(par)], env=env) for _ in range(args.repeat)]
-            ref = {"wall": min(r[0] for r in runs), "peak": max(r[1] for r in runs), "note": f"measured ({sofia})"}
+            sofia_runs = [run_measured([sofia, str(par)], env=env) for _ in range(args.repeat)]
+            ref = {"wall": min(r[0] for r in sofia_runs), "peak": max(r[1] for r in sofia_runs),
+                   "note": f"measured ({sofia})"}
             from astro_mlfinder.io.sofia_catalog import read_sofia_xml
 
             n_sofia = len(read_sofia_xml(tmp / "sofia_cat.xml")) if (tmp / "sofia_cat.xml").exists() else 0

@@ -151,3 +151,15 @@ def test_region_and_offset_match_full_cube(small_sim, sim_catalog):
     assert match["sky_centroid"].separation(row["sky_centroid"]) < 1 * u.arcsec
     no_offset = ClassicalFinder(**KERNELS, region=region)(small_sim.to_hdu(), progress=False).to_table()
     assert no_offset["x"].value.max() <= x1 - x0
+
+
+def test_noise_cube_of_the_wrong_shape_with_a_region_is_named():
+    import numpy as np
+
+    from astro_mlfinder import ClassicalFinder
+
+    cube = np.random.default_rng(1).normal(size=(40, 30, 30)).astype(np.float32)
+    finder = ClassicalFinder(kernels_xy=(0, 3), kernels_z=(0, 3), region=(0, 19, 0, 19, 0, 29),
+                             noise=np.ones((10, 10, 10), np.float32))
+    with pytest.raises(ValueError, match="the noise cube has shape"):
+        finder(cube, progress=False)

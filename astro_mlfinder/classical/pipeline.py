@@ -350,9 +350,14 @@ def _cut_region(image, region):
 def _aux_cube(value, shape, what, region):
     """Load a noise or weights cube given as array or path, cut to ``region``."""
     cube = load_image(value)
+    slices = None
     if region is not None and cube.shape != shape:
         x1, x2, y1, y2, z1, z2 = region
-        return cube.read((slice(z1, z2 + 1), slice(y1, y2 + 1), slice(x1, x2 + 1)))
-    if cube.shape != shape:
+        slices = (slice(z1, z2 + 1), slice(y1, y2 + 1), slice(x1, x2 + 1))
+        cut = tuple(len(range(*s.indices(n))) for s, n in zip(slices, cube.shape, strict=True))
+        if cut != tuple(shape):
+            raise ValueError(f"the {what} cube has shape {cube.shape} but the data have {shape} after the region "
+                             f"cut {region}; pass a {what} cube of the full input's shape")
+    elif cube.shape != shape:
         raise ValueError(f"the {what} cube has shape {cube.shape} but the data have {shape}")
-    return cube.read()
+    return cube.read(slices)

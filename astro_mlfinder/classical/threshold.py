@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from . import _boxcar
 from ..core.stats import check_flux_range, check_statistic, measure_noise
+from . import _boxcar
 
 __all__ = ["threshold_find"]
 

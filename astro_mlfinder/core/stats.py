@@ -33,6 +33,13 @@ __all__ = [
     "global_rms",
     "measure_noise",
     "noise_stride",
+    "check_statistic",
+    "check_flux_range",
+    "sofia_median",
+    "mad_about",
+    "abs_finite_into",
+    "nth_element",
+    "gauss_fit",
 ]
 
 #: Conversion factor from the median absolute deviation to the standard
@@ -46,9 +53,9 @@ _STATISTICS = ("std", "mad", "gauss")
 _RANGES = {"negative": -1, "full": 0, "positive": 1}
 
 
-
 class NoiseFitWarning(AstroMLFinderWarning, RuntimeWarning):
     """The Gaussian noise fit could not be made (the noise is NaN)."""
+
 
 def noise_stride(n_voxels, naxis1):
     """Stride of SoFiA-2's noise sample.
@@ -351,8 +358,8 @@ def measure_noise(data, statistic="mad", flux_range="negative", sample=True):
     stat = check_statistic(statistic)
     code = check_flux_range(flux_range)
     arr = np.asarray(data)
-    if not np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float32)
+    if not np.issubdtype(arr.dtype, np.floating) or not arr.dtype.isnative:  # e.g. a big-endian FITS memmap
+        arr = arr.astype(arr.dtype.newbyteorder("=") if np.issubdtype(arr.dtype, np.floating) else np.float32)
     flat = np.ravel(arr)
     if flat.size == 0:
         return math.nan

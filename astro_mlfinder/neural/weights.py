@@ -162,6 +162,8 @@ def _entry_file(entry, network=None):
     for item in files:
         if item["name"] == network:
             return item
+    if len(files) == 1 and "files" not in entry:  # an old single-file entry: its one file serves any network name
+        return files[0]
     names = ", ".join(f["name"] for f in files)
     raise ValueError(
         f"weights {entry['name']!r} version {entry['version']} have no network {network!r}; files: {names}"

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from astro_mlfinder.core.stats import MAD_TO_STD, measure_noise
 from astro_mlfinder.classical.noise_scaling import (
     _grid_start_end,
     _odd_sizes,
@@ -11,6 +10,7 @@ from astro_mlfinder.classical.noise_scaling import (
     scale_noise_local,
     scale_noise_spectral,
 )
+from astro_mlfinder.core.stats import MAD_TO_STD, measure_noise
 
 
 def _noise_cube(shape=(30, 40, 36), seed=0, sigma=1.0):

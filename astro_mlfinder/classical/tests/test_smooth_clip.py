@@ -6,13 +6,13 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from astro_mlfinder.classical import _boxcar
-from astro_mlfinder.core.stats import measure_noise
 from astro_mlfinder.classical.packed_mask import PackedMask
 from astro_mlfinder.classical.smooth_clip import (
     SmoothClipResult,
     optimal_filter_size,
     smooth_clip,
 )
+from astro_mlfinder.core.stats import measure_noise
 
 FIXTURES = Path("/work/shared/fixtures/sofia2-2.5.1-small")
 

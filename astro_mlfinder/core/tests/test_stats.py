@@ -165,3 +165,12 @@ def test_nth_element(n):
         assert nth_element(work, n, k) == ordered[k]
         assert np.all(work[:k] <= ordered[k])
         assert np.array_equal(np.sort(work), ordered)
+
+
+def test_measure_noise_of_big_endian_data():
+    """A FITS memmap is big-endian: every statistic gives the native result."""
+    from astro_mlfinder.core.stats import measure_noise
+
+    data = np.random.default_rng(5).normal(0.0, 2.0, (20, 30, 30)).astype(">f4")
+    for statistic in ("std", "mad", "gauss"):
+        assert measure_noise(data, statistic) == measure_noise(data.astype(np.float32), statistic)
