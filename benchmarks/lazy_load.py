@@ -39,6 +39,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from classical import _peak_rss, _reset_peak  # noqa: E402  (the same measurement as the other benchmarks)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLANE = (1024, 1024)
 
@@ -52,30 +55,6 @@ def _rss():
         import psutil
 
         return psutil.Process().memory_info().rss
-
-
-def _reset_peak():
-    """Reset the kernel's resident-memory high-water mark (Linux); False if impossible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss():
-    """Peak resident set size of this process in bytes (since the last reset)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def write_cube(path, nz, seed=1):
