@@ -2,44 +2,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from astro_mlfinder.core.tiling import blend_window, tile_origins
 from astro_mlfinder.neural.inference import (
     normalize_cube,
     predict_tiled,
     robust_noise,
     segment_probability,
 )
-
-
-def test_tile_origins_cover_and_end_flush():
-    assert tile_origins(40, 64, 48) == [0]
-    origins = tile_origins(160, 64, 48)
-    assert origins == [0, 48, 96]
-    assert origins[-1] + 64 == 160
-    assert tile_origins(176, 64, 48)[-1] == 112
-
-
-@pytest.mark.parametrize("overlap", [16, 32, 3])
-def test_blend_windows_form_a_partition_of_unity(overlap):
-    tile, n_tiles = 64, 4
-    step = tile - overlap
-    size = step * (n_tiles - 1) + tile
-    total = np.zeros(size)
-    for k in range(n_tiles):
-        w = blend_window((tile,), (overlap,), low=(k > 0,), high=(k < n_tiles - 1,))
-        total[k * step : k * step + tile] += w
-    np.testing.assert_allclose(total, 1.0, atol=1e-6)
-
-
-def test_blend_window_is_zero_at_inner_edges_and_separable():
-    w = blend_window((32, 32, 32), (16, 0, 16), low=(True, True, False), high=(False, True, True))
-    assert w.shape == (32, 32, 32)
-    assert np.all(w[:4] == 0)  # overlap // 4 voxels at the low z edge
-    assert np.all(w[:, :, -4:] == 0)
-    assert np.all(w[-1, :, 0] == 1)  # cube-border edges keep weight 1
-    assert np.all(w[16:, :, :16] == 1)
-    with pytest.raises(ValueError, match="smaller than the tile"):
-        blend_window((16,), (16,), (True,), (True,))
 
 
 def _box3(batch):
