@@ -49,10 +49,8 @@ def _file(entry):
     return item
 
 
-@pytest.fixture
-def http_server(mirror):
-    root = mirror[0]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+def _serve(server):
+    """Run ``server`` on a thread; yield its base URL, then stop it."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -61,6 +59,12 @@ def http_server(mirror):
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def http_server(mirror):
+    root = mirror[0]
+    yield from _serve(ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root))))
 
 
 def _leftovers(cache):
@@ -277,14 +281,7 @@ class _TrickleHandler(SimpleHTTPRequestHandler):
 def trickle_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    yield from _serve(server)
 
 
 def test_trickling_mirror_hits_the_overall_deadline_and_leaves_no_part_file(cache, mirror, trickle_server):
