@@ -165,10 +165,10 @@ class Finder(abc.ABC):
 def build_catalog(image, segmentation):
     """The `~astro_mlfinder.SourceCatalog` of ``segmentation`` measured on ``image``.
 
-    ``segmentation.image`` replaces ``image`` when the finder supplied one; a
-    lazy input is read into memory once here, after the search.
+    ``segmentation.image`` replaces ``image`` when the finder supplied one; the
+    catalogue reads a lazy input into memory (after the search).
     """
-    measured = (segmentation.image if segmentation.image is not None else image).loaded()
+    measured = segmentation.image if segmentation.image is not None else image
     return SourceCatalog(
         measured,
         segmentation.labels,

@@ -140,6 +140,7 @@ class Unet3DModel(NeuralModel):
         t0 = time.perf_counter()
         networks, info = self.load(progress)
         t_load = time.perf_counter() - t0
+        image = image.loaded()  # a lazy input is read once: the network and the measurement share it
         data = image.read()
         if mask is not None:
             data = np.where(mask, np.float32(np.nan), data)
@@ -173,4 +174,4 @@ class Unet3DModel(NeuralModel):
                 "total_s": round(time.perf_counter() - t0, 3),
             },
         }
-        return Segmentation(labels, columns={"score": score}, products={"probability": prob}, meta=meta)
+        return Segmentation(labels, columns={"score": score}, products={"probability": prob}, meta=meta, image=image)
