@@ -153,9 +153,10 @@ def _cmd_demo(args):
 def _cmd_simulate(args):
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
+    from .core.tiling import as_tuple
     from .simulate.hi import simulate_hi_cube
 
-    shape = tuple(int(v) for v in args.shape.split(",")) if args.shape else (128, 96, 96)
+    shape = as_tuple(args.shape, 3, "--shape", minimum=1) if args.shape else (128, 96, 96)
     sim = simulate_hi_cube(shape=shape, n_sources=args.n_sources, seed=args.seed,
                            realism="realistic" if args.realistic else None)
     cube = outdir / f"sim_hi_{args.seed}.fits"

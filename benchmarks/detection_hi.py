@@ -299,7 +299,9 @@ def update_docs(text, path):
 
 
 def _triple(text):
-    return tuple(int(v) for v in text.split(","))
+    from astro_mlfinder.core.tiling import as_tuple
+
+    return as_tuple(text, 3, "--shape", minimum=1)
 
 
 def main(argv=None):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ...core.stats import MAD_TO_STD
+from ...core.tiling import as_tuple
 from .._torch import require_torch
 from ..inference import normalize_cube
 
@@ -77,7 +78,7 @@ class SimulatedHIData:
 
         self._simulate = simulate_hi_cube
         self._random_realism = random_realism
-        self.crop_shape = tuple(int(v) for v in crop_shape)
+        self.crop_shape = as_tuple(crop_shape, 3, "crop_shape", minimum=1)
         self.snr_range = tuple(float(v) for v in snr_range)
         self.max_sources = int(max_sources)
         self.positive_fraction = float(positive_fraction)
@@ -186,7 +187,7 @@ class FitsPairData:
         if not self.pairs:
             raise ValueError(f"no FITS cube + mask pairs (NAME.fits + NAME_mask.fits) in {directory}")
         self.directory = directory
-        self.crop_shape = tuple(int(v) for v in crop_shape)
+        self.crop_shape = as_tuple(crop_shape, 3, "crop_shape", minimum=1)
         self.positive_fraction = float(positive_fraction)
         self.noise_prob = float(noise_prob)
         self.rng = np.random.default_rng(np.random.SeedSequence([int(seed), TRAIN_ENTROPY]))

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from ...core.progress import progress_bar
+from ...core.tiling import as_tuple
 from .._torch import describe_hardware, require_torch, resolve_device
 from ..inference import DEFAULT_NORMALIZATION
 from ..models import get_model
@@ -273,7 +274,7 @@ def train(
     output.parent.mkdir(parents=True, exist_ok=True)
     normalization = dict(DEFAULT_NORMALIZATION, **(normalization or {}))
     rebin = tuple(int(v) for v in rebin) if rebin else None
-    crop_shape = tuple(int(v) for v in crop_shape)
+    crop_shape = as_tuple(crop_shape, 3, "crop_shape", minimum=1)
     torch.manual_seed(int(seed))
 
     if resume is not None:
