@@ -28,7 +28,7 @@ def _positions(table, name):
     return {int(i): (xi, yi) for i, xi, yi in zip(ids, x, y, strict=True)}
 
 
-def plot_truth_comparison(detected, truth, match, ax=None, *, image=None, wcs=None, title=None):
+def plot_truth_comparison(detected, truth, match, ax=None, *, image=None, wcs=None, image_label=None, title=None):
     """Show matched, missed and false sources of a catalogue scored against the truth.
 
     Parameters
@@ -45,6 +45,8 @@ def plot_truth_comparison(detected, truth, match, ax=None, *, image=None, wcs=No
         accepts, e.g. a moment-0 map); its WCS gives RA/Dec axes.
     wcs : `~astropy.wcs.WCS`, optional
         World coordinates of a plain-array ``image``.
+    image_label : str, optional
+        What the image is, for its colour bar (``'moment 0'``).
     title : str, optional
         Default: the counts and the precision and recall.
 
@@ -61,7 +63,7 @@ def plot_truth_comparison(detected, truth, match, ax=None, *, image=None, wcs=No
     if image is not None:
         from .images import plot_image
 
-        ax = plot_image(image, ax, wcs=wcs, cmap="Greys")
+        ax = plot_image(image, ax, wcs=wcs, cmap="Greys", label=image_label)
     elif ax is None:
         _, ax = plt.subplots(figsize=(6, 5))
     for k, (d, t) in enumerate(pairs):
@@ -70,13 +72,13 @@ def plot_truth_comparison(detected, truth, match, ax=None, *, image=None, wcs=No
         ax.plot(xd, yd, "o", mfc="none", mec="tab:green", ms=10, mew=1.5,
                 label=f"matched ({len(pairs)})" if k == 0 else None)
         ax.plot(xt, yt, "+", color="k", ms=8, label="true position" if k == 0 else None)
-    if missed:
-        xy = np.array([tru[i] for i in missed])
-        ax.plot(xy[:, 0], xy[:, 1], "x", color="tab:red", ms=10, mew=2, ls="none", label=f"missed ({len(missed)})")
-    if false:
-        xy = np.array([det[i] for i in false])
-        ax.plot(xy[:, 0], xy[:, 1], "s", mfc="none", mec="tab:orange", ms=10, mew=1.5, ls="none",
-                label=f"false positive ({len(false)})")
+    if not pairs:
+        ax.plot([], [], "o", mfc="none", mec="tab:green", ms=10, mew=1.5, label="matched (0)")
+    xy = np.array([tru[i] for i in missed]).reshape(-1, 2)  # every kind in the legend, with its count
+    ax.plot(xy[:, 0], xy[:, 1], "x", color="tab:red", ms=10, mew=2, ls="none", label=f"missed ({len(missed)})")
+    xy = np.array([det[i] for i in false]).reshape(-1, 2)
+    ax.plot(xy[:, 0], xy[:, 1], "s", mfc="none", mec="tab:orange", ms=10, mew=1.5, ls="none",
+            label=f"false positive ({len(false)})")
     if image is None:
         ax.set_xlabel("x [pix]")
         ax.set_ylabel("y [pix]")
@@ -87,6 +89,5 @@ def plot_truth_comparison(detected, truth, match, ax=None, *, image=None, wcs=No
         recall = len(pairs) / n_true if n_true else float("nan")
         title = f"{len(pairs)} matched, {len(missed)} missed, {len(false)} false (P={precision:.2f}, R={recall:.2f})"
     ax.set_title(title, fontsize=9)
-    if pairs or missed or false:
-        ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     return ax
