@@ -1,13 +1,26 @@
-"""Sphinx configuration for astro_mlfinder."""
+"""Sphinx configuration for astro_mlfinder.
+
+Build with ``tox -e build_docs`` (``sphinx-build -W -b html docs docs/_build/html``): warnings are
+errors. The example gallery (``examples/plot_*.py``) runs during the build and makes the figures of
+the pages; the tables of finder parameters and catalogue columns are generated from the code
+(``docs/_ext``).
+"""
 
 import datetime
+import os
 import sys
 from pathlib import Path
 
-import astro_mlfinder
+os.environ.setdefault("MPLBACKEND", "Agg")
 
-# docs/_ext holds local extensions; sofia_parameters writes sofia_parameters.rst from the parameter table
-sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
+HERE = Path(__file__).resolve().parent
+# document (and run the gallery with) the package of this checkout, also when another copy is installed
+sys.path.insert(0, str(HERE.parent))
+# docs/_ext holds local extensions: sofia_parameters writes sofia_parameters.rst from the parameter
+# table, autotables renders the finder-parameter and catalogue-column tables
+sys.path.insert(0, str(HERE / "_ext"))
+
+import astro_mlfinder  # noqa: E402
 
 project = "astro_mlfinder"
 author = "astro_mlfinder developers"
@@ -22,13 +35,51 @@ extensions = [
     "sphinx_automodapi.automodapi",
     "sphinx_automodapi.smart_resolver",
     "numpydoc",
+    "sphinx_gallery.gen_gallery",
     "sofia_parameters",
+    "autotables",
+    "pytest_doctestplus.sphinx.doctestplus",
 ]
 numpydoc_show_class_members = False
 automodapi_toctreedirnm = "api"
 automodsumm_inherited_members = False
 default_role = "obj"
-html_theme = "alabaster"
-html_title = f"{project} {release}"
-exclude_patterns = ["_build", "_ext", "api/**/*.inc"]
+exclude_patterns = ["_build", "_ext", "api/**/*.inc", "auto_examples/*.ipynb", "auto_examples/*.py",
+                    "auto_examples/*.zip", "auto_examples/*.md5", "auto_examples/*.codeobj.json"]
 suppress_warnings = ["config.cache"]
+
+# ---------------------------------------------------------------- example gallery
+sphinx_gallery_conf = {
+    "examples_dirs": str(HERE.parent / "examples"),
+    "gallery_dirs": str(HERE / "auto_examples"),
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "abort_on_example_error": True,
+    "image_scrapers": ("matplotlib",),
+    "matplotlib_animations": False,
+    "reset_modules": ("matplotlib",),
+    "show_memory": False,
+    "plot_gallery": "True",
+    "write_computation_times": False,
+}
+
+# ---------------------------------------------------------------- HTML
+html_theme = "pydata_sphinx_theme"
+html_title = project
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+# the section navigation where a section has pages (finders, the API, the gallery); the single pages
+# give its width to the text and the code
+html_sidebars = {"**": ["sidebar-nav-bs"]}
+html_sidebars.update({page: [] for page in ("index", "getting_started", "catalog", "regions", "neural",
+                                            "sofia_parameters", "performance")})
+html_show_sourcelink = False
