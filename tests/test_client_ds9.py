@@ -6,7 +6,8 @@ points on local sockets in a private directory, and loads the bundled sample cub
 file of a classical search of it. Over XPA the test reads back what DS9 parsed, in DS9's image
 coordinates: every region, at the catalogue position, with its size, orientation, id label and the
 channels of the source as a DS9 group (DS9's region format has no spectral range; a group selects
-the sources of given channels). Skipped, with the reason, where DS9 or Xvfb cannot be run.
+the sources of given channels). Skipped, with the reason, where DS9 or Xvfb cannot be run; failed
+instead when ``ASTRO_MLFINDER_REQUIRE_CLIENTS`` is set (``.ci/run`` sets it where it installed them).
 """
 
 import os
@@ -29,6 +30,13 @@ CALL_TIMEOUT = 15.0  # s for one XPA call
 _ELLIPSE = re.compile(r"^ellipse\(([^)]*)\)\s*#(.*)$")
 
 
+def _unavailable(reason):
+    """Skip with ``reason``, or fail where the clients are required (ASTRO_MLFINDER_REQUIRE_CLIENTS)."""
+    if os.environ.get("ASTRO_MLFINDER_REQUIRE_CLIENTS"):
+        pytest.fail(f"{reason} (ASTRO_MLFINDER_REQUIRE_CLIENTS is set)")
+    pytest.skip(reason)
+
+
 def _stop(process):
     if process.poll() is None:
         process.terminate()
@@ -45,7 +53,7 @@ class DS9:
     def __init__(self, workdir):
         missing = [tool for tool in TOOLS if shutil.which(tool) is None]
         if missing:
-            pytest.skip(f"SAOImage DS9 cannot be run here: {', '.join(missing)} not found "
+            _unavailable(f"SAOImage DS9 cannot be run here: {', '.join(missing)} not found "
                         "(apt-get install saods9 xvfb xpa-tools)")
         self.name = f"amlf{os.getpid()}"
         self.xpa_dir = tempfile.mkdtemp(prefix="xpa", dir="/tmp")  # unix socket paths must stay short
@@ -73,7 +81,7 @@ class DS9:
         while not self._xpa_up():
             if self.ds9.poll() is not None:
                 self.close()
-                pytest.skip(f"SAOImage DS9 exited with status {self.ds9.returncode} on start")
+                _unavailable(f"SAOImage DS9 exited with status {self.ds9.returncode} on start")
             if time.monotonic() > deadline:
                 self.close()
                 pytest.fail(f"DS9's XPA access point {self.name!r} did not come up in {START_TIMEOUT:.0f} s")
@@ -85,7 +93,7 @@ class DS9:
         while not text.endswith(b"\n"):
             if self.xvfb.poll() is not None:
                 self.close()
-                pytest.skip(f"Xvfb exited with status {self.xvfb.returncode}: no virtual display for DS9")
+                _unavailable(f"Xvfb exited with status {self.xvfb.returncode}: no virtual display for DS9")
             if time.monotonic() > deadline:
                 self.close()
                 pytest.fail(f"Xvfb reported no display in {START_TIMEOUT:.0f} s")

@@ -9,7 +9,8 @@ field and dispersion maps, and the masked and aperture spectra. It reads the cat
 
 The command is ``$ASTRO_MLFINDER_SIP`` when set (e.g. a SIP installed in its own virtual
 environment), else ``sofia_image_pipeline`` on PATH (the ``test`` extra installs it); without it
-the test is skipped with that reason.
+the test is skipped with that reason, or fails when ``ASTRO_MLFINDER_REQUIRE_CLIENTS`` is set
+(``.ci/run`` sets it where it installed the clients).
 """
 
 import os
@@ -34,6 +35,8 @@ def _sip_command():
         return explicit
     found = shutil.which("sofia_image_pipeline")
     if found is None:
+        if os.environ.get("ASTRO_MLFINDER_REQUIRE_CLIENTS"):
+            pytest.fail("sofia_image_pipeline is not on PATH and ASTRO_MLFINDER_REQUIRE_CLIENTS is set")
         pytest.skip("SoFiA-image-pipeline is not installed (pip install sofia-image-pipeline, or set "
                     "ASTRO_MLFINDER_SIP to its sofia_image_pipeline command)")
     return found
