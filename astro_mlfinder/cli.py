@@ -176,8 +176,10 @@ def _cmd_demo(args):
     truth = sample_path("sample_hi_truth.ecsv")
     try:
         _require_matplotlib("plots")
-    except ImportError as exc:
-        plots_note = f"no plots: {exc}"
+    except ImportError:
+        from .visualization._common import INSTALL_HINT
+
+        plots_note = f"no plots written: matplotlib is not installed ({INSTALL_HINT} to get them)"
     else:
         from .visualization import moment0_map, write_plots
 
@@ -195,10 +197,11 @@ def _cmd_demo(args):
     if plots_note:
         _say(args, plots_note)
     reg = outdir / "sample_hi_cube.reg"
+    plots = "" if plots_note else " --plots"
     _say(args, "", "Next, try:",
-         f"  astro-mlfinder find {cube} --plots --output-dir my_run",
-         f"  astro-mlfinder find {cube} --finder unet3d --plots --output-dir my_unet3d",
-         f"  astro-mlfinder evaluate {ecsv} {truth} --plot my_truth.png",
+         f"  astro-mlfinder find {cube}{plots} --output-dir my_run",
+         f"  astro-mlfinder find {cube} --finder unet3d{plots} --output-dir my_unet3d",
+         f"  astro-mlfinder evaluate {ecsv} {truth}" + ("" if plots_note else " --plot my_truth.png"),
          f"  ds9 {cube} -regions {reg}",
          "  astro-mlfinder find --help")
     return 0
