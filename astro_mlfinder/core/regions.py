@@ -199,7 +199,12 @@ def slice_tag(z_min, z_max):
     drops every property after it). The channels therefore travel as a tag,
     which DS9 shows as a region group (Region > Groups, or ``xpaset -p ds9
     regions group '<tag>' select``), in DS9's own 1-based slice numbers, the
-    numbers of its cube dialog: ``slice_tag(57, 93) == 'slices 58-94'``.
+    numbers of its cube dialog.
+
+    Examples
+    --------
+    >>> slice_tag(57, 93)
+    'slices 58-94'
     """
     return f"slices {int(z_min) + 1}-{int(z_max) + 1}"
 

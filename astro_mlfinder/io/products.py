@@ -103,7 +103,10 @@ def product_paths(
 ):
     """Return ``{product: path}`` of every file `write_products` would write.
 
-    Cubelet files are keyed ``'cubelet <id> <suffix>'``.
+    Cubelet files are keyed ``'cubelet <id> <suffix>'``; their directory is
+    ``'cubelets'`` (present even before the source ids are known, so a
+    directory left by an earlier run is refused before a search when
+    ``overwrite`` is False).
     """
     outdir = Path(outdir)
     prefix = check_prefix(prefix)
@@ -126,7 +129,7 @@ def product_paths(
     for name in ("mom1", "mom2", "chan"):
         add(name, f"_{name}.fits", moments and ndim == 3)
     if cubelets and ndim == 3:
-        directory = outdir / f"{prefix}_cubelets"
+        directory = paths["cubelets"] = outdir / f"{prefix}_cubelets"
         for sid in source_ids:
             for suffix in _CUBELET_SUFFIXES:
                 paths[f"cubelet {sid} {suffix}"] = directory / f"{prefix}_{sid}_{suffix}.fits"

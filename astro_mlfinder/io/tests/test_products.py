@@ -398,3 +398,18 @@ def test_cubelets_of_an_offset_catalogue(tmp_path):
         sky = WCS(header).celestial.pixel_to_world(x, y)
         assert sky.separation(source.sky_centroid) < 20 * u.arcsec
     assert tmp_path / "off_cubelets" / f"off_{int(cat.id[0])}_spec.txt" in paths
+
+
+def test_cubelet_directory_of_an_earlier_run_is_refused_first(small, tmp_path):
+    """overwrite=False: an existing <prefix>_cubelets/ stops the run before anything is written."""
+    from astro_mlfinder.io.products import product_paths
+
+    image, labels, table = small
+    assert product_paths(tmp_path, "small")["cubelets"] == tmp_path / "small_cubelets"  # known before a search
+    assert "cubelets" not in product_paths(tmp_path, "small", ndim=2)
+    (tmp_path / "small_cubelets").mkdir()
+    with pytest.raises(FileExistsError, match="small_cubelets already exists"):
+        write_products(StandIn(image, labels, table), tmp_path, "small", regions=())
+    assert [p.name for p in tmp_path.iterdir()] == ["small_cubelets"]
+    written = write_products(StandIn(image, labels, table), tmp_path, "small", regions=(), overwrite=True)
+    assert tmp_path / "small_cubelets" / "small_1_cube.fits" in written
