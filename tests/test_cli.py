@@ -1,13 +1,16 @@
 """The astro-mlfinder command line, end to end."""
 
+import argparse
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from astropy.io import fits
 from astropy.table import QTable
 
-from astro_mlfinder.cli import main
+from astro_mlfinder.cli import build_parser, main
 
 
 def test_demo_writes_products(tmp_path, capsys):
@@ -91,13 +94,6 @@ def test_weights_verify_refuses_names_and_removes_a_corrupted_cached_file(tmp_pa
 
 
 # ---------------------------------------------------------------- issue 13: options, table, plots, quiet
-import argparse  # noqa: E402
-import re  # noqa: E402
-
-import pytest  # noqa: E402
-
-from astro_mlfinder.cli import build_parser  # noqa: E402
-
 SEXAGESIMAL = re.compile(r"\b\d\d:\d\d:\d\d\.\d\d [+-]\d\d:\d\d:\d\d\.\d\b")
 
 

@@ -79,3 +79,16 @@ def test_printed_lines_fit_100_characters():
 def test_velocity_convention_is_checked():
     with pytest.raises(ValueError, match="velocity must be 'radio' or 'optical'"):
         physical_table(_catalog("FREQ"), velocity="relativistic")
+
+
+def test_pixel_offset_changes_no_physical_value():
+    """SoFiA's parameter.offset shifts the pixel columns of a sub-cube's catalogue, not its sky or velocities."""
+    from astro_mlfinder.visualization import pv_slice
+
+    cat = _catalog("FREQ")
+    shifted = SourceCatalog(cat.image, cat.segment, pixel_offset=(100, 200, 30))
+    a, b = physical_table(cat), physical_table(shifted)
+    for name in a.colnames:
+        np.testing.assert_array_equal(np.asarray(a[name]), np.asarray(b[name]), err_msg=name)
+    for got, expected in zip(pv_slice(shifted, 1)[:4], pv_slice(cat, 1)[:4], strict=True):
+        np.testing.assert_array_equal(u.Quantity(got).value, u.Quantity(expected).value)
