@@ -77,9 +77,12 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-# the section navigation where a section has pages (finders, the API, the gallery); the single pages
-# give its width to the text and the code
+# the section navigation only on the API pages (many of them); the guides and the gallery give its
+# width to the text, the tables and the code
 html_sidebars = {"**": ["sidebar-nav-bs"]}
-html_sidebars.update({page: [] for page in ("index", "getting_started", "catalog", "regions", "neural",
-                                            "sofia_parameters", "performance")})
+html_sidebars.update({page: [] for page in (
+    "index", "getting_started", "finders", "finders/classical", "finders/unet3d", "finders/sofia", "catalog",
+    "regions", "neural", "sofia_parameters", "performance", "auto_examples/index",
+    *(f"auto_examples/{p.stem}" for p in (HERE.parent / "examples").glob("plot_*.py")),
+)})
 html_show_sourcelink = False

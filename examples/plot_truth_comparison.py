@@ -22,15 +22,19 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the simulator notes the artefacts it adds
     sim = simulate_hi_cube((256, 96, 96), 8, seed=30001, snr_range=(3.0, 30.0), realism="realistic")
 
+hdu = sim.to_hdu()  # the cube with its header: WCS, Jy/beam, beam
 finders = {
     "classical S+C": ClassicalFinder(threshold=5.0),
     "unet3d": NeuralFinder("unet3d", device="cpu"),
 }
-fig, axes = plt.subplots(1, 2, figsize=(11, 5), subplot_kw={"projection": sim.wcs.celestial})
-for ax, (name, finder) in zip(axes, finders.items(), strict=True):
-    cat = finder(sim.data, wcs=sim.wcs, progress=False)
+fig = plt.figure(figsize=(11, 5))
+for k, (name, finder) in enumerate(finders.items(), start=1):
+    cat = finder(hdu, progress=False)
     match = match_catalogs(cat, sim.truth, detected_segment=cat.segment, truth_segment=sim.labels)
-    plot_truth_comparison(cat, sim.truth, match, ax=ax, image=moment0_map(cat), image_label="moment 0")
+    wcs = cat.image.wcs.celestial
+    ax = fig.add_subplot(1, 2, k, projection=wcs)
+    plot_truth_comparison(cat, sim.truth, match, ax=ax, image=moment0_map(cat), wcs=wcs,
+                          image_label="moment 0")
     ax.set_title(f"{name}\n{ax.get_title()}", fontsize=10)
     print(f"{name}: {len(match.matches)} matched, {len(match.false_negatives)} missed, "
           f"{len(match.false_positives)} false")

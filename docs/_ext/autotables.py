@@ -13,6 +13,11 @@ Directives (``docs/conf.py`` lists this extension):
     The keywords a registered neural model accepts (its ``keywords``), the
     accepted values (its validators), the model default, the value recorded
     with the bundled weights and the meaning from the model's docstring.
+``.. demo-output::``
+    What ``astro-mlfinder demo`` prints, captured by running it (in a
+    temporary directory, without progress bars) while the documentation
+    is built; the temporary paths are shown as the demo's default output
+    folder and the checkout's ``data/``, the cubelet files as one line.
 ``.. catalog-columns:: default|sofia``
     The columns of a real catalogue: the classical finder run on the bundled
     ``data/sample_hi_cube.fits``, once with ``physical=False`` and once with
@@ -40,6 +45,7 @@ __all__ = [
     "render_signature_parameters",
     "render_model_parameters",
     "render_catalog_columns",
+    "render_demo_output",
     "setup",
 ]
 
@@ -258,6 +264,49 @@ def render_catalog_columns(which="default"):
     return "\n".join(_list_table(header, rows, (12, 14, 16, 18, 40)))
 
 
+# ----------------------------------------------------------------- the demo
+def render_demo_output():
+    """Run ``astro-mlfinder demo`` and render what it prints as a literal block.
+
+    Returns
+    -------
+    text : str
+        A ``code-block:: text`` with the demo's standard output; the
+        temporary output folder is shown as ``astro_mlfinder_demo``, the
+        bundled data folder as ``data``, and the files written into the
+        cubelet folder are counted on one line.
+    """
+    import contextlib
+    import io
+    import os
+    import tempfile
+
+    from astro_mlfinder.cli import main
+    from astro_mlfinder.datasets import data_dir
+
+    buffer = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "astro_mlfinder_demo"
+        with contextlib.redirect_stdout(buffer):
+            code = main(["demo", "--output-dir", str(out), "--no-progress"])
+    if code:
+        raise RuntimeError(f"astro-mlfinder demo exited with {code}:\n{buffer.getvalue()}")
+    text = buffer.getvalue().replace(str(out), "astro_mlfinder_demo").replace(str(data_dir()), "data")
+    lines, cubelets = [], []
+    for line in text.rstrip().splitlines():
+        if "_cubelets" + os.sep in line and line.startswith("wrote "):
+            cubelets.append(line)
+            if len(cubelets) == 1:
+                lines.append(None)
+            continue
+        lines.append(line)
+    if cubelets:
+        folder = cubelets[0].split()[1].rsplit(os.sep, 1)[0]
+        summary = f"wrote {folder}{os.sep} ({len(cubelets)} files: cube, mask, moments, SNR map, spectrum per source)"
+        lines = [summary if line is None else line for line in lines]
+    return "\n".join([".. code-block:: text", ""] + [f"    {line}".rstrip() for line in lines])
+
+
 # ----------------------------------------------------------------- directives
 class _RenderedDirective(Directive):
     """Parse the reStructuredText that `render` returns in place of the directive."""
@@ -300,6 +349,13 @@ class CatalogColumns(_RenderedDirective):
         return render_catalog_columns(self.arguments[0] if self.arguments else "default")
 
 
+class DemoOutput(_RenderedDirective):
+    optional_arguments = 0
+
+    def render(self):
+        return render_demo_output()
+
+
 def setup(app):
     """Sphinx entry point: register the directives.
 
@@ -315,4 +371,5 @@ def setup(app):
     app.add_directive("signature-parameters", SignatureParameters)
     app.add_directive("model-parameters", ModelParameters)
     app.add_directive("catalog-columns", CatalogColumns)
+    app.add_directive("demo-output", DemoOutput)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

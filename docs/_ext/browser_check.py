@@ -6,7 +6,9 @@ driver read the pages' DOM), lets the layout and the web fonts settle, and measu
 
 * every visible ``<pre>`` (code blocks, console output): a block whose content is wider or taller
   than its box (``scrollWidth > clientWidth`` or ``scrollHeight > clientHeight``) is cut off, or
-  hidden behind a scroll bar;
+  hidden behind a scroll bar; and every other element of the page's ``<article>`` (the text) that clips or
+  scrolls sideways (``overflow-x`` not ``visible``: a table in a scroll box, an equation) and is
+  wider than its box;
 * the rendered text (``innerText``): reStructuredText that was not turned into markup, such as
   a double backquote, ``:func:`` or ``±`` glued to a backquote, is raw markup shown to the reader.
 
@@ -54,17 +56,35 @@ function load(frame, src) {
   return new Promise((resolve) => { frame.onload = () => resolve(); frame.src = src; });
 }
 
+function describe(el) {
+  const cls = (typeof el.className === "string" && el.className) ? "." + el.className.trim().split(/\s+/).join(".") : "";
+  return el.tagName.toLowerCase() + cls;
+}
+
+function overflowing(el, tall) {
+  return el.scrollWidth > el.clientWidth + 1 || (tall && el.scrollHeight > el.clientHeight + 1);
+}
+
+function record(cut, el) {
+  cut.push({element: describe(el), text: el.textContent.trim().replace(/\s+/g, " ").slice(0, 80),
+            scrollWidth: el.scrollWidth, clientWidth: el.clientWidth,
+            scrollHeight: el.scrollHeight, clientHeight: el.clientHeight});
+}
+
 function measure(doc) {
   const cut = [];
   for (const pre of doc.querySelectorAll("pre")) {
     if (pre.getClientRects().length === 0) continue;           // not displayed
-    const wide = pre.scrollWidth > pre.clientWidth + 1;
-    const tall = pre.scrollHeight > pre.clientHeight + 1;
-    if (wide || tall) {
-      cut.push({text: pre.textContent.trim().slice(0, 80), scrollWidth: pre.scrollWidth,
-                clientWidth: pre.clientWidth, scrollHeight: pre.scrollHeight,
-                clientHeight: pre.clientHeight});
-    }
+    if (overflowing(pre, true)) record(cut, pre);
+  }
+  // anything else in the page's text that clips or scrolls sideways: a table in a scroll box,
+  // a code container, an equation
+  const main = doc.querySelector("article") || doc.querySelector("main") || doc.body;
+  const view = doc.defaultView;
+  for (const el of main ? main.querySelectorAll("*") : []) {
+    if (el.tagName === "PRE" || el.getClientRects().length === 0) continue;
+    if (view.getComputedStyle(el).overflowX === "visible") continue;
+    if (overflowing(el, false)) record(cut, el);
   }
   const text = doc.body ? doc.body.innerText : "";
   const raw = [];
@@ -198,8 +218,8 @@ def problems(results):
             lines.append(f"{where}: {r['error']}")
             continue
         for c in r["cut"]:
-            lines.append(f"{where}: code block cut off ({c['scrollWidth']}x{c['scrollHeight']} px of content in "
-                         f"{c['clientWidth']}x{c['clientHeight']} px): {c['text']!r}")
+            lines.append(f"{where}: {c['element']} cut off ({c['scrollWidth']}x{c['scrollHeight']} px of content "
+                         f"in {c['clientWidth']}x{c['clientHeight']} px): {c['text']!r}")
         for m in r["raw"]:
             lines.append(f"{where}: raw markup {m['markup']!r} in {m['context']!r}")
     return lines
