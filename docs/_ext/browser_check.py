@@ -43,7 +43,7 @@ WIDTHS = (1280, 820)
 _CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _SKIPPED_PAGES = {"genindex.html", "search.html", "py-modindex.html"}
 
-_DRIVER = """<!DOCTYPE html>
+_DRIVER = r"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"></head><body>
 <pre id="result">pending</pre>
 <script>
@@ -57,8 +57,8 @@ function load(frame, src) {
 }
 
 function describe(el) {
-  const cls = (typeof el.className === "string" && el.className) ? "." + el.className.trim().split(/\s+/).join(".") : "";
-  return el.tagName.toLowerCase() + cls;
+  const names = typeof el.className === "string" ? el.className.trim() : "";
+  return el.tagName.toLowerCase() + (names ? "." + names.split(/\s+/).join(".") : "");
 }
 
 function overflowing(el, tall) {
