@@ -341,7 +341,10 @@ def build_parser():
     from .find import finder_names
     from .visualization._common import INSTALL_HINT
 
-    parser = argparse.ArgumentParser(prog="astro-mlfinder", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="astro-mlfinder",
+        description="Find sources in HI cubes with classical and neural finders. Start with "
+                    "'astro-mlfinder demo'; 'astro-mlfinder COMMAND --help' describes each command.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 help="find, demo, simulate, train, evaluate or weights (COMMAND --help for each)")
     names = finder_names()
