@@ -3,10 +3,10 @@
 In each channel the data are summed over the source's footprint (the pixels
 of its mask in any channel); Jy/beam data with a beam are divided by the
 beam area in pixels, which makes the sum a flux density in Jy (as
-SoFiA-image-pipeline's spectra). The spectral axis is velocity in km/s (see
-`~astro_mlfinder.visualization._common.spectral_axis`: a frequency axis is
-converted with the rest frequency, HI by default), and the channels of the
-source mask are shaded.
+SoFiA-image-pipeline's spectra). The spectral axis is velocity in km/s (a
+velocity axis in its own convention, a frequency axis converted to radio or
+optical velocity with the header's rest frequency, HI's 1420.405752 MHz by
+default), and the channels of the source mask are shaded.
 """
 
 import numpy as np

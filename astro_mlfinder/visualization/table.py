@@ -4,7 +4,7 @@ integrated fluxes in Jy km/s (what ``astro-mlfinder find`` and ``demo`` print).
 Nothing here needs matplotlib. The physical values come from the catalogue's
 own columns and WCS: the centroid's `~astropy.coordinates.SkyCoord`
 (``sky_centroid``), the spectral coordinate of the centroid channel converted
-to velocity (`~astro_mlfinder.visualization._common.spectral_axis`), the
+to velocity (as the spectra of `~astro_mlfinder.visualization.plot_spectrum`), the
 widths ``w20``/``w50`` in channels times the channel's velocity width, and
 ``f_sum`` (the sum of the mask in Jy/beam) divided by the beam area in pixels
 and multiplied by the channel's velocity width.
