@@ -5,7 +5,8 @@ publish from SoFiA-2 products: per source a moment-0 map with column-density con
 field and dispersion maps, and the masked and aperture spectra. It reads the catalogue and the
 ``<prefix>_cubelets/`` folder that `write_products` writes by default. Here it runs offline
 (``-s none``: no survey image is downloaded) on the products of a classical and a neural
-(``unet3d``) search of the bundled sample cube, and must make every figure of every source.
+(``unet3d``) search of the bundled sample cube, and must make every figure of every source, and
+aperture spectra in which each source stands out in its channels.
 
 The command is ``$ASTRO_MLFINDER_SIP`` when set (e.g. a SIP installed in its own virtual
 environment), else ``sofia_image_pipeline`` on PATH (the ``test`` extra installs it); without it
@@ -18,6 +19,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from astro_mlfinder.datasets import sample_path
@@ -62,7 +64,9 @@ def sip_runs(tmp_path_factory):
         outdir = tmp_path_factory.mktemp(name)
         cat = _search(name)
         cat.write_products(outdir, "sample")
-        args = [command, "-c", str(outdir / "sample_cat.xml"), "-s", "none", "-log", str(outdir / "sip.log")]
+        # -o: the searched cube, so SIP measures each aperture spectrum over all channels with our _mask.fits
+        args = [command, "-c", str(outdir / "sample_cat.xml"), "-s", "none",
+                "-o", str(sample_path("sample_hi_cube.fits")), "-log", str(outdir / "sip.log")]
         env = dict(os.environ, MPLBACKEND="Agg")
         process = subprocess.Popen(args, cwd=outdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True)
@@ -95,11 +99,23 @@ def test_sip_makes_every_figure_of_every_source(sip_runs, name):
     for png in expected:
         data = (figures / png).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > MIN_BYTES, (png, len(data))
-    # the aperture spectra SIP measured from our cubelets: one text file per source, a row per channel
-    for sid in cat.id:
-        rows = [r for r in (figures / f"sample_{int(sid)}_specfull.txt").read_text().splitlines()
-                if r.strip() and not r.startswith("#")]
-        assert len(rows) > 10, sid
+    # the aperture spectra SIP measured through our 2-D masks: every channel of the cube, the source's
+    # channels well above the noise of the others
+    for source in cat:
+        chan, f_sum, n_pix = _aperture_spectrum(figures / f"sample_{int(source.id)}_specfull.txt")
+        assert np.array_equal(chan, np.arange(96)) and (n_pix > 0).all() and (n_pix == n_pix[0]).all()
+        inside = (chan >= source.z_min.value) & (chan <= source.z_max.value)
+        noise = f_sum[~inside].std()
+        assert f_sum[inside].sum() > 5 * noise * np.sqrt(inside.sum()), int(source.id)
+
+
+def _aperture_spectrum(path):
+    """chan, f_sum, n_pix of SIP's ``_specfull.txt`` (a fixed-width table after its # comments)."""
+    lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    names = lines[0].split()
+    assert names == ["chan", "freq", "f_sum", "n_pix"] and set(lines[1]) <= {"-", " "}, lines[:2]
+    rows = np.array([[float(v) for v in line.split()] for line in lines[2:]])
+    return rows[:, 0].astype(int), rows[:, 2], rows[:, 3].astype(int)
 
 
 def test_sip_reads_our_ascii_catalogue_too(sip_runs, tmp_path):
