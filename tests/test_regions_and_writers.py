@@ -168,3 +168,15 @@ def test_indexing_and_iteration(catalog):
     assert len(sub) == 2
     assert [s.id for s in catalog] == list(catalog.id)
     assert len(sub.to_table()) == 2
+
+
+def test_ds9_text_without_a_wcs():
+    """Data without a WCS: pixel regions, still labelled by id with their channels as a DS9 group."""
+    cat = _boxes()
+    bare = SourceCatalog(load_image(np.asarray(cat.image.data)), np.asarray(cat.segment))
+    assert serialize_regions(bare.to_regions(sky=False), "ds9").splitlines()[2:] == [
+        "image",
+        "ellipse(13.00000000,10.00000000,2.82842712,1.63299316,0.00000000) # text={1} tag={slices 6-10}",
+        "ellipse(22.00000000,24.00000000,4.00000000,1.63299316,90.00000000) # text={2} tag={slices 13-16}",
+    ]
+    assert "range" not in bare.to_regions(sky=False)[0].meta
