@@ -49,11 +49,22 @@ exclude_patterns = ["_build", "_ext", "api/**/*.inc", "auto_examples/*.ipynb", "
 suppress_warnings = ["config.cache"]
 
 # ---------------------------------------------------------------- example gallery
+#: the gallery's order: the first search, then each kind of picture, then the comparison
+EXAMPLE_ORDER = ("plot_sample_overview.py", "plot_spectra.py", "plot_pv.py", "plot_regions.py",
+                 "plot_truth_comparison.py")
+
+
+def example_order(filename):
+    """Sort key of the gallery scripts: their place in `EXAMPLE_ORDER`, new ones last by name."""
+    name = Path(filename).name
+    return (EXAMPLE_ORDER.index(name), "") if name in EXAMPLE_ORDER else (len(EXAMPLE_ORDER), name)
+
+
 sphinx_gallery_conf = {
     "examples_dirs": str(HERE.parent / "examples"),
     "gallery_dirs": str(HERE / "auto_examples"),
     "filename_pattern": r"/plot_",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": example_order,
     "download_all_examples": False,
     "remove_config_comments": True,
     "abort_on_example_error": True,

@@ -3,10 +3,11 @@ Region files for DS9 and CARTA
 ==============================
 
 ``cat.write("sources.reg")`` and ``cat.write("sources.crtf")`` write one ellipse per source, labelled
-with its id. DS9's region format has no spectral range, so the DS9 file carries each source's
-channels as a tag (``slices a-b``, DS9's 1-based slice numbers), a region group in DS9; the CRTF
-file, which CARTA reads, carries ``range=[lo, hi]`` in Hz (km/s for velocity axes) with the rest
-frequency.
+with its id. DS9 draws regions on every slice of a cube and its format has no spectral range, so the
+DS9 file carries each source's channels as a tag, a region group in DS9 named after DS9's 1-based
+slice numbers. The CRTF file, which CARTA and CASA read, carries the spectral range of each source in
+Hz (km/s for velocity axes) with the rest frequency; CASA and spectral-cube apply it, CARTA keeps it
+without applying it per channel.
 """
 
 import tempfile
