@@ -2,9 +2,10 @@
 Position-velocity slices
 ========================
 
-``cat.plot("pv")`` cuts the cube along the major axis of each source (its ``ell_pa``) and shows the
-emission against offset along the slice and velocity: the rotation curve of each disk appears as
-the S-shaped ridge.
+``cat.plot("pv")`` cuts the cube through each source along its kinematic position angle (``kin_pa``;
+the ellipse's ``ell_pa`` where that is undefined) and shows the emission against the offset along the
+slice and the radio velocity, with the source mask as a white contour: the rotation of each disk
+appears as a tilted ridge, one side of the galaxy approaching, the other receding.
 """
 
 import matplotlib.pyplot as plt
