@@ -59,6 +59,7 @@ def test_model_parameter_table_lists_every_keyword_with_the_recorded_value():
 
 
 def test_signature_table_documents_every_parameter():
+    pytest.importorskip("numpydoc", reason="the signature tables read numpydoc sections (the docs extra)")
     text = _load("autotables").render_signature_parameters("astro_mlfinder.SofiaFinder")
     assert re.findall(r"^   \* - ``(\*{0,2}\w+)``", text, re.M) == ["par", "executable", "timeout", "**overrides"]
     assert "The SoFiA-2 binary" in text

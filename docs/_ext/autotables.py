@@ -25,7 +25,8 @@ Directives (``docs/conf.py`` lists this extension):
     column's docstring.
 
 Each directive renders reStructuredText with a ``render_*`` function that the
-tests call as well.
+tests call as well; docutils and Sphinx are imported only by `setup`, so the
+functions work without them.
 """
 
 import inspect
@@ -34,10 +35,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from docutils import nodes
-from docutils.parsers.rst import Directive
-from docutils.statemachine import StringList
-from sphinx.util.nodes import nested_parse_with_titles
 
 __all__ = [
     "SAMPLE_CUBE",
@@ -308,52 +305,35 @@ def render_demo_output():
 
 
 # ----------------------------------------------------------------- directives
-class _RenderedDirective(Directive):
-    """Parse the reStructuredText that `render` returns in place of the directive."""
+def _directives():
+    """``{name: Directive class}``, each parsing its ``render_*`` text in place of the directive."""
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+    from docutils.statemachine import StringList
+    from sphinx.util.nodes import nested_parse_with_titles
 
-    optional_arguments = 1
+    def rendered(render, n_required=0, n_optional=0):
+        class Rendered(Directive):
+            required_arguments = n_required
+            optional_arguments = n_optional
 
-    def render(self):
-        raise NotImplementedError
+            def run(self):
+                text = render(*self.arguments)
+                container = nodes.container()
+                lines = StringList(text.splitlines(), source="autotables")
+                nested_parse_with_titles(self.state, lines, container)
+                return container.children
 
-    def run(self):
-        text = self.render()
-        container = nodes.container()
-        nested_parse_with_titles(self.state, StringList(text.splitlines(), source="autotables"), container)
-        return container.children
+        Rendered.__name__ = f"Rendered_{render.__name__}"
+        return Rendered
 
-
-class ClassicalParameters(_RenderedDirective):
-    def render(self):
-        return render_classical_parameters()
-
-
-class SignatureParameters(_RenderedDirective):
-    required_arguments = 1
-    optional_arguments = 0
-
-    def render(self):
-        return render_signature_parameters(self.arguments[0])
-
-
-class ModelParameters(_RenderedDirective):
-    required_arguments = 1
-    optional_arguments = 0
-
-    def render(self):
-        return render_model_parameters(self.arguments[0])
-
-
-class CatalogColumns(_RenderedDirective):
-    def render(self):
-        return render_catalog_columns(self.arguments[0] if self.arguments else "default")
-
-
-class DemoOutput(_RenderedDirective):
-    optional_arguments = 0
-
-    def render(self):
-        return render_demo_output()
+    return {
+        "classical-parameters": rendered(render_classical_parameters),
+        "signature-parameters": rendered(render_signature_parameters, n_required=1),
+        "model-parameters": rendered(render_model_parameters, n_required=1),
+        "catalog-columns": rendered(render_catalog_columns, n_optional=1),
+        "demo-output": rendered(render_demo_output),
+    }
 
 
 def setup(app):
@@ -367,9 +347,6 @@ def setup(app):
     -------
     metadata : dict
     """
-    app.add_directive("classical-parameters", ClassicalParameters)
-    app.add_directive("signature-parameters", SignatureParameters)
-    app.add_directive("model-parameters", ModelParameters)
-    app.add_directive("catalog-columns", CatalogColumns)
-    app.add_directive("demo-output", DemoOutput)
+    for name, directive in _directives().items():
+        app.add_directive(name, directive)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
