@@ -61,9 +61,42 @@ def _check_outputs(args, outdir, prefix, overwrite, switches, regions):
                           **{k: v for k, v in switches.items() if k in _PATH_SWITCHES})
     ecsv = outdir / f"{prefix}_cat.ecsv"
     targets = [*paths.values(), ecsv]
+    if args.plots:
+        from .visualization.catalog_plots import plot_paths
+
+        targets += plot_paths(outdir, prefix, ndim).values()
     check_not_input(targets, args.input, args.par)
     check_writable(targets, overwrite=overwrite)
     return ecsv
+
+
+def _progress(args):
+    """Progress bars on unless ``--no-progress`` or ``--quiet``."""
+    return not (getattr(args, "no_progress", False) or getattr(args, "quiet", False))
+
+
+def _say(args, *lines):
+    """Print ``lines`` unless ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        for line in lines:
+            print(line)
+
+
+def _physical_table(cat):
+    """The catalogue as printed: sexagesimal positions, km/s, Jy km/s (at most 100 characters wide)."""
+    from .visualization.table import format_table, physical_table
+
+    return format_table(physical_table(cat), max_lines=40, max_width=100)
+
+
+def _require_matplotlib(option):
+    from .visualization._common import INSTALL_HINT
+
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(f"{option} needs matplotlib: {INSTALL_HINT}") from None
+    matplotlib.use("Agg")  # files only: no window, no display needed
 
 
 def _cmd_find(args):
@@ -77,76 +110,100 @@ def _cmd_find(args):
             raise ValueError(f"--par is a SoFiA-2 parameter file; it applies to the classical and sofia "
                              f"finders, not {args.finder!r}")
         kwargs["device"] = args.device
-        kwargs["progress"] = not args.no_progress  # also the weights download bar
+        kwargs["progress"] = _progress(args)  # also the weights download bar
     if args.threshold is not None:
         kwargs["threshold"] = args.threshold
     outdir, prefix, overwrite, switches = _output_plan(args)
     regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
+    if args.plots:
+        _require_matplotlib("--plots")
     ecsv = _check_outputs(args, outdir, prefix, overwrite, switches, regions)  # before the search
     finder = make_finder(args.finder, **kwargs)
-    cat = finder(args.input, progress=not args.no_progress)
+    cat = finder(args.input, progress=_progress(args))
     paths = cat.write_products(outdir, prefix, overwrite=overwrite, regions=regions, **switches)
     paths.append(cat.write(ecsv, overwrite=overwrite))
-    print(f"{len(cat)} source(s) found by {finder.name}")
+    if args.plots:
+        from .visualization import write_plots
+
+        paths += write_plots(cat, outdir, prefix, overwrite=overwrite)
+    _say(args, f"{len(cat)} source(s) found by {finder.name}")
     if len(cat):
-        wanted = ("id", "x", "y", "z", "n_pix", "f_sum", "snr")
-        table = cat.to_table(columns=[c for c in wanted if c in cat.column_names])
-        _print_table(table)
-    for path in paths:
-        print(f"wrote {path}")
+        _say(args, _physical_table(cat))
+    _say(args, *(f"wrote {path}" for path in paths))
     return 0
 
 
 def _print_table(table):
     """Print a table with readable float formats."""
-    for name in table.colnames:
-        col = table[name]
-        if getattr(col, "dtype", None) is not None and col.dtype.kind == "f":
-            col.info.format = ".4g"
-    table.pprint(max_lines=40, max_width=160)
+    from .visualization.table import format_table
+
+    print(format_table(table, max_width=160))
 
 
-def _overview_plot(cat, path):
-    """Moment-0 map with the source ellipses, when matplotlib is installed."""
+def _truth_plot(catalog, truth, path, *, overwrite=False, spatial_tolerance=3.0, spectral_tolerance=5.0,
+                image=None, wcs=None, image_label=None):
+    """Write the truth comparison (matched, missed, false) of two catalogues to ``path``; returns it."""
+    import matplotlib.pyplot as plt
+
+    from .evaluate import match_catalogs
+    from .io.atomic import atomic_path
+    from .visualization import plot_truth_comparison
+
+    match = match_catalogs(catalog, truth, spatial_tolerance=spatial_tolerance,
+                           spectral_tolerance=spectral_tolerance)
+    ax = plot_truth_comparison(catalog, truth, match, image=image, wcs=wcs, image_label=image_label)
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from .visualization import plot_moment_map
-    except ImportError:
-        return []
-    ax = plot_moment_map(cat)
-    ax.figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(ax.figure)
-    return [path]
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            ax.figure.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    finally:
+        plt.close(ax.figure)
+    return path
 
 
 def _cmd_demo(args):
     from .classical.finder import ClassicalFinder
+    from .datasets import sample_path
+    from .evaluate import evaluate_files, read_catalog
 
     cube = _sample_cube()
-    print(f"Searching the bundled sample HI cube {cube}")
+    _say(args, f"Searching the bundled sample HI cube {cube}")
     finder = ClassicalFinder(kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshold=5.0)
-    cat = finder(cube, progress=not args.no_progress)
+    cat = finder(cube, progress=_progress(args))
     outdir = Path(args.output_dir)
     paths = cat.write_products(outdir, "sample_hi_cube", overwrite=True, regions=("ds9", "crtf"))
     ecsv = cat.write(outdir / "sample_hi_cube_cat.ecsv", overwrite=True)
     paths.append(ecsv)
-    paths += _overview_plot(cat, outdir / "sample_hi_cube_overview.png")
-    table = cat.to_table()
-    cols = [c for c in ("id", "x", "y", "z", "n_pix", "f_sum", "snr", "w50", "sky_centroid") if c in table.colnames]
-    _print_table(table[cols])
-    from .datasets import sample_path
-    from .evaluate import evaluate_files
-
     truth = sample_path("sample_hi_truth.ecsv")
+    try:
+        _require_matplotlib("plots")
+    except ImportError:
+        from .visualization._common import INSTALL_HINT
+
+        plots_note = f"no plots written: matplotlib is not installed ({INSTALL_HINT} to get them)"
+    else:
+        from .visualization import moment0_map, write_plots
+
+        plots_note = None
+        paths += write_plots(cat, outdir, "sample_hi_cube", overwrite=True)
+        paths.append(_truth_plot(read_catalog(ecsv), read_catalog(truth), outdir / "sample_hi_cube_truth.png",
+                                 overwrite=True, image=moment0_map(cat), wcs=cat.image.wcs,
+                                 image_label="moment 0"))
+    _say(args, f"\n{len(cat)} source(s) found:", _physical_table(cat) if len(cat) else "")
     scores = evaluate_files(ecsv, truth)
-    print(f"\n{len(cat)} source(s) found; against the simulated truth:")
-    _print_table(scores[[c for c in scores.colnames if c not in ("mean_iou", "mean_dice", "method")]])
-    for path in paths:
-        print(f"wrote {path}")
+    if not args.quiet:
+        print("\nAgainst the simulated truth:")
+        _print_table(scores[[c for c in scores.colnames if c not in ("mean_iou", "mean_dice", "method")]])
+    _say(args, "", *(f"wrote {path}" for path in paths))
+    if plots_note:
+        _say(args, plots_note)
+    reg = outdir / "sample_hi_cube.reg"
+    plots = "" if plots_note else " --plots"
+    _say(args, "", "Next, try:",
+         f"  astro-mlfinder find {cube}{plots} --output-dir my_run",
+         f"  astro-mlfinder find {cube} --finder unet3d{plots} --output-dir my_unet3d",
+         f"  astro-mlfinder evaluate {ecsv} {truth}" + ("" if plots_note else " --plot my_truth.png"),
+         f"  ds9 {cube} -regions {reg}",
+         "  astro-mlfinder find --help")
     return 0
 
 
@@ -163,7 +220,7 @@ def _cmd_simulate(args):
     sim.write(cube, overwrite=args.overwrite)
     truth = outdir / f"sim_hi_{args.seed}_truth.ecsv"
     sim.truth.write(truth, format="ascii.ecsv", overwrite=args.overwrite)
-    print(f"wrote {cube}\nwrote {truth}")
+    _say(args, f"wrote {cube}", f"wrote {truth}")
     return 0
 
 
@@ -211,20 +268,30 @@ def _cmd_train(args):
 
         kwargs["crop_shape"] = as_tuple(args.crop_shape, 3, "--crop-shape", minimum=1)
     history = train(args.model, data=args.data, epochs=args.epochs, output=args.output, device=args.device,
-                    progress=not args.no_progress, seed=args.seed, command=_train_command(args), **kwargs)
-    print(f"trained {args.model} for {args.epochs} epoch(s); weights in {args.output}")
+                    progress=_progress(args), seed=args.seed, command=_train_command(args), **kwargs)
+    _say(args, f"trained {args.model} for {args.epochs} epoch(s); weights in {args.output}")
     if history:
         last = history[-1] if isinstance(history, list) else history
-        print(f"last epoch: {last}")
+        _say(args, f"last epoch: {last}")
     return 0
 
 
 def _cmd_evaluate(args):
-    from .evaluate import evaluate_files
+    from .evaluate import evaluate_files, read_catalog
 
+    if args.plot:
+        from .io.atomic import check_writable
+
+        _require_matplotlib("--plot")
+        check_writable([args.plot], overwrite=args.overwrite)
     table = evaluate_files(args.catalog, args.truth, spatial_tolerance=args.spatial_tolerance,
                            spectral_tolerance=args.spectral_tolerance)
-    table.pprint(max_width=160)
+    _print_table(table)
+    if args.plot:
+        path = _truth_plot(read_catalog(args.catalog), read_catalog(args.truth), Path(args.plot),
+                           overwrite=args.overwrite, spatial_tolerance=args.spatial_tolerance,
+                           spectral_tolerance=args.spectral_tolerance)
+        print(f"wrote {path}")
     return 0
 
 
@@ -240,8 +307,8 @@ def _cmd_weights(args):
     elif args.action == "fetch":
         if not args.name:
             raise ValueError("weights fetch needs a model name, e.g. 'astro-mlfinder weights fetch unet3d'")
-        for path in weights.fetch_all(args.name, progress=not args.no_progress).values():
-            print(path)
+        for path in weights.fetch_all(args.name, progress=_progress(args)).values():
+            _say(args, path)
     else:
         names = [args.name] if args.name else [e["name"] for e in weights.list_weights()]
         for name in names:
@@ -250,70 +317,95 @@ def _cmd_weights(args):
             except FileNotFoundError:
                 if args.name:
                     raise
-                print(f"{name}: not cached (fetch with 'astro-mlfinder weights fetch {name}')")
+                _say(args, f"{name}: not cached (fetch with 'astro-mlfinder weights fetch {name}')")
                 continue
             if bad:
                 files = ", ".join(str(path) for path in bad)
                 raise ValueError(f"{name}: the cached file(s) {files} do not match their registered sha256 "
                                  f"and were removed; fetch them again with 'astro-mlfinder weights fetch {name}'")
-            print(f"{name}: sha256 OK")
+            _say(args, f"{name}: sha256 OK")
     return 0
+
+
+def _quiet_options(parser, progress=True):
+    """``--quiet`` (and ``--no-progress`` where the command shows progress bars)."""
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print nothing but errors" + (" (no progress bars either)" if progress else ""))
+    if progress:
+        parser.add_argument("--no-progress", action="store_true",
+                            help="no progress bars (searches, training, weight downloads)")
 
 
 def build_parser():
     """Build the argparse parser of ``astro-mlfinder``."""
-    parser = argparse.ArgumentParser(prog="astro-mlfinder", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from .find import finder_names
+    from .visualization._common import INSTALL_HINT
+
+    parser = argparse.ArgumentParser(
+        prog="astro-mlfinder",
+        description="Find sources in HI cubes with classical and neural finders. Start with "
+                    "'astro-mlfinder demo'; 'astro-mlfinder COMMAND --help' describes each command.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="find, demo, simulate, train, evaluate or weights (COMMAND --help for each)")
+    names = finder_names()
+    neural = ", ".join(n for n in names if n not in ("classical", "sofia")) or "none installed"
 
     p = sub.add_parser("find", help="find sources in a FITS cube or image")
-    p.add_argument("input")
-    from .find import finder_names
-
-    p.add_argument("--finder", default="classical", choices=finder_names())
+    p.add_argument("input", help="FITS cube (or image) to search; never modified")
+    p.add_argument("--finder", default="classical", choices=names,
+                   help=f"classical (SoFiA-2's algorithm, default), sofia (an installed SoFiA-2 binary) or a "
+                        f"registered neural model ({neural})")
     p.add_argument("--par", help="SoFiA-2 parameter file (classical and sofia finders)")
     p.add_argument("--threshold", type=float, help="detection threshold (classical: in noise units)")
     p.add_argument("--output-dir", help="directory of the products (default: '.', or a .par's output.directory)")
     p.add_argument("--prefix", help="product file prefix, a plain name (default: input file name, or a .par's "
                                     "output.filename)")
-    p.add_argument("--regions", default="ds9,crtf", help="comma-separated region formats: ds9,crtf")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--regions", default="ds9,crtf", help="comma-separated region formats: ds9,crtf "
+                                                         "(default both; '' for none)")
+    p.add_argument("--device", default="auto", help="torch device of a neural finder: auto, cpu, cuda, cuda:N "
+                                                    "or mps (default auto)")
     p.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=None,
                    help="replace existing products (default: no, or a .par's output.overwrite); "
                         "the input file is never replaced")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--plots", action="store_true",
+                   help=f"also write PREFIX_overview.png (moment-0 map with the sources), PREFIX_spectra.png and "
+                        f"PREFIX_pv.png into the output directory (needs matplotlib: {INSTALL_HINT})")
+    _quiet_options(p)
     p.set_defaults(func=_cmd_find)
 
     p = sub.add_parser("demo", help="run the classical finder on the bundled sample cube")
-    p.add_argument("--output-dir", default="astro_mlfinder_demo")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--output-dir", default="astro_mlfinder_demo",
+                   help="directory of the products and plots (default astro_mlfinder_demo; files are replaced)")
+    _quiet_options(p)
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("simulate", help="write a simulated data set with its truth table")
-    p.add_argument("kind", choices=("hi",))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", default=".")
+    p.add_argument("kind", choices=("hi",), help="what to simulate: hi (an HI cube with galaxies)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; also names the files (default 0)")
+    p.add_argument("--output", default=".", help="directory to write sim_hi_SEED.fits and its truth table")
     p.add_argument("--shape", help="z,y,x (default 128,96,96)")
-    p.add_argument("--n-sources", type=int, default=8)
+    p.add_argument("--n-sources", type=int, default=8, help="number of simulated galaxies (default 8)")
     p.add_argument("--realistic", action="store_true", help="add RFI, ripples, varying noise and beams")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    _quiet_options(p, progress=False)
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("train", help="train a neural model (or tune / export a checkpoint)")
     p.add_argument("model", nargs="?", default="unet3d", help="registered model (default unet3d)")
     p.add_argument("--data", default="sim:hi", help="'sim:hi' or a directory of NAME.fits + NAME_mask.fits pairs")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     p.add_argument("--output", help="checkpoint to write (rewritten every epoch)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--base-channels", type=int, help="network width (default 16)")
-    p.add_argument("--steps-per-epoch", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--steps-per-epoch", type=int, default=100, help="optimiser steps per epoch (default 100)")
+    p.add_argument("--batch-size", type=int, default=4, help="crops per step (default 4)")
     p.add_argument("--crop-shape", help="z,y,x of the training crops (default 128,64,64)")
     p.add_argument("--lr", type=float, default=2e-3, help="initial Adam learning rate (decays to lr/10)")
     p.add_argument("--num-threads", type=int, help="CPU threads for PyTorch")
     p.add_argument("--val-cubes", type=int, default=8, help="validation cubes (0: no validation, no tuning)")
     p.add_argument("--resume", help="checkpoint to resume from")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the data and the initial weights")
+    _quiet_options(p)
     p.add_argument("--tune", metavar="CHECKPOINT",
                    help="only tune threshold/min_size/tta of CHECKPOINT on 16 validation cubes 256x96x96")
     p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
@@ -321,16 +413,22 @@ def build_parser():
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="score a catalogue against a truth table")
-    p.add_argument("catalog")
-    p.add_argument("truth")
-    p.add_argument("--spatial-tolerance", type=float, default=3.0)
-    p.add_argument("--spectral-tolerance", type=float, default=5.0)
+    p.add_argument("catalog", help="catalogue file (ECSV, FITS, VOTable, SoFiA-2 text or XML)")
+    p.add_argument("truth", help="truth table (e.g. the _truth.ecsv of 'astro-mlfinder simulate')")
+    p.add_argument("--spatial-tolerance", type=float, default=3.0,
+                   help="largest separation of a match, in pixels (default 3)")
+    p.add_argument("--spectral-tolerance", type=float, default=5.0,
+                   help="largest channel offset of a match (default 5)")
+    p.add_argument("--plot", metavar="PNG", help=f"also write the matched, missed and false sources to this PNG "
+                                                 f"file (needs matplotlib: {INSTALL_HINT})")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --plot file")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("weights", help="list, fetch or verify trained weights")
-    p.add_argument("action", choices=("list", "fetch", "verify"))
-    p.add_argument("name", nargs="?")
-    p.add_argument("--no-progress", action="store_true", help="no download progress bar")
+    p.add_argument("action", choices=("list", "fetch", "verify"),
+                   help="list the registered weights, fetch NAME into the cache, or verify the cached files")
+    p.add_argument("name", nargs="?", help="model name (fetch: required; verify: default all)")
+    _quiet_options(p)
     p.set_defaults(func=_cmd_weights)
     debug_help = "show the full traceback of an error instead of a one-line message"
     parser.add_argument("--debug", action="store_true", help=debug_help)

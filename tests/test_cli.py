@@ -1,13 +1,16 @@
 """The astro-mlfinder command line, end to end."""
 
+import argparse
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from astropy.io import fits
 from astropy.table import QTable
 
-from astro_mlfinder.cli import main
+from astro_mlfinder.cli import build_parser, main
 
 
 def test_demo_writes_products(tmp_path, capsys):
@@ -88,3 +91,155 @@ def test_weights_verify_refuses_names_and_removes_a_corrupted_cached_file(tmp_pa
     assert "not cached" in capsys.readouterr().err
     assert main(["weights", "verify"]) == 0
     assert "unet3d: not cached" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- issue 13: options, table, plots, quiet
+SEXAGESIMAL = re.compile(r"\b\d\d:\d\d:\d\d\.\d\d [+-]\d\d:\d\d:\d\d\.\d\b")
+
+
+def _subparsers(parser):
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+def test_every_option_of_every_command_has_help():
+    parser = build_parser()
+    missing = [f"astro-mlfinder {a.dest}" for a in parser._actions if not (a.help or "").strip()]
+    for name, sub in _subparsers(parser).items():
+        missing += [f"{name} {a.option_strings or a.dest}" for a in sub._actions if not (a.help or "").strip()]
+    assert missing == []
+    assert len(_subparsers(parser)) == 6
+
+
+def test_finder_choices_come_from_the_registry(monkeypatch):
+    from astro_mlfinder.find import finder_names
+    from astro_mlfinder.neural import models
+
+    def choices():
+        find = _subparsers(build_parser())["find"]
+        return next(a for a in find._actions if a.dest == "finder").choices
+
+    assert tuple(choices()) == finder_names()
+    monkeypatch.setattr(models, "available_models", lambda: ("unet3d", "pretend"))
+    assert tuple(choices()) == ("classical", "sofia", "unet3d", "pretend")
+
+
+@pytest.fixture(scope="module")
+def small_cube(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim")
+    assert main(["simulate", "hi", "--seed", "3", "--output", str(out), "--shape", "64,48,48", "--n-sources", "3",
+                 "--quiet"]) == 0
+    return out / "sim_hi_3.fits", out / "sim_hi_3_truth.ecsv"
+
+
+def _files(directory):
+    return sorted(str(p) for p in directory.rglob("*") if p.is_file())
+
+
+def _wrote(text):
+    return [line.removeprefix("wrote ") for line in text.splitlines() if line.startswith("wrote ")]
+
+
+def test_find_prints_the_physical_table_and_writes_the_plots(small_cube, tmp_path, capfd):
+    pytest.importorskip("matplotlib")
+    cube, _ = small_cube
+    out = tmp_path / "out"
+    assert main(["find", str(cube), "--output-dir", str(out), "--plots", "--no-progress"]) == 0
+    captured = capfd.readouterr()
+    assert captured.err == ""  # --no-progress: no bar at all
+    lines = captured.out.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("id"))
+    assert header.split() == ["id", "ra", "dec", "v_rad", "w20", "w50", "f_int", "snr", "n_pix", "flag"]
+    assert "km / s" in captured.out and "Jy km / s" in captured.out
+    assert SEXAGESIMAL.search(captured.out)
+    assert max(len(line) for line in lines if not line.startswith("wrote ")) <= 100
+    written = _wrote(captured.out)
+    for name in ("sim_hi_3_overview.png", "sim_hi_3_spectra.png", "sim_hi_3_pv.png"):
+        assert str(out / name) in written
+    assert sorted(written) == _files(out)  # everything written is listed
+
+    # an existing plot is refused before the search, and nothing else is written
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "sim_hi_3_pv.png").write_bytes(b"mine")
+    assert main(["find", str(cube), "--output-dir", str(again), "--plots", "--no-progress"]) == 1
+    assert "sim_hi_3_pv.png already exists; use --overwrite" in capfd.readouterr().err
+    assert [p.name for p in again.iterdir()] == ["sim_hi_3_pv.png"]
+
+
+def test_progress_bars_show_unless_no_progress_or_quiet(small_cube, tmp_path, capfd):
+    cube, _ = small_cube
+    assert main(["find", str(cube), "--output-dir", str(tmp_path / "a"), "--regions", ""]) == 0
+    assert "S+C" in capfd.readouterr().err  # the bar is there by default
+    assert main(["find", str(cube), "--output-dir", str(tmp_path / "b"), "--regions", "", "--quiet"]) == 0
+    assert capfd.readouterr() == ("", "")
+    assert any((tmp_path / "b").iterdir())
+
+
+def test_weights_download_bar_honours_no_progress_and_quiet(tmp_path, monkeypatch, capfd):
+    monkeypatch.delenv("ASTRO_MLFINDER_WEIGHTS_URL", raising=False)  # the checkout's bundled file:// mirror
+    for run, flags in enumerate(([], ["--no-progress"], ["--quiet"])):
+        monkeypatch.setenv("ASTRO_MLFINDER_CACHE_DIR", str(tmp_path / f"cache{run}"))
+        assert main(["weights", "fetch", "unet3d", *flags]) == 0
+        out, err = capfd.readouterr()
+        assert list((tmp_path / f"cache{run}").glob("*.pt")), "the weights were downloaded"
+        if not flags:
+            assert "MiB" in err and out.strip().endswith(".pt")
+        elif flags == ["--no-progress"]:
+            assert err == "" and out.strip().endswith(".pt")
+        else:
+            assert (out, err) == ("", "")
+
+
+def test_neural_find_quiet_shows_no_download_or_inference_bar(small_cube, tmp_path, monkeypatch, capfd):
+    pytest.importorskip("torch")
+    monkeypatch.delenv("ASTRO_MLFINDER_WEIGHTS_URL", raising=False)
+    monkeypatch.setenv("ASTRO_MLFINDER_CACHE_DIR", str(tmp_path / "cache"))  # empty: the weights are downloaded
+    cube, _ = small_cube
+    assert main(["find", str(cube), "--finder", "unet3d", "--device", "cpu", "--output-dir", str(tmp_path / "o"),
+                 "--quiet"]) == 0
+    assert capfd.readouterr() == ("", "")
+    assert list((tmp_path / "cache").glob("*.pt")) and any((tmp_path / "o").iterdir())
+
+
+def test_demo_lists_every_file_and_the_next_commands(tmp_path, capfd):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo"
+    assert main(["demo", "--output-dir", str(out), "--no-progress"]) == 0
+    text, err = capfd.readouterr()
+    assert err == ""
+    written = _wrote(text)
+    assert sorted(written) == _files(out)
+    for name in ("overview", "spectra", "pv", "truth"):
+        assert str(out / f"sample_hi_cube_{name}.png") in written
+    assert SEXAGESIMAL.search(text) and "Jy km / s" in text
+    tail = text[text.index("Next, try:"):].splitlines()
+    assert any("--plots" in line for line in tail) and any("evaluate" in line and "--plot" in line for line in tail)
+    assert any(line.strip().startswith("ds9 ") and line.strip().endswith("sample_hi_cube.reg") for line in tail)
+
+
+def test_demo_without_matplotlib_says_how_to_get_the_plots(tmp_path, monkeypatch, capfd):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    monkeypatch.chdir(tmp_path)  # relative paths: no "matplotlib" from the test's name in the printed paths
+    out = tmp_path / "demo"
+    assert main(["demo", "--output-dir", "demo", "--no-progress"]) == 0
+    text = capfd.readouterr().out
+    notes = [line for line in text.splitlines() if "matplotlib" in line]
+    assert notes == ["no plots written: matplotlib is not installed (pip install 'astro_mlfinder[plot]' to get them)"]
+    assert "--plot" not in text  # the next commands do not offer what cannot run
+    assert not list(out.glob("*.png"))
+    assert sorted(str(tmp_path / p) for p in _wrote(text)) == _files(out)
+
+
+def test_evaluate_plot(small_cube, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    cube, truth = small_cube
+    assert main(["find", str(cube), "--output-dir", str(tmp_path), "--quiet"]) == 0
+    catalog = tmp_path / "sim_hi_3_cat.ecsv"
+    plot = tmp_path / "truth.png"
+    assert main(["evaluate", str(catalog), str(truth), "--plot", str(plot)]) == 0
+    assert "recall" in capsys.readouterr().out
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert main(["evaluate", str(catalog), str(truth), "--plot", str(plot)]) == 1
+    assert "truth.png already exists; use --overwrite" in capsys.readouterr().err
+    assert main(["evaluate", str(catalog), str(truth), "--plot", str(plot), "--overwrite"]) == 0

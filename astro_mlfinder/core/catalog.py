@@ -20,7 +20,7 @@ from .exceptions import AstroMLFinderWarning
 from .inputs import ImageData
 
 __all__ = ["SourceCatalog", "DEFAULT_COLUMNS_3D", "DEFAULT_COLUMNS_2D", "SOFIA_COLUMNS", "SOFIA_SPECTRAL_NAMES",
-           "spectral_column_name"]
+           "register_plotter", "spectral_column_name"]
 
 DEFAULT_COLUMNS_3D = (
     "id", "x", "y", "z", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max", "n_pix",
@@ -87,6 +87,15 @@ def spectral_column_name(image):
         if written[:4] in _SPECTRAL_NAMES:
             ctype = written
     return _SPECTRAL_NAMES.get(ctype[:4], "spec")
+
+
+#: ``SourceCatalog.plot``'s functions by kind, registered by astro_mlfinder.visualization (core may not import it)
+_PLOTTERS = {}
+
+
+def register_plotter(kind, func):
+    """Make ``func(catalog, kind, **kwargs)`` draw ``cat.plot(kind)`` (as the writers' registries)."""
+    _PLOTTERS[str(kind)] = func
 
 
 def _param_property(name, doc):
@@ -612,6 +621,20 @@ class SourceCatalog:
         from .regions import catalog_to_regions
 
         return catalog_to_regions(self, kind=kind, sky=sky, frame=frame)
+
+    def plot(self, kind="overview", **kwargs):
+        """Draw the catalogue with matplotlib: ``'overview'``, ``'spectra'`` or ``'pv'``.
+
+        The moment-0 map (a 2D catalogue's image) with the source ellipses on
+        WCS axes, spectra in Jy against km/s, position-velocity slices; see
+        `astro_mlfinder.visualization.plot_catalog` for ``kind`` and ``kwargs``.
+        """
+        if kind not in _PLOTTERS:
+            if not _PLOTTERS:
+                raise ImportError("cat.plot draws with astro_mlfinder.visualization: import it first, and install "
+                                  "matplotlib: pip install 'astro_mlfinder[plot]'")
+            raise ValueError(f"unknown plot kind {kind!r}; choose one of {', '.join(_PLOTTERS)}")
+        return _PLOTTERS[kind](self, kind, **kwargs)
 
     # ------------------------------------------------------------- writing
     def write(self, path, format=None, overwrite=False, **kwargs):

@@ -3,9 +3,18 @@
 This module builds shapes and their metadata; writing them to files is
 `astro_mlfinder.io.regions`. Following the cross-format rules in the
 ecosystem notes, every region carries both ``meta['label']`` (CRTF) and
-``meta['text']`` (DS9), a colour, a marker and a symbol, and cube sources
-carry ``meta['range']`` with their spectral extent so CRTF files say
-``range=[lo, hi]``.
+``meta['text']`` (DS9), both the source id alone so labels stay short, a
+colour, a marker and a symbol. Cube sources also carry their channels:
+
+* ``meta['range']``, the spectral coordinates of their first and last
+  channel in the catalogue's physical quantity (frequency in Hz, the unit of
+  the catalogue's ``freq`` column; velocity in km/s, CRTF's velocity unit),
+  rounded to a hundredth of a channel, so CRTF files say
+  ``range=[1402850000Hz, 1404650000Hz]`` (with ``restfreq`` and, for
+  velocity axes, ``veltype``) for CASA, spectral-cube and CARTA;
+* ``meta['tag']``, ``'slices 58-94'`` (`slice_tag`): DS9 draws a region on
+  every slice of a cube and its region format has no spectral range, so the
+  channels travel as a DS9 group, in DS9's 1-based slice numbers.
 
 Sky regions can be moved into another celestial frame with
 `transform_regions`, which converts the positions *and* rotates the position
@@ -20,7 +29,15 @@ import numpy as np
 from astropy import units as u
 from astropy.coordinates import FK4, FK5, ICRS, BaseCoordinateFrame, Galactic, SkyCoord
 
-__all__ = ["catalog_to_regions", "REGION_KINDS", "FILE_FRAMES", "file_frame", "transform_regions"]
+__all__ = [
+    "catalog_to_regions",
+    "REGION_KINDS",
+    "FILE_FRAMES",
+    "file_frame",
+    "transform_regions",
+    "spectral_range_strings",
+    "slice_tag",
+]
 
 #: The celestial frames a DS9 or CRTF file names without ambiguity (DS9 ``fk5`` and CRTF ``J2000``
 #: mean FK5 at equinox J2000, DS9 ``fk4`` and CRTF ``B1950`` FK4 at equinox B1950).
@@ -130,20 +147,73 @@ REGION_KINDS = ("ellipse", "point", "box")
 _MIN_AXIS = 0.5  # pix: a single-pixel source still gets a visible ellipse
 
 
-def _spectral_range(catalog, z_lo, z_hi):
-    """Spectral coordinates of channels z_lo..z_hi as a sorted Quantity pair."""
+#: Unit of the CRTF ``range`` of each kind of spectral axis: frequencies in Hz, the unit of the
+#: catalogue's ``freq`` column; velocities in km/s, the velocity unit CRTF documents.
+_RANGE_UNITS = {"frequency": u.Hz, "speed": u.km / u.s}
+_VELTYPES = {"VRAD": "RADIO", "VOPT": "OPTICAL", "FELO": "OPTICAL", "VELO": "OPTICAL"}
+
+
+def _decimals(step):
+    """Decimals that resolve a hundredth of a channel of width ``step`` (0 for wide channels)."""
+    step = abs(float(step))
+    if not np.isfinite(step) or step == 0:
+        return 6
+    return max(0, int(np.ceil(-np.log10(step / 100.0))))
+
+
+def spectral_range_strings(catalog, z_lo, z_hi):
+    """CRTF ``range`` of channels ``z_lo`` to ``z_hi`` of the searched array, as two strings.
+
+    The values are the spectral coordinates of the two channels (sorted),
+    in Hz for a frequency axis and km/s for a velocity axis (see
+    `catalog_to_regions`), written with as many decimals as resolve a
+    hundredth of a channel, so no float noise reaches the file
+    (``'1402850000Hz'``, not ``'1.4028500000000002GHz'``).
+
+    Parameters
+    ----------
+    catalog : `~astro_mlfinder.SourceCatalog`
+        A catalogue of a cube with a spectral WCS.
+    z_lo, z_hi : float
+        Channels, relative to the searched array.
+
+    Returns
+    -------
+    tuple of str
+    """
     spec = catalog.image.wcs.spectral
-    unit = catalog.image.spectral_unit
-    values = np.sort(spec.pixel_to_world_values(np.array([z_lo, z_hi], dtype=float))) * unit
-    if unit.physical_type == "frequency":
-        return values.to(u.GHz)
-    if unit.physical_type == "speed":
-        return values.to(u.km / u.s)
-    return values
+    native = catalog.image.spectral_unit
+    unit = next((unit for kind, unit in _RANGE_UNITS.items() if native.physical_type == kind), native)
+    pixels = np.array([z_lo, z_hi, z_lo + 1.0], dtype=float)
+    values = (spec.pixel_to_world_values(pixels) * native).to_value(unit)
+    places = _decimals(values[2] - values[0])
+    text = unit.to_string().replace(" ", "")
+    return tuple(f"{v:.{places}f}{text}" for v in sorted(values[:2]))
 
 
-def _format_range(values):
-    return f"{values[0].value:.6g}-{values[1].value:.6g}{values.unit.to_string()}"
+def slice_tag(z_min, z_max):
+    """DS9 tag naming the channels ``z_min`` to ``z_max`` (0-based) of a source.
+
+    DS9 regions are drawn on every slice of a cube: its region format has no
+    spectral range (DS9 8.4 keeps an unknown ``range=`` only as a comment and
+    drops every property after it). The channels therefore travel as a tag,
+    which DS9 shows as a region group (Region > Groups, or ``xpaset -p ds9
+    regions group '<tag>' select``), in DS9's own 1-based slice numbers, the
+    numbers of its cube dialog.
+
+    Examples
+    --------
+    >>> slice_tag(57, 93)
+    'slices 58-94'
+    """
+    return f"slices {int(z_min) + 1}-{int(z_max) + 1}"
+
+
+def _veltype(image):
+    """CRTF ``veltype`` of a velocity axis (from its CTYPE), None otherwise."""
+    if image.spectral_unit.physical_type != "speed":
+        return None
+    return _VELTYPES.get(str(image.wcs.spectral.wcs.ctype[0])[:4].upper())
 
 
 def catalog_to_regions(catalog, kind="ellipse", sky=True, frame=None):
@@ -163,6 +233,11 @@ def catalog_to_regions(catalog, kind="ellipse", sky=True, frame=None):
     Returns
     -------
     `regions.Regions`
+        Labelled with the source ids (``meta['text']`` and ``meta['label']``);
+        cube sources also carry ``meta['tag']`` (`slice_tag`) and, with a
+        spectral WCS, ``meta['range']`` (`spectral_range_strings`),
+        ``meta['restfreq']`` (the header's RESTFRQ in Hz) and, for a velocity
+        axis, ``meta['veltype']``.
     """
     from regions import (  # imported here: regions imports matplotlib
         EllipsePixelRegion,
@@ -204,11 +279,12 @@ def catalog_to_regions(catalog, kind="ellipse", sky=True, frame=None):
         y0, y1 = np.asarray(catalog.y_min.value) - oy, np.asarray(catalog.y_max.value) - oy
     if cube:
         z0, z1 = np.asarray(catalog.z_min.value) - oz, np.asarray(catalog.z_max.value) - oz
-    restfreq = None
+    restfreq = veltype = None
     if with_range and image.header is not None:
         rest = image.header.get("RESTFRQ", image.header.get("RESTFREQ"))
         if rest:
-            restfreq = f"{float(rest) / 1e9:.9g}GHz"
+            restfreq = f"{float(rest):.10g}Hz"  # as written in the header, no float noise
+        veltype = _veltype(image)
     celestial = image.wcs.celestial if sky else None
     shapes = []
     for i, source_id in enumerate(ids):
@@ -231,14 +307,13 @@ def catalog_to_regions(catalog, kind="ellipse", sky=True, frame=None):
         label = str(source_id)
         meta = {"label": label, "text": label}
         if cube:
+            meta["tag"] = [slice_tag(int(z0[i]) + oz, int(z1[i]) + oz)]
             if with_range:
-                span = _spectral_range(catalog, z0[i], z1[i])
-                meta["range"] = [span[0], span[1]]
+                meta["range"] = list(spectral_range_strings(catalog, z0[i], z1[i]))
                 if restfreq:
                     meta["restfreq"] = restfreq
-                meta["label"] = meta["text"] = f"{label} {_format_range(span)}"
-            else:
-                meta["label"] = meta["text"] = f"{label} chan {int(z0[i]) + oz}-{int(z1[i]) + oz}"
+                if veltype:
+                    meta["veltype"] = veltype
         region.meta = RegionMeta(meta)
         region.visual = RegionVisual({"color": "green", "marker": "+", "symbol": "+"})
         if celestial is not None:

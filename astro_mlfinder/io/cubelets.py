@@ -207,9 +207,14 @@ def _write_cubelets(
         col = table[name]
         return float(np.asarray(getattr(col, "value", col))[row])
 
+    # the table reports positions in the input cube when parameter.offset is on; the cut-outs are
+    # taken from the searched array, so the bounding boxes are moved back into it
+    ox, oy, oz = getattr(catalog, "pixel_offset", None) or (0, 0, 0)
+    offsets = (ox, ox, oy, oy, oz, oz)
     for row in range(len(table)):
         sid = int(value("id", row))
-        bbox = [int(value(k, row)) for k in ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")]
+        names_bbox = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
+        bbox = [int(value(k, row)) - d for k, d in zip(names_bbox, offsets, strict=True)]
         rms = value("rms", row) if "rms" in table.colnames else 0.0
         result = cubelet_products(
             data,

@@ -12,7 +12,11 @@ and their spectra in `astro_mlfinder.io.cubelets`, the FITS headers in
 `astro_mlfinder.io.sofia_catalog` and the region files in
 `astro_mlfinder.io.regions`.
 
-Differences from SoFiA: mask voxels whose data are NaN are ignored (SoFiA's
+By default the set is what SoFiA-image-pipeline (``sofia_image_pipeline``,
+the figure maker for SoFiA products) reads: the catalogues, the moment maps
+and, per source, the cubelets with their moment maps, SNR map and spectrum.
+
+Differences from SoFiA: cubelets are written by default; mask voxels whose data are NaN are ignored (SoFiA's
 masks never hold such voxels); spectral coordinates and units are those of
 the astropy WCS (SI, e.g. m/s for a km/s cube, where SoFiA labels the values
 with the header's CUNIT3); no PV diagrams are written, and the reliability
@@ -89,7 +93,7 @@ def product_paths(
     mask_2d=False,
     raw_mask=False,
     moments=True,
-    cubelets=False,
+    cubelets=True,
     noise=False,
     filtered=False,
     regions=("ds9",),
@@ -99,7 +103,10 @@ def product_paths(
 ):
     """Return ``{product: path}`` of every file `write_products` would write.
 
-    Cubelet files are keyed ``'cubelet <id> <suffix>'``.
+    Cubelet files are keyed ``'cubelet <id> <suffix>'``; their directory is
+    ``'cubelets'`` (present even before the source ids are known, so a
+    directory left by an earlier run is refused before a search when
+    ``overwrite`` is False).
     """
     outdir = Path(outdir)
     prefix = check_prefix(prefix)
@@ -122,7 +129,7 @@ def product_paths(
     for name in ("mom1", "mom2", "chan"):
         add(name, f"_{name}.fits", moments and ndim == 3)
     if cubelets and ndim == 3:
-        directory = outdir / f"{prefix}_cubelets"
+        directory = paths["cubelets"] = outdir / f"{prefix}_cubelets"
         for sid in source_ids:
             for suffix in _CUBELET_SUFFIXES:
                 paths[f"cubelet {sid} {suffix}"] = directory / f"{prefix}_{sid}_{suffix}.fits"
@@ -160,7 +167,7 @@ def write_products(
     mask_2d=False,
     raw_mask=False,
     moments=True,
-    cubelets=False,
+    cubelets=True,
     margin_cubelets=10,
     threshold_mom12=0.0,
     noise=False,
@@ -196,7 +203,10 @@ def write_products(
         (images: ``_mom0.fits`` only).
     cubelets : bool, optional
         ``<prefix>_cubelets/<prefix>_<id>_{cube,mask,mom0,mom1,mom2,chan,snr}.fits``
-        and ``_spec.txt`` per source (cubes only).
+        and ``_spec.txt`` per source (cubes only). On by default (SoFiA-2's
+        ``output.writeCubelets`` is off by default): with the catalogues and
+        these, SoFiA-image-pipeline makes its figures of every source
+        (``sofia_image_pipeline -c <prefix>_cat.xml -s none``).
     margin_cubelets : int, optional
         Margin of the cubelets in pixels and channels.
     threshold_mom12 : float, optional

@@ -1,9 +1,19 @@
 """Region files of a SourceCatalog: DS9 (``.reg``) and CRTF (``.crtf``).
 
 The shapes come from `SourceCatalog.to_regions <astro_mlfinder.SourceCatalog.to_regions>`
-(built in `astro_mlfinder.core.regions`): each carries its label and, for cube
-sources, the spectral range in ``meta['range']``, which the `regions` CRTF
-serialiser writes as ``range=[lo, hi]``. This module turns them into text and
+(built in `astro_mlfinder.core.regions`): each carries its id as label and,
+for cube sources, its channels: the spectral range in ``meta['range']``,
+which the `regions` CRTF serialiser writes as ``range=[lo, hi]``, and a DS9
+tag ``slices a-b`` (DS9's region format has no spectral range; a tag is a
+region group in DS9, so the sources of given channels can be selected
+there). For a cube source of the bundled sample the two files hold::
+
+    ellipse(149.93875903,30.05956417,0.01173047,0.00817080,177.61715104) # text={1} tag={slices 58-94}
+
+    ellipse[[149.938759deg, 30.059564deg], [0.008171deg, 0.011730deg], 177.617151deg], label='1',
+        restfreq=1420405752Hz, color=green, range=[1402850000Hz, 1404650000Hz]
+
+(the CRTF region is one line). This module turns them into text and
 files, and registers the catalogue formats ``ds9`` and ``crtf``
 (``cat.write(path, format='ds9')``).
 
@@ -15,6 +25,7 @@ asked for. The conversion is done here, positions and angles together, with
 would keep an FK4 equinox when converting to FK5 and never rotate an angle.
 """
 
+import re
 from pathlib import Path
 
 from ..core.regions import file_frame, transform_regions
@@ -63,7 +74,26 @@ def serialize_regions(regions, format, frame=None, **kwargs):
         regions = transform_regions(regions, target)
         if format == "crtf":
             kwargs["coordsys"] = target.name
-    return regions.serialize(format=format, **kwargs)
+    text = regions.serialize(format=format, **kwargs)
+    return _sorted_global_line(text) if format == "ds9" else text
+
+
+# one ``key=value`` of a DS9 property list; a value is braced, quoted, or words up to the next key
+_DS9_PROPERTY = re.compile(r"""\w+=(?:\{[^}]*\}|"[^"]*"|'[^']*'|\S+(?: (?!\w+=)\S+)*)""")
+
+
+def _sorted_global_line(text):
+    """DS9 text with the properties of its ``global`` line in alphabetical order.
+
+    `regions` collects the properties all regions share from a set, so their
+    order changed from one Python process to the next; sorted, the same
+    catalogue always gives the same file.
+    """
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("global "):
+            lines[i] = "global " + " ".join(sorted(_DS9_PROPERTY.findall(line[len("global "):])))
+    return "\n".join(lines)
 
 
 def write_regions(catalog, path, format="ds9", overwrite=False, **kwargs):

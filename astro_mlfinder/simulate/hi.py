@@ -530,7 +530,7 @@ def simulate_hi_cube(shape=(128, 96, 96), n_sources=8, *, seed=0,
         |CDELT3| / beam_area``), ``f_total`` (whole model of the source,
         Jy/beam, including parts outside the cube), ``peak``, ``snr``
         (reached), ``snr_target``, ``n_pix``, ``w20``, ``w50`` (channels),
-        ``w20_kms``, ``w50_kms``, ``x_min``...``z_max`` (mask bounding box),
+        ``w20_kms``, ``w50_kms``, ``x_min`` ... ``z_max`` (mask bounding box),
         ``x0``, ``y0``, ``z0`` (dynamical centre), ``r_hi`` (pixels),
         ``incl``, ``pa``, ``v_rot``, ``sigma_v``, ``profile``, ``cut``
         (source extends beyond the cube) and ``sightline`` (placed behind

@@ -171,7 +171,15 @@ def test_write_products(small, tmp_path):
         karma=True,
         regions=("ds9", "crtf"),
     )
-    names = sorted(p.name for p in paths)
+    names = sorted(p.name for p in paths if p.parent.name != "small_cubelets")
+    cubelets = sorted(p.name for p in paths if p.parent.name == "small_cubelets")
+    # cubelets are written by default (what SoFiA-image-pipeline reads), 8 files per source
+    assert cubelets == sorted(
+        f"small_{sid}_{suffix}" for sid in range(1, 6)
+        for suffix in ("cube.fits", "mask.fits", "mom0.fits", "mom1.fits", "mom2.fits", "chan.fits", "snr.fits",
+                       "spec.txt")
+    )
+    assert sorted(p.name for p in (tmp_path / "out" / "small_cubelets").iterdir()) == cubelets
     assert names == sorted(
         [
             "small_cat.txt",
@@ -189,7 +197,7 @@ def test_write_products(small, tmp_path):
             "small.crtf",
         ]
     )
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names  # no temporary files
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([*names, "small_cubelets"])  # no temp
     out = tmp_path / "out"
     for name, dtype, bunit, beam in (
         ("mask", np.int32, "", False),
@@ -368,3 +376,40 @@ def test_products_and_cubelets_equal_the_binarys(small, tmp_path):
             assert header_differences(a.header, b.header) == {}, theirs.name
         compared += 1
     assert compared == 6 + 5 * 8  # mask, mask-2d, mom0/1/2, chan; 5 sources x 8 cubelet files
+
+
+def test_cubelets_of_an_offset_catalogue(tmp_path):
+    """With parameter.offset the table reports input-cube positions; the cubelets are cut from the sub-cube."""
+    from astro_mlfinder import ClassicalFinder
+    from astro_mlfinder.simulate.hi import simulate_hi_cube
+
+    sim = simulate_hi_cube(shape=(48, 48, 48), n_sources=2, seed=3, snr_range=(30.0, 40.0))
+    region = (8, 47, 6, 47, 0, 47)
+    cat = ClassicalFinder(threshold=5.0, region=region, offset=True)(sim.to_hdu(), progress=False)
+    assert len(cat) >= 1 and cat.pixel_offset == (8, 6, 0)
+    paths = write_products(cat, tmp_path, "off", cat_xml=False, moments=False, regions=())
+    segment = np.asarray(cat.segment)
+    for source in cat:
+        sid = int(source.id)
+        mask = fits.getdata(tmp_path / "off_cubelets" / f"off_{sid}_mask.fits")
+        assert mask.sum() == (segment == sid).sum()  # the whole source is inside its cubelet
+        header = fits.getheader(tmp_path / "off_cubelets" / f"off_{sid}_mom0.fits")
+        z, y, x = np.argwhere(mask == 1).mean(axis=0)
+        sky = WCS(header).celestial.pixel_to_world(x, y)
+        assert sky.separation(source.sky_centroid) < 20 * u.arcsec
+    assert tmp_path / "off_cubelets" / f"off_{int(cat.id[0])}_spec.txt" in paths
+
+
+def test_cubelet_directory_of_an_earlier_run_is_refused_first(small, tmp_path):
+    """overwrite=False: an existing <prefix>_cubelets/ stops the run before anything is written."""
+    from astro_mlfinder.io.products import product_paths
+
+    image, labels, table = small
+    assert product_paths(tmp_path, "small")["cubelets"] == tmp_path / "small_cubelets"  # known before a search
+    assert "cubelets" not in product_paths(tmp_path, "small", ndim=2)
+    (tmp_path / "small_cubelets").mkdir()
+    with pytest.raises(FileExistsError, match="small_cubelets already exists"):
+        write_products(StandIn(image, labels, table), tmp_path, "small", regions=())
+    assert [p.name for p in tmp_path.iterdir()] == ["small_cubelets"]
+    written = write_products(StandIn(image, labels, table), tmp_path, "small", regions=(), overwrite=True)
+    assert tmp_path / "small_cubelets" / "small_1_cube.fits" in written

@@ -35,7 +35,7 @@ def test_plots_come_from_the_result(tmp_path):
     pytest.importorskip("matplotlib")
     result = _Result()
     paths = write_products(_catalog(result), tmp_path, "r", cat_xml=False, moments=False, mask=False,
-                           regions=(), reliability_plot=True)
+                           cubelets=False, regions=(), reliability_plot=True)
     assert [p.name for p in paths] == ["r_cat.txt", "r_rel.png", "r_skellam.png"]
     assert result.calls == 1
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths[1:])

@@ -1,10 +1,10 @@
-"""Units on every axis of the moment maps and spectra (issue 8, item 6).
+"""Units on every axis of the moment maps and spectra (issue 8, item 6; issue 13, item 2).
 
 A cube with two box-shaped sources of known brightness in Jy/beam and a beam of known area: the
-moment-0 map must be the sum over the source masks times the channel width (Jy/beam km/s on a
-velocity axis, Jy/beam Hz on a frequency axis), zero where nothing was detected (a bright
-undetected blob must not show), on RA/Dec axes; the spectrum must be the footprint sum divided by
-the beam area in pixels (Jy) against velocity in km/s or frequency in MHz.
+moment-0 map must be the sum over the source masks times the channel width in km/s (a frequency
+axis converted with the rest frequency, HI's when the header has none), zero where nothing was
+detected (a bright undetected blob must not show), on RA/Dec axes; the spectrum must be the
+footprint sum divided by the beam area in pixels (Jy) against velocity in km/s.
 """
 
 import numpy as np
@@ -18,9 +18,12 @@ plt = pytest.importorskip("matplotlib.pyplot")
 
 BMAJ_PIX, BMIN_PIX, CDELT_DEG = 4.0, 3.0, 5 / 3600
 BEAM_AREA = np.pi * BMAJ_PIX * BMIN_PIX / (4 * np.log(2))  # pixels
+C_KMS = 299792.458
+HI_HZ = 1.420405752e9
+DV_FREQ = C_KMS * 2.5e4 / HI_HZ  # radio velocity width of a 25 kHz channel (km/s)
 
 
-def _catalog(spectral, bunit="Jy/beam", beam=True, galactic=False):
+def _catalog(spectral, bunit="Jy/beam", beam=True, galactic=False, restfrq=None):
     nz, ny, nx = 12, 30, 40
     data = np.zeros((nz, ny, nx), np.float32)
     segment = np.zeros((nz, ny, nx), np.int32)
@@ -42,6 +45,8 @@ def _catalog(spectral, bunit="Jy/beam", beam=True, galactic=False):
         header[f"CDELT{i}"], header[f"CUNIT{i}"] = cdelt, cunit
     if galactic:
         header["CRVAL2"] = 0.0
+    if restfrq:
+        header["RESTFRQ"] = restfrq
     header["BUNIT"] = bunit
     if beam:
         header["BMAJ"], header["BMIN"], header["BPA"] = BMAJ_PIX * CDELT_DEG, BMIN_PIX * CDELT_DEG, 0.0
@@ -55,9 +60,8 @@ def _expected_mom0(width):
     return mom0
 
 
-@pytest.mark.parametrize(("spectral", "width", "units"), [("VRAD", 5.0, "Jy/beam km/s"),
-                                                          ("FREQ", 2.5e4, "Jy/beam Hz")])
-def test_moment_map_of_detected_emission_on_wcs_axes(spectral, width, units):
+@pytest.mark.parametrize(("spectral", "width"), [("VRAD", 5.0), ("FREQ", DV_FREQ)])
+def test_moment_map_of_detected_emission_on_wcs_axes(spectral, width):
     from astropy.visualization.wcsaxes import WCSAxes
 
     from astro_mlfinder.visualization import plot_moment_map
@@ -67,7 +71,7 @@ def test_moment_map_of_detected_emission_on_wcs_axes(spectral, width, units):
     try:
         assert isinstance(ax, WCSAxes)
         np.testing.assert_allclose(ax.images[0].get_array(), _expected_mom0(width), rtol=1e-6)
-        assert ax.images[0].colorbar.ax.get_ylabel() == f"moment 0 [{units}]"
+        assert ax.images[0].colorbar.ax.get_ylabel() == "moment 0 [Jy/beam km/s]"
         assert ax.coords[0].get_axislabel() == "Right Ascension (ICRS)"
         assert ax.coords[1].get_axislabel() == "Declination (ICRS)"
         assert ax.coords[0].get_format_unit().to_string() == "hourangle"
@@ -92,23 +96,40 @@ def test_moment_map_of_one_source_and_galactic_axes():
         plt.close(ax.figure)
 
 
-@pytest.mark.parametrize(("spectral", "xlabel", "x0", "step"), [
-    ("VRAD", "radio velocity [km/s]", 1000.0, 5.0),
-    ("FREQ", "frequency [MHz]", 1400.0, 0.025),
+@pytest.mark.parametrize(("spectral", "restfrq", "x0", "step"), [
+    ("VRAD", None, 1000.0, 5.0),
+    ("FREQ", None, C_KMS * (1 - 1.4e9 / HI_HZ), -DV_FREQ),  # HI by default
+    ("FREQ", 1.5e9, C_KMS * (1 - 1.4e9 / 1.5e9), -C_KMS * 2.5e4 / 1.5e9),  # the header's RESTFRQ
 ])
-def test_spectrum_is_flux_density(spectral, xlabel, x0, step):
+def test_spectrum_is_flux_density_against_radio_velocity(spectral, restfrq, x0, step):
     from astro_mlfinder.visualization import plot_spectrum
 
-    cat = _catalog(spectral)
+    cat = _catalog(spectral, restfrq=restfrq)
     ax = plot_spectrum(cat, 1)
     try:
         line = ax.get_lines()[0]
         np.testing.assert_allclose(line.get_xdata(), x0 + step * np.arange(12), rtol=1e-9)
+        # the shaded window covers the mask's channels 2..5 edge to edge
+        lo, hi = sorted(ax.patches[0].get_x() + np.array([0, ax.patches[0].get_width()]))
+        np.testing.assert_allclose(sorted((lo, hi)), sorted((x0 + step * 1.5, x0 + step * 5.5)), rtol=1e-9)
+        xlabel = "radio velocity [km/s]"
         expected = np.zeros(12)
         expected[2:6] = 24 * 0.5 / BEAM_AREA  # 24 footprint pixels of 0.5 Jy/beam
         np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-5)
         assert ax.get_xlabel() == xlabel
         assert ax.get_ylabel() == "flux density [Jy]"
+    finally:
+        plt.close(ax.figure)
+
+
+def test_optical_velocity_of_a_frequency_axis():
+    from astro_mlfinder.visualization import plot_spectrum
+
+    ax = plot_spectrum(_catalog("FREQ"), 1, velocity="optical")
+    try:
+        freq = 1.4e9 + 2.5e4 * np.arange(12)
+        np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), C_KMS * (HI_HZ / freq - 1), rtol=1e-9)
+        assert ax.get_xlabel() == "optical velocity [km/s]"
     finally:
         plt.close(ax.figure)
 
@@ -124,17 +145,20 @@ def test_spectrum_without_beam_is_not_called_a_flux_density():
         plt.close(ax.figure)
 
 
-def test_cli_overview_plot_is_a_moment0_map(tmp_path, monkeypatch):
-    from astro_mlfinder.cli import _overview_plot
+def test_write_plots_writes_whole_files_and_refuses_existing_ones(tmp_path):
+    from astro_mlfinder.visualization import plot_paths, write_plots
 
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at it
     cat = _catalog("VRAD")
-    assert _overview_plot(cat, tmp_path / "overview.png") == [tmp_path / "overview.png"]
-    assert (tmp_path / "overview.png").stat().st_size > 0
-    ax = figures[0].axes[0]
-    np.testing.assert_allclose(ax.images[0].get_array(), _expected_mom0(5.0), rtol=1e-6)
-    assert ax.images[0].colorbar.ax.get_ylabel() == "moment 0 [Jy/beam km/s]"
-    assert ax.coords[0].get_axislabel() == "Right Ascension (ICRS)"
-    monkeypatch.undo()
-    plt.close(figures[0])
+    open_figures = len(plt.get_fignums())
+    paths = write_plots(cat, tmp_path, "cube")
+    assert paths == list(plot_paths(tmp_path, "cube").values())
+    assert [p.name for p in paths] == ["cube_overview.png", "cube_spectra.png", "cube_pv.png"]
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temporary left
+    before = {p: p.stat().st_mtime_ns for p in paths}
+    with pytest.raises(FileExistsError, match="cube_overview.png already exists"):
+        write_plots(cat, tmp_path, "cube")
+    assert {p: p.stat().st_mtime_ns for p in paths} == before
+    assert write_plots(cat, tmp_path, "cube", overwrite=True) == paths
+    assert len(plt.get_fignums()) == open_figures  # every figure closed
