@@ -15,7 +15,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-import astro_mlfinder.visualization  # noqa: F401  (gives SourceCatalog.plot)
 from astro_mlfinder import ClassicalFinder
 from astro_mlfinder.datasets import sample_path
 

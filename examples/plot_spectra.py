@@ -10,7 +10,6 @@ rotating disks of the simulated galaxies.
 
 import matplotlib.pyplot as plt
 
-import astro_mlfinder.visualization  # noqa: F401  (gives SourceCatalog.plot)
 from astro_mlfinder import ClassicalFinder
 from astro_mlfinder.datasets import sample_path
 
