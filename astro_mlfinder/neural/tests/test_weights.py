@@ -261,6 +261,8 @@ class _TrickleHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    started = threading.Event()  # set once the first byte of a download is sent
+
     def do_GET(self):
         import time
 
@@ -272,6 +274,7 @@ class _TrickleHandler(SimpleHTTPRequestHandler):
             while time.monotonic() < end:
                 self.wfile.write(b"x")
                 self.wfile.flush()
+                type(self).started.set()
                 time.sleep(0.2)
         except OSError:  # the client gave up
             pass
@@ -309,13 +312,19 @@ def test_interrupted_download_leaves_no_part_file(cache, mirror, trickle_server)
     import signal
 
     _, entry, _ = mirror
-    timer = threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            W.fetch("tiny", registry=[entry], url=trickle_server, deadline=8)
-    finally:
-        timer.cancel()
+    _TrickleHandler.started.clear()
+
+    def interrupt_once_the_download_runs():
+        # a real SIGINT, sent when bytes are flowing (not after a fixed delay, which a loaded machine can
+        # stretch past the deadline); the deadline is far away so the interrupt is what ends the download
+        if _TrickleHandler.started.wait(30):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    killer = threading.Thread(target=interrupt_once_the_download_runs, daemon=True)
+    killer.start()
+    with pytest.raises(KeyboardInterrupt):
+        W.fetch("tiny", registry=[entry], url=trickle_server, deadline=60)
+    killer.join(5)
     assert _leftovers(cache) == []
 
 
