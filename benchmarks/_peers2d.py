@@ -185,39 +185,14 @@ def _aegean_islands(image, bkg, rms, seedclip, floodclip):
     return lut[labels]
 
 
-def run_aegean(hdu, threshold=5.0, flood_threshold=4.0, level="component", cores=1):
-    """
-    Run Aegean's ``SourceFinder.find_sources_in_image`` (positive sources only).
-
-    Parameters
-    ----------
-    hdu : `~astropy.io.fits.PrimaryHDU` or `~astropy.io.fits.ImageHDU`
-        2D image with WCS and beam in the header.
-    threshold : float
-        ``innerclip`` (seed S/N).
-    flood_threshold : float
-        ``outerclip``, capped at ``threshold``.
-    level : {'component', 'island'}
-        One row per fitted Gaussian component, or per island (components
-        summed, flux-weighted position).
-    cores : int
-        Cores for Aegean.
-
-    Returns
-    -------
-    result : `PeerResult`
-        ``segment`` is the island map, rebuilt from Aegean's own background
-        and noise maps with its flood-fill rule.
-    """
+def _aegean_raw(hdu, threshold, outer, cores):
+    """One Aegean run: component arrays, island map and seconds."""
     _numpy_linalg_shim()
     from AegeanTools.models import ComponentSource
     from AegeanTools.source_finder import SourceFinder
 
-    if level not in ("component", "island"):
-        raise ValueError(f"level must be 'component' or 'island', got {level!r}")
     t0 = time.perf_counter()
     data, header, wcs = _image2d(hdu)
-    outer = min(float(flood_threshold), float(threshold))
     log = logging.getLogger("astro_mlfinder.bench.aegean")
     log.setLevel(logging.ERROR)
     for name in ("AegeanTools", "BANE", "source_finder"):
@@ -242,12 +217,60 @@ def run_aegean(hdu, threshold=5.0, flood_threshold=4.0, level="component", cores
     ra = np.array([c.ra for c in comps], dtype=np.float64)
     dec = np.array([c.dec for c in comps], dtype=np.float64)
     x, y = wcs.world_to_pixel_values(ra, dec) if comps else (np.zeros(0), np.zeros(0))
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    f_int = np.array([c.int_flux for c in comps], dtype=np.float64)
-    f_peak = np.array([c.peak_flux for c in comps], dtype=np.float64)
-    island = np.array([c.island for c in comps], dtype=np.int64)
-    segment = _aegean_islands(data, bkg, rms, float(threshold), outer)
-    if level == "island" and comps:
+    raw = {
+        "x": np.asarray(x, dtype=np.float64),
+        "y": np.asarray(y, dtype=np.float64),
+        "f_int": np.array([c.int_flux for c in comps], dtype=np.float64),
+        "f_peak": np.array([c.peak_flux for c in comps], dtype=np.float64),
+        "island": np.array([c.island for c in comps], dtype=np.int64),
+        "segment": _aegean_islands(data, bkg, rms, float(threshold), outer),
+        "wcs": wcs,
+    }
+    return raw, time.perf_counter() - t0
+
+
+# The last image's Aegean runs, so that the component and island catalogues of
+# one threshold come from one run (a threshold sweep over both levels).
+_AEGEAN_MEMO = {"hdu": None, "runs": {}}
+
+
+def run_aegean(hdu, threshold=5.0, flood_threshold=4.0, level="component", cores=1):
+    """
+    Run Aegean's ``SourceFinder.find_sources_in_image`` (positive sources only).
+
+    Parameters
+    ----------
+    hdu : `~astropy.io.fits.PrimaryHDU` or `~astropy.io.fits.ImageHDU`
+        2D image with WCS and beam in the header.
+    threshold : float
+        ``innerclip`` (seed S/N).
+    flood_threshold : float
+        ``outerclip``, capped at ``threshold``.
+    level : {'component', 'island'}
+        One row per fitted Gaussian component, or per island (components
+        summed, flux-weighted position). Both levels of one image and
+        threshold come from one Aegean run (kept for the last image only);
+        ``seconds`` is that run's time.
+    cores : int
+        Cores for Aegean.
+
+    Returns
+    -------
+    result : `PeerResult`
+        ``segment`` is the island map, rebuilt from Aegean's own background
+        and noise maps with its flood-fill rule.
+    """
+    if level not in ("component", "island"):
+        raise ValueError(f"level must be 'component' or 'island', got {level!r}")
+    outer = min(float(flood_threshold), float(threshold))
+    if _AEGEAN_MEMO["hdu"] is not hdu:
+        _AEGEAN_MEMO["hdu"], _AEGEAN_MEMO["runs"] = hdu, {}
+    key = (float(threshold), outer, int(cores))
+    if key not in _AEGEAN_MEMO["runs"]:
+        _AEGEAN_MEMO["runs"][key] = _aegean_raw(hdu, threshold, outer, cores)
+    raw, seconds = _AEGEAN_MEMO["runs"][key]
+    x, y, f_int, f_peak, island = (raw[k] for k in ("x", "y", "f_int", "f_peak", "island"))
+    if level == "island" and len(x):
         keys, inv = np.unique(island, return_inverse=True)
         w = np.clip(f_int, 1e-30, None)
         sw = np.bincount(inv, w)
@@ -256,10 +279,10 @@ def run_aegean(hdu, threshold=5.0, flood_threshold=4.0, level="component", cores
         f_int = np.bincount(inv, f_int)
         f_peak = np.array([f_peak[inv == k].max() for k in range(keys.size)])
         island = keys
-    table = _table(x, y, f_int, f_peak, wcs)
+    table = _table(x, y, f_int, f_peak, raw["wcs"])
     table["island"] = island
     params = {"innerclip": float(threshold), "outerclip": outer, "level": level}
-    return PeerResult("Aegean", table, segment, time.perf_counter() - t0, params)
+    return PeerResult("Aegean", table, raw["segment"], seconds, params)
 
 
 # --------------------------------------------------------------------------
