@@ -53,7 +53,7 @@ def _ours(name, make):
 def _classical(threshold):
     from astro_mlfinder import ClassicalFinder
 
-    return ClassicalFinder(threshold=threshold, progress=False)
+    return ClassicalFinder(threshold=threshold)
 
 
 def _convosource(threshold):
@@ -102,11 +102,12 @@ FINDERS = {
 }
 
 #: Settings swept on the tuning images (threshold: S/N for all but ConvoSource's probability).
+_SNR = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0)
 GRIDS = {
-    "ClassicalFinder": [{"threshold": t} for t in (3.5, 4.0, 4.5, 5.0, 5.5, 6.0)],
+    "ClassicalFinder": [{"threshold": t} for t in _SNR],
     "ConvoSource": [{"threshold": t} for t in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)],
-    "PyBDSF": [{"threshold": t} for t in (3.5, 4.0, 4.5, 5.0, 5.5, 6.0)],
-    "Aegean": [{"threshold": t, "level": lv} for lv in ("component", "island") for t in (3.5, 4.0, 4.5, 5.0, 5.5, 6.0)],
+    "PyBDSF": [{"threshold": t} for t in _SNR],
+    "Aegean": [{"threshold": t, "level": lv} for t in _SNR for lv in ("component", "island")],
     "photutils": [{"threshold": t} for t in (2.0, 2.5, 3.0, 3.5, 4.0, 5.0)],
 }
 

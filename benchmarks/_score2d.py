@@ -119,8 +119,14 @@ class Tally:
         self.n_split, self.seconds, self.n_images = 0, 0.0, 0
 
     def add(self, det, sim, seconds):
-        """Score the detections ``det`` on ``sim`` and add them."""
+        """Score the detections ``det`` on ``sim`` and add them; return the `score_image` result."""
         r = score_image(det, sim)
+        self.add_scored(r, seconds)
+        return r
+
+    def add_scored(self, r, seconds):
+        """Add one image's `score_image` result (arrays or lists)."""
+        r = {k: (np.asarray(v) if isinstance(v, list) else v) for k, v in r.items()}
         self.truth_bin.extend(r["truth_bin"].tolist())
         self.truth_snr.extend(r["truth_snr"].tolist())
         self.matched_bin.extend(r["truth_bin"][r["tp_truth"]].tolist())

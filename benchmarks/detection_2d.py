@@ -31,6 +31,8 @@ docs/performance.rst.
 """
 
 import argparse
+import hashlib
+import json
 import platform
 import sys
 import textwrap
@@ -68,6 +70,37 @@ def _images(seed0, n, pb_every):
         yield seed0 + i, simulate(seed0 + i, pb)
 
 
+class ScoreCache:
+    """Scores of the peers (deterministic for a given image) kept in a JSON file between runs.
+
+    Only PyBDSF, Aegean and photutils are cached, keyed by finder, setting, seed and image checksum; our
+    finders always run. Off unless ``--cache PATH`` is given.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path) if path else None
+        self.data = json.loads(self.path.read_text()) if self.path and self.path.exists() else {}
+
+    def run(self, tally, hdu, sim, seed):
+        digest = hashlib.sha1(np.ascontiguousarray(sim.data).tobytes()).hexdigest()[:16]
+        key = f"{tally.name}|{describe(tally.name, tally.params)}|{seed}|{digest}"
+        if self.path and tally.name in PEERS and key in self.data:
+            entry = self.data[key]
+            tally.add_scored(entry["score"], entry["seconds"])
+            return
+        res = run_finder(tally.name, hdu, **tally.params)
+        r = tally.add(res.table, sim, res.seconds)
+        if self.path and tally.name in PEERS:
+            self.data[key] = {"seconds": res.seconds,
+                              "score": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()}}
+
+    def save(self):
+        if self.path:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.data))
+            tmp.replace(self.path)
+
+
 def tune(names, args, log):
     """Sweep every finder's grid on the tuning images; return ``{name: [settings]}`` and the sweep rows."""
     tallies = {name: [Tally(name, p) for p in GRIDS[name]] for name in names if name not in args.fixed}
@@ -75,10 +108,10 @@ def tune(names, args, log):
     for seed, sim in _images(args.tune_seed0, args.n_tune, args.pb_every):
         pixel_scale = float(sim.params["pixel_scale"])
         hdu = sim.to_hdu()
-        for name, tl in tallies.items():
+        for tl in tallies.values():
             for tally in tl:
-                res = run_finder(name, hdu, **tally.params)
-                tally.add(res.table, sim, res.seconds)
+                args.cache.run(tally, hdu, sim, seed)
+        args.cache.save()
         log(f"tuning image seed {seed} done")
     chosen, rows = {}, []
     for name in names:
@@ -103,8 +136,8 @@ def test(chosen, args, log):
         pixel_scale = float(sim.params["pixel_scale"])
         hdu = sim.to_hdu()
         for tally in tallies:
-            res = run_finder(tally.name, hdu, **tally.params)
-            tally.add(res.table, sim, res.seconds)
+            args.cache.run(tally, hdu, sim, seed)
+        args.cache.save()
         log(f"test image seed {seed} done")
     return tallies, pixel_scale
 
@@ -187,8 +220,7 @@ def verdicts(tallies, rows_1904, rows_ami, pixel_scale):
         return max(vals) if vals else (np.nan, None)
 
     p35, n35 = peak(PEERS, "3-5")
-    pall, nall = peak(PEERS, ALL)
-    pcl, ncl = peak(("PyBDSF", "Aegean"), ALL)
+    pall, nall = peak(PEERS, ALL)   # all three peers are classical finders
     if ("ConvoSource", "3-5") in best:
         c = best[("ConvoSource", "3-5")]
         lines.append(f"ConvoSource F1 at S/N 3-5: {c:.3f} vs best peer {n35} {p35:.3f} -> "
@@ -197,9 +229,8 @@ def verdicts(tallies, rows_1904, rows_ami, pixel_scale):
         lines.append("ConvoSource: not run (no weights) -> NOT met")
     if ("ClassicalFinder", ALL) in best:
         c = best[("ClassicalFinder", ALL)]
-        lines.append(f"ClassicalFinder overall F1 {c:.3f} vs best classical peer {ncl} {pcl:.3f} "
-                     f"(best peer overall {nall} {pall:.3f}): difference {c - pcl:+.3f} -> "
-                     f"{'MET' if c >= pcl - 0.05 else 'NOT met'} (within 0.05)")
+        lines.append(f"ClassicalFinder overall F1 {c:.3f} vs best classical peer {nall} {pall:.3f}: "
+                     f"difference {c - pall:+.3f} -> {'MET' if c >= pall - 0.05 else 'NOT met'} (within 0.05)")
     for row in rows_1904:
         if row[0] in OURS:
             ok = row[3] >= 45 and abs(row[5] - 1) <= 0.15
@@ -302,10 +333,12 @@ def main(argv=None):
     parser.add_argument("--finders", default=",".join(FINDERS))
     parser.add_argument("--fixed", type=_fixed, action="append", default=[])
     parser.add_argument("--no-real", action="store_true")
+    parser.add_argument("--cache", default=None, help="JSON file keeping the peers' scores between runs")
     parser.add_argument("--docs", default=str(HERE.parent / "docs" / "performance.rst"))
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     args.fixed = dict(args.fixed)
+    args.cache = ScoreCache(args.cache)
 
     def log(msg):
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
