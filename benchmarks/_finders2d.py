@@ -14,7 +14,7 @@ import numpy as np
 from _peers2d import PeerResult, run_aegean, run_photutils, run_pybdsf
 from astropy.table import QTable
 
-__all__ = ["FINDERS", "GRIDS", "FinderUnavailable", "describe", "parse_setting", "run_finder"]
+__all__ = ["CONVOSOURCE", "FINDERS", "GRIDS", "FinderUnavailable", "describe", "parse_setting", "run_finder"]
 
 
 class FinderUnavailable(RuntimeError):
@@ -56,10 +56,14 @@ def _classical(threshold):
     return ClassicalFinder(threshold=threshold)
 
 
+#: Weights for NeuralFinder('convosource'): None for the registry's, or a local file (--convosource-weights).
+CONVOSOURCE = {"weights": None, "device": "cpu"}
+
+
 def _convosource(threshold):
     from astro_mlfinder import NeuralFinder
 
-    return NeuralFinder("convosource", threshold=threshold, progress=False)
+    return NeuralFinder("convosource", threshold=threshold, progress=False, **CONVOSOURCE)
 
 
 def _check_classical():
@@ -73,7 +77,7 @@ def _check_convosource():
     try:
         from astro_mlfinder import NeuralFinder
 
-        NeuralFinder("convosource", progress=False).load_model()
+        NeuralFinder("convosource", progress=False, **CONVOSOURCE).load_model()
     except Exception as exc:   # unknown model, no weights, no torch: all mean "not here"
         raise FinderUnavailable(f"NeuralFinder('convosource') unavailable: {str(exc).splitlines()[0]}") from exc
 
@@ -105,7 +109,7 @@ FINDERS = {
 _SNR = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0)
 GRIDS = {
     "ClassicalFinder": [{"threshold": t} for t in _SNR],
-    "ConvoSource": [{"threshold": t} for t in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)],
+    "ConvoSource": [{"threshold": t} for t in (None, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)],
     "PyBDSF": [{"threshold": t} for t in _SNR],
     "Aegean": [{"threshold": t, "level": lv} for t in _SNR for lv in ("component", "island")],
     "photutils": [{"threshold": t} for t in (2.0, 2.5, 3.0, 3.5, 4.0, 5.0)],
@@ -117,16 +121,17 @@ _THRESHOLD_NAME = {"ClassicalFinder": "threshold", "ConvoSource": "threshold", "
 
 def describe(name, params):
     """A short text of a setting, e.g. ``'thresh_pix 4'``."""
-    text = f"{_THRESHOLD_NAME[name]} {params['threshold']:g}"
+    t = params["threshold"]
+    text = f"{_THRESHOLD_NAME[name]} {'as tuned with the weights' if t is None else format(t, 'g')}"
     if "level" in params:
         text += f", {params['level']}s"
     return text
 
 
 def parse_setting(name, value):
-    """``'4'`` or ``'4:island'`` (Aegean) as a setting dict."""
+    """``'4'``, ``'4:island'`` (Aegean) or ``'tuned'`` (ConvoSource) as a setting dict."""
     threshold, _, option = value.partition(":")
-    params = {"threshold": float(threshold)}
+    params = {"threshold": None if threshold == "tuned" else float(threshold)}
     if name == "Aegean":
         params["level"] = option or "component"
     elif option:

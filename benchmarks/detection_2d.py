@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 # the checkout this script belongs to, before any installed copy; then the helper modules beside it
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from _finders2d import FINDERS, GRIDS, FinderUnavailable, describe, run_finder  # noqa: E402
+from _finders2d import CONVOSOURCE, FINDERS, GRIDS, FinderUnavailable, describe, run_finder  # noqa: E402
 from _score2d import OVERALL_MIN_SNR, Tally  # noqa: E402
 
 START, END = ".. detection-2d-start", ".. detection-2d-end"
@@ -54,6 +54,7 @@ REAL = HERE.parent.parent / "shared" / "fixtures" / "real"
 PEERS = ("PyBDSF", "Aegean", "photutils")
 OURS = ("ClassicalFinder", "ConvoSource")
 ALL = f"all >= {OVERALL_MIN_SNR:g}"
+PB_FWHM = 800.0   # primary-beam FWHM in pixels of the primary-beam corrected images
 
 
 def simulate(seed, primary_beam):
@@ -66,7 +67,7 @@ def simulate(seed, primary_beam):
 
 def _images(seed0, n, pb_every):
     for i in range(n):
-        pb = 800.0 if pb_every and i % pb_every == 1 else None
+        pb = PB_FWHM if pb_every and i % pb_every == 1 else None
         yield seed0 + i, simulate(seed0 + i, pb)
 
 
@@ -134,6 +135,7 @@ def test(chosen, args, log):
     pixel_scale = None
     for seed, sim in _images(args.seed0, args.n_test, args.pb_every):
         pixel_scale = float(sim.params["pixel_scale"])
+        args.sim_params = sim.params
         hdu = sim.to_hdu()
         for tally in tallies:
             args.cache.run(tally, hdu, sim, seed)
@@ -258,17 +260,24 @@ def report(tune_rows, tallies, pixel_scale, rows_1904, rows_ami, ami_rms, args, 
         summary.append((_label(t), f[ALL], f[ALL] / peer_f1[ALL], f["3-5"], f["3-5"] / peer_f1["3-5"],
                         t.n_split, t.seconds / max(t.n_images, 1)))
     last_t, last = args.tune_seed0 + args.n_tune - 1, args.seed0 + args.n_test - 1
+    sp = args.sim_params
+    ny, nx = sp["shape"]
+    classes = ", ".join(f"{100 * v:.0f}% {k}" for k, v in sp["classes"].items())
+    pb = (f"one image in {args.pb_every} primary-beam corrected (Gaussian primary beam of {PB_FWHM:g} pixels "
+          "FWHM, noise rising towards the edges)") if args.pb_every else "no primary beam"
+    command = " ".join(["python benchmarks/detection_2d.py", *args.argv])
     intro = (
-        f"``python benchmarks/detection_2d.py --n-tune {args.n_tune} --n-test {args.n_test}`` on {_machine()}. "
-        f"Simulated SKA SDC1-like images (``simulate_continuum_image`` defaults: 512x512 pixels of 0.6\", "
-        "beam 3 pixels FWHM, 400 sources of power-law flux from 0.3 to 500 sigma, 75% star-forming discs, 15% "
-        f"compact and 10% core+lobe AGN; every {args.pb_every or 'no'}nd image primary-beam corrected with an "
-        f"800-pixel primary beam). Tuning seeds {args.tune_seed0}-{last_t}, test seeds {args.seed0}-{last} (never "
-        "used to train or tune anything else). Thresholds swept on the tuning images; * marks the best overall "
-        "F1 (true S/N >= 3), + the best F1 at S/N 3-5; both are run on the test images. Matching: one-to-one "
-        "within max(beam FWHM, half the source's largest size) of the true flux centroid, every image scored "
-        "whole; a second detection inside the truth segment of a source already found counts as a split, not "
-        "a false positive; false positives are binned by their measured S/N."
+        f"``{command}`` on {_machine()}. "
+        f"Simulated SKA SDC1-like images (``simulate_continuum_image``: {ny}x{nx} pixels of "
+        f"{sp['pixel_scale']:g}\", beam {sp['beam'][0]:g}x{sp['beam'][1]:g} pixels FWHM, {sp['n_sources']} "
+        f"sources each with power-law integrated fluxes from {sp['snr_range'][0]:g} to {sp['snr_range'][1]:g} "
+        f"sigma ({classes}); {pb}). Tuning seeds {args.tune_seed0}-{last_t}, test seeds {args.seed0}-{last} "
+        "(outside ConvoSource's training and validation seed ranges, and used for nothing else). Settings swept "
+        "on the tuning images; * marks the best overall F1 (true S/N >= 3), + the best F1 at S/N 3-5; both are "
+        "run on the test images. Matching: one-to-one within max(beam FWHM, half the source's largest size) "
+        "of the true flux centroid, every image scored whole (empty regions included); a second detection "
+        "inside the truth segment of a source already found counts as a split, not a false positive; false "
+        "positives are binned by their measured S/N (integrated flux / true local noise)."
     )
     text = [textwrap.fill(intro, 110), ""]
     if skipped:
@@ -297,7 +306,12 @@ def _machine():
     import os
 
     cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {len(os.sched_getaffinity(0))} cores (shared), {platform.python_version()}"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {len(os.sched_getaffinity(0))} cores shared with other jobs, Python {platform.python_version()}"
 
 
 def update_docs(text, path):
@@ -332,12 +346,15 @@ def main(argv=None):
     parser.add_argument("--pb-every", type=int, default=2, help="every n-th image primary-beam corrected (0: none)")
     parser.add_argument("--finders", default=",".join(FINDERS))
     parser.add_argument("--fixed", type=_fixed, action="append", default=[])
+    parser.add_argument("--convosource-weights", default=None, help="weights file (default: the registry's)")
     parser.add_argument("--no-real", action="store_true")
     parser.add_argument("--cache", default=None, help="JSON file keeping the peers' scores between runs")
     parser.add_argument("--docs", default=str(HERE.parent / "docs" / "performance.rst"))
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     args.fixed = dict(args.fixed)
+    CONVOSOURCE["weights"] = args.convosource_weights
     args.cache = ScoreCache(args.cache)
 
     def log(msg):
