@@ -1,0 +1,220 @@
+"""`ClassicalFinder` on 2D images: the SoFiA-2 stages with spatial kernels only.
+
+A 2D image is searched by the same stages as a cube (`astro_mlfinder.classical.pipeline`):
+it goes through them as a one-plane (1, y, x) array, with the spectral
+settings fixed so that nothing happens along the missing axis, and comes out
+as a 2D `~astro_mlfinder.core.segmentation.Segmentation` (labels, products
+and the measured image in (y, x)), so the catalogue has the 2D columns and
+the image's own WCS.
+
+The rules for images:
+
+* spectral settings are not used: ``kernels_z`` (one pass per
+  ``kernels_xy`` kernel, no spectral smoothing), ``radius_z``,
+  ``min_size_z``/``max_size_z``, ``dilation_iterations_z``,
+  ``scale_noise_window_z``/``grid_z`` and ``ripple_window_z``/``grid_z``;
+* spectral operations are refused with a one-line error: continuum
+  subtraction (``contsub``) and automatic flagging (``flag_auto``, which
+  compares channels and the spectra of pixels);
+* ``region`` is ``(x_min, x_max, y_min, y_max)`` (a cube's 6-tuple is accepted
+  when its z range is ``0, 0``);
+* `IMAGE_DEFAULTS`: with ``image_defaults=True`` (the default), settings left
+  at their cube (SoFiA-2) default take the continuum default instead: local
+  noise scaling, since the noise of a primary-beam-corrected mosaic varies
+  across it, in a window of `NOISE_WINDOW_BEAMS` beams (`IMAGE_WINDOW_PIXELS`
+  pixels without a beam), and the other values listed there. The settings
+  used are recorded in ``cat.meta['image_settings']``.
+"""
+
+import copy
+import math
+
+import numpy as np
+
+from ..core.inputs import ImageData
+from ..core.segmentation import Segmentation
+
+__all__ = ["IMAGE_DEFAULTS", "NOISE_WINDOW_BEAMS", "IMAGE_WINDOW_PIXELS", "image_settings", "run_image"]
+
+#: Settings that images take where the finder keeps the cube default (see `image_settings`).
+IMAGE_DEFAULTS = {
+    "scale_noise": "local",
+    "scale_noise_interpolate": True,
+    "ripple_filter": True,
+    "ripple_interpolate": True,
+    "min_size_xy": 2,
+    "dilation": True,
+    "dilation_iterations_xy": 10,
+}
+#: Side of the local-noise window in beam FWHMs (forced odd, at least 25 pixels) ...
+NOISE_WINDOW_BEAMS = 10.0
+#: ... and in pixels for images without a beam.
+IMAGE_WINDOW_PIXELS = 31
+
+_SPECTRAL_FIXED = {
+    "kernels_z": (0,),
+    "radius_z": 1,
+    "min_size_z": 1,
+    "max_size_z": 0,
+    "dilation_iterations_z": 0,
+    "scale_noise_window_z": 1,
+    "scale_noise_grid_z": 1,
+    "ripple_window_z": 1,
+    "ripple_grid_z": 1,
+}
+
+
+def _cube_defaults(finder):
+    import inspect
+
+    signature = inspect.signature(type(finder).__init__)
+    return {name: p.default for name, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
+
+
+def noise_window(image):
+    """Side (pixels, odd) of the local-noise window for ``image``: `NOISE_WINDOW_BEAMS` beams, >= 25 px."""
+    if image.beam and image.has_celestial:
+        pixel = image.pixel_scale
+        if pixel:
+            side = max(25, int(math.ceil(NOISE_WINDOW_BEAMS * image.beam["bmaj"] / pixel)))
+            return side | 1
+    return IMAGE_WINDOW_PIXELS
+
+
+def image_settings(finder, image):
+    """A copy of ``finder`` with the settings a 2D search of ``image`` uses.
+
+    Parameters
+    ----------
+    finder : `~astro_mlfinder.ClassicalFinder`
+    image : `~astro_mlfinder.core.inputs.ImageData`
+        The 2D image (its beam sets the noise window).
+
+    Returns
+    -------
+    settings : `~astro_mlfinder.ClassicalFinder`
+        Spectral settings fixed (see the module notes), and, with
+        ``finder.image_defaults``, every setting of `IMAGE_DEFAULTS` still at
+        its cube default replaced by the image default.
+
+    Raises
+    ------
+    ValueError
+        For spectral operations (``contsub``, ``flag_auto``) or a region
+        with a z range.
+    """
+    if finder.contsub:
+        raise ValueError("contsub subtracts a spectral continuum and needs a cube; set contsub=False for a 2D image")
+    if finder.flag_auto:
+        raise ValueError("flag_auto compares channels and spectra and needs a cube; set flag_auto=False for a 2D image")
+    settings = copy.copy(finder)
+    if finder.image_defaults:
+        defaults = _cube_defaults(finder)
+        for name, value in IMAGE_DEFAULTS.items():
+            if getattr(finder, name) == defaults[name]:
+                setattr(settings, name, value)
+        if finder.scale_noise_window_xy == defaults["scale_noise_window_xy"]:
+            settings.scale_noise_window_xy = noise_window(image)
+        if finder.ripple_window_xy == defaults["ripple_window_xy"]:
+            settings.ripple_window_xy = noise_window(image)
+    for name, value in _SPECTRAL_FIXED.items():
+        setattr(settings, name, value)
+    settings.region = None  # cut here, in 2D
+    return settings
+
+
+def _region_2d(region, shape):
+    if region is None:
+        return None
+    if len(region) == 6:
+        if tuple(region[4:]) != (0, 0):
+            raise ValueError(f"region {tuple(region)} has a z range; a 2D image takes (x_min, x_max, y_min, y_max)")
+        region = region[:4]
+    x1, x2, y1, y2 = region
+    ny, nx = shape
+    if not (0 <= x1 <= x2 < nx and 0 <= y1 <= y2 < ny):
+        raise ValueError(f"region {tuple(region)} lies outside the image (x 0-{nx - 1}, y 0-{ny - 1})")
+    return x1, x2, y1, y2
+
+
+def _cut(image, region):
+    x1, x2, y1, y2 = region
+    slices = (slice(y1, y2 + 1), slice(x1, x2 + 1))
+    wcs = image.wcs.slice(slices) if image.wcs is not None else None
+    header = image.header
+    if header is not None:
+        header = header.copy()
+        for axis, (start, length) in enumerate(((x1, x2 - x1 + 1), (y1, y2 - y1 + 1)), 1):
+            if f"CRPIX{axis}" in header:
+                header[f"CRPIX{axis}"] = float(header[f"CRPIX{axis}"]) - start
+            header[f"NAXIS{axis}"] = length
+    return ImageData(image.data[slices], wcs, header, image.unit, image.beam, image.filename), slices
+
+
+def _plane(value):
+    """A product of the one-plane search as a 2D array (bit-packed masks unpacked)."""
+    array = np.asarray(value)
+    return array[0] if array.ndim == 3 and array.shape[0] == 1 else array
+
+
+def run_image(finder, image, mask=None, progress=True):
+    """All stages on a 2D image; returns its 2D `~astro_mlfinder.core.segmentation.Segmentation`.
+
+    Parameters
+    ----------
+    finder : `~astro_mlfinder.ClassicalFinder`
+    image : `~astro_mlfinder.core.inputs.ImageData`
+        A (y, x) image.
+    mask : `~numpy.ndarray` of bool, optional
+        Excluded pixels, (y, x).
+    progress : bool
+        Show progress bars.
+    """
+    from . import pipeline
+
+    settings = image_settings(finder, image)
+    region = _region_2d(finder.region, image.shape)
+    offset = (0, 0, 0)
+    if region is not None:
+        image, slices = _cut(image, region)
+        mask = None if mask is None else mask[slices]
+        offset = (region[0], region[2], 0)
+    # the one-plane array carries the image's celestial WCS (a dummy third axis): beam area and
+    # catalogue flagging see the image's sky coordinates
+    wcs3 = image.wcs.sub([1, 2, 0]) if image.wcs is not None else None
+    data = image.read()[None]
+    background = None
+    if settings.ripple_filter:  # the image's background: subtracted from what is searched and measured
+        from .noise_scaling import local_grid
+
+        search = data if mask is None else np.where(mask[None], np.nan, data)
+        background = local_grid(search, settings.ripple_statistic, window_xy=settings.ripple_window_xy, window_z=1,
+                                grid_xy=settings.ripple_grid_xy, grid_z=1, interpolate=settings.ripple_interpolate)
+        data = data - background
+        settings = copy.copy(settings)
+        settings.ripple_filter = False
+    plane = ImageData(data, wcs3, None, image.unit, image.beam, image.filename)
+    state = pipeline.prepare(settings, plane, None if mask is None else mask[None])
+    if background is not None:
+        state.products["background"] = background
+    state.offset = offset
+    state.meta["offset"] = offset if finder.offset else None
+    pipeline.detect(settings, state, progress)
+    pipeline.link(settings, state)
+    pipeline.reliability(settings, state)
+    pipeline.dilate(settings, state)
+    measure = state.base if state.reload else state.work
+    if state.reload and finder.gain is not None:
+        measure = measure / np.float32(finder.gain)
+    wcs = image.wcs if finder.wcs_columns else None
+    measured = ImageData(measure[0], wcs, image.header, image.unit, image.beam, image.filename)
+    products = {key: _plane(value) for key, value in state.products.items() if key != "flag_log"}
+    meta = dict(state.meta)
+    meta["image_settings"] = {name: getattr(settings, name) for name in
+                              (*IMAGE_DEFAULTS, "scale_noise_window_xy", "ripple_window_xy")}
+    meta["image_settings"]["ripple_filter"] = background is not None
+    return Segmentation(
+        np.ascontiguousarray(state.labels[0]), columns=state.columns, products=products, meta=meta, image=measured,
+        physical=finder.physical, name_prefix=finder.name_prefix,
+        pixel_offset=offset if finder.offset else None,
+    )
