@@ -210,6 +210,8 @@ def _train_command(args):
 def _cmd_train(args):
     from .neural import get_model, train
 
+    if args.tune and str(args.model).lower() == "convosource":
+        raise ValueError("convosource tunes its threshold at the end of training; --tune is for unet3d")
     if args.tune or args.export:
         from .neural.training import export_weights, tune_checkpoint
 
@@ -227,6 +229,10 @@ def _cmd_train(args):
     get_model(args.model)  # an unknown model is reported before anything else
     if not args.output:
         raise ValueError("train needs --output FILE (the checkpoint to write), or --tune / --export")
+    if args.model.lower() == "convosource":
+        return _train_convosource(args)
+    if args.batch_size is None:
+        args.batch_size = 4
     kwargs = {"steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "resume": args.resume,
               "val_cubes": args.val_cubes, "lr": args.lr, "num_threads": args.num_threads}
     if args.base_channels:
@@ -241,6 +247,30 @@ def _cmd_train(args):
     if history:
         last = history[-1] if isinstance(history, list) else history
         print(f"last epoch: {last}")
+    return 0
+
+
+def _train_convosource(args):
+    """``train convosource``: every tile of simulated continuum images (seeds apart from validation/benchmarks)."""
+    import shlex
+
+    from .neural import train
+
+    if args.batch_size is None:
+        args.batch_size = 32
+    words = ["astro-mlfinder", "train", "convosource", "--epochs", args.epochs, "--batch-size", args.batch_size,
+             "--lr", args.lr, "--train-images", args.train_images, "--val-images", args.val_images,
+             "--seed", args.seed, "--output", args.output]
+    for flag, value in (("--num-threads", args.num_threads), ("--device", args.device), ("--resume", args.resume)):
+        if value is not None:
+            words += [flag, value]
+    history = train("convosource", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    train_images=args.train_images, val_images=args.val_images, output=args.output,
+                    resume=args.resume, device=args.device, progress=not args.no_progress, seed=args.seed,
+                    num_threads=args.num_threads, command=shlex.join(str(w) for w in words))
+    print(f"trained convosource for {args.epochs} epoch(s); weights in {args.output}")
+    if history:
+        print(f"last epoch: {history[-1]}")
     return 0
 
 
@@ -326,18 +356,22 @@ def build_parser():
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("train", help="train a neural model (or tune / export a checkpoint)")
-    p.add_argument("model", nargs="?", default="unet3d", help="registered model (default unet3d)")
+    p.add_argument("model", nargs="?", default="unet3d", help="registered model: unet3d (default), convosource")
     p.add_argument("--data", default="sim:hi", help="'sim:hi' or a directory of NAME.fits + NAME_mask.fits pairs")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--output", help="checkpoint to write (rewritten every epoch)")
     p.add_argument("--device", default="auto")
     p.add_argument("--base-channels", type=int, help="network width (default 16)")
     p.add_argument("--steps-per-epoch", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=int, help="default 4 (unet3d), 32 (convosource)")
     p.add_argument("--crop-shape", help="z,y,x of the training crops (default 128,64,64)")
     p.add_argument("--lr", type=float, default=2e-3, help="initial Adam learning rate (decays to lr/10)")
     p.add_argument("--num-threads", type=int, help="CPU threads for PyTorch")
     p.add_argument("--val-cubes", type=int, default=8, help="validation cubes (0: no validation, no tuning)")
+    p.add_argument("--train-images", type=int, default=100,
+                   help="convosource: simulated 256x256 training images (seeds 1000000 on)")
+    p.add_argument("--val-images", type=int, default=6,
+                   help="convosource: validation images (seeds 2000000 on)")
     p.add_argument("--resume", help="checkpoint to resume from")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")

@@ -38,8 +38,19 @@ def finder(request):
 
 
 @pytest.fixture(scope="module")
-def cube(small_sim):
-    return small_sim.to_hdu()
+def sim(finder, small_sim):
+    """The seeded HI cube, or for a finder of 2D images only a seeded continuum image of bright sources."""
+    if 3 in (finder.ndim if isinstance(finder.ndim, tuple) else (finder.ndim,)):
+        return small_sim
+    from astro_mlfinder.simulate.continuum import simulate_continuum_image
+
+    return simulate_continuum_image(shape=(96, 96), n_sources=6, seed=11, snr_range=(40.0, 200.0),
+                                    classes={"sfg": 1.0, "agn_compact": 1.0})
+
+
+@pytest.fixture(scope="module")
+def cube(sim):
+    return sim.to_hdu()
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +86,10 @@ def test_wrong_dimensionality_names_the_accepted_shapes(finder):
             assert words[n] in str(info.value)
 
 
-def test_finds_sources_in_the_one_catalogue_type(found, small_sim):
+def test_finds_sources_in_the_one_catalogue_type(found, sim):
     assert isinstance(found, SourceCatalog)
-    assert len(found) >= len(small_sim.truth) - 1
-    assert found.segment.shape == small_sim.to_hdu().data.shape
+    assert len(found) >= len(sim.truth) - 1
+    assert found.segment.shape == sim.to_hdu().data.shape
     assert list(found.id) == list(range(1, len(found) + 1))
 
 
@@ -104,10 +115,10 @@ def test_meta_recreates_the_finder(finder, found):
 def test_mask_is_honoured(finder, found, cube):
     first = found[0]
     box = (
-        slice(int(first.z_min.value), int(first.z_max.value) + 1),
+        slice(int(first.z_min.value), int(first.z_max.value) + 1) if cube.data.ndim == 3 else None,
         slice(int(first.y_min.value), int(first.y_max.value) + 1),
         slice(int(first.x_min.value), int(first.x_max.value) + 1),
-    )
+    )[3 - cube.data.ndim :]
     mask = np.zeros(cube.data.shape, dtype=bool)
     mask[box] = True
     masked = finder(cube, mask=mask, progress=False)
