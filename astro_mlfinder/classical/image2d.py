@@ -18,12 +18,30 @@ The rules for images:
   compares channels and the spectra of pixels);
 * ``region`` is ``(x_min, x_max, y_min, y_max)`` (a cube's 6-tuple is accepted
   when its z range is ``0, 0``);
+* the ripple filter is the image's background subtraction: its running
+  median (or mean) is subtracted from the image that is searched *and*
+  measured (SoFiA-2 measures cubes on the unfiltered data), and kept in
+  ``cat.products['background']``;
 * `IMAGE_DEFAULTS`: with ``image_defaults=True`` (the default), settings left
-  at their cube (SoFiA-2) default take the continuum default instead: local
-  noise scaling, since the noise of a primary-beam-corrected mosaic varies
-  across it, in a window of `NOISE_WINDOW_BEAMS` beams (`IMAGE_WINDOW_PIXELS`
-  pixels without a beam), and the other values listed there. The settings
-  used are recorded in ``cat.meta['image_settings']``.
+  at their cube (SoFiA-2) default take the continuum default instead (a
+  setting passed with the cube default's value counts as left; pass
+  ``image_defaults=False`` to run the settings as given):
+
+  - local noise scaling (``scale_noise='local'``, interpolated), since the
+    noise of a primary-beam-corrected mosaic varies across it, and the
+    running-median background (``ripple_filter=True``, interpolated), both
+    in a window of `NOISE_WINDOW_BEAMS` beam FWHMs on a side (at least 25
+    pixels; `IMAGE_WINDOW_PIXELS` pixels without a beam), on a grid of half
+    the window;
+  - ``min_size_xy=2``: a faint compact source is one or two beams across;
+  - mask dilation (``dilation=True``, 10 iterations, stopping when the flux
+    grows by less than ``dilation_threshold``): the detection mask stops at
+    the clip level and the integrated flux needs the source's wings.
+
+  The settings used are recorded in ``cat.meta['image_settings']``. They
+  were chosen on the real Parkes 1904-66 map and the AMI-LA noise image of
+  ../shared/fixtures/real (see ``tests/test_continuum_real.py``), keeping
+  SoFiA-2's threshold (5) and kernels (0, 3, 6 pixels).
 """
 
 import copy

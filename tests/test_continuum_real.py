@@ -1,0 +1,96 @@
+"""ClassicalFinder on real continuum images (../shared/fixtures/real, see its README).
+
+* Parkes 1904-66 map (192 x 192, 4'/px, beam 14.4'): Aegean's 51-component
+  catalogue beside it is another finder's output, not a truth; we ask that at
+  least 45 of its components lie within a found source, and that the summed
+  Aegean integrated flux of the components inside each source agrees with the
+  source's ``int_flux`` within 15% (median of |ratio - 1|).
+* AMI-LA GRB120422A image (512 x 512): almost pure noise. Its brightest peak,
+  at the pointing centre (the GRB position), is 5.75 times the image's global
+  noise; PySE's own tests (transientskp/pyse) find exactly this one source
+  with a 6-sigma *local* detection threshold (peak 7.2e-4 Jy/beam). Nothing
+  else may be found, and nothing above 6 times the global noise.
+* VLA FIRST cut-out: one bright source at pixel (22, 10).
+
+The image defaults of ClassicalFinder (`astro_mlfinder.classical.image2d.IMAGE_DEFAULTS`)
+were chosen on the first two images, so these are checks of the defaults,
+not independent measurements.
+"""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+
+from astro_mlfinder.classical.finder import ClassicalFinder
+from astro_mlfinder.core.stats import measure_noise
+
+
+@pytest.fixture(scope="module")
+def real(shared_dir):
+    return shared_dir / "fixtures" / "real"
+
+
+@pytest.fixture(scope="module")
+def parkes(real):
+    cat = ClassicalFinder()(str(real / "aegean_1904-66_SIN.fits"), progress=False)
+    components = Table.read(real / "aegean_1904-66_comp.csv")
+    x, y = cat.image.wcs.world_to_pixel(SkyCoord(components["ra"] * u.deg, components["dec"] * u.deg))
+    labels = cat.segment[np.round(y).astype(int), np.round(x).astype(int)]
+    return cat, components, labels
+
+
+def test_parkes_components_lie_within_found_sources(parkes):
+    cat, components, labels = parkes
+    assert len(components) == 51
+    assert (labels > 0).sum() >= 45
+    # few sources without an Aegean component: the finder does not fragment or invent sources
+    assert len(cat) <= 55
+
+
+def test_parkes_integrated_fluxes_agree_with_aegean(parkes):
+    cat, components, labels = parkes
+    ids = np.asarray(cat.id)
+    flux = cat.int_flux.to_value(u.Jy)
+    ratios = np.array([flux[ids == label][0] / components["int_flux"][labels == label].sum()
+                       for label in np.unique(labels[labels > 0])])
+    assert np.median(np.abs(ratios - 1)) < 0.15
+    assert np.median(ratios) == pytest.approx(1.0, abs=0.08)
+    # the brightest source (Aegean: 13.15 Jy) within 5%
+    brightest = labels[np.argmax(components["int_flux"])]
+    assert flux[ids == brightest][0] == pytest.approx(13.15, rel=0.05)
+
+
+def test_parkes_catalogue_has_sky_positions_and_units(parkes):
+    cat, components, labels = parkes
+    table = cat.to_table()
+    assert isinstance(table["sky_centroid"], SkyCoord)
+    assert table["int_flux"].unit == u.Jy and table["peak_flux"].unit == u.Jy / u.beam
+    # positions of the one-component sources within a quarter of the 14.4' beam of Aegean's
+    inside = np.unique(labels[labels > 0], return_counts=True)
+    single = inside[0][inside[1] == 1]
+    ids = np.asarray(cat.id)
+    sep = [cat.sky_centroid[ids == label][0].separation(
+        SkyCoord(components["ra"][labels == label][0] * u.deg, components["dec"][labels == label][0] * u.deg))
+        for label in single]
+    assert np.median(u.Quantity(sep).to_value(u.arcmin)) < 3.6
+
+
+def test_ami_noise_image_has_only_the_known_source(real):
+    cat = ClassicalFinder()(str(real / "pyse_GRB120422A_AMI-LA.fits"), progress=False)
+    sigma = measure_noise(cat.image.data)
+    assert len(cat) <= 1
+    if len(cat):
+        peak = cat.peak_flux.to_value(u.Jy / u.beam)[0]
+        assert peak / sigma < 6.0
+        position = SkyCoord(136.89603 * u.deg, 14.02218 * u.deg)  # PySE's position of the source
+        assert cat.sky_centroid[0].separation(position) < 30 * u.arcsec
+        assert peak == pytest.approx(7.23e-4, rel=0.05)
+
+
+def test_first_cutout_single_bright_source(real):
+    cat = ClassicalFinder()(str(real / "astroquery_FIRST_J105007+304037.fits"), progress=False)
+    assert len(cat) == 1
+    assert cat.x_peak[0].value == 22 and cat.y_peak[0].value == 10
+    assert cat.peak_flux[0] / cat.err_peak_flux[0] > 20
