@@ -226,13 +226,16 @@ def run_image(finder, image, mask=None, progress=True):
         measure = measure / np.float32(finder.gain)
     wcs = image.wcs if finder.wcs_columns else None
     measured = ImageData(measure[0], wcs, image.header, image.unit, image.beam, image.filename)
+    columns = dict(state.columns)
+    if "flag" in columns:  # the one plane is not a spectral edge (SoFiA's flag 2 is for cubes)
+        columns["flag"] = np.asarray(columns["flag"], dtype=np.int64) & ~np.int64(2)
     products = {key: _plane(value) for key, value in state.products.items() if key != "flag_log"}
     meta = dict(state.meta)
     meta["image_settings"] = {name: getattr(settings, name) for name in
                               (*IMAGE_DEFAULTS, "scale_noise_window_xy", "ripple_window_xy")}
     meta["image_settings"]["ripple_filter"] = background is not None
     return Segmentation(
-        np.ascontiguousarray(state.labels[0]), columns=state.columns, products=products, meta=meta, image=measured,
+        np.ascontiguousarray(state.labels[0]), columns=columns, products=products, meta=meta, image=measured,
         physical=finder.physical, name_prefix=finder.name_prefix,
         pixel_offset=offset if finder.offset else None,
     )

@@ -116,6 +116,7 @@ def test_the_table_has_the_2d_columns_with_units(found):
     assert table["int_flux"].unit == u.Jy and table["peak_flux"].unit == u.Jy / u.beam
     assert table["deconv_maj"].unit == u.arcsec
     assert found.meta["finder"]["class"] == "ClassicalFinder"
+    assert not (np.asarray(table["flag"]) & 2).any()  # no spectral-edge flag on an image
 
 
 def test_without_image_defaults_a_global_noise_search_misses_the_noisy_side(simulated):
