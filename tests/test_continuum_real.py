@@ -94,3 +94,21 @@ def test_first_cutout_single_bright_source(real):
     assert len(cat) == 1
     assert cat.x_peak[0].value == 22 and cat.y_peak[0].value == 10
     assert cat.peak_flux[0] / cat.err_peak_flux[0] > 20
+
+
+@pytest.mark.filterwarnings("ignore:The following header keyword is invalid")
+def test_optical_frame_without_wcs_against_sextractor(real):
+    """ESO NTT R-band frame (no WCS, no beam): the same 2D path in pixels and data units."""
+    cat = ClassicalFinder()(str(real / "sep_image.fits"), progress=False)
+    sextractor = np.loadtxt(real / "sep_image.cat", comments="#")  # 1-based X_IMAGE, Y_IMAGE; FLUX_AUTO col 16
+    x, y = sextractor[:, 1] - 1, sextractor[:, 2] - 1
+    labels = cat.segment[np.round(y).astype(int), np.round(x).astype(int)]
+    assert (labels > 0).sum() >= 55  # of 65 (60 measured)
+    assert len(cat) <= 70
+    ids = np.asarray(cat.id)
+    flux = cat.int_flux.value  # the plain sum, no beam
+    assert cat.int_flux.unit == cat.image.unit and cat.size_maj.unit == u.pix
+    ratios = np.array([flux[ids == label][0] / sextractor[labels == label, 15].sum()
+                       for label in np.unique(labels[labels > 0]) if sextractor[labels == label, 15].sum() > 0])
+    assert np.median(np.abs(ratios - 1)) < 0.2
+    assert cat.sky_centroid is None and "sky_centroid" not in cat.to_table().colnames
