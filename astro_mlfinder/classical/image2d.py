@@ -52,7 +52,7 @@ import numpy as np
 from ..core.inputs import ImageData
 from ..core.segmentation import Segmentation
 
-__all__ = ["IMAGE_DEFAULTS", "NOISE_WINDOW_BEAMS", "IMAGE_WINDOW_PIXELS", "image_settings", "run_image"]
+__all__ = ["IMAGE_DEFAULTS", "NOISE_WINDOW_BEAMS", "IMAGE_WINDOW_PIXELS", "noise_window", "image_settings", "run_image"]
 
 #: Settings that images take where the finder keeps the cube default (see `image_settings`).
 IMAGE_DEFAULTS = {
