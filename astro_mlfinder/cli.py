@@ -211,7 +211,15 @@ def _cmd_train(args):
     from .neural import get_model, train
 
     if args.tune and str(args.model).lower() == "convosource":
-        raise ValueError("convosource tunes its threshold at the end of training; --tune is for unet3d")
+        from .neural._torch import require_torch
+        from .neural.models.convosource.training import tune_convosource
+
+        if args.num_threads:
+            require_torch("training").set_num_threads(args.num_threads)
+        tune_convosource(args.tune, device=args.device)
+        args.tune = None
+        if not args.export:
+            return 0
     if args.tune or args.export:
         from .neural.training import export_weights, tune_checkpoint
 
@@ -376,7 +384,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--tune", metavar="CHECKPOINT",
-                   help="only tune threshold/min_size/tta of CHECKPOINT on 16 validation cubes 256x96x96")
+                   help="only tune CHECKPOINT: unet3d threshold/min_size/tta on 16 validation cubes 256x96x96; "
+                        "convosource peak threshold on its validation images")
     p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
                    help="only write a compact float16 weights file from CHECKPOINT")
     p.set_defaults(func=_cmd_train)

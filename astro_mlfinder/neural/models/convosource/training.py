@@ -38,8 +38,8 @@ from ....core.progress import progress_bar
 from ....core.tiling import tile_origins
 from .preprocess import DEFAULT_NORMALIZATION, normalize_image
 
-__all__ = ["TRAINING_SEEDS", "VALIDATION_SEEDS", "image_settings", "make_image", "make_tiles", "score_peaks",
-           "evaluate_images", "train_convosource"]
+__all__ = ["TRAINING_SEEDS", "VALIDATION_SEEDS", "THRESHOLDS", "image_settings", "make_image", "make_tiles",
+           "score_peaks", "evaluate_images", "train_convosource", "tune_convosource"]
 
 #: Seeds of the training images (image ``i`` uses ``TRAINING_SEEDS[i]``).
 TRAINING_SEEDS = range(1_000_000, 1_100_000)
@@ -372,9 +372,9 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
         bar.close()
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": float(cur_lr)}
         if val_sims:
-            res = evaluate_images(net, val_sims, (meta["inference"]["threshold"],), normalization=normalization,
-                                  device=dev)[0]
-            entry.update({"val_precision": res["precision"], "val_recall": res["recall"], "val_f1": res["f1"]})
+            res = _best_threshold(net, val_sims, normalization, dev)
+            entry.update({"val_precision": res["precision"], "val_recall": res["recall"], "val_f1": res["f1"],
+                          "val_threshold": res["threshold"]})
         else:
             entry.update({"val_precision": math.nan, "val_recall": math.nan, "val_f1": math.nan})
         entry["seconds"] = round(time.perf_counter() - t0, 1)
@@ -407,17 +407,63 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
 
     if tune and val_sims and history:
         final = best_path if best_path.exists() else output
-        state = torch.load(final, map_location="cpu", weights_only=True)
-        net.load_state_dict(state["state_dict"])
-        grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
-        results = evaluate_images(net, val_sims, grid, normalization=normalization, device=dev)
-        best = max(results, key=lambda r: (r["f1"], r["threshold"]))
-        for path in {output, final}:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-            payload["meta"]["inference"] = {"threshold": best["threshold"]}
-            payload["meta"]["validation"] = _to_plain({**best, "n_images": len(val_sims), "match_radius_pix": 3.0,
-                                                       "min_snr": 3.0, "snr_bins": list(SNR_BINS[:-1]) + ["inf"]})
-            atomic_save(payload, path)
-        print(f"tuned on validation: threshold {best['threshold']} P {best['precision']:.3f} "
-              f"R {best['recall']:.3f} F1 {best['f1']:.3f}", file=sys.stderr, flush=True)
+        tune_convosource(final, device=dev, progress=progress)
+        if final != output:
+            tune_convosource(output, device=dev, progress=progress)
     return history
+
+
+#: Thresholds tried when tuning.
+THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.05, 0.991, 0.01), 2))
+
+
+def _best_threshold(net, sims, normalization, device):
+    results = evaluate_images(net, sims, THRESHOLDS, normalization=normalization, device=device)
+    return max(results, key=lambda r: (r["f1"], r["threshold"]))
+
+
+def tune_convosource(checkpoint, *, val_images=None, device="auto", progress=False):
+    """Tune the peak threshold of a ConvoSource checkpoint on the validation images; record it in the file.
+
+    Parameters
+    ----------
+    checkpoint : str or path
+        Checkpoint written by `train_convosource` (rewritten atomically with
+        ``meta['inference']['threshold']`` and ``meta['validation']``).
+    val_images : int, optional
+        Number of validation images (default: as recorded in the checkpoint).
+    device : str
+        ``'auto'``, ``'cpu'``...
+    progress : bool
+        Unused (kept for a uniform signature).
+
+    Returns
+    -------
+    dict
+        The best threshold with its precision, recall, F1 and per-bin recall.
+    """
+    from ..._torch import require_torch, resolve_device
+    from ...training.loop import _load_checkpoint
+    from ...weights import _to_plain, atomic_save
+    from .. import get_model
+
+    require_torch("tuning convosource")
+    payload = _load_checkpoint(checkpoint, "convosource", what="tune")
+    rec = payload["meta"]["training"]
+    n = int(rec["val_images"] if val_images is None else val_images)
+    if n < 1:
+        raise ValueError(f"tuning needs at least one validation image, got val_images={n}")
+    sims = [make_image(s, tuple(rec["image_shape"])) for s in VALIDATION_SEEDS[:n]]
+    net = get_model("convosource").network_class().from_config(payload["config"])
+    net.load_state_dict(payload["state_dict"])
+    dev = resolve_device(device)
+    best = _best_threshold(net, sims, payload["meta"]["normalization"], dev)
+    payload["meta"]["inference"] = {"threshold": best["threshold"]}
+    payload["meta"]["validation"] = _to_plain({**best, "n_images": n, "shape": rec["image_shape"],
+                                               "seeds": [VALIDATION_SEEDS.start, VALIDATION_SEEDS.start + n - 1],
+                                               "match_radius_pix": 3.0, "min_snr": 3.0, "match_snr": 2.0,
+                                               "snr_bins": [*SNR_BINS[:-1], "inf"], "tuned": "threshold max F1"})
+    atomic_save(payload, checkpoint)
+    print(f"tuned {checkpoint} on {n} validation images: threshold {best['threshold']} P {best['precision']:.3f} "
+          f"R {best['recall']:.3f} F1 {best['f1']:.3f}", file=sys.stderr, flush=True)
+    return best

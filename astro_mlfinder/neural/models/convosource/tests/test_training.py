@@ -12,6 +12,7 @@ from astro_mlfinder.neural.models.convosource.training import (
     make_image,
     make_tiles,
     score_peaks,
+    tune_convosource,
 )
 
 
@@ -69,6 +70,12 @@ def test_short_training_lowers_the_loss_and_resumes(tmp_path):
     ckpt = torch.load(out, weights_only=True)
     assert ckpt["meta"]["training"]["train_seeds"] == [TRAINING_SEEDS[0], TRAINING_SEEDS[2]]
     assert ckpt["meta"]["training"]["hardware"]
+    assert 0.05 <= more[-1]["val_threshold"] <= 0.99
+    best = tune_convosource(out)
+    tuned = torch.load(out, weights_only=True)["meta"]
+    assert tuned["inference"]["threshold"] == best["threshold"]
+    assert tuned["validation"]["f1"] == pytest.approx(best["f1"])
+    assert tuned["validation"]["seeds"] == [VALIDATION_SEEDS[0], VALIDATION_SEEDS[0]]
 
 
 def test_cli_train_convosource(tmp_path, capsys):
@@ -80,7 +87,7 @@ def test_cli_train_convosource(tmp_path, capsys):
                  "--output", str(out), "--no-progress", "--num-threads", "1"]) == 0
     assert out.exists()
     assert "trained convosource" in capsys.readouterr().out
-    assert main(["train", "convosource", "--tune", str(out)]) == 1
-    assert "--tune is for unet3d" in capsys.readouterr().err
+    assert main(["train", "convosource", "--tune", str(out)]) == 1  # trained without validation images
+    assert "tuning needs at least one validation image" in capsys.readouterr().err
     assert main(["train", "convosource", "--epochs", "0", "--output", str(out), "--no-progress"]) == 1
     assert "epochs must be >= 1" in capsys.readouterr().err
