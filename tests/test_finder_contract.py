@@ -190,7 +190,7 @@ def test_images_give_the_2d_catalogue(found_2d, image_sim, image_hdu):
     assert table["deconv_maj"].unit == u.arcsec
     assert (table["int_flux"].value > 0).all()
     assert list(found_2d.to_photutils().label) == list(found_2d.id)
-    assert found_2d.segment_img.nlabels == len(found_2d)
+    assert found_2d.segment_img.n_labels == len(found_2d)
 
 
 def test_images_empty_result_has_the_full_schema(finder, found_2d, image_hdu):
