@@ -14,8 +14,12 @@ size, so a resolved AGN may be found at its core or its flux centroid). Then:
   matched is a second component of a source already found (a lobe fitted
   apart, a Gaussian of a multi-Gaussian fit): it is counted as a split, not as
   a false positive;
-* any other unmatched detection is a false positive, in the bin of its own
-  measured S/N (its integrated flux over the true local noise at its position).
+* any other unmatched detection is a false positive, in the bin of the image's
+  peak S/N within half a beam FWHM of its position (data over the true local
+  noise; for the point sources that most false positives mimic, peak and
+  integrated S/N agree). This is measured on the image by the benchmark, not
+  taken from the finder's own flux, so a finder that underestimates fluxes
+  does not push its false positives into a fainter bin.
 
 The overall row counts the true sources with S/N >= 3 (``OVERALL_MIN_SNR``);
 detections of true sources below S/N 3 count in the ``< 3`` bin only, and all
@@ -24,7 +28,10 @@ false positives count overall.
 
 import numpy as np
 
-__all__ = ["BINS", "BIN_NAMES", "OVERALL_MIN_SNR", "Tally", "match_radius", "score_image"]
+#: Bumped whenever the scoring changes, so that cached scores (detection_2d.py --cache) are not reused.
+SCORE_VERSION = 2
+
+__all__ = ["BINS", "BIN_NAMES", "OVERALL_MIN_SNR", "SCORE_VERSION", "Tally", "match_radius", "score_image"]
 
 BINS = (0.0, 3.0, 5.0, 10.0, 20.0, np.inf)
 BIN_NAMES = ("< 3", "3-5", "5-10", "10-20", "> 20")
@@ -47,6 +54,18 @@ def match_radius(sim):
     pixel_scale = float(sim.params["pixel_scale"])
     size_pix = _value(sim.truth["size"]) / pixel_scale
     return np.maximum(bmaj_pix, 0.5 * size_pix)
+
+
+def _peak_snr(sim, ix, iy):
+    """The image's peak S/N within half a beam FWHM of each position (the same for every finder)."""
+    r = max(1, int(round(0.5 * float(sim.params["beam"][0]))))
+    ny, nx = sim.data.shape
+    out = np.full(len(ix), np.nan)
+    for k, (x, y) in enumerate(zip(ix, iy, strict=True)):
+        win = (slice(max(0, y - r), min(ny, y + r + 1)), slice(max(0, x - r), min(nx, x + r + 1)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[k] = np.nanmax(sim.data[win] / sim.noise_map[win])
+    return out
 
 
 def score_image(det, sim):
@@ -87,9 +106,7 @@ def score_image(det, sim):
     matched_ids = set(truth_ids[t_rows].tolist())
     inside = sim.labels[iy, ix] if len(fp_rows) else np.zeros(0, int)
     split = np.array([lab in matched_ids for lab in inside.tolist()], dtype=bool)
-    rms = sim.noise_map[iy, ix] if len(fp_rows) else np.zeros(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fp_snr = f[fp_rows][~split] / rms[~split] if len(fp_rows) else np.zeros(0)
+    fp_snr = _peak_snr(sim, ix[~split], iy[~split])
     snr = _value(truth["snr_int"])
     return {
         "truth_bin": _which(snr),

@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from _finders2d import CONVOSOURCE, FINDERS, GRIDS, FinderUnavailable, describe, run_finder  # noqa: E402
-from _score2d import OVERALL_MIN_SNR, Tally  # noqa: E402
+from _score2d import OVERALL_MIN_SNR, SCORE_VERSION, Tally  # noqa: E402
 
 START, END = ".. detection-2d-start", ".. detection-2d-end"
 REAL = HERE.parent.parent / "shared" / "fixtures" / "real"
@@ -84,7 +84,7 @@ class ScoreCache:
 
     def run(self, tally, hdu, sim, seed):
         digest = hashlib.sha1(np.ascontiguousarray(sim.data).tobytes()).hexdigest()[:16]
-        key = f"{tally.name}|{describe(tally.name, tally.params)}|{seed}|{digest}"
+        key = f"v{SCORE_VERSION}|{tally.name}|{describe(tally.name, tally.params)}|{seed}|{digest}"
         if self.path and tally.name in PEERS and key in self.data:
             entry = self.data[key]
             tally.add_scored(entry["score"], entry["seconds"])
@@ -277,7 +277,8 @@ def report(tune_rows, tallies, pixel_scale, rows_1904, rows_ami, ami_rms, args, 
         "run on the test images. Matching: one-to-one within max(beam FWHM, half the source's largest size) "
         "of the true flux centroid, every image scored whole (empty regions included); a second detection "
         "inside the truth segment of a source already found counts as a split, not a false positive; false "
-        "positives are binned by their measured S/N (integrated flux / true local noise)."
+        "positives are binned by the image's peak S/N within half a beam of their position (measured by the "
+        "benchmark, the same for every finder)."
     )
     text = [textwrap.fill(intro, 110), ""]
     if skipped:
