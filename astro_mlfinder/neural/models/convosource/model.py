@@ -16,19 +16,22 @@
 4. **Segments** (`~astro_mlfinder.neural.models.convosource.peaks.grow_segments`):
    each peak moves to the brightest data pixel within ``snap`` pixels and
    floods the connected pixels above ``grow_snr`` times the local noise;
-   peaks sharing an island split it along the watershed of the data. The
-   core 2D measurement then gives fluxes, sizes and positions.
+   peaks sharing an island split it along the watershed of the data; the
+   segments then grow by ``dilate`` pixels (half the beam FWHM by default)
+   to take in the sources' wings. The core 2D measurement then gives
+   fluxes, sizes and positions.
 
 This module imports without PyTorch; the network lives in
 `astro_mlfinder.neural.models.convosource.network`.
 """
 
+import dataclasses
 import time
 
 import numpy as np
 
 from ....core.segmentation import Segmentation
-from ..base import NeuralModel, TrainingRecipe, non_negative_int, per_axis, positive_int, probability
+from ..base import NeuralModel, TrainingRecipe, boolean, non_negative_int, per_axis, positive_int, probability
 
 __all__ = ["ConvoSourceModel", "non_negative_float"]
 
@@ -55,6 +58,14 @@ class ConvoSourceModel(NeuralModel):
         Segments grow over connected pixels above this many local-noise sigma.
     ``snap``
         Pixels a peak may move to reach the brightest data pixel.
+    ``dilate``
+        Pixels every segment grows by after the flood (default: half the
+        beam FWHM when the image has a beam, else 1.5).
+    ``background``
+        Subtract the local background (median in the noise boxes,
+        interpolated) before growing and measuring the sources, as radio
+        continuum finders do; the catalogue is measured on the subtracted
+        image (``products['background']``).
     ``tile_shape``, ``overlap``
         Tile size and overlap in pixels, int or (y, x).
     ``batch_size``
@@ -73,6 +84,8 @@ class ConvoSourceModel(NeuralModel):
         "nms_radius": 3.0,
         "grow_snr": 2.0,
         "snap": 1,
+        "dilate": None,
+        "background": True,
         "tile_shape": (256, 256),
         "overlap": (16, 16),
         "batch_size": 8,
@@ -84,6 +97,8 @@ class ConvoSourceModel(NeuralModel):
         "nms_radius": non_negative_float,
         "grow_snr": non_negative_float,
         "snap": non_negative_int,
+        "dilate": non_negative_float,
+        "background": boolean,
         "tile_shape": per_axis(1),
         "overlap": per_axis(0),
         "batch_size": positive_int,
@@ -125,7 +140,8 @@ class ConvoSourceModel(NeuralModel):
         """
         from ..._torch import resolve_device
         from .inference import probability_map
-        from .peaks import find_peaks, grow_segments
+        from .peaks import dilate_segments, find_peaks, grow_segments
+        from .preprocess import DEFAULT_NORMALIZATION, local_background
 
         t0 = time.perf_counter()
         networks, info = self.load(progress)
@@ -151,9 +167,20 @@ class ConvoSourceModel(NeuralModel):
         t_net = time.perf_counter() - t1
         blank = ~np.isfinite(data)
         ys, xs, score = find_peaks(prob, params["threshold"], params["nms_radius"], mask=blank)
+        products = {"probability": prob, "noise": noise}
+        if params["background"]:
+            box = dict(DEFAULT_NORMALIZATION, **(info["meta"].get("normalization") or {}))["box"]
+            products["background"] = local_background(data, box)
+            data = data - products["background"]
+            image = dataclasses.replace(image, data=data)
         with np.errstate(invalid="ignore", divide="ignore"):
             snr = data / noise
         labels, _, _ = grow_segments(snr, ys, xs, grow_snr=params["grow_snr"], snap=params["snap"], mask=blank)
+        dilate = params["dilate"]
+        if dilate is None:
+            area = float(image.beam_area)
+            dilate = 0.5 * np.sqrt(area * 4 * np.log(2) / np.pi) if area > 1 else 1.5
+        labels = dilate_segments(labels, dilate, mask=blank)
         labels, score = _renumber(labels, score)
         meta = {
             "model": self.name,
@@ -162,6 +189,8 @@ class ConvoSourceModel(NeuralModel):
             "nms_radius": params["nms_radius"],
             "grow_snr": params["grow_snr"],
             "snap": params["snap"],
+            "dilate": float(dilate),
+            "background": params["background"],
             "device": str(resolve_device(self.device)),
             "normalization": info["meta"].get("normalization"),
             "n_peaks": int(ys.size),
@@ -171,8 +200,7 @@ class ConvoSourceModel(NeuralModel):
                 "total_s": round(time.perf_counter() - t0, 3),
             },
         }
-        return Segmentation(labels, columns={"score": score}, products={"probability": prob, "noise": noise},
-                            meta=meta, image=image)
+        return Segmentation(labels, columns={"score": score}, products=products, meta=meta, image=image)
 
 
 def _renumber(labels, score):

@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from ....core.stats import MAD_TO_STD
 
-__all__ = ["DEFAULT_NORMALIZATION", "local_noise", "normalize_image"]
+__all__ = ["DEFAULT_NORMALIZATION", "local_background", "local_noise", "normalize_image"]
 
 #: Normalisation recorded with the weights (``box``: local-noise box in pixels, 0 = one global value).
 DEFAULT_NORMALIZATION = {"statistic": "mad", "box": 64, "scale": "asinh", "clip": [-10.0, 1000.0]}
@@ -28,6 +28,38 @@ def _mad(values):
     return MAD_TO_STD * float(np.median(np.abs(values - med)))
 
 
+def _grid_map(image, box, stat, total):
+    """``stat`` of the finite pixels in boxes of ``box`` pixels, bilinearly interpolated to every pixel."""
+    ny, nx = image.shape
+    if box <= 0 or ny < 2 * box or nx < 2 * box:
+        return np.full(image.shape, total, dtype=np.float32)
+    gy, gx = ny // box, nx // box
+    ey, ex = np.linspace(0, ny, gy + 1).astype(int), np.linspace(0, nx, gx + 1).astype(int)
+    grid = np.array([[stat(image[ey[i] : ey[i + 1], ex[j] : ex[j + 1]].ravel()) for j in range(gx)]
+                     for i in range(gy)])
+    bad = ~np.isfinite(grid)
+    if bad.all():
+        return np.full(image.shape, total, dtype=np.float32)
+    if bad.any():  # boxes that are (mostly) blank take their nearest measured neighbour
+        idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
+        grid = grid[tuple(idx)]
+    if gy >= 3 and gx >= 3:
+        grid = ndimage.median_filter(grid, size=3, mode="nearest")
+    cy = (ey[:-1] + ey[1:] - 1) / 2.0
+    cx = (ex[:-1] + ex[1:] - 1) / 2.0
+    fy = np.interp(np.arange(ny), cy, np.arange(gy))
+    fx = np.interp(np.arange(nx), cx, np.arange(gx))
+    yy, xx = np.meshgrid(fy, fx, indexing="ij")
+    return ndimage.map_coordinates(grid, [yy, xx], order=1, mode="nearest").astype(np.float32)
+
+
+def _check_image(image, what):
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"{what} expects a (y, x) image, got shape {image.shape}")
+    return image
+
+
 def local_noise(image, box=64):
     """Robust local noise of a 2D image.
 
@@ -36,7 +68,7 @@ def local_noise(image, box=64):
     image : `~numpy.ndarray`
         (y, x) image; NaN pixels are ignored.
     box : int
-        Box side in pixels; the MAD is measured on a grid of boxes and
+        Box side in pixels; 1.4826 x MAD is measured on a grid of boxes and
         bilinearly interpolated to every pixel (0 or an image smaller than
         two boxes: one global value).
 
@@ -50,35 +82,43 @@ def local_noise(image, box=64):
     ValueError
         If the image has no finite value or zero noise.
     """
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"local_noise expects a (y, x) image, got shape {image.shape}")
+    image = _check_image(image, "local_noise")
     total = _mad(image.ravel())
     if not np.isfinite(total) or total <= 0:
         raise ValueError("cannot estimate the noise of the image: it has (almost) no finite values or zero MAD")
-    box = int(box)
-    ny, nx = image.shape
-    if box <= 0 or ny < 2 * box or nx < 2 * box:
-        return np.full(image.shape, total, dtype=np.float32)
-    gy, gx = ny // box, nx // box
-    ey, ex = np.linspace(0, ny, gy + 1).astype(int), np.linspace(0, nx, gx + 1).astype(int)
-    grid = np.array([[_mad(image[ey[i] : ey[i + 1], ex[j] : ex[j + 1]].ravel()) for j in range(gx)]
-                     for i in range(gy)])
-    bad = ~np.isfinite(grid) | (grid <= 0)
-    if bad.all():
-        return np.full(image.shape, total, dtype=np.float32)
-    if bad.any():  # boxes that are (mostly) blank take their nearest measured neighbour
-        idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
-        grid = grid[tuple(idx)]
-    if gy >= 3 and gx >= 3:
-        grid = ndimage.median_filter(grid, size=3, mode="nearest")
-    cy = (ey[:-1] + ey[1:] - 1) / 2.0
-    cx = (ex[:-1] + ex[1:] - 1) / 2.0
-    fy = np.interp(np.arange(ny), cy, np.arange(gy))
-    fx = np.interp(np.arange(nx), cx, np.arange(gx))
-    yy, xx = np.meshgrid(fy, fx, indexing="ij")
-    noise = ndimage.map_coordinates(grid, [yy, xx], order=1, mode="nearest")
-    return noise.astype(np.float32)
+
+    def stat(values):
+        value = _mad(values)
+        return value if value > 0 else np.nan
+
+    return _grid_map(image, int(box), stat, total)
+
+
+def local_background(image, box=64):
+    """Local background of a 2D image: the median of the finite pixels in boxes, interpolated.
+
+    Parameters
+    ----------
+    image : `~numpy.ndarray`
+        (y, x) image; NaN pixels are ignored.
+    box : int
+        Box side in pixels (0 or an image smaller than two boxes: the global median).
+
+    Returns
+    -------
+    background : `~numpy.ndarray`
+        float32 (y, x) map.
+    """
+    image = _check_image(image, "local_background")
+    finite = image[np.isfinite(image)]
+    if finite.size == 0:
+        raise ValueError("cannot estimate the background of the image: it has no finite values")
+
+    def stat(values):
+        values = values[np.isfinite(values)]
+        return float(np.median(values)) if values.size >= 16 else np.nan
+
+    return _grid_map(image, int(box), stat, float(np.median(finite)))
 
 
 def normalize_image(image, normalization=None, noise=None):

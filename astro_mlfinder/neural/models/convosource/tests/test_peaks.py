@@ -61,3 +61,21 @@ def test_faint_and_duplicate_peaks():
     snr[10, 10] = np.nan
     labels, _, _ = grow_segments(snr, [10], [10], grow_snr=2.0, snap=0)
     assert labels.max() == 0  # a blank peak has no pixel
+
+
+def test_dilate_segments_nearest_wins_and_mask():
+    from astro_mlfinder.neural.models.convosource.peaks import dilate_segments
+
+    labels = np.zeros((11, 21), np.int32)
+    labels[5, 5] = 1
+    labels[5, 13] = 2
+    out = dilate_segments(labels, 3.0)
+    assert (out == 1).sum() == 29 and (out == 2).sum() == 29  # disks of radius 3 (29 pixels)
+    assert out[5, 8] == 1 and out[5, 10] == 2 and out[5, 9] == 0  # 4 px from both
+    mask = np.zeros_like(labels, bool)
+    mask[:, 6:] = True
+    out = dilate_segments(labels, 3.0, mask=mask)
+    assert out[5, 13] == 2 and (out == 2).sum() == 1  # masked pixels never join
+    assert np.array_equal(dilate_segments(labels, 0), labels)
+    with pytest.raises(ValueError, match="radius must be >= 0"):
+        dilate_segments(labels, -1)

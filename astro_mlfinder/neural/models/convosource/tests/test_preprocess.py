@@ -33,3 +33,18 @@ def test_normalisation_blanks_and_global_noise():
         normalize_image(img, {"scale": "log"})
     with pytest.raises(ValueError, match=r"\(y, x\)"):
         local_noise(np.zeros((2, 50, 50)))
+
+
+def test_local_background_follows_a_gradient():
+    from astro_mlfinder.neural.models.convosource.preprocess import local_background
+
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:256, 0:256]
+    slope = 1e-2 * xx / 255
+    img = (rng.normal(0, 1e-3, (256, 256)) + slope).astype(np.float32)
+    bkg = local_background(img, box=64)
+    inner = slice(32, 224)
+    np.testing.assert_allclose(bkg[inner, inner], slope[inner, inner], atol=1.5e-3)
+    assert local_background(img[:100, :100], box=64)[0, 0] == pytest.approx(np.median(img[:100, :100]))
+    with pytest.raises(ValueError, match="no finite values"):
+        local_background(np.full((10, 10), np.nan))
