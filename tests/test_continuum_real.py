@@ -46,7 +46,7 @@ def test_parkes_components_lie_within_found_sources(parkes):
     assert len(components) == 51
     assert (labels > 0).sum() >= 45
     # few sources without an Aegean component: the finder does not fragment or invent sources
-    assert len(cat) <= 55
+    assert len(cat) <= 60
 
 
 def test_parkes_integrated_fluxes_agree_with_aegean(parkes):

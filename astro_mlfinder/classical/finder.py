@@ -71,8 +71,9 @@ class ClassicalFinder(Finder):
     image_defaults : bool
         For 2D images, settings left at their cube default take the
         continuum defaults of `astro_mlfinder.classical.image2d.IMAGE_DEFAULTS`
-        (local noise scaling in a window of 10 beams, ``min_size_xy=3``, mask
-        dilation). Spectral settings (``kernels_z``, ``*_z``) are not used
+        (local noise scaling and background subtraction in a window of 10
+        beams; with a beam ``min_size_xy=1`` and a linker radius of one
+        beam, else ``min_size_xy=2``; mask dilation). Spectral settings (``kernels_z``, ``*_z``) are not used
         for images. Not a SoFiA-2 parameter: ``from_sofia_par`` sets it False.
     **others
         The remaining SoFiA-2 stages: ``invert``, ``gain``, ``noise``, ``weights``,
@@ -364,7 +365,7 @@ class ClassicalFinder(Finder):
         """`margin` for ``ndim``-dimensional data; for images, with the image settings (spatial only)."""
         if ndim != 2:
             return super().margin_for(ndim)
-        from .image2d import IMAGE_DEFAULTS, _cube_defaults
+        from .image2d import IMAGE_DEFAULTS, MAX_IMAGE_RADIUS, _cube_defaults
 
         defaults = _cube_defaults(self)
 
@@ -374,8 +375,11 @@ class ClassicalFinder(Finder):
                 return IMAGE_DEFAULTS[name]
             return value
 
+        radius = self.radius_xy
+        if self.image_defaults and radius == defaults["radius_xy"]:  # one beam, at most MAX_IMAGE_RADIUS
+            radius = MAX_IMAGE_RADIUS
         margin = smooth_clip_margin(
-            self.kernels_xy if self.scfind else (), (), radius_xy=self.radius_xy, max_size_xy=self.max_size_xy,
+            self.kernels_xy if self.scfind else (), (), radius_xy=radius, max_size_xy=self.max_size_xy,
             dilation_xy=setting("dilation_iterations_xy") if setting("dilation") else 0,
         )
         return margin[1:]

@@ -144,7 +144,13 @@ def test_image_settings_rules():
     assert settings.scale_noise == IMAGE_DEFAULTS["scale_noise"]
     assert settings.kernels_z == (0,) and settings.min_size_z == 1
     assert noise_window(image) == 41
-    assert finder.margin_for(2) == (9 + 1 + 32 + 10,) * 2  # kernel 6 px (1.5 x 6) + radius + extent + dilation
+    # kernel 6 px (1.5 x 6) + the largest image linker radius + extent + dilation
+    assert finder.margin_for(2) == (9 + 10 + 32 + 10,) * 2
+    assert ClassicalFinder(radius_xy=2).margin_for(2) == (9 + 2 + 32 + 10,) * 2
+    default = image_settings(ClassicalFinder(), image)
+    assert default.radius_xy == 4 and default.min_size_xy == 1  # one 4-pixel beam
+    plain = image_settings(ClassicalFinder(), load_image(np.asarray(image.data)))  # no beam, no WCS
+    assert plain.radius_xy == 1 and plain.min_size_xy == 2 and plain.scale_noise_window_xy == 31
     assert finder.min_size_xy == 4 and finder.scale_noise is None  # the finder itself is not changed
     with pytest.raises(ValueError, match="contsub"):
         ClassicalFinder(contsub=True)(image, progress=False)
