@@ -231,7 +231,9 @@ def run_image(finder, image, mask=None, progress=True):
     # the one-plane array carries the image's celestial WCS (a dummy third axis): beam area and
     # catalogue flagging see the image's sky coordinates
     wcs3 = image.wcs.sub([1, 2, 0]) if image.wcs is not None else None
-    data = image.read()[None]
+    data = image.read()
+    owned = data is not image.data  # read() made a new array (else it is the caller's: never changed)
+    data = data[None]
     background = None
     if settings.ripple_filter:  # the image's background: subtracted from what is searched and measured
         from .noise_scaling import local_grid
@@ -239,7 +241,10 @@ def run_image(finder, image, mask=None, progress=True):
         search = data if mask is None else np.where(mask[None], np.nan, data)
         background = local_grid(search, settings.ripple_statistic, window_xy=settings.ripple_window_xy, window_z=1,
                                 grid_xy=settings.ripple_grid_xy, grid_z=1, interpolate=settings.ripple_interpolate)
-        data = data - background
+        if owned:
+            np.subtract(data, background, out=data)
+        else:
+            data = data - background
         settings = copy.copy(settings)
         settings.ripple_filter = False
     plane = ImageData(data, wcs3, None, image.unit, image.beam, image.filename)
