@@ -212,3 +212,11 @@ def test_the_same_script_tabulates_and_writes_regions(found, tmp_path):
     assert fits.getdata(tmp_path / "products" / "img_mask.fits").shape == (256, 256)
     pcat = found.to_photutils()
     assert np.allclose(pcat.segment_flux, found.f_sum.value, rtol=1e-5)
+
+
+def test_the_callers_image_is_not_changed(simulated):
+    hdu, truth = simulated
+    data = hdu.data.copy()
+    cat = ClassicalFinder()(data, progress=False)
+    assert np.array_equal(data, hdu.data)
+    assert len(cat) == len(truth)  # without a WCS or beam: min_size_xy 2, radius 1, 31-pixel windows
