@@ -285,6 +285,8 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
         train_images, val_images = rec["train_images"], rec["val_images"]
         image_shape, tile, target_snr = tuple(rec["image_shape"]), rec["tile"], rec["target_snr"]
         lr, batch_size = rec["lr"], rec["batch_size"]
+        if command:
+            rec["resumed_with"] = [*rec.get("resumed_with", []), command]
     else:
         ckpt = None
         net = network_class()
