@@ -73,8 +73,9 @@ class ClassicalFinder(Finder):
         continuum defaults of `astro_mlfinder.classical.image2d.IMAGE_DEFAULTS`
         (local noise scaling and background subtraction in a window of 10
         beams; with a beam ``min_size_xy=1`` and a linker radius of one
-        beam, else ``min_size_xy=2``; mask dilation). Spectral settings (``kernels_z``, ``*_z``) are not used
-        for images. Not a SoFiA-2 parameter: ``from_sofia_par`` sets it False.
+        beam, else ``min_size_xy=2``; mask dilation by up to a beam).
+        Spectral settings (``kernels_z``, ``*_z``) are not used for images.
+        Not a SoFiA-2 parameter: ``from_sofia_par`` sets it False.
     **others
         The remaining SoFiA-2 stages: ``invert``, ``gain``, ``noise``, ``weights``,
         ``region``, ``flag_*``, ``contsub*``, ``scale_noise*``, ``ripple_*``,

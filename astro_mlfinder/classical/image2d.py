@@ -40,9 +40,12 @@ The rules for images:
     pixels), and the pieces of a faint source that crossed it are linked;
     without a beam (noise of unknown correlation, e.g. an optical frame),
     ``min_size_xy=2`` and radius 1;
-  - mask dilation (``dilation=True``, 10 iterations, stopping when the flux
-    grows by less than ``dilation_threshold``): the detection mask stops at
-    the clip level and the integrated flux needs the source's wings.
+  - mask dilation (``dilation=True``) by up to one beam FWHM (the
+    `link_radius` in pixels; SoFiA's 10 iterations without a beam), stopping
+    earlier when the flux grows by less than ``dilation_threshold``: the
+    detection mask stops at the clip level and the integrated flux needs
+    the source's wings, while growing further adds noise (and, with a
+    background, bias).
 
   The settings used are recorded in ``cat.meta['image_settings']``. They
   were chosen on the real Parkes 1904-66 map and the AMI-LA noise image of
@@ -166,6 +169,8 @@ def image_settings(finder, image):
             settings.radius_xy = link_radius(image)
         if finder.min_size_xy == defaults["min_size_xy"]:
             settings.min_size_xy = 1 if _has_beam(image) else 2
+        if finder.dilation_iterations_xy == defaults["dilation_iterations_xy"] and _has_beam(image):
+            settings.dilation_iterations_xy = link_radius(image)  # one beam FWHM
     for name, value in _SPECTRAL_FIXED.items():
         setattr(settings, name, value)
     settings.region = None  # cut here, in 2D
@@ -255,7 +260,16 @@ def run_image(finder, image, mask=None, progress=True):
     state.meta["offset"] = offset if finder.offset else None
     pipeline.detect(settings, state, progress)
     pipeline.link(settings, state)
-    pipeline.reliability(settings, state)
+    try:
+        pipeline.reliability(settings, state)
+    except np.linalg.LinAlgError:  # nearly singular: LAPACK meets a zero pivot where SoFiA's test passes
+        from .reliability import ReliabilityError
+
+        raise ReliabilityError(
+            "the reliability parameters of the negative detections are degenerate (in an image, sources of one "
+            "or two pixels have peak = sum = mean); use a lower threshold for more negative detections, a "
+            "larger min_size_xy or min_pixels, or reliability=False"
+        ) from None
     pipeline.dilate(settings, state)
     measure = state.base if state.reload else state.work
     if state.reload and finder.gain is not None:
@@ -269,7 +283,7 @@ def run_image(finder, image, mask=None, progress=True):
     meta = dict(state.meta)
     meta["image_settings"] = {name: getattr(settings, name) for name in
                               (*IMAGE_DEFAULTS, "scale_noise_window_xy", "ripple_window_xy", "radius_xy",
-                               "min_size_xy")}
+                               "min_size_xy")}  # dilation_iterations_xy is in IMAGE_DEFAULTS
     meta["image_settings"]["ripple_filter"] = background is not None
     return Segmentation(
         np.ascontiguousarray(state.labels[0]), columns=columns, products=products, meta=meta, image=measured,

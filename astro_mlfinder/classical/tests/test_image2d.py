@@ -220,3 +220,15 @@ def test_the_callers_image_is_not_changed(simulated):
     cat = ClassicalFinder()(data, progress=False)
     assert np.array_equal(data, hdu.data)
     assert len(cat) == len(truth)  # without a WCS or beam: min_size_xy 2, radius 1, 31-pixel windows
+
+
+def test_degenerate_reliability_parameters_get_a_clear_error(simulated, monkeypatch):
+    from astro_mlfinder.classical import pipeline
+    from astro_mlfinder.classical.reliability import ReliabilityError
+
+    def singular(finder, state):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(pipeline, "reliability", singular)
+    with pytest.raises(ReliabilityError, match="peak = sum = mean"):
+        ClassicalFinder(reliability=True)(simulated[0], progress=False)
