@@ -9,7 +9,7 @@ from .preprocess import normalize_image
 __all__ = ["probability_map"]
 
 
-def probability_map(network, image, *, normalization=None, tile_shape=(256, 256), overlap=(16, 16), batch_size=8,
+def probability_map(network, image, *, normalization=None, tile_shape=(256, 256), overlap=(32, 32), batch_size=8,
                     device="auto", progress=False):
     """Per-pixel source probability of a 2D image.
 

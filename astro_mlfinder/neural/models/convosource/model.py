@@ -7,9 +7,10 @@
    with ``asinh``; blank pixels become 0. The recipe is stored with the weights.
 2. **Tile** (`~astro_mlfinder.neural.inference.predict_tiled` with a
    `~astro_mlfinder.core.tiling.plan_tiles` plan): the fully convolutional
-   network runs on overlapping tiles of any image size (the overlap exceeds
-   its 13-pixel receptive field, so tile borders do not show) and the
-   per-pixel sigmoid probabilities are blended.
+   network runs on overlapping tiles of any image size and the per-pixel
+   sigmoid probabilities are blended; the default overlap (32 pixels) is
+   over four times the half-width of the 13-pixel receptive field, where
+   the blending windows make the tiled map equal to the untiled one.
 3. **Peaks** (`~astro_mlfinder.neural.models.convosource.peaks.find_peaks`):
    local maxima of the probability above ``threshold``, non-maximum
    suppression within ``nms_radius`` pixels.
@@ -87,7 +88,7 @@ class ConvoSourceModel(NeuralModel):
         "dilate": None,
         "background": True,
         "tile_shape": (256, 256),
-        "overlap": (16, 16),
+        "overlap": (32, 32),
         "batch_size": 8,
         # the training images: resolved AGN reach ~6 beams each side of the core (beams up to 6 px)
         "max_source": (48, 48),
