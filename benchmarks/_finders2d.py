@@ -109,7 +109,7 @@ FINDERS = {
 _SNR = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0)
 GRIDS = {
     "ClassicalFinder": [{"threshold": t} for t in _SNR],
-    "ConvoSource": [{"threshold": t} for t in (None, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)],
+    "ConvoSource": [{"threshold": t} for t in (None, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)],
     "PyBDSF": [{"threshold": t} for t in _SNR],
     "Aegean": [{"threshold": t, "level": lv} for t in _SNR for lv in ("component", "island")],
     "photutils": [{"threshold": t} for t in (2.0, 2.5, 3.0, 3.5, 4.0, 5.0)],
