@@ -14,7 +14,8 @@ import numpy as np
 from _peers2d import PeerResult, run_aegean, run_photutils, run_pybdsf
 from astropy.table import QTable
 
-__all__ = ["CONVOSOURCE", "FINDERS", "GRIDS", "FinderUnavailable", "describe", "parse_setting", "run_finder"]
+__all__ = ["CONVOSOURCE", "CONVOSOURCE_INFO", "FINDERS", "GRIDS", "FinderUnavailable", "describe", "parse_setting",
+           "run_finder"]
 
 
 class FinderUnavailable(RuntimeError):
@@ -58,6 +59,8 @@ def _classical(threshold):
 
 #: Weights for NeuralFinder('convosource'): None for the registry's, or a local file (--convosource-weights).
 CONVOSOURCE = {"weights": None, "device": "cpu"}
+#: What the check found: weights name, version, sha256, file and the threshold tuned with them.
+CONVOSOURCE_INFO = {}
 
 
 def _convosource(threshold):
@@ -77,9 +80,13 @@ def _check_convosource():
     try:
         from astro_mlfinder import NeuralFinder
 
-        NeuralFinder("convosource", progress=False, **CONVOSOURCE).load_model()
+        finder = NeuralFinder("convosource", progress=False, **CONVOSOURCE)
+        info = finder.load_model()[1]["weights"]
     except Exception as exc:   # unknown model, no weights, no torch: all mean "not here"
         raise FinderUnavailable(f"NeuralFinder('convosource') unavailable: {str(exc).splitlines()[0]}") from exc
+    tuned = finder.inference_params().get("threshold")
+    CONVOSOURCE_INFO.update(name=info.get("name"), version=info.get("version"), sha256=str(info.get("sha256")),
+                            file=info.get("file"), threshold=tuned)
 
 
 def _check_module(module):
@@ -122,7 +129,8 @@ _THRESHOLD_NAME = {"ClassicalFinder": "threshold", "ConvoSource": "threshold", "
 def describe(name, params):
     """A short text of a setting, e.g. ``'thresh_pix 4'``."""
     t = params["threshold"]
-    text = f"{_THRESHOLD_NAME[name]} {'as tuned with the weights' if t is None else format(t, 'g')}"
+    value = f"tuned ({CONVOSOURCE_INFO.get('threshold')})" if t is None else format(t, "g")
+    text = f"{_THRESHOLD_NAME[name]} {value}"
     if "level" in params:
         text += f", {params['level']}s"
     return text

@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 # the checkout this script belongs to, before any installed copy; then the helper modules beside it
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from _finders2d import CONVOSOURCE, FINDERS, GRIDS, FinderUnavailable, describe, run_finder  # noqa: E402
+from _finders2d import CONVOSOURCE, CONVOSOURCE_INFO, FINDERS, GRIDS, FinderUnavailable, describe, run_finder  # noqa: E402
 from _score2d import OVERALL_MIN_SNR, SCORE_VERSION, Tally  # noqa: E402
 
 START, END = ".. detection-2d-start", ".. detection-2d-end"
@@ -280,6 +280,12 @@ def report(tune_rows, tallies, pixel_scale, rows_1904, rows_ami, ami_rms, args, 
         "positives are binned by the image's peak S/N within half a beam of their position (measured by the "
         "benchmark, the same for every finder)."
     )
+    if CONVOSOURCE_INFO:
+        w = CONVOSOURCE_INFO
+        source = (f"the file ``{args.convosource_weights}``" if args.convosource_weights
+                  else f"``{w['name']}`` {w['version']} from the registry")
+        intro += (f" NeuralFinder('convosource') weights: {source} (sha256 {w['sha256'][:12]}...; threshold tuned "
+                  f"with them {w['threshold']}).")
     text = [textwrap.fill(intro, 110), ""]
     if skipped:
         text += [f"Not run: {', '.join(f'{k} ({v})' for k, v in skipped.items())}.", ""]
