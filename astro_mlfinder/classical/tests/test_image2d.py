@@ -232,3 +232,72 @@ def test_degenerate_reliability_parameters_get_a_clear_error(simulated, monkeypa
     monkeypatch.setattr(pipeline, "reliability", singular)
     with pytest.raises(ReliabilityError, match="peak = sum = mean"):
         ClassicalFinder(reliability=True)(simulated[0], progress=False)
+
+
+# ---------------------------------------------------------------- local noise on noise of known sigma
+
+
+def _correlated(seed, shape, beam_pix):
+    from astro_mlfinder.simulate._noise import correlated_noise
+
+    noise = correlated_noise(shape, beam_pix, 1.0, np.random.default_rng(seed), exact=False).astype(np.float64)
+    return noise, float(noise.std())
+
+
+@pytest.mark.parametrize("margin_beams", [1.0, 5.0])
+def test_window_noise_is_unbiased_on_beam_correlated_noise(margin_beams):
+    """The MAD about zero of the negative pixels needs no sample mean: unbiased even in windows of few beams."""
+    from astro_mlfinder.core.measure2d import window_noise
+
+    beam = 6.0
+    data, sigma = _correlated(11, (768, 768), beam)
+    margin = int(margin_beams * beam)
+    step = 2 * margin + 1  # non-overlapping windows around one-pixel "sources"
+    centres = np.arange(margin, 768 - margin, step)
+    yc, xc = (c.ravel() for c in np.meshgrid(centres, centres, indexing="ij"))
+    params = {"x_min": xc, "x_max": xc, "y_min": yc, "y_max": yc}
+    noise = window_noise(data, np.zeros(data.shape, dtype=np.int32), params, margin, np.nan)
+    assert np.isfinite(noise).all()
+    assert np.mean(noise) / sigma == pytest.approx(1.0, abs=0.02)
+    if margin_beams == 1.0:  # 13 x 13 px (4 beam areas): a sample standard deviation is biased low there
+        stds = [data[y - margin:y + margin + 1, x - margin:x + margin + 1].std() for y, x in zip(yc, xc, strict=True)]
+        assert np.mean(stds) / sigma < 0.93
+    else:  # 11 x 11 beams, the catalogue's window: the scatter of one estimate is about 10%
+        assert np.std(noise) / sigma < 0.12
+
+
+def test_catalogue_noise_is_unbiased_on_beam_correlated_noise():
+    """Local noise map and err_peak_flux against the true sigma, around bright sources at fixed places."""
+    beam = BEAM_PIX
+    shape = (384, 384)
+    noise, sigma = _correlated(21, shape, beam)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    s = beam / math.sqrt(8 * math.log(2))
+    data = noise.copy()
+    for y0 in range(40, shape[0] - 30, 60):
+        for x0 in range(40, shape[1] - 30, 60):
+            data += 50.0 * np.exp(-0.5 * ((xx - x0) ** 2 + (yy - y0) ** 2) / s**2)
+    cat = ClassicalFinder()(fits.PrimaryHDU((data * NOISE).astype(np.float32), _header(shape)), progress=False)
+    bright = cat.peak_flux.to_value(u.Jy / u.beam) > 20 * NOISE
+    assert bright.sum() == 36
+    err_peak = np.median(cat.err_peak_flux.to_value(u.Jy / u.beam)[bright])
+    assert err_peak / (sigma * NOISE) == pytest.approx(1.0, abs=0.04)
+    assert np.nanmedian(cat.products["noise"]) / (sigma * NOISE) == pytest.approx(1.0, abs=0.03)
+
+
+def test_window_noise_grows_where_few_background_pixels_are_left():
+    """Next to blanked pixels a window grows until it holds enough beams; it never measures a beam or two."""
+    from astro_mlfinder.core.measure2d import window_noise
+
+    beam = 6.0
+    data, sigma = _correlated(31, (256, 256), beam)
+    data[:, :120] = np.nan  # the source sits at the edge of a blanked half
+    params = {"x_min": np.array([122]), "x_max": np.array([124]), "y_min": np.array([10]), "y_max": np.array([12])}
+    labels = np.zeros(data.shape, dtype=np.int32)
+    area = math.pi * beam**2 / (4 * math.log(2))
+    few = window_noise(data, labels, params, 3, -1.0, min_pixels=1)[0]
+    grown = window_noise(data, labels, params, 3, -1.0, min_pixels=int(10 * area))[0]
+    assert grown == pytest.approx(sigma, rel=0.2)
+    assert grown != few
+    # nowhere enough: the fallback
+    assert window_noise(data, labels, params, 3, -1.0, min_pixels=data.size)[0] == -1.0
