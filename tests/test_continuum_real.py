@@ -6,10 +6,18 @@
   Aegean integrated flux of the components inside each source agrees with the
   source's ``int_flux`` within 15% (median of |ratio - 1|).
 * AMI-LA GRB120422A image (512 x 512): almost pure noise. Its brightest peak,
-  at the pointing centre (the GRB position), is 5.75 times the image's global
-  noise; PySE's own tests (transientskp/pyse) find exactly this one source
-  with a 6-sigma *local* detection threshold (peak 7.2e-4 Jy/beam). Nothing
-  else may be found, and nothing above 6 times the global noise.
+  at the pointing centre (the GRB position), is 5.77 times the image's global
+  noise (the README's "max ~5.7 sigma"), but the noise rises outwards (the
+  pixels 20-100 px from the centre have 0.81 of the global rms, those 240-260
+  px out 1.07), and against the noise around it the peak is a 7.0-sigma
+  source: 7.03 with our ``err_peak_flux`` (1.046e-4 Jy/beam), 7.04 with
+  Aegean's BANE rms map (1.042e-4 there, run on a copy of the image), 6.6 in
+  PySE's own test (transientskp/tkp: peak 7.23e-4 +- 1.09e-4, "we only expect
+  a single source"), while the most negative pixel of the image is -5.0 of
+  the local noise. So the image has one real 7-sigma source; the null claim
+  holds in units of the global noise (5.77) and of the integrated S/N
+  (``snr`` 3.4), not of the local peak S/N, and the finder keeps its
+  threshold. Nothing else may be found.
 * VLA FIRST cut-out: one bright source at pixel (22, 10).
 
 The image defaults of ClassicalFinder (`astro_mlfinder.classical.image2d.IMAGE_DEFAULTS`)
@@ -79,14 +87,28 @@ def test_parkes_catalogue_has_sky_positions_and_units(parkes):
 
 def test_ami_noise_image_has_only_the_known_source(real):
     cat = ClassicalFinder()(str(real / "pyse_GRB120422A_AMI-LA.fits"), progress=False)
-    sigma = measure_noise(cat.image.data)
-    assert len(cat) <= 1
-    if len(cat):
-        peak = cat.peak_flux.to_value(u.Jy / u.beam)[0]
-        assert peak / sigma < 6.0
-        position = SkyCoord(136.89603 * u.deg, 14.02218 * u.deg)  # PySE's position of the source
-        assert cat.sky_centroid[0].separation(position) < 30 * u.arcsec
-        assert peak == pytest.approx(7.23e-4, rel=0.05)
+    data = cat.image.data
+    sigma = measure_noise(data)
+    assert len(cat) == 1
+    position = SkyCoord(136.89603 * u.deg, 14.02218 * u.deg)  # PySE's position of the source
+    assert cat.sky_centroid[0].separation(position) < 30 * u.arcsec
+    peak = cat.peak_flux.to_value(u.Jy / u.beam)[0]
+    assert peak == pytest.approx(7.23e-4, rel=0.05)
+    # the fixture's null claim, in units of the global noise and of the integrated S/N
+    assert peak / sigma < 6.0
+    assert cat.snr[0] < 6.0
+    # against the local noise it is a 7-sigma source: the noise near the centre is lower than the global rms
+    local = cat.err_peak_flux.to_value(u.Jy / u.beam)[0]
+    assert peak / local == pytest.approx(7.0, abs=0.3)
+    yy, xx = np.mgrid[0 : data.shape[0], 0 : data.shape[1]]
+    radius = np.hypot(yy - data.shape[0] / 2, xx - data.shape[1] / 2)
+    ring = data[(radius > 20) & (radius < 100) & (cat.segment == 0)]
+    assert np.std(ring) / sigma < 0.85
+    assert local == pytest.approx(np.std(ring), rel=0.05)
+    # nothing else: outside the source the image stays within 5 local sigma, negative side included
+    snr = data / cat.products["noise"]
+    outside = snr[cat.segment == 0]
+    assert np.nanmax(outside) < 5.0 and np.nanmin(outside) > -5.5
 
 
 def test_first_cutout_single_bright_source(real):
