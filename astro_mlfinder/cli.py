@@ -211,8 +211,15 @@ def _cmd_simulate(args):
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
     from .core.tiling import as_tuple
+
+    if args.kind == "continuum":
+        return _simulate_continuum(args, outdir)
     from .simulate.hi import simulate_hi_cube
 
+    if args.n_sources is None:
+        args.n_sources = 8
+    if args.primary_beam is not None:
+        raise ValueError("--primary-beam applies to 'simulate continuum', not to HI cubes")
     shape = as_tuple(args.shape, 3, "--shape", minimum=1) if args.shape else (128, 96, 96)
     sim = simulate_hi_cube(shape=shape, n_sources=args.n_sources, seed=args.seed,
                            realism="realistic" if args.realistic else None)
@@ -221,6 +228,24 @@ def _cmd_simulate(args):
     truth = outdir / f"sim_hi_{args.seed}_truth.ecsv"
     sim.truth.write(truth, format="ascii.ecsv", overwrite=args.overwrite)
     _say(args, f"wrote {cube}", f"wrote {truth}")
+    return 0
+
+
+def _simulate_continuum(args, outdir):
+    """``simulate continuum``: a 2D SDC1-like image and its truth table, written whole or not at all."""
+    from .core.tiling import as_tuple
+    from .simulate.continuum import simulate_continuum_image
+
+    if args.realistic:
+        raise ValueError("--realistic applies to 'simulate hi'; continuum images take --primary-beam")
+    shape = as_tuple(args.shape, 2, "--shape", minimum=8) if args.shape else (512, 512)
+    n_sources = 400 if args.n_sources is None else args.n_sources
+    sim = simulate_continuum_image(shape=shape, n_sources=n_sources, seed=args.seed,
+                                   primary_beam=args.primary_beam)
+    image = outdir / f"sim_continuum_{args.seed}.fits"
+    truth = outdir / f"sim_continuum_{args.seed}_truth.ecsv"
+    sim.write_all(image, truth, overwrite=args.overwrite)
+    _say(args, f"wrote {image}", f"wrote {truth}")
     return 0
 
 
@@ -242,6 +267,16 @@ def _train_command(args):
 def _cmd_train(args):
     from .neural import get_model, train
 
+    if args.tune and str(args.model).lower() == "convosource":
+        from .neural._torch import require_torch
+        from .neural.models.convosource.training import tune_convosource
+
+        if args.num_threads:
+            require_torch("training").set_num_threads(args.num_threads)
+        tune_convosource(args.tune, device=args.device)
+        args.tune = None
+        if not args.export:
+            return 0
     if args.tune or args.export:
         from .neural.training import export_weights, tune_checkpoint
 
@@ -259,6 +294,10 @@ def _cmd_train(args):
     get_model(args.model)  # an unknown model is reported before anything else
     if not args.output:
         raise ValueError("train needs --output FILE (the checkpoint to write), or --tune / --export")
+    if args.model.lower() == "convosource":
+        return _train_convosource(args)
+    if args.batch_size is None:
+        args.batch_size = 4
     kwargs = {"steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "resume": args.resume,
               "val_cubes": args.val_cubes, "lr": args.lr, "num_threads": args.num_threads}
     if args.base_channels:
@@ -273,6 +312,30 @@ def _cmd_train(args):
     if history:
         last = history[-1] if isinstance(history, list) else history
         _say(args, f"last epoch: {last}")
+    return 0
+
+
+def _train_convosource(args):
+    """``train convosource``: every tile of simulated continuum images (seeds apart from validation/benchmarks)."""
+    import shlex
+
+    from .neural import train
+
+    if args.batch_size is None:
+        args.batch_size = 32
+    words = ["astro-mlfinder", "train", "convosource", "--epochs", args.epochs, "--batch-size", args.batch_size,
+             "--lr", args.lr, "--train-images", args.train_images, "--val-images", args.val_images,
+             "--seed", args.seed, "--output", args.output]
+    for flag, value in (("--num-threads", args.num_threads), ("--device", args.device), ("--resume", args.resume)):
+        if value is not None:
+            words += [flag, value]
+    history = train("convosource", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    train_images=args.train_images, val_images=args.val_images, output=args.output,
+                    resume=args.resume, device=args.device, progress=not args.no_progress, seed=args.seed,
+                    num_threads=args.num_threads, command=shlex.join(str(w) for w in words))
+    print(f"trained convosource for {args.epochs} epoch(s); weights in {args.output}")
+    if history:
+        print(f"last epoch: {history[-1]}")
     return 0
 
 
@@ -380,34 +443,42 @@ def build_parser():
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("simulate", help="write a simulated data set with its truth table")
-    p.add_argument("kind", choices=("hi",), help="what to simulate: hi (an HI cube with galaxies)")
+    p.add_argument("kind", choices=("hi", "continuum"),
+                   help="what to simulate: hi (an HI cube with galaxies) or continuum (an SKA SDC1-like image)")
     p.add_argument("--seed", type=int, default=0, help="random seed; also names the files (default 0)")
-    p.add_argument("--output", default=".", help="directory to write sim_hi_SEED.fits and its truth table")
-    p.add_argument("--shape", help="z,y,x (default 128,96,96)")
-    p.add_argument("--n-sources", type=int, default=8, help="number of simulated galaxies (default 8)")
-    p.add_argument("--realistic", action="store_true", help="add RFI, ripples, varying noise and beams")
+    p.add_argument("--output", default=".", help="directory to write the FITS file and its truth table")
+    p.add_argument("--shape", help="hi: z,y,x (default 128,96,96); continuum: y,x (default 512,512)")
+    p.add_argument("--n-sources", type=int, help="default 8 (hi), 400 (continuum, most below the noise)")
+    p.add_argument("--realistic", action="store_true", help="hi: add RFI, ripples, varying noise and beams")
+    p.add_argument("--primary-beam", type=float, metavar="FWHM",
+                   help="continuum: primary-beam FWHM in pixels (the image is primary-beam corrected)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     _quiet_options(p, progress=False)
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("train", help="train a neural model (or tune / export a checkpoint)")
-    p.add_argument("model", nargs="?", default="unet3d", help="registered model (default unet3d)")
+    p.add_argument("model", nargs="?", default="unet3d", help="registered model: unet3d (default), convosource")
     p.add_argument("--data", default="sim:hi", help="'sim:hi' or a directory of NAME.fits + NAME_mask.fits pairs")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     p.add_argument("--output", help="checkpoint to write (rewritten every epoch)")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--base-channels", type=int, help="network width (default 16)")
     p.add_argument("--steps-per-epoch", type=int, default=100, help="optimiser steps per epoch (default 100)")
-    p.add_argument("--batch-size", type=int, default=4, help="crops per step (default 4)")
+    p.add_argument("--batch-size", type=int, help="crops per step (default 4 for unet3d, 32 for convosource)")
     p.add_argument("--crop-shape", help="z,y,x of the training crops (default 128,64,64)")
     p.add_argument("--lr", type=float, default=2e-3, help="initial Adam learning rate (decays to lr/10)")
     p.add_argument("--num-threads", type=int, help="CPU threads for PyTorch")
     p.add_argument("--val-cubes", type=int, default=8, help="validation cubes (0: no validation, no tuning)")
+    p.add_argument("--train-images", type=int, default=100,
+                   help="convosource: simulated 256x256 training images (seeds 1000000 on)")
+    p.add_argument("--val-images", type=int, default=6,
+                   help="convosource: validation images (seeds 2000000 on)")
     p.add_argument("--resume", help="checkpoint to resume from")
     p.add_argument("--seed", type=int, default=0, help="random seed of the data and the initial weights")
     _quiet_options(p)
     p.add_argument("--tune", metavar="CHECKPOINT",
-                   help="only tune threshold/min_size/tta of CHECKPOINT on 16 validation cubes 256x96x96")
+                   help="only tune CHECKPOINT: unet3d threshold/min_size/tta on 16 validation cubes 256x96x96; "
+                        "convosource peak threshold on its validation images")
     p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
                    help="only write a compact float16 weights file from CHECKPOINT")
     p.set_defaults(func=_cmd_train)

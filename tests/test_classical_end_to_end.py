@@ -117,9 +117,15 @@ def test_kernel_larger_than_cube():
         ClassicalFinder(kernels_z=(0, 15))(data, progress=False)
 
 
-def test_image_rejected_with_shapes():
-    with pytest.raises(ValueError, match=r"accepts 3D cubes \(z, y, x\); got 2D"):
-        ClassicalFinder()(np.ones((20, 20)))
+def test_image_searched_and_other_shapes_rejected():
+    rng = np.random.default_rng(5)
+    image = rng.normal(0.0, 1.0, (64, 64)).astype(np.float32)
+    image[30:34, 40:44] += 12.0
+    cat = ClassicalFinder()(image, progress=False)
+    assert cat.ndim == 2 and len(cat) == 1
+    assert cat.x_min[0].value >= 38 and cat.x_max[0].value <= 45
+    with pytest.raises(ValueError, match=r"2D image \(y, x\) or a 3D cube \(z, y, x\); got 1D"):
+        ClassicalFinder()(np.ones(20))
 
 
 def test_real_eso121_g6_gives_one_galaxy(shared_dir):

@@ -44,11 +44,13 @@ def test_bad_input_is_one_line_error(tmp_path, capsys):
     assert main(["find", str(tmp_path / "missing.fits"), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("astro-mlfinder: error:") and "not found" in err and "\n" not in err
-    bad = tmp_path / "image.fits"
-    fits.PrimaryHDU(np.ones((16, 16), np.float32)).writeto(bad)
+    bad = tmp_path / "spectrum.fits"
+    fits.PrimaryHDU(np.ones(16, np.float32)).writeto(bad)
     assert main(["find", str(bad), "--no-progress"]) == 1
-    assert "accepts 3D cubes" in capsys.readouterr().err
-    assert main(["find", str(bad), "--threshold", "-1", "--no-progress"]) == 1
+    assert "must be a 2D image (y, x) or a 3D cube (z, y, x)" in capsys.readouterr().err
+    image = tmp_path / "image.fits"
+    fits.PrimaryHDU(np.ones((16, 16), np.float32)).writeto(image)
+    assert main(["find", str(image), "--threshold", "-1", "--no-progress"]) == 1
     assert "threshold must be a positive number" in capsys.readouterr().err
 
 

@@ -68,6 +68,14 @@ class ClassicalFinder(Finder):
         Dilate source masks (``dilation.enable``).
     physical : bool
         Report fluxes and widths in physical units (``parameter.physical``).
+    image_defaults : bool
+        For 2D images, settings left at their cube default take the
+        continuum defaults of `astro_mlfinder.classical.image2d.IMAGE_DEFAULTS`
+        (local noise scaling and background subtraction in a window of 10
+        beams; with a beam ``min_size_xy=1`` and a linker radius of one
+        beam, else ``min_size_xy=2``; mask dilation by up to a beam).
+        Spectral settings (``kernels_z``, ``*_z``) are not used for images.
+        Not a SoFiA-2 parameter: ``from_sofia_par`` sets it False.
     **others
         The remaining SoFiA-2 stages: ``invert``, ``gain``, ``noise``, ``weights``,
         ``region``, ``flag_*``, ``contsub*``, ``scale_noise*``, ``ripple_*``,
@@ -83,7 +91,7 @@ class ClassicalFinder(Finder):
     """
 
     name = "classical"
-    ndim = 3
+    ndim = (2, 3)
 
     def __init__(
         self,
@@ -173,6 +181,8 @@ class ClassicalFinder(Finder):
         offset=False,
         name_prefix="SoFiA",
         wcs_columns=True,
+        # 2D images
+        image_defaults=True,
     ):
         self.kernels_xy = tuple(float(k) for k in np.atleast_1d(kernels_xy))
         self.kernels_z = tuple(np.atleast_1d(kernels_z).tolist())
@@ -249,6 +259,7 @@ class ClassicalFinder(Finder):
         self.offset = bool(offset)
         self.name_prefix = name_prefix
         self.wcs_columns = bool(wcs_columns)
+        self.image_defaults = bool(image_defaults)
         self._validate()
 
     # ------------------------------------------------------------ validation
@@ -297,11 +308,12 @@ class ClassicalFinder(Finder):
                 raise ValueError("reliability_threshold must lie in [0, 1]")
             if self.reliability_scale_kernel <= 0:
                 raise ValueError("reliability_scale_kernel must be positive")
-        if self.region is not None and len(self.region) != 6:
-            raise ValueError("region must be (x_min, x_max, y_min, y_max, z_min, z_max)")
+        if self.region is not None and len(self.region) not in (4, 6):
+            raise ValueError("region must be (x_min, x_max, y_min, y_max, z_min, z_max), or (x_min, x_max, y_min, "
+                             "y_max) for 2D images")
 
     def _check_kernels(self, shape):
-        nz, ny, nx = shape
+        nz, ny, nx = (1, *shape) if len(shape) == 2 else shape
         for k in self.kernels_xy:
             if k >= min(nx, ny):
                 raise ValueError(
@@ -322,6 +334,7 @@ class ClassicalFinder(Finder):
         from ..io.sofia_par import par_to_finder_kwargs, read_par
 
         kwargs = par_to_finder_kwargs(read_par(path))
+        kwargs["image_defaults"] = False  # a parameter file states every setting, as SoFiA-2 runs it
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -329,7 +342,7 @@ class ClassicalFinder(Finder):
         """Return this finder's settings as SoFiA-2 parameters; write them to ``path`` if given."""
         from ..io.sofia_par import finder_kwargs_to_par, write_par
 
-        params = finder_kwargs_to_par(self.get_params())
+        params = finder_kwargs_to_par({k: v for k, v in self.get_params().items() if k != "image_defaults"})
         if path is not None:
             write_par(params, path, overwrite=overwrite)
         return params
@@ -349,11 +362,42 @@ class ClassicalFinder(Finder):
             dilation_z=self.dilation_iterations_z if self.dilation else 0,
         )
 
+    def margin_for(self, ndim):
+        """`margin` for ``ndim``-dimensional data; for images, with the image settings (spatial only)."""
+        if ndim != 2:
+            return super().margin_for(ndim)
+        from .image2d import IMAGE_DEFAULTS, MAX_IMAGE_RADIUS, _cube_defaults
+
+        defaults = _cube_defaults(self)
+
+        def setting(name):
+            value = getattr(self, name)
+            if self.image_defaults and name in IMAGE_DEFAULTS and value == defaults[name]:
+                return IMAGE_DEFAULTS[name]
+            return value
+
+        radius = self.radius_xy
+        if self.image_defaults and radius == defaults["radius_xy"]:  # one beam, at most MAX_IMAGE_RADIUS
+            radius = MAX_IMAGE_RADIUS
+        margin = smooth_clip_margin(
+            self.kernels_xy if self.scfind else (), (), radius_xy=radius, max_size_xy=self.max_size_xy,
+            dilation_xy=setting("dilation_iterations_xy") if setting("dilation") else 0,
+        )
+        return margin[1:]
+
     def segment(self, image, mask, progress):
         """Run the stages of `astro_mlfinder.classical.pipeline` in SoFiA-2's order.
 
         prepare (region, flagging, noise normalisation, continuum subtraction,
         noise scaling, ripple filter), detect (smooth-and-clip, threshold
-        finder), link, reliability, dilate.
+        finder), link, reliability, dilate. A 2D image runs them with spatial
+        kernels only (`astro_mlfinder.classical.image2d`).
         """
+        if image.ndim == 2:
+            from .image2d import run_image
+
+            return run_image(self, image, mask, progress)
+        if self.region is not None and len(self.region) != 6:
+            raise ValueError(f"region {self.region} has no z range; a cube takes (x_min, x_max, y_min, y_max, "
+                             "z_min, z_max)")
         return pipeline.run(self, image, mask, progress)

@@ -18,9 +18,10 @@ from astropy.table import QTable
 from ..config import version
 from .exceptions import AstroMLFinderWarning
 from .inputs import ImageData
+from .measure2d import IMAGE_COLUMNS
 
-__all__ = ["SourceCatalog", "DEFAULT_COLUMNS_3D", "DEFAULT_COLUMNS_2D", "SOFIA_COLUMNS", "SOFIA_SPECTRAL_NAMES",
-           "register_plotter", "spectral_column_name"]
+__all__ = ["SourceCatalog", "DEFAULT_COLUMNS_3D", "DEFAULT_COLUMNS_2D", "DECONVOLVED_COLUMNS", "SOFIA_COLUMNS",
+           "SOFIA_SPECTRAL_NAMES", "register_plotter", "spectral_column_name"]
 
 DEFAULT_COLUMNS_3D = (
     "id", "x", "y", "z", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max", "n_pix",
@@ -29,8 +30,11 @@ DEFAULT_COLUMNS_3D = (
 )  # fmt: skip
 DEFAULT_COLUMNS_2D = (
     "id", "x", "y", "x_min", "x_max", "y_min", "y_max", "n_pix", "f_min", "f_max", "f_sum",
-    "rms", "snr", "ell_maj", "ell_min", "ell_pa", "rel", "flag",
+    "rms", "snr", "ell_maj", "ell_min", "ell_pa", "rel", "flag", "peak_flux", "err_peak_flux",
+    "int_flux", "err_int_flux",
 )  # fmt: skip
+#: Default columns of 2D images with a beam and a celestial WCS, after `DEFAULT_COLUMNS_2D`.
+DECONVOLVED_COLUMNS = ("deconv_maj", "deconv_min", "deconv_pa")
 #: SoFiA-2 catalogue columns in SoFiA order; ``ra``/``dec``/``freq`` are
 #: renamed after the WCS axis types (``l``/``b``, ``v_rad``, ...).
 SOFIA_COLUMNS = (
@@ -58,6 +62,8 @@ _PARAM_NAMES = (
     "y_peak", "z_peak",
 )  # fmt: skip
 _LINKER_NAMES = ("fill", "mean", "std", "skew", "kurt")
+#: Continuum columns of 2D images (`astro_mlfinder.core.measure2d`).
+_IMAGE_ONLY = set(IMAGE_COLUMNS)
 _CUBE_ONLY = {"z", "z_min", "z_max", "w20", "w50", "wm50", "kin_pa", "err_z", "z_peak", "freq", "freq_peak"}
 #: SoFiA-2's catalogue names of the spectral world columns, by the first four letters of CTYPE.
 SOFIA_SPECTRAL_NAMES = {"FREQ": "freq", "VRAD": "v_rad", "VOPT": "v_opt", "FELO": "v_opt", "VELO": "v_app"}
@@ -186,6 +192,34 @@ class SourceCatalog:
 
         return SegmentationImage(self._segment)
 
+    def to_photutils(self, **kwargs):
+        """`photutils.segmentation.SourceCatalog` of a 2D image on the same labels.
+
+        Every photutils property (``segment_flux``, ``kron_flux``,
+        ``fwhm``, ...) is then one call away. The data are the measured image,
+        its NaN pixels masked, with the image's WCS; a sliced catalogue gives
+        the photutils catalogue of the same sources.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to `photutils.segmentation.SourceCatalog` (``error``,
+            ``background``, ``convolved_data``, ``kron_params`` ...).
+        """
+        if self._segment.ndim != 2:
+            raise ValueError("to_photutils is defined for 2D images only; use cat.to_table() for cubes")
+        from photutils.segmentation import SourceCatalog as PhotutilsCatalog
+
+        data = self.image.data
+        mask = ~np.isfinite(data)
+        kwargs.setdefault("wcs", self.image.wcs)
+        kwargs.setdefault("mask", mask if mask.any() else None)
+        catalog = PhotutilsCatalog(np.where(mask, 0.0, data), self.segment_img, **kwargs)
+        if self._index is None:
+            return catalog
+        labels = np.asarray(self._select(self._ids_all))
+        return catalog.select_labels(labels) if not self.isscalar else catalog.select_label(int(labels))
+
     @property
     def ndim(self):
         """Dimensionality of the searched data."""
@@ -299,6 +333,8 @@ class SourceCatalog:
             values = self._flags_all
         elif name in _LINKER_NAMES:
             values = self._linker_stats_all[name]
+        elif name in _IMAGE_ONLY and self.ndim == 2:
+            values = self._image_columns_all[name]
         elif name == "name":
             values = self._names_all
         else:
@@ -329,6 +365,14 @@ class SourceCatalog:
             rms[bad] = measure_noise(self.image.data)
         with np.errstate(invalid="ignore", divide="ignore"):
             return f_sum / (rms * np.sqrt(n_pix * self.image.beam_area))
+
+    @functools.cached_property
+    def _image_columns_all(self):
+        """Continuum columns of a 2D image (`astro_mlfinder.core.measure2d.image_columns`)."""
+        from .measure2d import image_columns
+        from .stats import measure_noise
+
+        return image_columns(self, self._params, measure_noise(self.image.data))
 
     @functools.cached_property
     def _flags_all(self):
@@ -480,6 +524,18 @@ class SourceCatalog:
     skew = _param_property("skew", "Skewness of the pixel values.")
     kurt = _param_property("kurt", "Excess kurtosis of the pixel values.")
     name = _param_property("name", "SoFiA-style source name.")
+    peak_flux = _param_property("peak_flux", "2D: peak flux density, f_max (data unit, Jy/beam).")
+    err_peak_flux = _param_property("err_peak_flux", "2D: uncertainty of peak_flux, the noise rms.")
+    int_flux = _param_property(
+        "int_flux", "2D: integrated flux density, sum / beam area in pixels at the source (Jy for Jy/beam data)."
+    )
+    err_int_flux = _param_property("err_int_flux", "2D: uncertainty of int_flux, rms sqrt(n_pix / beam area).")
+    size_maj = _param_property("size_maj", "2D: FWHM major axis from the moments (arcsec; pix without a WCS).")
+    size_min = _param_property("size_min", "2D: FWHM minor axis from the moments (arcsec; pix without a WCS).")
+    size_pa = _param_property("size_pa", "2D: position angle of size_maj, east of north (deg).")
+    deconv_maj = _param_property("deconv_maj", "2D: size_maj with the beam removed (arcsec), 0 if unresolved.")
+    deconv_min = _param_property("deconv_min", "2D: size_min with the beam removed (arcsec), 0 if unresolved.")
+    deconv_pa = _param_property("deconv_pa", "2D: position angle of the deconvolved ellipse (deg east of north).")
 
     @property
     def sky_centroid(self):
@@ -507,6 +563,8 @@ class SourceCatalog:
         """Names of the columns available for `to_table`."""
         params = [n for n in _PARAM_NAMES if self.ndim == 3 or n not in _CUBE_ONLY]
         names = ["name", "id", *params, "snr", "rel", "flag", *_LINKER_NAMES]
+        if self.ndim == 2:
+            names += list(IMAGE_COLUMNS)
         names += [k for k in self._extra if k not in names]
         if self._world_all:
             names += ["sky_centroid", *self._world_all]
@@ -514,6 +572,8 @@ class SourceCatalog:
 
     def _default_columns(self):
         base = list(DEFAULT_COLUMNS_3D if self.ndim == 3 else DEFAULT_COLUMNS_2D)
+        if self.ndim == 2 and self.image.beam and self.image.has_celestial:
+            base += DECONVOLVED_COLUMNS
         base += [k for k in self._extra if k not in base and k not in _LINKER_NAMES]
         if self._world_all:
             base.append("sky_centroid")

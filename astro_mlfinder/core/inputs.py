@@ -345,6 +345,22 @@ class ImageData:
         return self.wcs is not None and self.wcs.has_celestial
 
     @property
+    def frequency(self):
+        """Observing frequency of an image as a Quantity (Hz), or None.
+
+        From the ``FREQ`` keyword (written when a length-1 frequency axis is
+        dropped) or a 2D header's ``RESTFRQ``/``RESTFREQ``; cubes carry their
+        frequencies on the spectral axis and return None.
+        """
+        if self.ndim != 2 or self.header is None:
+            return None
+        for key in ("FREQ", "RESTFRQ", "RESTFREQ"):
+            value = self.header.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+                return float(value) * u.Hz
+        return None
+
+    @property
     def has_spectral(self):
         """True if the WCS has a spectral axis (cubes only)."""
         return self.wcs is not None and self.ndim == 3 and self.wcs.wcs.spec >= 0
@@ -354,8 +370,8 @@ class ImageData:
         """Celestial pixel size in degrees (mean of both axes), or None."""
         if not self.has_celestial:
             return None
-        scales = np.abs(self.wcs.celestial.proj_plane_pixel_scales())
-        return float(np.mean([s.to_value(u.deg) for s in scales]))
+        scales = self.wcs.celestial.proj_plane_pixel_scales()  # a list of Quantities
+        return float(np.mean([abs(u.Quantity(s, u.deg).to_value(u.deg)) for s in scales]))
 
     @property
     def spectral_cdelt(self):
@@ -537,10 +553,21 @@ def _axis_type(ctype):
 
 
 def _drop_degenerate_axes(data, header, wcs):
-    """Drop length-1 axes beyond the first three; error on multi-plane Stokes."""
+    """Drop length-1 axes beyond the first three; error on multi-plane Stokes.
+
+    A length-1 spectral axis beside two celestial axes is dropped too: a
+    continuum image written with ``NAXIS3 = 1`` (``FREQ``) is a 2D image, not a
+    one-channel cube. Its frequency is kept in the header as ``FREQ`` (Hz)
+    when the axis is a frequency axis (see `ImageData.frequency`).
+    """
     if data.ndim < 3 and wcs is None:
         return data, header, wcs
     fits_ndim = data.ndim
+    kinds = [_axis_type(wcs.wcs.ctype[a]) if wcs is not None and a < wcs.naxis else "" for a in range(fits_ndim)]
+    image_plane = kinds.count("celestial") == 2 and all(
+        data.shape[fits_ndim - 1 - a] == 1 for a in range(fits_ndim) if kinds[a] != "celestial"
+    )
+    frequency = None
     keep = []
     for fits_axis in range(fits_ndim):  # FITS order (0 = NAXIS1)
         length = data.shape[fits_ndim - 1 - fits_axis]
@@ -551,9 +578,12 @@ def _drop_degenerate_axes(data, header, wcs):
                 f"data have a STOKES axis with {length} planes (shape {data.shape}); "
                 "select one Stokes plane (e.g. data[0]) before searching"
             )
-        if length == 1 and (kind in ("stokes", "other") or fits_ndim > 3):
+        if length == 1 and (kind in ("stokes", "other") or fits_ndim > 3 or (image_plane and kind == "spectral")):
             if kind in ("celestial",):
                 keep.append(fits_axis)
+                continue
+            if kind == "spectral" and wcs.wcs.ctype[fits_axis].upper().startswith("FREQ"):
+                frequency = _axis_value_hz(wcs, fits_axis)
             continue
         keep.append(fits_axis)
     if len(keep) == fits_ndim:
@@ -565,7 +595,20 @@ def _drop_degenerate_axes(data, header, wcs):
         wcs = wcs.sub([a + 1 for a in keep])
     if header is not None:
         header = _rebuild_axis_header(header, wcs, data, keep, fits_ndim)
+        if frequency is not None and "FREQ" not in header:
+            header["FREQ"] = (frequency, "[Hz] frequency of the dropped length-1 axis")
     return data, header, wcs
+
+
+def _axis_value_hz(wcs, fits_axis):
+    """World value (Hz) at pixel 0 of the frequency axis ``fits_axis`` of ``wcs``, or None."""
+    try:
+        value = wcs.sub([fits_axis + 1]).pixel_to_world_values(0.0)
+        unit = u.Unit(wcs.wcs.cunit[fits_axis] or "Hz")
+        value = float((float(np.asarray(value)) * unit).to_value(u.Hz))
+    except (ValueError, TypeError, u.UnitsError):  # pragma: no cover - an unusable frequency axis
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _rebuild_axis_header(header, wcs, data, kept, old_ndim):

@@ -293,9 +293,20 @@ def _spatial_distance(det, tru, spatial_tolerance, wcs):
         dy = _values(det, 'y')[:, None] - _values(tru, 'y')[None, :]
         sep_pix = np.hypot(dx, dy)
     if not is_angle:
-        tol = float(spatial_tolerance)
-        if tol <= 0:
-            raise ValueError(f'spatial_tolerance must be > 0, got {tol}')
+        tol = np.asarray(spatial_tolerance, dtype=np.float64)
+        if tol.ndim == 1:
+            # one tolerance per true source (e.g. the beam or the source size)
+            if tol.size != len(tru):
+                raise ValueError(f'spatial_tolerance has {tol.size} values for '
+                                 f'{len(tru)} true sources; give one number or '
+                                 'one per true source')
+            tol = tol[None, :]
+        elif tol.ndim:
+            raise ValueError('spatial_tolerance must be a number or a 1D array '
+                             'with one value per true source')
+        if not np.all(tol > 0):
+            raise ValueError(f'spatial_tolerance must be > 0, got '
+                             f'{np.min(tol) if tol.size else tol}')
         return sep_pix / tol, sep_pix
     if spatial_tolerance <= 0 * u.deg:
         raise ValueError(f'spatial_tolerance must be > 0, got '
@@ -341,9 +352,11 @@ def match_catalogs(detected, truth, *, spatial_tolerance=3.0,
         Catalogues with columns ``id``, ``x``, ``y`` (and ``z`` for cubes),
         0-based pixel coordinates; ``f_sum`` gives flux ratios.  Quantity
         columns are used by value (pixels).
-    spatial_tolerance : float or `~astropy.units.Quantity`, optional
+    spatial_tolerance : float, array or `~astropy.units.Quantity`, optional
         Spatial tolerance in pixels, or as an angle (converted with
-        ``wcs``, or compared with the catalogues' sky coordinates).
+        ``wcs``, or compared with the catalogues' sky coordinates).  A 1D
+        array of pixel tolerances gives one per true source (for example
+        the larger of the beam and the source's own size).
     spectral_tolerance : float, optional
         Spectral tolerance in channels.
     detected_segment, truth_segment : array_like of int, optional

@@ -5,6 +5,11 @@ source finders.
 """
 
 from astro_mlfinder.simulate.augment import cutmix
+from astro_mlfinder.simulate.continuum import (
+    ContinuumSimulation,
+    make_continuum_header,
+    simulate_continuum_image,
+)
 from astro_mlfinder.simulate.hi import (
                                         HI_REST_FREQUENCY,
                                         REALISM_DEFAULTS,
@@ -14,5 +19,6 @@ from astro_mlfinder.simulate.hi import (
                                         simulate_hi_cube,
 )
 
-__all__ = ['HI_REST_FREQUENCY', 'HISimulation', 'REALISM_DEFAULTS', 'cutmix',
-           'make_hi_header', 'random_realism', 'simulate_hi_cube']
+__all__ = ['HI_REST_FREQUENCY', 'ContinuumSimulation', 'HISimulation', 'REALISM_DEFAULTS',
+           'cutmix', 'make_continuum_header', 'make_hi_header', 'random_realism',
+           'simulate_continuum_image', 'simulate_hi_cube']

@@ -192,3 +192,18 @@ def test_empty_catalogues():
         match_catalogs(Table({'id': [1], 'x': [1.0]}), det)
     with pytest.raises(ValueError, match='must be an astropy Table'):
         match_catalogs([1, 2], det)
+
+
+def test_tolerance_per_true_source():
+    truth = Table({'id': [1, 2], 'x': [0.0, 50.0], 'y': [0.0, 0.0]})
+    det = Table({'x': [4.0, 54.0], 'y': [0.0, 0.0]})
+    # 4 pixels off both: only the source given a 5-pixel radius is matched
+    res = match_catalogs(det, truth, spatial_tolerance=[3.0, 5.0])
+    assert res.tp == 1
+    assert res.matches['truth_id'][0] == 2
+    assert_allclose(res.matches['distance'], [0.8])
+    assert_array_equal(res.false_negatives, [1])
+    with pytest.raises(ValueError, match='one per true source'):
+        match_catalogs(det, truth, spatial_tolerance=[3.0, 5.0, 1.0])
+    with pytest.raises(ValueError, match='must be > 0'):
+        match_catalogs(det, truth, spatial_tolerance=[3.0, 0.0])

@@ -6,10 +6,12 @@ Each model is a `~astro_mlfinder.neural.models.base.NeuralModel` subclass in
 imported when loaded), so the registry can be inspected, and a wrong name
 reported, without it.
 
-Registered here: ``unet3d`` (`~astro_mlfinder.neural.models.unet3d.Unet3DModel`).
+Registered here: ``unet3d`` (`~astro_mlfinder.neural.models.unet3d.Unet3DModel`) and
+``convosource`` (`~astro_mlfinder.neural.models.convosource.ConvoSourceModel`).
 """
 
 from .base import NeuralModel, TrainingRecipe, import_object
+from .convosource.model import ConvoSourceModel
 from .unet3d.model import Unet3DModel
 
 __all__ = [
@@ -82,3 +84,4 @@ def get_model(name):
 get_model_spec = get_model
 
 register_model(Unet3DModel)
+register_model(ConvoSourceModel)
