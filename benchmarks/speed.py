@@ -290,6 +290,7 @@ def main(argv=None):
     parser.add_argument("--config", choices=("plain", "full", "both"), default="both")
     parser.add_argument("--sofia", help="path of the SoFiA-2 binary (else SOFIA2_BIN or PATH)")
     parser.add_argument("--baseline", help="another source checkout whose ClassicalFinder runs alongside")
+    parser.add_argument("--no-fresh", action="store_true", help="skip the fresh-install (compiling) run")
     parser.add_argument("--no-kernels", action="store_true", help="skip the bandwidth/kernel measurement")
     parser.add_argument("--kernel-size", type=int, default=512, help="cube edge for the kernel measurement")
     parser.add_argument("--tmpdir", help="where to write the cubes (default: the system temporary folder)")
@@ -325,7 +326,7 @@ def main(argv=None):
         par.write_text(PAR.format(cube=cube, outdir=tmp, prefix="fresh", rel="false", products="false",
                                   thr=5.0))
         fresh = {}
-        for name, env in finders.items():
+        for name, env in ({} if args.no_fresh else finders).items():
             env = dict(env, NUMBA_CACHE_DIR=str(tmp / f"numba-{name}"))
             print(f"fresh install run ({name}) ...", file=sys.stderr, flush=True)
             fresh[name] = run_measured(ours_cmd(par, cube, tmp, "fresh", "false"), env=env)[0]
