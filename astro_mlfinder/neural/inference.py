@@ -403,11 +403,10 @@ def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, openi
     fg, prob = fg[box], prob[box]
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)[box]
-    cross = ndimage.generate_binary_structure(prob.ndim, 1)
-    if closing:
-        fg = ndimage.binary_closing(fg, structure=cross, border_value=0)
-    if opening:
-        fg = ndimage.binary_opening(fg, structure=cross)
+    if closing:  # = ndimage.binary_closing with the cross and border_value=0, by array shifts (faster)
+        fg = _cross_erode(_cross_dilate(fg))
+    if opening:  # = ndimage.binary_opening with the cross
+        fg = _cross_dilate(_cross_erode(fg))
     if mask is not None:
         fg &= ~np.asarray(mask, dtype=bool)
     crop, n = ndimage.label(fg, structure=np.ones((3,) * prob.ndim, dtype=bool))
@@ -424,6 +423,30 @@ def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, openi
     sums = np.bincount(lab, weights=prob.ravel()[idx], minlength=n_keep + 1)[1:]
     score = (sums / np.bincount(lab, minlength=n_keep + 1)[1:]).astype(np.float32)
     return labels, score
+
+
+def _shifted(axis, start, stop):
+    return (slice(None),) * axis + (slice(start, stop),)
+
+
+def _cross_dilate(fg):
+    """Binary dilation with the 6- (4-) connected cross; outside the array counts as background."""
+    out = fg.copy()
+    for axis in range(fg.ndim):
+        out[_shifted(axis, 1, None)] |= fg[_shifted(axis, None, -1)]
+        out[_shifted(axis, None, -1)] |= fg[_shifted(axis, 1, None)]
+    return out
+
+
+def _cross_erode(fg):
+    """Binary erosion with the cross; outside the array counts as background (``border_value=0``)."""
+    out = fg.copy()
+    for axis in range(fg.ndim):
+        out[_shifted(axis, 1, None)] &= fg[_shifted(axis, None, -1)]
+        out[_shifted(axis, None, -1)] &= fg[_shifted(axis, 1, None)]
+        out[_shifted(axis, 0, 1)] = False
+        out[_shifted(axis, -1, None)] = False
+    return out
 
 
 def _foreground_box(fg, margin):
