@@ -16,10 +16,11 @@ peak/cube   that peak divided by the float32 cube size
 data/cube   the same without the interpreter and numba runtime measured before
             the cube was made (about 0.2 GB), i.e. input cube + working arrays;
             this is the figure to compare with SoFiA-2's 2.0x
-xSoFiA      wall time and peak memory relative to SoFiA-2 2.5.1 measured on
+xSoFiA      wall time and peak memory relative to SoFiA-2 2.5.1 as recorded on
             this 2-core machine for 512^3 (25 s, 1.06 GB; see
-            /work/shared/reference/sofia2.md section 11.2); for smaller cubes
-            the SoFiA-2 figures are scaled by voxel count (marked ~)
+            /work/shared/reference/sofia2.md section 11.2); other sizes get
+            no ratio (SoFiA-2 is measured at every size, in the same run, by
+            benchmarks/speed.py)
 ref         a plain numpy + scipy.ndimage implementation of the same algorithm
             run in the same process (uniform_filter1d with zero padding), its
             wall time, speed-up of smooth_clip over it, and the number of
@@ -210,10 +211,7 @@ def print_table(results):
         if "error" in r:
             print(f"{r['n']:>5}^3  failed: {r['error']}")
             continue
-        scale = r["voxels"] / 512**3
-        sofia_wall = SOFIA_512_WALL * scale
-        sofia_peak = SOFIA_512_PEAK * scale
-        mark = "" if r["n"] == 512 else "~"
+        at_512 = r["n"] == 512  # the only size with a recorded SoFiA-2 figure: no scaled ratios
         ref_s = f"{r['ref_wall']:7.2f}" if "ref_wall" in r else f"{'-':>7}"
         spd = f"{r['ref_wall'] / r['wall']:7.2f}x" if "ref_wall" in r else f"{'-':>8}"
         diff = f"{r['ref_diff']:5d}" if "ref_diff" in r else f"{'-':>5}"
@@ -224,11 +222,11 @@ def print_table(results):
         print(f"{r['n']:>5}^3 {r['wall']:7.2f} {r['voxels'] / r['wall'] / 1e6:7.1f} "
               f"{r['peak'] / gb:8.3f} {r['peak'] / r['cube_bytes']:8.2f}x "
               f"{(r['peak'] - r['rss_base']) / r['cube_bytes']:8.2f}x "
-              f"{mark + _fmt_ratio(r['wall'] / sofia_wall):>11} "
-              f"{mark + _fmt_ratio(r['peak'] / sofia_peak):>11} {ref_s} {spd} {diff} {fin}")
+              f"{_fmt_ratio(r['wall'] / SOFIA_512_WALL) if at_512 else '-':>11} "
+              f"{_fmt_ratio(r['peak'] / SOFIA_512_PEAK) if at_512 else '-':>11} {ref_s} {spd} {diff} {fin}")
     print()
-    print("xSoFiA: < 1 means faster / leaner than SoFiA-2 2.5.1 (512^3: 25 s, 1.06 GB = 2.02x "
-          "cube; ~ = scaled by voxel count).")
+    print("xSoFiA: < 1 means faster / leaner than SoFiA-2 2.5.1 (recorded at 512^3 only: 25 s, 1.06 GB = "
+          "2.02x cube; benchmarks/speed.py measures SoFiA-2 at every size).")
     print("Targets at 512^3 on 2 cores: wall <= 37 s (1.5x SoFiA-2), peak <= 2.5x cube.")
     print("finder: full ClassicalFinder (S+C, linker, parameterisation) on the same cube, "
           "peak/cube incl. runtime.")

@@ -278,7 +278,8 @@ def reliability(finder, state):
     )
     state.keep = np.asarray(result.keep, dtype=bool)
     state.meta["reliability"] = result
-    state.labels = _reliability.relabel(state.labels, state.keep)
+    # in place: a copy would hold two label cubes (the linker's labels are not used again)
+    state.labels = _reliability.relabel(state.labels, state.keep, inplace=True)
     state.columns = _linker_columns(linked, state.keep, np.asarray(result.rel, dtype=float))
     return state
 
@@ -292,7 +293,7 @@ def dilate(finder, state):
     state.labels, flags_added = _dilation.dilate_mask(
         state.labels, state.work, np.asarray(state.linked.f_sum)[state.keep],
         iterations_xy=finder.dilation_iterations_xy, iterations_z=finder.dilation_iterations_z,
-        threshold=finder.dilation_threshold,
+        threshold=finder.dilation_threshold, inplace=True,  # the stages' own label cube: no copy
     )
     state.columns["flag"] = state.columns["flag"] | np.asarray(flags_added, dtype=np.int64)
     return state

@@ -41,6 +41,7 @@ RELIABILITY_PARAMETERS = ('peak', 'sum', 'mean', 'chan', 'pix', 'fill',
 _WARN_NEGATIVE = 50
 # Above this many kernel evaluations the compiled loop is used.
 _NUMBA_PAIRS = 4_000_000
+_RELABEL_CHUNK = 1 << 22  # labels relabelled at a time
 
 
 class ReliabilityError(ValueError):
@@ -582,10 +583,12 @@ def relabel(labels, keep, *, inplace=False):
             raise ValueError('inplace relabelling needs a contiguous array')
     else:
         flat = np.array(labels, dtype=np.int32, copy=True).reshape(-1)
-    idx = np.flatnonzero(flat)
-    vals = flat[idx]
-    if vals.size and (vals.min() < 0 or vals.max() > keep.size):
-        raise ValueError(f'labels must lie in 0..{keep.size} (one keep entry '
-                         f'per source)')
-    flat[idx] = lut[vals]
+    # in chunks of 4 Mi labels: no temporary of the label cube's size
+    chunks = [flat[i:i + _RELABEL_CHUNK] for i in range(0, flat.size, _RELABEL_CHUNK)]
+    for part in chunks:
+        if part.min() < 0 or part.max() > keep.size:
+            raise ValueError(f'labels must lie in 0..{keep.size} (one keep entry '
+                             f'per source)')
+    for part in chunks:
+        part[...] = lut[part]
     return labels if inplace else flat.reshape(np.shape(labels))

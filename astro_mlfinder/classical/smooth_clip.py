@@ -66,7 +66,7 @@ import numpy as np
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.progress import progress_bar
 from ..core.stats import check_flux_range, check_statistic, measure_noise
-from . import _boxcar
+from . import _boxcar, _jit
 from .packed_mask import PackedMask
 
 __all__ = ["SmoothClipResult", "optimal_filter_size", "smooth_clip"]
@@ -293,6 +293,8 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
             raise ValueError(f"mask has shape {m.shape}, data have shape {out_shape}.")
         bits = PackedMask.from_array(m.reshape(cube.shape)).bits.copy()  # the kernels write to it
 
+    _jit.announce_compilation((_boxcar.clip_bits, _boxcar.spatial_pass, _boxcar.spectral_pass_inplace,
+                               _boxcar.spectral_pass_from))
     rms0 = measure_noise(cube, stat, flux_range, sample=True)
     _check_rms(rms0, "the input cube")
     use_repl = replacement >= 0.0

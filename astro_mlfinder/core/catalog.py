@@ -12,8 +12,6 @@ import warnings
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import SkyCoord
-from astropy.table import QTable
 
 from ..config import version
 from .exceptions import AstroMLFinderWarning
@@ -545,6 +543,7 @@ class SourceCatalog:
             return None
         frame = self.image.wcs.celestial
         lon, lat = self._celestial_names
+        from astropy.coordinates import SkyCoord  # imported on first use: it is slow to import
         from astropy.wcs.utils import wcs_to_celestial_frame
 
         coords = SkyCoord(world[lon], world[lat], frame=wcs_to_celestial_frame(frame))
@@ -627,6 +626,8 @@ class SourceCatalog:
                 raise ValueError(f"unknown column(s) {unknown}; available: {self.column_names}")
         index = np.atleast_1d(self._index) if self._index is not None else None
         view = self if not self.isscalar else self._as_list_view(index)
+        from astropy.table import QTable  # imported on first use: it is slow to import
+
         table = QTable(meta=self._table_meta())
         for name in names:
             if name == "sky_centroid":

@@ -37,17 +37,20 @@ import math
 import mmap
 import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
-from astropy.nddata import NDData
-from astropy.wcs import WCS, FITSFixedWarning
 
 from .exceptions import AstroMLFinderWarning
+
+if TYPE_CHECKING:  # astropy.wcs is imported when a WCS is built: it is slow to import
+    from astropy.wcs import WCS
 
 __all__ = ["ImageData", "load_image", "normalise_bunit", "normalise_header"]
 
@@ -291,7 +294,7 @@ class ImageData:
     """
 
     data: np.ndarray
-    wcs: WCS | None = None
+    wcs: "WCS | None" = None
     header: fits.Header | None = None
     unit: u.UnitBase = field(default_factory=lambda: u.dimensionless_unscaled)
     beam: dict | None = None
@@ -518,6 +521,8 @@ def _wcslib_message(exc):
 
 
 def _build_wcs(header, naxis):
+    from astropy.wcs import WCS, FITSFixedWarning
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
@@ -849,10 +854,12 @@ def load_image(data, wcs=None, *, unit=None):
         image = _from_hdu(data)
     elif isinstance(data, fits.BinTableHDU | fits.TableHDU):
         raise ValueError("a FITS table HDU cannot be searched for sources; pass an image HDU")
-    elif isinstance(data, NDData):
+    elif "astropy.nddata" in sys.modules and isinstance(data, sys.modules["astropy.nddata"].NDData):
         arr = data.data if data.mask is None and _is_lazy(data.data) else np.asarray(data.data)
         if data.mask is not None:
             arr = np.where(np.asarray(data.mask, dtype=bool), np.nan, arr.astype(np.float32))
+        from astropy.wcs import WCS
+
         nd_wcs = data.wcs if isinstance(data.wcs, WCS) else None
         header = None
         meta = getattr(data, "meta", None)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["as_tuple", "round_up", "tile_origins", "TilePlan", "plan_tiles", "blend_window"]
+__all__ = ["as_tuple", "round_up", "tile_origins", "balanced_origins", "TilePlan", "plan_tiles", "blend_window"]
 
 _AXES = {1: "(n,)", 2: "(y, x)", 3: "(z, y, x)"}
 
@@ -118,6 +118,45 @@ def tile_origins(size, tile, step):
     return origins
 
 
+def balanced_origins(size, tile, overlap, divisor=1):
+    """Fewest tiles of at most ``tile`` covering ``[0, size)`` with neighbours overlapping by >= ``overlap``.
+
+    The number of tiles is that of the flush-end plan of `tile_origins`; the
+    tile is then shrunk to the smallest multiple of ``divisor`` for which
+    that many tiles still overlap by ``overlap`` and the origins are spread
+    evenly (steps differing by at most ``divisor``), so the tiles cover
+    ``size + (n - 1) * overlap`` voxels plus less than ``n * divisor``
+    instead of up to twice ``size``.
+
+    Parameters
+    ----------
+    size, tile, overlap, divisor : int
+        Axis length, largest tile, least overlap and the multiple that
+        ``size``, ``tile`` and ``overlap`` are (and the result will be) of.
+
+    Returns
+    -------
+    tile : int
+        The tile length used.
+    origins : list of int
+        Tile origins; the first is 0 and the last ends at ``size``.
+
+    Examples
+    --------
+    >>> balanced_origins(256, 128, 32, 16)   # flush-end: 0, 96, 128 with tiles of 128
+    (112, [0, 80, 144])
+    """
+    if size <= tile:
+        return size, [0]
+    n = math.ceil((size - overlap) / (tile - overlap))
+    tile = min(tile, round_up(math.ceil((size + (n - 1) * overlap) / n), divisor))
+    units, steps = (size - tile) // divisor, n - 1
+    origins = [0]
+    for i in range(steps):  # the first ``units % steps`` steps are one divisor longer
+        origins.append(origins[-1] + divisor * (units // steps + (1 if i < units % steps else 0)))
+    return tile, origins
+
+
 @dataclass(frozen=True)
 class TilePlan:
     """How an array of ``shape`` is cut into overlapping tiles (see `plan_tiles`).
@@ -185,7 +224,7 @@ class TilePlan:
         return self._windows[key]
 
 
-def plan_tiles(shape, tile_shape, overlap, divisor=1):
+def plan_tiles(shape, tile_shape, overlap, divisor=1, *, balanced=False):
     """Plan overlapping tiles of an array of ``shape`` (2D, 3D or any ndim).
 
     Along each axis the size is padded to a multiple of ``divisor``; the tile
@@ -197,6 +236,13 @@ def plan_tiles(shape, tile_shape, overlap, divisor=1):
     size (`tile_origins`). Every origin and tile size is therefore a
     multiple of ``divisor``.
 
+    With ``balanced=True`` each axis keeps the same (smallest) number of
+    tiles, but the tiles shrink to the smallest multiple of ``divisor`` that
+    still gives every pair of neighbours at least the overlap, and are spread
+    evenly instead of ending flush: each voxel is then covered about once
+    plus the overlap (`balanced_origins`), where the flush-end plan can
+    process up to twice the axis.
+
     Parameters
     ----------
     shape : tuple of int
@@ -206,6 +252,8 @@ def plan_tiles(shape, tile_shape, overlap, divisor=1):
     divisor : int
         Tile sizes, overlaps and origins are multiples of this (16 for a
         four-level U-Net; 1 for no constraint).
+    balanced : bool
+        Shrink and spread the tiles evenly (see above).
 
     Returns
     -------
@@ -234,7 +282,10 @@ def plan_tiles(shape, tile_shape, overlap, divisor=1):
             t, o, orig = p, 0, [0]
         else:
             o = min(round_up(o, divisor) if o > 0 else 0, t - divisor)
-            orig = tile_origins(p, t, t - o)
+            if balanced:
+                t, orig = balanced_origins(p, t, o, divisor)
+            else:
+                orig = tile_origins(p, t, t - o)
         padded.append(p)
         tiles.append(t)
         overlaps.append(o)

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import SkyCoord
-from astropy.table import QTable
 
 from ..core.registry import catalog_writers, register_writer
 from .atomic import atomic_path
@@ -33,6 +31,9 @@ def guess_format(path):
 
 def _split_skycoord(table):
     """VOTable cannot hold SkyCoord columns: replace them by lon/lat Quantities."""
+    from astropy.coordinates import SkyCoord  # imported on first use: slow to import
+    from astropy.table import QTable
+
     out = QTable(meta=table.meta)
     for name in table.colnames:
         col = table[name]

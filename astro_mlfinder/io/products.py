@@ -331,12 +331,12 @@ def write_products(
         else:
             header = _make_header(image, ndim, bunit=bunit, beam=True, history=history)
             written.append(
-                _write_fits(paths["noise"], noise_data.astype(np.float32), header, overwrite)
+                _write_fits(paths["noise"], np.asarray(noise_data, dtype=np.float32), header, overwrite)
             )
     if "filtered" in paths:
         header = _filtered_header(image, history)
         written.append(
-            _write_fits(paths["filtered"], filtered_data.astype(np.float32), header, overwrite)
+            _write_fits(paths["filtered"], np.asarray(filtered_data, dtype=np.float32), header, overwrite)
         )
     if "raw_mask" in paths:
         header = _make_header(image, ndim, bunit=" ", beam=False, history=history)
@@ -364,7 +364,8 @@ def write_products(
         written.append(_write_fits(paths["mask_2d"], _project_mask(segment), header, overwrite))
     if "mask" in paths:
         header = _make_header(image, ndim, bunit=" ", beam=False, history=history)
-        written.append(_write_fits(paths["mask"], segment.astype(np.int32), header, overwrite))
+        # no copy of an int32 label cube (astropy swaps its bytes in place while writing)
+        written.append(_write_fits(paths["mask"], np.asarray(segment, dtype=np.int32), header, overwrite))
     if source_ids:
         written += _write_cubelets(
             catalog,

@@ -28,7 +28,6 @@ would keep an FK4 equinox when converting to FK5 and never rotate an angle.
 import re
 from pathlib import Path
 
-from ..core.regions import file_frame, transform_regions
 from ..core.registry import register_writer
 from .atomic import write_text
 
@@ -70,6 +69,8 @@ def serialize_regions(regions, format, frame=None, **kwargs):
         if frame is None:
             first = sky[0]
             frame = first.center if hasattr(first, "center") else first.vertices
+        from ..core.regions import file_frame, transform_regions  # astropy.coordinates: slow import
+
         target = file_frame(frame)
         regions = transform_regions(regions, target)
         if format == "crtf":

@@ -28,7 +28,6 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 from astropy import units as u
-from astropy.table import QTable
 
 from ..config import version
 from ..core.catalog import SOFIA_SPECTRAL_NAMES
@@ -621,6 +620,8 @@ def read_sofia_xml(path):
     for number, row in enumerate(rows, start=1):
         if len(row) != len(fields):
             raise ValueError(f"{path}: row {number} has {len(row)} cells for {len(fields)} fields")
+    from astropy.table import QTable  # imported on first use: slow to import
+
     table = QTable(meta={"params": params, "description": description})
     for j, field in enumerate(fields):
         name = field.get("name")
@@ -696,6 +697,8 @@ def read_sofia_ascii(path):
                 f"{path}: data row {number} has {len(values) + 1} values for {len(names)} columns"
             )
         cells.append(values)
+    from astropy.table import QTable  # imported on first use: slow to import
+
     table = QTable(meta=meta)
     table["name"] = np.array(idents, dtype=str)
     for j, (name, unit_text) in enumerate(zip(names[1:], units[1:], strict=True)):

@@ -159,7 +159,8 @@ def predict_tiled(
     tile_shape, overlap : int or tuple of int
         Tile size and overlap per axis, in pixels of ``volume``; both are
         rounded up to multiples of ``divisor`` (overlap stays below the tile),
-        see `astro_mlfinder.core.tiling.plan_tiles`.
+        see `astro_mlfinder.core.tiling.plan_tiles` (``balanced=True``: as
+        few tiles as the requested size allows, shrunk and spread evenly).
     batch_size : int
         Tiles per call of ``predict_fn``.
     divisor : int
@@ -185,7 +186,8 @@ def predict_tiled(
         raise ValueError(f"predict_tiled expects a (y, x) image or a (z, y, x) volume, got shape {volume.shape}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    plan = plan_tiles(volume.shape, tile_shape, overlap, divisor)
+    # balanced: each voxel is processed about once plus the overlap (flush-end tiles: up to 2x per axis)
+    plan = plan_tiles(volume.shape, tile_shape, overlap, divisor, balanced=True)
     pad = plan.pad_width
     work = np.pad(volume, pad, mode="symmetric") if any(b for _, b in pad) else volume
     total = np.zeros(plan.padded, dtype=np.float32)
@@ -265,7 +267,7 @@ def predict_probability(
         float32 probabilities of the cube's shape; 0 on NaN voxels.
     """
     torch = require_torch("neural inference")
-    from .models.unet3d.network import spectral_rebin, spectral_upsample
+    from .models.unet3d.network import spectral_rebin
 
     cube = np.asarray(cube, dtype=np.float32)
     if cube.ndim != 3:
@@ -314,13 +316,39 @@ def predict_probability(
         model.train(was_training)
     prob_small /= len(flips)
     if rebin:
-        with torch.inference_mode():
-            prob = spectral_upsample(torch.from_numpy(prob_small)[None, None], nz, stride)[0, 0].numpy()
+        prob = _upsample_z(prob_small, nz, stride)
     else:
         prob = prob_small
     prob = np.ascontiguousarray(prob, dtype=np.float32)
     prob[~np.isfinite(cube)] = 0.0
     return prob
+
+
+def _upsample_z(small, n_channels, stride):
+    """`~astro_mlfinder.neural.models.unet3d.network.spectral_upsample` of a (z, y, x) array, plane by plane.
+
+    The same float32 arithmetic (``lo * (1 - w) + hi * w``) without the
+    gathered cube-sized temporaries of the tensor version, which spent more
+    time than the network's largest layer on a 512 x 256 x 256 cube.
+    """
+    from .models.unet3d.network import rebinned_length
+
+    n_in = small.shape[0]
+    if n_in != rebinned_length(n_channels, stride):
+        raise ValueError(f"a cube of {n_channels} channels rebins to {rebinned_length(n_channels, stride)} "
+                         f"channels, but the array has {n_in}")
+    pos = np.clip((np.arange(n_channels, dtype=np.float64) + 0.5) / stride - 0.5, 0, n_in - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n_in - 1)
+    w = (pos - lo).astype(np.float32)
+    one = np.float32(1)
+    out = np.empty((n_channels,) + small.shape[1:], dtype=np.float32)
+    tmp = np.empty(small.shape[1:], dtype=np.float32)
+    for i in range(n_channels):
+        np.multiply(small[lo[i]], one - w[i], out=out[i])
+        np.multiply(small[hi[i]], w[i], out=tmp)
+        out[i] += tmp
+    return out
 
 
 def filter_sizes(labels, min_size):
@@ -366,19 +394,68 @@ def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, openi
     fg = prob > threshold
     if mask is not None:
         fg &= ~np.asarray(mask, dtype=bool)
-    cross = ndimage.generate_binary_structure(prob.ndim, 1)
-    if closing:
-        fg = ndimage.binary_closing(fg, structure=cross, border_value=0)
-    if opening:
-        fg = ndimage.binary_opening(fg, structure=cross)
+    # work inside the box of the foreground plus two voxels (the morphology reaches one voxel out and
+    # the ring beyond stays empty), which gives the same labels as the whole array, in far less time
+    labels = np.zeros(prob.shape, dtype=np.int32)
+    box = _foreground_box(fg, margin=2)
+    if box is None:
+        return labels, np.zeros(0, np.float32)
+    fg, prob = fg[box], prob[box]
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)[box]
+    if closing:  # = ndimage.binary_closing with the cross and border_value=0, by array shifts (faster)
+        fg = _cross_erode(_cross_dilate(fg))
+    if opening:  # = ndimage.binary_opening with the cross
+        fg = _cross_dilate(_cross_erode(fg))
     if mask is not None:
         fg &= ~np.asarray(mask, dtype=bool)
-    labels, n = ndimage.label(fg, structure=np.ones((3,) * prob.ndim, dtype=bool))
+    crop, n = ndimage.label(fg, structure=np.ones((3,) * prob.ndim, dtype=bool))
     if n == 0:
-        return labels.astype(np.int32), np.zeros(0, np.float32)
-    labels = filter_sizes(labels, min_size)
-    n_keep = int(labels.max())
+        return labels, np.zeros(0, np.float32)
+    crop = filter_sizes(crop, min_size)
+    n_keep = int(crop.max())
     if n_keep == 0:
         return labels, np.zeros(0, np.float32)
-    score = np.asarray(ndimage.mean(prob, labels, np.arange(1, n_keep + 1)), dtype=np.float32)
+    labels[box] = crop
+    # mean over the labelled voxels only (ndimage.mean would visit the whole array)
+    idx = np.flatnonzero(crop)
+    lab = crop.ravel()[idx]
+    sums = np.bincount(lab, weights=prob.ravel()[idx], minlength=n_keep + 1)[1:]
+    score = (sums / np.bincount(lab, minlength=n_keep + 1)[1:]).astype(np.float32)
     return labels, score
+
+
+def _shifted(axis, start, stop):
+    return (slice(None),) * axis + (slice(start, stop),)
+
+
+def _cross_dilate(fg):
+    """Binary dilation with the 6- (4-) connected cross; outside the array counts as background."""
+    out = fg.copy()
+    for axis in range(fg.ndim):
+        out[_shifted(axis, 1, None)] |= fg[_shifted(axis, None, -1)]
+        out[_shifted(axis, None, -1)] |= fg[_shifted(axis, 1, None)]
+    return out
+
+
+def _cross_erode(fg):
+    """Binary erosion with the cross; outside the array counts as background (``border_value=0``)."""
+    out = fg.copy()
+    for axis in range(fg.ndim):
+        out[_shifted(axis, 1, None)] &= fg[_shifted(axis, None, -1)]
+        out[_shifted(axis, None, -1)] &= fg[_shifted(axis, 1, None)]
+        out[_shifted(axis, 0, 1)] = False
+        out[_shifted(axis, -1, None)] = False
+    return out
+
+
+def _foreground_box(fg, margin):
+    """Slices of the bounding box of ``fg`` grown by ``margin``; None when ``fg`` is empty."""
+    box = []
+    for axis in range(fg.ndim):
+        other = tuple(a for a in range(fg.ndim) if a != axis)
+        hit = np.flatnonzero(fg.any(axis=other))
+        if hit.size == 0:
+            return None
+        box.append(slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + margin + 1, fg.shape[axis])))
+    return tuple(box)

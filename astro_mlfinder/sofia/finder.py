@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
-from astropy.wcs import WCS
 
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.finder import Finder, build_catalog, smooth_clip_margin
@@ -327,6 +326,8 @@ def _reusable_file(image):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            from astropy.wcs import WCS  # slow import, only needed here
+
             file_wcs = WCS(header, naxis=image.ndim)
         except Exception:
             return False
