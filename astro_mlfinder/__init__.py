@@ -8,8 +8,10 @@ This module only gathers the public API; no module of the package imports it
 back (settings and the version live in `astro_mlfinder.config`).
 """
 
-from . import io  # noqa: F401  (registers the catalogue, region and product writers)
-from . import visualization  # noqa: F401  (registers SourceCatalog.plot; matplotlib loads on first plot)
+from . import (
+    io,  # noqa: F401  (registers the catalogue, region and product writers)
+    visualization,  # noqa: F401  (registers SourceCatalog.plot; matplotlib loads on first plot)
+)
 from .classical.finder import ClassicalFinder
 from .config import conf
 from .config import version as __version__
