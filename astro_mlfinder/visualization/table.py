@@ -12,7 +12,6 @@ and multiplied by the channel's velocity width.
 
 import numpy as np
 from astropy import units as u
-from astropy.table import QTable
 
 from ._common import as_list, channel_velocity_widths, spectral_axis
 
@@ -70,6 +69,8 @@ def physical_table(catalog, *, velocity=None):
     """
     catalog = as_list(catalog)
     image = catalog.image
+    from astropy.table import QTable  # on first use: importing the package stays light
+
     table = QTable()
     table["id"] = np.asarray(catalog.id)
     if len(catalog) == 0:
