@@ -99,7 +99,7 @@ def plot_image(image, ax=None, *, wcs=None, regions=None, labels=None, unit=None
     plt = pyplot()
     data, wcs, unit = _as_image(image, wcs, unit)
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 5.2), subplot_kw={"projection": wcs})
+        _, ax = plt.subplots(figsize=(6.4, 5.2), subplot_kw={"projection": wcs}, layout="constrained")
     finite = data[np.isfinite(data)]
     lo, hi = np.percentile(finite, percentiles) if finite.size else (0.0, 1.0)
     vmin = lo if vmin is None else vmin

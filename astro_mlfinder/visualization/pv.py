@@ -117,7 +117,7 @@ def plot_pv(catalog, source_id, ax=None, *, angle=None, half_length=None, veloci
     if v.size > 1 and v[0] > v[-1]:  # show the spectral coordinate increasing upwards
         pv, mask, v = pv[::-1], mask[::-1], v[::-1]
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 4.5))
+        _, ax = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
     s = offsets.value
     ds = (s[1] - s[0]) / 2 if s.size > 1 else 0.5
     dv = (v[1] - v[0]) / 2 if v.size > 1 else 0.5

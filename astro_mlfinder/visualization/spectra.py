@@ -91,7 +91,7 @@ def plot_spectrum(catalog, source_id, ax=None, *, velocity=None):
     else:
         ylabel = "sum over the source footprint"
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.5))
+        _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
     ax.step(x, flux.value, where="mid", color="k", lw=1)
     step = np.diff(x).mean() / 2 if x.size > 1 else 0.5  # shade whole channels
     lo, hi = sorted((x[z0] - step, x[z1] + step))

@@ -65,7 +65,7 @@ def plot_truth_comparison(detected, truth, match, ax=None, *, image=None, wcs=No
 
         ax = plot_image(image, ax, wcs=wcs, cmap="Greys", label=image_label)
     elif ax is None:
-        _, ax = plt.subplots(figsize=(6, 5))
+        _, ax = plt.subplots(figsize=(6, 5), layout="constrained")
     for k, (d, t) in enumerate(pairs):
         (xd, yd), (xt, yt) = det[d], tru[t]
         ax.plot([xt, xd], [yt, yd], color="tab:green", lw=1)
