@@ -1,6 +1,7 @@
 """The ``astro-mlfinder`` command line."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -99,6 +100,22 @@ def _require_matplotlib(option):
     matplotlib.use("Agg")  # files only: no window, no display needed
 
 
+def _wrote_lines(paths):
+    """``wrote PATH`` per file; the files of a sub-folder (cubelets) as one ``wrote FOLDER/ (N files)`` line."""
+    paths = [Path(path) for path in paths]
+    top = {path.parent for path in paths}
+    outdir = min(top, key=lambda folder: len(folder.parts)) if top else None
+    lines, folders = [], {}
+    for path in paths:
+        if path.parent == outdir:
+            lines.append(f"wrote {path}")
+        else:
+            if path.parent not in folders:
+                lines.append(path.parent)  # placeholder, keeps the order of writing
+            folders[path.parent] = folders.get(path.parent, 0) + 1
+    return [line if isinstance(line, str) else f"wrote {line}{os.sep} ({folders[line]} files)" for line in lines]
+
+
 def _cmd_find(args):
     from .find import make_finder
 
@@ -129,7 +146,7 @@ def _cmd_find(args):
     _say(args, f"{len(cat)} source(s) found by {finder.name}")
     if len(cat):
         _say(args, _physical_table(cat))
-    _say(args, *(f"wrote {path}" for path in paths))
+    _say(args, *_wrote_lines(paths))
     return 0
 
 
@@ -193,7 +210,7 @@ def _cmd_demo(args):
     if not args.quiet:
         print("\nAgainst the simulated truth:")
         _print_table(scores[[c for c in scores.colnames if c not in ("mean_iou", "mean_dice", "method")]])
-    _say(args, "", *(f"wrote {path}" for path in paths))
+    _say(args, "", *_wrote_lines(paths))
     if plots_note:
         _say(args, plots_note)
     reg = outdir / "sample_hi_cube.reg"

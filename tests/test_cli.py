@@ -4,6 +4,7 @@ import argparse
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,7 +140,20 @@ def _files(directory):
 
 
 def _wrote(text):
-    return [line.removeprefix("wrote ") for line in text.splitlines() if line.startswith("wrote ")]
+    """The files a command says it wrote; a ``wrote FOLDER/ (N files)`` line stands for the N files in FOLDER."""
+    files = []
+    for line in text.splitlines():
+        if not line.startswith("wrote "):
+            continue
+        path = line.removeprefix("wrote ")
+        if path.endswith(" files)"):
+            folder, count = path.rsplit(" (", 1)
+            inside = sorted(str(p) for p in Path(folder).rglob("*") if p.is_file())
+            assert len(inside) == int(count.split()[0]), line
+            files += inside
+        else:
+            files.append(path)
+    return files
 
 
 def test_find_prints_the_physical_table_and_writes_the_plots(small_cube, tmp_path, capfd):
