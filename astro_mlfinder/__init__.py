@@ -8,6 +8,7 @@ This module only gathers the public API; no module of the package imports it
 back (settings and the version live in `astro_mlfinder.config`).
 """
 
+from . import distributed  # noqa: F401  (registers the tiled runner of Finder: finder(data, tiles=...))
 from . import io  # noqa: F401  (registers the catalogue, region and product writers)
 from .classical.finder import ClassicalFinder
 from .config import conf

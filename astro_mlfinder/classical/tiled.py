@@ -1,0 +1,414 @@
+"""`ClassicalFinder` in a tiled run (``astro_mlfinder.distributed``): what must be global is computed globally.
+
+SoFiA-2's smooth-and-clip finder measures the noise of *every smoothed cube*
+on a strided sample of the whole cube, and each pass replaces the voxels the
+earlier passes detected. A tiled run therefore makes the detection pass over
+the tiles once per kernel pair, in SoFiA-2's order:
+
+1. every tile smooths its part of the cube (its halo covers the kernel's
+   support) with the global detection mask of the earlier passes and returns
+   the values of its core at the global sample positions (every ``c``-th voxel
+   of the flattened cube, counted from the end: `~astro_mlfinder.core.stats.noise_stride`);
+2. the samples, put back in sampling order, give the noise of that pass with
+   exactly SoFiA-2's statistic (`noise_from_sample`), bounded in memory by the
+   sample size (about 10**6 values);
+3. every tile clips its core at ``threshold`` times that noise into the global
+   bit-packed mask (1/32 of the cube).
+
+Then each tile links its part of the global mask (size filters off); the
+runner joins the pieces of sources cut by tile borders and measures each
+source once on its bounding box: the linker statistics (`source_columns`) and
+the filters, the reliability filter and SoFiA's numbering (`select`) follow
+on the merged sources, exactly as `~astro_mlfinder.classical.linker.link` and
+`~astro_mlfinder.classical.reliability.reliability` do on a single pass.
+
+The smoothed values agree with the single pass to float32 rounding: SoFiA's
+running-sum boxcar accumulates from the end of each line, which in a tile is
+the tile's edge. Noise values therefore agree to about 1e-7 relative, and only
+a voxel within that distance of the threshold could be clipped differently.
+
+Supported: the smooth-and-clip finder with the ``mad`` or ``std`` statistic,
+the linker, the reliability filter, a user mask, ``invert``. Other options
+(flagging, noise/weights cubes, continuum subtraction, noise scaling, ripple
+filter, the threshold finder, dilation, ``region``) raise a `ValueError`
+naming the option: run those single-pass.
+"""
+
+import math
+
+import numpy as np
+
+from ..core.segmentation import Segmentation
+from ..core.stats import MAD_TO_STD, _select, _sum_squares, check_flux_range, check_statistic, noise_stride, \
+    sofia_median
+
+__all__ = ["check_supported", "tile_halo", "noise_from_sample", "setup", "tile_context", "transform",
+           "segment_tile", "source_columns", "select"]
+
+#: Working memory of one tile per tile voxel: the data, one smoothed copy, labels and linker arrays.
+BYTES_PER_VOXEL = 24
+
+
+def check_supported(finder):
+    """Raise `ValueError` naming the first option a tiled run does not reproduce."""
+    unsupported = [
+        ("region", finder.region is not None), ("flag_regions", bool(finder.flag_regions)),
+        ("flag_catalog", finder.flag_catalog is not None), ("flag_auto", bool(finder.flag_auto)),
+        ("noise", finder.noise is not None), ("weights", finder.weights is not None),
+        ("contsub", bool(finder.contsub)), ("scale_noise", finder.scale_noise is not None),
+        ("ripple_filter", bool(finder.ripple_filter)), ("threshold_finder", bool(finder.threshold_finder)),
+        ("dilation", bool(finder.dilation)), ("scfind=False", not finder.scfind), ("link=False", not finder.link),
+        (f"statistic={finder.statistic!r}", str(finder.statistic).lower() == "gauss"),
+    ]
+    for name, active in unsupported:
+        if active:
+            raise ValueError(f"ClassicalFinder({name}) is not supported by a tiled run (tiles/max_memory/client); "
+                             "run it single-pass")
+
+
+def _kernel_plan(finder, shape):
+    from . import smooth_clip as _sc
+
+    return _sc._check_kernels(finder.kernels_xy, finder.kernels_z, shape)
+
+
+def tile_halo(finder, ndim):
+    """Halo (z, y, x) of a tiled run: the smoothing kernels' support plus the linker radius."""
+    from .smooth_clip import optimal_filter_size
+
+    support_xy = 0
+    for k in finder.kernels_xy:
+        if float(k) > 0:
+            n_iter, radius = optimal_filter_size(k)
+            support_xy = max(support_xy, n_iter * radius)
+    support_z = max((int(k) // 2 for k in finder.kernels_z), default=0)
+    halo = (support_z + int(finder.radius_z) + 1, support_xy + int(finder.radius_xy) + 1,
+            support_xy + int(finder.radius_xy) + 1)
+    return halo[-ndim:]
+
+
+def global_bytes(shape):
+    """Memory a tiled run keeps for the whole cube: two bit-packed masks and the noise sample."""
+    n = math.prod(shape)
+    return 2 * n // 8 + 16 * 10**6
+
+
+# --------------------------------------------------------------------------- noise from a sample
+def sample_positions(core, shape, cadence):
+    """Flat indices and core-local coordinates of SoFiA's noise sample inside ``core``.
+
+    The sample holds the flat indices ``n - cadence, n - 2 cadence, ...``,
+    i.e. those congruent to ``n`` modulo ``cadence``.
+    """
+    n = math.prod(shape)
+    residue = n % cadence
+    starts = [s.start for s in core]
+    stops = [s.stop for s in core]
+    x0, x1 = starts[-1], stops[-1]
+    rows = np.ravel_multi_index(np.meshgrid(*[np.arange(a, b) for a, b in zip(starts[:-1], stops[:-1], strict=True)],
+                                            indexing="ij"), shape[:-1]).ravel().astype(np.int64) * shape[-1] + x0
+    first = (residue - rows) % cadence
+    flats, locs = [], []
+    for k in range(0, x1 - x0, cadence):
+        dx = first + k
+        ok = dx < (x1 - x0)
+        flats.append(rows[ok] + dx[ok])
+        locs.append(np.flatnonzero(ok) * (x1 - x0) + dx[ok])
+    flat = np.concatenate(flats) if flats else np.zeros(0, np.int64)
+    local = np.concatenate(locs) if locs else np.zeros(0, np.int64)
+    return flat, local
+
+
+def noise_from_sample(flat, values, n, cadence, statistic="mad", flux_range="negative"):
+    """SoFiA-2's strided noise of a cube from the sampled values alone.
+
+    Parameters
+    ----------
+    flat : `~numpy.ndarray` of int
+        Flat indices of the samples (every one congruent to ``n`` modulo ``cadence``), in any order.
+    values : `~numpy.ndarray`
+        The cube's values there.
+    n, cadence : int
+        Size of the cube and the sampling stride (`~astro_mlfinder.core.stats.noise_stride`).
+    statistic : {'mad', 'std'}
+    flux_range : {'negative', 'positive', 'full'}
+
+    Returns
+    -------
+    float
+        Exactly `~astro_mlfinder.core.stats.measure_noise` ``(cube, statistic, flux_range, sample=True)``.
+    """
+    stat = check_statistic(statistic)
+    code = check_flux_range(flux_range)
+    order = np.argsort(-np.asarray(flat), kind="stable")  # sampling order: from the end of the cube
+    flat = np.asarray(flat)[order]
+    values = np.asarray(values)[order]
+    if stat == "mad":
+        values = values[flat > 0]  # SoFiA's MAD never uses element 0
+        cap = n // cadence if code == 0 else n // (2 * cadence)
+        sample = _select(values, code)[:cap]
+        return MAD_TO_STD * float(sofia_median(np.abs(sample)))
+    if stat == "std":
+        sample = _select(values, code)
+        if sample.size == 0:
+            return math.nan
+        return math.sqrt(_sum_squares(sample) / sample.size)
+    raise ValueError("a tiled run measures the noise with the 'mad' or 'std' statistic, not 'gauss'")
+
+
+# --------------------------------------------------------------------------- tile tasks
+def transform(finder, block, mask_block):
+    """What `~astro_mlfinder.classical.pipeline.prepare` does voxel by voxel: Inf -> NaN, the mask, ``invert``."""
+    block[np.isinf(block)] = np.nan
+    if mask_block is not None:
+        block[mask_block] = np.nan
+    if finder.invert:
+        np.negative(block, out=block)
+    return block
+
+
+def _packed_x(sl):
+    return slice(sl.start // 8, -(-sl.stop // 8))
+
+
+def _smooth(cube, bits, k_xy, k_z, rv, use_repl):
+    """One smoothing pass of `~astro_mlfinder.classical.smooth_clip.smooth_clip` on a tile."""
+    import numba
+
+    from . import _boxcar
+    from .smooth_clip import optimal_filter_size
+
+    nchunk = 4 * numba.get_num_threads()
+    n_iter, radius_xy = optimal_filter_size(k_xy) if k_xy > 0.0 else (0, 0)
+    radius_z = k_z // 2
+    work = np.empty_like(cube)
+    if k_xy > 0.0:
+        _boxcar.spatial_pass(work, cube, bits, rv, use_repl, n_iter, radius_xy, radius_z == 0, nchunk)
+        if radius_z > 0:
+            _boxcar.spectral_pass_inplace(work, cube, radius_z, nchunk)
+    elif radius_z > 0:
+        _boxcar.spectral_pass_from(work, cube, bits, rv, use_repl, radius_z, nchunk)
+    else:
+        _boxcar.replace_pass(work, cube, bits, rv, use_repl)
+    return work
+
+
+def _pass_task(item):
+    """Smooth one tile for one kernel pair; return its core's sample, or its core clipped into the mask."""
+    from . import _boxcar
+
+    finder, reader, tile, mask_block, bits, kernel, rv, use_repl, clip, shape, cadence = item
+    cube = np.ascontiguousarray(transform(finder, reader.read(tile.slices), mask_block), dtype=np.float32)
+    cube3 = cube.reshape((1,) * (3 - cube.ndim) + cube.shape)
+    k_xy, k_z = kernel
+    if k_xy == 0.0 and k_z == 0:
+        work = cube3
+    else:
+        work = _smooth(cube3, bits, k_xy, k_z, rv, use_repl)
+    core = work[(slice(None),) * (3 - cube.ndim) + tile.core_local]
+    if clip is None:
+        flat, local = sample_positions(tile.core, shape, cadence)
+        return flat, np.ascontiguousarray(core).reshape(-1)[local]
+    core_bits = np.ascontiguousarray(bits[(slice(None),) * (3 - cube.ndim) + tile.core_local[:-1]
+                                          + (_packed_x(tile.core_local[-1]),)])
+    n_new = int(_boxcar.clip_bits(np.ascontiguousarray(core), core_bits, clip))
+    return core_bits, n_new
+
+
+def setup(finder, reader, plan, mask, runner, progress=True):
+    """The global detection pass, tile by tile; returns the context of the tiled run.
+
+    Returns
+    -------
+    dict
+        ``bits`` (the bit-packed global raw mask), ``global_rms`` (SoFiA's
+        global rms, for the linker), ``passes`` (kernel, rms and new voxels
+        of every pass, as `~astro_mlfinder.classical.smooth_clip.smooth_clip`),
+        ``shape``.
+    """
+    check_supported(finder)
+    shape = tuple(reader.shape)
+    if len(shape) != 3:
+        raise ValueError(f"a tiled ClassicalFinder run needs a 3D cube, got shape {shape}")
+    kxy, kz = _kernel_plan(finder, shape)
+    n = math.prod(shape)
+    cadence = noise_stride(n, shape[-1])
+    bits = np.zeros(shape[:-1] + (-(-shape[-1] // 8),), dtype=np.uint8)
+    threshold = float(finder.threshold)
+    replacement = float(finder.replacement)
+    use_repl = replacement >= 0.0
+
+    def tile_items(kernel, rv, clip):
+        for tile in plan:
+            mask_block = None if mask is None else mask[tile.slices]
+            tile_bits = bits[tile.slices[:-1] + (_packed_x(tile.slices[-1]),)].copy()
+            yield (finder, reader, tile, mask_block, tile_bits, kernel, rv, use_repl, clip, shape, cadence)
+
+    def noise(kernel, rv, statistic, flux_range, desc):
+        results = runner.map(_pass_task, tile_items(kernel, rv, None), desc=desc)
+        flat = np.concatenate([r[0] for r in results])
+        values = np.concatenate([r[1] for r in results])
+        return noise_from_sample(flat, values, n, cadence, statistic, flux_range), (flat, values)
+
+    rms0, raw_sample = noise((0.0, 0), 0.0, finder.statistic, finder.flux_range, "noise")
+    global_rms = noise_from_sample(*raw_sample, n, cadence, "mad", "negative")
+    del raw_sample
+    if not (math.isfinite(rms0) and rms0 > 0):
+        raise ValueError(f"could not measure a positive noise level in the cube (got {rms0})")
+    rv = float(np.float32(replacement * rms0)) if use_repl else 0.0
+    passes = []
+    for k_xy in kxy:
+        for k_z in kz:
+            kernel = (float(k_xy), int(k_z))
+            if k_xy == 0.0 and k_z == 0:
+                rms = rms0
+            else:
+                rms, _ = noise(kernel, rv, finder.statistic, finder.flux_range, f"S+C noise {k_xy:g},{k_z}")
+                if not (math.isfinite(rms) and rms > 0):
+                    raise ValueError(f"could not measure a positive noise level in the cube smoothed with "
+                                     f"kernel ({k_xy:g}, {k_z}) (got {rms})")
+            results = runner.map(_pass_task, tile_items(kernel, rv, threshold * rms), desc=f"S+C {k_xy:g},{k_z}")
+            new = np.empty_like(bits)
+            for tile, (core_bits, _) in zip(plan, results, strict=True):
+                new[tile.core[:-1] + (_packed_x(tile.core[-1]),)] = core_bits
+            n_new = sum(r[1] for r in results)
+            bits = new
+            passes.append({"kernel_xy": float(k_xy), "kernel_z": int(k_z), "rms": rms, "n_new": n_new})
+    return {"bits": bits, "global_rms": global_rms, "passes": passes, "shape": shape}
+
+
+def tile_context(context, tile):
+    """The part of the run's context the tile needs: its part of the mask and the global rms."""
+    return {"bits": context["bits"][tile.slices[:-1] + (_packed_x(tile.slices[-1]),)].copy(),
+            "global_rms": context["global_rms"]}
+
+
+def segment_tile(finder, image, mask, context):
+    """Link the tile's part of the global raw mask (no size filters: they apply to the merged sources)."""
+    from .linker import link
+    from .packed_mask import PackedMask
+
+    data = image.read()
+    raw = PackedMask(context["bits"], data.shape)
+    linked = link(raw, data, radius_xy=finder.radius_xy, radius_z=finder.radius_z, min_size_xy=0, min_size_z=0,
+                  max_size_xy=0, max_size_z=0, min_pixels=0, max_pixels=0, min_fill=0.0, max_fill=0.0,
+                  positivity=finder.positivity, remove_negative=False, global_rms=context["global_rms"])
+    return Segmentation(linked.labels)
+
+
+def source_pad(finder):
+    """Padding (z, y, x) of the box `source_columns` reads around a source: the linker radius."""
+    return (int(finder.radius_z), int(finder.radius_xy), int(finder.radius_xy))
+
+
+def source_columns(finder, data_box, label_box, sid, origin, shape, context):
+    """The linker statistics of one merged source, as `~astro_mlfinder.classical.linker.link` measures them.
+
+    ``data_box`` and ``label_box`` cover the source's bounding box padded by
+    `source_pad` (clipped to the cube); ``origin`` is the box's first voxel.
+    """
+    from .linker import _blank_neighbour, linker_structure
+
+    src = label_box == sid
+    coords = np.nonzero(src)  # raster order = ascending flat index, as the linker
+    values = data_box[src].astype(np.float64) / context["global_rms"]
+    n_pix = values.size
+    index = np.zeros(n_pix, dtype=np.intp)
+    f_sum = float(np.bincount(index, weights=values, minlength=1)[0])
+    mean = f_sum / max(n_pix, 1)
+    dev = values - mean
+    dev2 = dev * dev
+    m2 = float(np.bincount(index, weights=dev2, minlength=1)[0])
+    m3 = float(np.bincount(index, weights=dev2 * dev, minlength=1)[0])
+    m4 = float(np.bincount(index, weights=dev2 * dev2, minlength=1)[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        std = np.sqrt(np.float64(m2) / (n_pix - 1.0))
+        skew = np.sqrt(np.float64(n_pix)) * m3 / np.float64(m2) ** 1.5
+        kurt = n_pix * m4 / (np.float64(m2) * m2) - 3.0
+    lo = [int(c.min()) + o for c, o in zip(coords, origin, strict=True)]
+    hi = [int(c.max()) + o for c, o in zip(coords, origin, strict=True)]
+    nz, ny, nx = shape
+    flag = 0
+    if lo[2] == 0 or hi[2] == nx - 1 or lo[1] == 0 or hi[1] == ny - 1:
+        flag |= 1
+    if lo[0] == 0 or hi[0] == nz - 1:
+        flag |= 2
+    if not np.isfinite(data_box).all():
+        structure = linker_structure(int(finder.radius_xy), int(finder.radius_z), ndim=3)
+        if _blank_neighbour(data_box, coords, data_box.shape, structure).any():
+            flag |= 4
+    size = [h - lw + 1 for lw, h in zip(lo, hi, strict=True)]
+    return {"z_min": lo[0], "z_max": hi[0], "y_min": lo[1], "y_max": hi[1], "x_min": lo[2], "x_max": hi[2],
+            "n_pix": n_pix, "f_min": float(values.min()), "f_max": float(values.max()), "f_sum": f_sum,
+            "fill": n_pix / float(size[0] * size[1] * size[2]), "mean": mean, "std": std, "skew": skew,
+            "kurt": kurt, "m2": m2, "flag": flag}
+
+
+def select(finder, columns, context, beam_area=1.0, wcs=None):
+    """The linker's filters and the reliability filter on the merged sources (in SoFiA's order).
+
+    Parameters
+    ----------
+    columns : dict of array
+        `source_columns` of every merged source, in SoFiA's order.
+
+    Returns
+    -------
+    keep : `~numpy.ndarray` of bool
+    columns : dict of array
+        ``rel``, ``flag``, ``fill``, ``mean``, ``std``, ``skew``, ``kurt`` of the kept sources.
+    meta : dict
+        ``global_rms``, ``scfind_passes`` and (when run) ``reliability``.
+    """
+    import warnings
+
+    from ..core.exceptions import AstroMLFinderWarning
+
+    size_x = columns["x_max"] - columns["x_min"] + 1
+    size_y = columns["y_max"] - columns["y_min"] + 1
+    size_z = columns["z_max"] - columns["z_min"] + 1
+    n_pix, fill = columns["n_pix"], columns["fill"]
+    bad = (size_x < finder.min_size_xy) | (size_y < finder.min_size_xy) | (size_z < finder.min_size_z)
+    if finder.max_size_xy:
+        bad |= (size_x > finder.max_size_xy) | (size_y > finder.max_size_xy)
+    if finder.max_size_z:
+        bad |= size_z > finder.max_size_z
+    bad |= n_pix < finder.min_pixels
+    if finder.max_pixels:
+        bad |= n_pix > finder.max_pixels
+    if finder.min_fill > 0.0:
+        bad |= fill < finder.min_fill
+    if finder.max_fill > 0.0:
+        bad |= fill > finder.max_fill
+    if not (finder.reliability or finder.keep_negative):
+        bad |= columns["f_sum"] < 0.0
+    linked = {k: np.asarray(v)[~bad] for k, v in columns.items()}
+    keep = ~bad
+    rel = np.zeros(int(keep.sum()))
+    meta = {"global_rms": context["global_rms"], "scfind_passes": context["passes"], "offset": None}
+    if finder.reliability:
+        from . import reliability as _reliability
+
+        if not len(linked["n_pix"]):
+            warnings.warn("no sources were linked; reliability was not measured", AstroMLFinderWarning,
+                          stacklevel=3)
+        else:
+            exclude = None
+            if finder.reliability_catalog is not None:
+                exclude = _reliability.read_exclusion_catalog(finder.reliability_catalog, wcs)
+            result = _reliability.reliability(
+                linked, parameters=finder.reliability_parameters, threshold=finder.reliability_threshold,
+                scale_kernel=finder.reliability_scale_kernel, min_snr=finder.reliability_min_snr,
+                min_pixels=finder.reliability_min_pixels, auto_kernel=finder.reliability_auto_kernel,
+                iterations=finder.reliability_iterations, tolerance=finder.reliability_tolerance,
+                beam_area=beam_area, exclude=exclude,
+            )
+            kept = np.asarray(result.keep, dtype=bool)
+            meta["reliability"] = result
+            rel = np.asarray(result.rel, dtype=float)[kept]
+            linked = {k: v[kept] for k, v in linked.items()}
+            keep[np.flatnonzero(keep)[~kept]] = False
+    out = {"rel": rel, "flag": np.asarray(linked["flag"]).astype(np.int64)}
+    for key in ("fill", "mean", "std", "skew", "kurt"):
+        out[key] = np.asarray(linked[key], dtype=float)
+    return keep, out, meta
