@@ -39,8 +39,15 @@ import math
 import numpy as np
 
 from ..core.segmentation import Segmentation
-from ..core.stats import MAD_TO_STD, _select, _sum_squares, check_flux_range, check_statistic, noise_stride, \
-    sofia_median
+from ..core.stats import (
+    MAD_TO_STD,
+    _select,
+    _sum_squares,
+    check_flux_range,
+    check_statistic,
+    noise_stride,
+    sofia_median,
+)
 
 __all__ = ["check_supported", "tile_halo", "noise_from_sample", "setup", "tile_context", "transform",
            "segment_tile", "source_columns", "select"]
@@ -90,7 +97,7 @@ def tile_halo(finder, ndim):
 def global_bytes(shape):
     """Memory a tiled run keeps for the whole cube: two bit-packed masks and the noise sample."""
     n = math.prod(shape)
-    return 2 * n // 8 + 16 * 10**6
+    return 2 * n // 8 + 16 * min(n, 10**6)  # the sample: flat index, value and sorting copies
 
 
 # --------------------------------------------------------------------------- noise from a sample
