@@ -69,6 +69,11 @@ def _check_outputs(args, outdir, prefix, overwrite, switches, regions):
 def _cmd_find(args):
     from .find import make_finder
 
+    inputs = args.input if isinstance(args.input, list) else [args.input]
+    if len(inputs) > 1 or any(ch in inputs[0] for ch in "*?["):
+        return _cmd_survey(args, inputs)
+    args.input = inputs[0]
+
     kwargs = {}
     if args.par:
         kwargs["par"] = args.par
@@ -84,7 +89,7 @@ def _cmd_find(args):
     regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
     ecsv = _check_outputs(args, outdir, prefix, overwrite, switches, regions)  # before the search
     finder = make_finder(args.finder, **kwargs)
-    cat = finder(args.input, progress=not args.no_progress)
+    cat = finder(args.input, progress=not args.no_progress, **_tiled_kwargs(args))
     paths = cat.write_products(outdir, prefix, overwrite=overwrite, regions=regions, **switches)
     paths.append(cat.write(ecsv, overwrite=overwrite))
     print(f"{len(cat)} source(s) found by {finder.name}")
@@ -95,6 +100,43 @@ def _cmd_find(args):
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def _tiled_kwargs(args):
+    """``tiles``/``max_memory``/``client`` of a tiled run (astro_mlfinder.distributed), when asked for."""
+    kwargs = {}
+    if args.tiles is not None:
+        kwargs["tiles"] = args.tiles
+    if args.max_memory is not None:
+        kwargs["max_memory"] = args.max_memory
+    if args.scheduler is not None:
+        kwargs["client"] = args.scheduler
+    return kwargs
+
+
+def _cmd_survey(args, inputs):
+    """Many cubes as independent tasks; a summary table; exit status 1 if any cube failed."""
+    from .distributed import run_survey
+    from .find import make_finder
+
+    kwargs = {"par": args.par} if args.par else {}
+    if args.threshold is not None:
+        kwargs["threshold"] = args.threshold
+    if args.finder not in ("classical", "sofia"):
+        kwargs["device"] = args.device
+        kwargs["progress"] = False
+    finder = make_finder(args.finder, **kwargs)
+    tiled = _tiled_kwargs(args)
+    client = tiled.pop("client", None)
+    regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
+    result = run_survey(finder, inputs, args.output_dir or ".", client=client, workers=args.workers,
+                        progress=not args.no_progress, regions=regions, **tiled)
+    _print_table(result.table())
+    for row in result.failed:
+        print(f"error: {row['input']}: {row['reason']}")
+    done = sum(r["status"] != "failed" for r in result.rows)
+    print(f"{done} of {len(result.rows)} cube(s) complete")
+    return 1 if result.failed else 0
 
 
 def _print_table(table):
@@ -266,7 +308,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("find", help="find sources in a FITS cube or image")
-    p.add_argument("input")
+    p.add_argument("input", nargs="+", help="FITS cube(s); several files or a glob run as a survey")
     from .find import finder_names
 
     p.add_argument("--finder", default="classical", choices=finder_names())
@@ -281,6 +323,10 @@ def build_parser():
                    help="replace existing products (default: no, or a .par's output.overwrite); "
                         "the input file is never replaced")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--tiles", help="run tile by tile: tiles along z,y,x (e.g. 2,4,4)")
+    p.add_argument("--max-memory", help="run tile by tile within this memory budget (e.g. 4GB, 256MB)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run the tiles or cubes on")
+    p.add_argument("--workers", type=int, default=1, help="cubes searched at the same time (several inputs)")
     p.set_defaults(func=_cmd_find)
 
     p = sub.add_parser("demo", help="run the classical finder on the bundled sample cube")

@@ -167,8 +167,8 @@ def test_neural_unet3d_tiled(monkeypatch, tmp_path):
         warnings.simplefilter("ignore")
         sim = simulate_hi_cube((128, 64, 160), 6, seed=20_012, snr=[20.0, 30.0, 40.0, 50.0, 60.0, 80.0])
     finder = NeuralFinder("unet3d", device="cpu", progress=False)
-    single = finder(sim.cube, progress=False)
-    tiled = finder(sim.cube, progress=False, tiles=(1, 1, 2))
+    single = finder(sim.data, progress=False)
+    tiled = finder(sim.data, progress=False, tiles=(1, 1, 2))
     assert tiled.meta["tiled"]["tiles"] == 2
     assert len(single) > 0 and len(tiled) == len(single)
     t1, t2 = single.to_table(), tiled.to_table()
