@@ -8,7 +8,6 @@ This module only gathers the public API; no module of the package imports it
 back (settings and the version live in `astro_mlfinder.config`).
 """
 
-from . import distributed  # noqa: F401  (registers the tiled runner of Finder: finder(data, tiles=...))
 from . import io  # noqa: F401  (registers the catalogue, region and product writers)
 from .classical.finder import ClassicalFinder
 from .config import conf
@@ -18,6 +17,7 @@ from .core.exceptions import AstroMLFinderWarning
 from .core.finder import Finder
 from .core.inputs import ImageData, load_image
 from .core.segmentation import Segmentation
+from .distributed import run as _run_tiled  # noqa: F401  (registers the tiled runner: finder(data, tiles=...))
 from .find import find_sources
 from .neural.finder import NeuralFinder
 from .sofia.finder import SofiaFinder
