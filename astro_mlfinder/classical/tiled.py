@@ -371,6 +371,10 @@ def select(finder, columns, context, beam_area=1.0, wcs=None):
 
     from ..core.exceptions import AstroMLFinderWarning
 
+    if not columns:  # no source was linked
+        columns = {k: np.zeros(0, dtype=np.int64 if k in ("flag", "n_pix") or k[1:] in ("_min", "_max") else float)
+                   for k in ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max", "n_pix", "f_min", "f_max",
+                             "f_sum", "fill", "mean", "std", "skew", "kurt", "m2", "flag")}
     size_x = columns["x_max"] - columns["x_min"] + 1
     size_y = columns["y_max"] - columns["y_min"] + 1
     size_z = columns["z_max"] - columns["z_min"] + 1

@@ -138,6 +138,15 @@ def test_classical_tiled_mask_and_dask_input(cube):
     _columns_equal(single, tiled)
 
 
+def test_noise_only_cube_gives_no_source():
+    noise = np.random.default_rng(5).normal(0, 1, (48, 64, 64)).astype(np.float32)
+    finder = ClassicalFinder(kernels_xy=(0, 3), kernels_z=(0, 3), threshold=6.0)
+    single = finder(noise, progress=False)
+    tiled = finder(noise, progress=False, tiles=2)
+    assert len(single) == len(tiled) == 0
+    assert not np.asarray(tiled.segment).any()
+
+
 def test_unsupported_options_are_refused(cube):
     with pytest.raises(ValueError, match=r"ClassicalFinder\(dilation\) is not supported by a tiled run"):
         ClassicalFinder(dilation=True)(cube, progress=False, tiles=2)
