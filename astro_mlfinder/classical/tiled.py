@@ -200,11 +200,38 @@ def _smooth(cube, bits, k_xy, k_z, rv, use_repl):
     return work
 
 
+#: A tile keeps the voxels above this fraction of its own estimate of a pass's clip level as candidates, so
+#: that the clip at the global level rarely needs the tile smoothed a second time.
+CANDIDATE_FACTOR = 0.8
+#: At most this fraction of a core's voxels is kept as candidates (else the tile is smoothed again to clip).
+CANDIDATE_FRACTION = 0.05
+
+
+def _candidates(core, sample, threshold):
+    """Voxels of ``core`` whose ``|x|`` exceeds a lower bound of the clip level, and that bound."""
+    finite = np.abs(sample[np.isfinite(sample)])
+    if not finite.size:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), math.inf
+    estimate = MAD_TO_STD * float(np.median(finite))
+    bound = CANDIDATE_FACTOR * threshold * estimate
+    if not (math.isfinite(bound) and bound > 0):
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), math.inf
+    flat = np.ascontiguousarray(core).reshape(-1)
+    index = np.flatnonzero(np.abs(flat.astype(np.float64)) > bound)
+    if index.size > CANDIDATE_FRACTION * flat.size:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), math.inf
+    return index, flat[index], bound
+
+
 def _pass_task(item):
-    """Smooth one tile for one kernel pair; return its core's sample, or its core clipped into the mask."""
+    """Smooth one tile for one kernel pair.
+
+    Returns its core's noise sample and clip candidates, or (``clip`` given)
+    its core clipped at that level into the mask bits.
+    """
     from . import _boxcar
 
-    finder, reader, tile, mask_block, bits, kernel, rv, use_repl, clip, shape, cadence = item
+    finder, reader, tile, mask_block, bits, kernel, rv, use_repl, clip, shape, cadence, threshold = item
     cube = np.ascontiguousarray(transform(finder, reader.read(tile.slices), mask_block), dtype=np.float32)
     cube3 = cube.reshape((1,) * (3 - cube.ndim) + cube.shape)
     k_xy, k_z = kernel
@@ -215,11 +242,24 @@ def _pass_task(item):
     core = work[(slice(None),) * (3 - cube.ndim) + tile.core_local]
     if clip is None:
         flat, local = sample_positions(tile.core, shape, cadence)
-        return flat, np.ascontiguousarray(core).reshape(-1)[local]
+        sample = np.ascontiguousarray(core).reshape(-1)[local]
+        return (flat, sample) + _candidates(core, sample, threshold)
     core_bits = np.ascontiguousarray(bits[(slice(None),) * (3 - cube.ndim) + tile.core_local[:-1]
                                           + (_packed_x(tile.core_local[-1]),)])
     n_new = int(_boxcar.clip_bits(np.ascontiguousarray(core), core_bits, clip))
     return core_bits, n_new
+
+
+def _clip_candidates(core_bits, core_shape, index, values, level):
+    """Set the bits of the candidates with ``|x| > level`` (as ``clip_bits`` compares); return the new count."""
+    index = index[np.abs(values.astype(np.float64)) > level]
+    if not index.size:
+        return 0
+    z, y, x = np.unravel_index(index, core_shape)
+    bit = (np.uint8(1) << (x & 7).astype(np.uint8)).astype(np.uint8)
+    n_new = int(np.count_nonzero((core_bits[z, y, x >> 3] & bit) == 0))
+    np.bitwise_or.at(core_bits, (z, y, x >> 3), bit)
+    return n_new
 
 
 def setup(finder, reader, plan, mask, runner, progress=True):
@@ -245,19 +285,19 @@ def setup(finder, reader, plan, mask, runner, progress=True):
     replacement = float(finder.replacement)
     use_repl = replacement >= 0.0
 
-    def tile_items(kernel, rv, clip):
-        for tile in plan:
+    def tile_items(kernel, rv, clip, tiles=None):
+        for tile in plan if tiles is None else tiles:
             mask_block = None if mask is None else mask[tile.slices]
             tile_bits = bits[tile.slices[:-1] + (_packed_x(tile.slices[-1]),)].copy()
-            yield (finder, reader, tile, mask_block, tile_bits, kernel, rv, use_repl, clip, shape, cadence)
+            yield (finder, reader, tile, mask_block, tile_bits, kernel, rv, use_repl, clip, shape, cadence, threshold)
 
     def noise(kernel, rv, statistic, flux_range, desc):
         results = runner.map(_pass_task, tile_items(kernel, rv, None), desc=desc)
         flat = np.concatenate([r[0] for r in results])
         values = np.concatenate([r[1] for r in results])
-        return noise_from_sample(flat, values, n, cadence, statistic, flux_range), (flat, values)
+        return noise_from_sample(flat, values, n, cadence, statistic, flux_range), (flat, values), results
 
-    rms0, raw_sample = noise((0.0, 0), 0.0, finder.statistic, finder.flux_range, "noise")
+    rms0, raw_sample, raw_results = noise((0.0, 0), 0.0, finder.statistic, finder.flux_range, "noise")
     global_rms = noise_from_sample(*raw_sample, n, cadence, "mad", "negative")
     del raw_sample
     if not (math.isfinite(rms0) and rms0 > 0):
@@ -268,19 +308,36 @@ def setup(finder, reader, plan, mask, runner, progress=True):
         for k_z in kz:
             kernel = (float(k_xy), int(k_z))
             if k_xy == 0.0 and k_z == 0:
-                rms = rms0
+                rms, results = rms0, raw_results
             else:
-                rms, _ = noise(kernel, rv, finder.statistic, finder.flux_range, f"S+C noise {k_xy:g},{k_z}")
+                rms, _, results = noise(kernel, rv, finder.statistic, finder.flux_range, f"S+C {k_xy:g},{k_z}")
                 if not (math.isfinite(rms) and rms > 0):
                     raise ValueError(f"could not measure a positive noise level in the cube smoothed with "
                                      f"kernel ({k_xy:g}, {k_z}) (got {rms})")
-            results = runner.map(_pass_task, tile_items(kernel, rv, threshold * rms), desc=f"S+C {k_xy:g},{k_z}")
+            level = threshold * rms
             new = np.empty_like(bits)
-            for tile, (core_bits, _) in zip(plan, results, strict=True):
-                new[tile.core[:-1] + (_packed_x(tile.core[-1]),)] = core_bits
-            n_new = sum(r[1] for r in results)
+            n_new = 0
+            redo = []
+            for tile, result in zip(plan, results, strict=True):
+                key = tile.core[:-1] + (_packed_x(tile.core[-1]),)
+                index, values, bound = result[2], result[3], result[4]
+                if level >= bound:  # every voxel above the level is a candidate: clip without smoothing again
+                    core_bits = bits[key].copy()
+                    n_new += _clip_candidates(core_bits, tuple(s.stop - s.start for s in tile.core), index, values,
+                                              level)
+                    new[key] = core_bits
+                else:
+                    redo.append(tile)
+            del results
+            if redo:
+                again = runner.map(_pass_task, tile_items(kernel, rv, level, redo), desc=f"S+C clip {k_xy:g},{k_z}")
+                for tile, (core_bits, count) in zip(redo, again, strict=True):
+                    new[tile.core[:-1] + (_packed_x(tile.core[-1]),)] = core_bits
+                    n_new += count
             bits = new
-            passes.append({"kernel_xy": float(k_xy), "kernel_z": int(k_z), "rms": rms, "n_new": n_new})
+            passes.append({"kernel_xy": float(k_xy), "kernel_z": int(k_z), "rms": rms, "n_new": n_new,
+                           "tiles_smoothed_again": len(redo)})
+    raw_results = None
     return {"bits": bits, "global_rms": global_rms, "passes": passes, "shape": shape}
 
 
