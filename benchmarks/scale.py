@@ -14,7 +14,10 @@ cluster     the tiled run on a ``dask.distributed.LocalCluster`` of 2 worker
             processes on 127.0.0.1
 
 For each the table gives the wall time, the peak resident memory of the
-process (``ru_maxrss``, children included for the cluster), ns per voxel,
+process (``ru_maxrss``: file pages of the memory-mapped input and label file
+included; children included for the cluster), the peak anonymous memory of
+the process (``RssAnon`` polled every 20 ms; the cluster's worker processes
+not included), ns per voxel,
 the ratio to the single pass, and whether the catalogue equals the single
 pass's (same labels voxel for voxel, every column within 1e-6 relative).
 
@@ -91,8 +94,21 @@ def _header(shape):
 # ------------------------------------------------------------------------------------------ child
 def child(args):
     """One run; writes the catalogue (ECSV) and labels (.npy) and prints a JSON line."""
+    import threading
+
     from astro_mlfinder import ClassicalFinder
 
+    anon = [0]
+    done = threading.Event()
+
+    def sample_anon():  # peak anonymous memory (file-backed memmap pages excluded), polled
+        while not done.wait(0.02):
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("RssAnon:"):
+                        anon[0] = max(anon[0], int(line.split()[1]) * 1024)
+
+    threading.Thread(target=sample_anon, daemon=True).start()
     finder = ClassicalFinder(**FINDER)
     t0 = time.perf_counter()
     if args.mode == "single":
@@ -107,6 +123,7 @@ def child(args):
         cat = finder(args.path, progress=False, max_memory=args.max_memory)
     table = cat.to_table()
     wall = time.perf_counter() - t0
+    done.set()
     table.write(args.out + ".ecsv", overwrite=True)
     labels = np.lib.format.open_memmap(args.out + ".npy", mode="w+", dtype=np.int32, shape=cat.segment.shape)
     for z in range(0, labels.shape[0], 16):
@@ -115,7 +132,7 @@ def child(args):
     del labels
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    print(json.dumps({"wall": wall, "peak": max(peak, peak_children), "n": len(cat),
+    print(json.dumps({"wall": wall, "peak": max(peak, peak_children), "anon": anon[0], "n": len(cat),
                       "tiles": cat.meta.get("tiled", {}).get("tiles", 1)}))
 
 
@@ -195,8 +212,8 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     print(f"finder: ClassicalFinder({', '.join(f'{k}={v}' for k, v in FINDER.items())}); "
           f"max_memory={args.max_memory}; cpus={os.cpu_count()}")
-    header = f"{'size':>8} {'shape':>16} {'mode':>8} {'tiles':>5} {'wall s':>8} {'peak GB':>8} {'ns/vox':>7} " \
-             f"{'x single':>8}  equal / notes"
+    header = (f"{'size':>8} {'shape':>16} {'mode':>8} {'tiles':>5} {'wall s':>8} {'peak GB':>8} {'anon GB':>8} "
+              f"{'ns/vox':>7} {'x single':>8}  equal / notes")
     print(header)
     for size in args.sizes:
         shape = cube_shape(size)
@@ -229,10 +246,11 @@ def main(argv=None):
             elif ref is not None:
                 ok, why = _equal(ref, out)
                 note += ("EQUAL " if ok else "NOT EQUAL ") + why
+                os.remove(out + ".npy")
             ratio = f"{res['wall'] / single_wall:8.2f}" if single_wall else f"{'-':>8}"
             print(f"{size:>7g}G {str(shape):>16} {mode:>8} {res['tiles']:>5} {res['wall']:8.1f} "
-                  f"{res['peak'] / 1e9:8.2f} {res['wall'] / nvox * 1e9:7.1f} {ratio}  {res['n']} sources; {note}",
-                  flush=True)
+                  f"{res['peak'] / 1e9:8.2f} {res['anon'] / 1e9:8.2f} {res['wall'] / nvox * 1e9:7.1f} {ratio}  "
+                  f"{res['n']} sources; {note}", flush=True)
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def sample_positions(core, shape, cadence):
     return flat, local
 
 
-def noise_from_sample(flat, values, n, cadence, statistic="mad", flux_range="negative"):
+def noise_from_sample(flat, values, n, cadence, statistic="mad", flux_range="negative", order=None):
     """SoFiA-2's strided noise of a cube from the sampled values alone.
 
     Parameters
@@ -139,6 +139,8 @@ def noise_from_sample(flat, values, n, cadence, statistic="mad", flux_range="neg
         Size of the cube and the sampling stride (`~astro_mlfinder.core.stats.noise_stride`).
     statistic : {'mad', 'std'}
     flux_range : {'negative', 'positive', 'full'}
+    order : `~numpy.ndarray` of int, optional
+        ``argsort(-flat)`` when known (the same tiles give the same sample positions on every pass).
 
     Returns
     -------
@@ -147,7 +149,8 @@ def noise_from_sample(flat, values, n, cadence, statistic="mad", flux_range="neg
     """
     stat = check_statistic(statistic)
     code = check_flux_range(flux_range)
-    order = np.argsort(-np.asarray(flat), kind="stable")  # sampling order: from the end of the cube
+    if order is None:
+        order = np.argsort(-np.asarray(flat), kind="stable")  # sampling order: from the end of the cube
     flat = np.asarray(flat)[order]
     values = np.asarray(values)[order]
     if stat == "mad":
@@ -217,7 +220,8 @@ def _candidates(core, sample, threshold):
     if not (math.isfinite(bound) and bound > 0):
         return np.zeros(0, np.int64), np.zeros(0, np.float32), math.inf
     flat = np.ascontiguousarray(core).reshape(-1)
-    index = np.flatnonzero(np.abs(flat.astype(np.float64)) > bound)
+    # a float32 comparison a little below the bound: a superset, filtered exactly (in float64) when clipping
+    index = np.flatnonzero(np.abs(flat) > np.float32(bound * (1.0 - 1e-5)))
     if index.size > CANDIDATE_FRACTION * flat.size:
         return np.zeros(0, np.int64), np.zeros(0, np.float32), math.inf
     return index, flat[index], bound
@@ -291,14 +295,19 @@ def setup(finder, reader, plan, mask, runner, progress=True):
             tile_bits = bits[tile.slices[:-1] + (_packed_x(tile.slices[-1]),)].copy()
             yield (finder, reader, tile, mask_block, tile_bits, kernel, rv, use_repl, clip, shape, cadence, threshold)
 
+    sample_order = []
+
     def noise(kernel, rv, statistic, flux_range, desc):
         results = runner.map(_pass_task, tile_items(kernel, rv, None), desc=desc)
         flat = np.concatenate([r[0] for r in results])
         values = np.concatenate([r[1] for r in results])
-        return noise_from_sample(flat, values, n, cadence, statistic, flux_range), (flat, values), results
+        if not sample_order:
+            sample_order.append(np.argsort(-flat, kind="stable"))
+        rms = noise_from_sample(flat, values, n, cadence, statistic, flux_range, order=sample_order[0])
+        return rms, (flat, values), results
 
     rms0, raw_sample, raw_results = noise((0.0, 0), 0.0, finder.statistic, finder.flux_range, "noise")
-    global_rms = noise_from_sample(*raw_sample, n, cadence, "mad", "negative")
+    global_rms = noise_from_sample(*raw_sample, n, cadence, "mad", "negative", order=sample_order[0])
     del raw_sample
     if not (math.isfinite(rms0) and rms0 > 0):
         raise ValueError(f"could not measure a positive noise level in the cube (got {rms0})")

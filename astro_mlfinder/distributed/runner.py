@@ -22,8 +22,9 @@
 
 Peak memory: one tile per task in flight, the finder's global arrays (a
 bit-packed mask for the classical finder: 1/32 of the cube), the sparse
-labelled voxels, and the label cube, which is a file in ``scratch`` (a
-temporary directory) when ``max_memory`` is given.
+labelled voxels, and the label cube, which is an unlinked file in ``scratch``
+(the system's temporary folder by default; it disappears with the catalogue)
+when ``max_memory`` is given and the labels would take over a quarter of it.
 """
 
 import math
@@ -94,9 +95,12 @@ def _label_array(shape, max_memory, scratch):
     if max_memory is None or nbytes <= parse_memory(max_memory) // 4:
         return np.zeros(shape, dtype=np.int32), None
     folder = tempfile.mkdtemp(prefix="astro_mlfinder_labels_", dir=scratch)
-    path = os.path.join(folder, "labels.int32")
+    path = os.path.join(folder, "labels.npy")
     labels = np.lib.format.open_memmap(path, mode="w+", dtype=np.int32, shape=tuple(shape))
-    return labels, path
+    # the mapping outlives the name: the file disappears with the catalogue, nothing is left behind
+    os.unlink(path)
+    os.rmdir(folder)
+    return labels, folder
 
 
 def run(finder, data, mask=None, wcs=None, *, tiles=None, max_memory=None, client=None, workers=1,
@@ -155,7 +159,7 @@ def run(finder, data, mask=None, wcs=None, *, tiles=None, max_memory=None, clien
     pieces = runner.map(_segment_task, items(), desc="segment")
     flat, source, owner = merge_tiles(pieces)
     n_sources = owner.size
-    labels, label_path = _label_array(shape, max_memory, scratch)
+    labels, label_folder = _label_array(shape, max_memory, scratch)
     labels.reshape(-1)[flat] = (source + 1).astype(np.int32)
 
     # per-source steps on the merged labels, each source read once on its bounding box
@@ -193,7 +197,7 @@ def run(finder, data, mask=None, wcs=None, *, tiles=None, max_memory=None, clien
     seg_meta = dict(first["meta"])
     seg_meta.update(meta)
     seg_meta["tiled"] = {"tiles": len(plan), "halo": list(plan.halo), "max_tile_voxels": plan.max_tile_voxels,
-                         "label_file": label_path}
+                         "labels_on_disk": label_folder is not None}
     from ..core.catalog import SourceCatalog
 
     catalog = SourceCatalog(ImageData(image.data, image.wcs, image.header, image.unit, image.beam, image.filename),
