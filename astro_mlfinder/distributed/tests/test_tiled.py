@@ -153,6 +153,19 @@ def test_classical_tiled_mask_and_dask_input(cube):
     _columns_equal(single, tiled)
 
 
+def test_classical_tiled_zarr_input(cube, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    pytest.importorskip("dask.array")
+    store = zarr.open_array(str(tmp_path / "cube.zarr"), mode="w", shape=SHAPE, chunks=(16, 48, 52), dtype="f4")
+    store[:] = cube
+    finder = ClassicalFinder(kernels_xy=(0, 3), kernels_z=(0, 3), threshold=4.0)
+    single = finder(cube, progress=False)
+    for data in (store, str(tmp_path / "cube.zarr")):
+        tiled = finder(data, progress=False, tiles=(2, 2, 2))
+        np.testing.assert_array_equal(np.asarray(tiled.segment), single.segment)
+        _columns_equal(single, tiled)
+
+
 def test_noise_only_cube_gives_no_source():
     noise = np.random.default_rng(5).normal(0, 1, (48, 64, 64)).astype(np.float32)
     finder = ClassicalFinder(kernels_xy=(0, 3), kernels_z=(0, 3), threshold=6.0)
