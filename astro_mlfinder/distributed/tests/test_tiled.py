@@ -202,13 +202,15 @@ def test_neural_unet3d_tiled(monkeypatch, tmp_path):
     monkeypatch.delenv("ASTRO_MLFINDER_WEIGHTS_URL", raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sim = simulate_hi_cube((128, 64, 160), 6, seed=20_012, snr=[20.0, 30.0, 40.0, 50.0, 60.0, 80.0])
+        sim = simulate_hi_cube((128, 64, 160), 6, seed=1, snr=[20.0, 30.0, 40.0, 50.0, 60.0, 80.0])
     finder = NeuralFinder("unet3d", device="cpu", progress=False)
     single = finder(sim.data, progress=False)
     tiled = finder(sim.data, progress=False, tiles=(1, 1, 2))
     assert tiled.meta["tiled"]["tiles"] == 2
     assert len(single) > 0 and len(tiled) == len(single)
     t1, t2 = single.to_table(), tiled.to_table()
+    border = 80  # the cores of the two tiles meet at x = 80
+    assert any(lo < border <= hi for lo, hi in zip(t1["x_min"].value, t1["x_max"].value, strict=True))
     # same sources: match by position
     for row in t1:
         d = np.hypot(np.hypot(t2["x"].value - row["x"].value, t2["y"].value - row["y"].value),
