@@ -2,36 +2,42 @@
 
 SoFiA-2's smooth-and-clip finder measures the noise of *every smoothed cube*
 on a strided sample of the whole cube, and each pass replaces the voxels the
-earlier passes detected. A tiled run therefore makes the detection pass over
-the tiles once per kernel pair, in SoFiA-2's order:
+earlier passes detected. A tiled run therefore makes one detection pass over
+the cube per kernel pair, in SoFiA-2's order, block by block:
 
-1. every tile smooths its part of the cube (its halo covers the kernel's
-   support) with the global detection mask of the earlier passes and returns
-   the values of its core at the global sample positions (every ``c``-th voxel
-   of the flattened cube, counted from the end: `~astro_mlfinder.core.stats.noise_stride`);
-2. the samples, put back in sampling order, give the noise of that pass with
+1. the cube is smoothed exactly as the single pass does it, bit for bit:
+   SoFiA's running-sum boxcars accumulate along whole lines, so the spatial
+   stage works on slabs of whole planes and the spectral stage on blocks of
+   whole spectra (the spatially smoothed slabs go through a scratch cube on
+   disk), with the global detection mask of the earlier passes;
+2. every block returns its values at the global sample positions (every
+   ``c``-th voxel of the flattened cube, counted from the end:
+   `~astro_mlfinder.core.stats.noise_stride`) and, as clip candidates, its
+   voxels above 0.8 times its own estimate of the clip level;
+3. the samples, put back in sampling order, give the noise of that pass with
    exactly SoFiA-2's statistic (`noise_from_sample`), bounded in memory by the
    sample size (about 10**6 values);
-3. every tile clips its core at ``threshold`` times that noise into the global
-   bit-packed mask (1/32 of the cube).
+4. the candidates above ``threshold`` times that noise are set in the global
+   bit-packed mask (1/32 of the cube); a block whose candidates could miss a
+   voxel (its estimate was too high) is smoothed again and clipped.
 
-Then each tile links its part of the global mask (size filters off); the
-runner joins the pieces of sources cut by tile borders and measures each
-source once on its bounding box: the linker statistics (`source_columns`) and
-the filters, the reliability filter and SoFiA's numbering (`select`) follow
-on the merged sources, exactly as `~astro_mlfinder.classical.linker.link` and
-`~astro_mlfinder.classical.reliability.reliability` do on a single pass.
-
-The smoothed values agree with the single pass to float32 rounding: SoFiA's
-running-sum boxcar accumulates from the end of each line, which in a tile is
-the tile's edge. Noise values therefore agree to about 1e-7 relative, and only
-a voxel within that distance of the threshold could be clipped differently.
+Then each tile (core plus halo, `~astro_mlfinder.distributed.plan`) links its
+part of the global mask (size filters off); the runner joins the pieces of
+sources cut by tile borders and measures each source once on its bounding
+box: the linker statistics (`source_columns`) and the filters, the
+reliability filter and SoFiA's numbering (`select`) follow on the merged
+sources, exactly as `~astro_mlfinder.classical.linker.link` and
+`~astro_mlfinder.classical.reliability.reliability` do on a single pass. The
+mask, the noise of every pass, the labels and the catalogue equal the single
+pass's.
 
 Supported: the smooth-and-clip finder with the ``mad`` or ``std`` statistic,
 the linker, the reliability filter, a user mask, ``invert``. Other options
 (flagging, noise/weights cubes, continuum subtraction, noise scaling, ripple
 filter, the threshold finder, dilation, ``region``) raise a `ValueError`
-naming the option: run those single-pass.
+naming the option: run those single-pass. The scratch cube (float32, the
+cube's size) lives in the system's temporary folder (``TMPDIR``), which the
+workers of a dask.distributed cluster must share.
 """
 
 import math
@@ -82,7 +88,7 @@ def _kernel_plan(finder, shape):
 
 
 def tile_halo(finder, ndim):
-    """Halo (z, y, x) of a tiled run: the smoothing kernels' support plus the linker radius."""
+    """Halo (z, y, x) of the linking tiles: the smoothing kernels' support plus the linker radius (generous)."""
     from .smooth_clip import optimal_filter_size
 
     support_xy = 0
