@@ -20,6 +20,7 @@ from .core.exceptions import AstroMLFinderWarning
 from .core.finder import Finder
 from .core.inputs import ImageData, load_image
 from .core.segmentation import Segmentation
+from .distributed import run as _run_tiled  # noqa: F401  (registers the tiled runner: finder(data, tiles=...))
 from .find import find_sources
 from .neural.finder import NeuralFinder
 from .sofia.finder import SofiaFinder

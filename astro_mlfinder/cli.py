@@ -119,6 +119,11 @@ def _wrote_lines(paths):
 def _cmd_find(args):
     from .find import make_finder
 
+    inputs = args.input if isinstance(args.input, list) else [args.input]
+    if len(inputs) > 1 or any(ch in inputs[0] for ch in "*?["):
+        return _cmd_survey(args, inputs)
+    args.input = inputs[0]
+
     kwargs = {}
     if args.par:
         kwargs["par"] = args.par
@@ -136,7 +141,7 @@ def _cmd_find(args):
         _require_matplotlib("--plots")
     ecsv = _check_outputs(args, outdir, prefix, overwrite, switches, regions)  # before the search
     finder = make_finder(args.finder, **kwargs)
-    cat = finder(args.input, progress=_progress(args))
+    cat = finder(args.input, progress=_progress(args), **_tiled_kwargs(args))
     paths = cat.write_products(outdir, prefix, overwrite=overwrite, regions=regions, **switches)
     paths.append(cat.write(ecsv, overwrite=overwrite))
     if args.plots:
@@ -148,6 +153,44 @@ def _cmd_find(args):
         _say(args, _physical_table(cat))
     _say(args, *_wrote_lines(paths))
     return 0
+
+
+def _tiled_kwargs(args):
+    """``tiles``/``max_memory``/``client`` of a tiled run (astro_mlfinder.distributed), when asked for."""
+    kwargs = {}
+    if args.tiles is not None:
+        kwargs["tiles"] = args.tiles
+    if args.max_memory is not None:
+        kwargs["max_memory"] = args.max_memory
+    if args.scheduler is not None:
+        kwargs["client"] = args.scheduler
+    return kwargs
+
+
+def _cmd_survey(args, inputs):
+    """Many cubes as independent tasks; a summary table; exit status 1 if any cube failed."""
+    from .distributed import run_survey
+    from .find import make_finder
+
+    kwargs = {"par": args.par} if args.par else {}
+    if args.threshold is not None:
+        kwargs["threshold"] = args.threshold
+    if args.finder not in ("classical", "sofia"):
+        kwargs["device"] = args.device
+        kwargs["progress"] = False
+    finder = make_finder(args.finder, **kwargs)
+    tiled = _tiled_kwargs(args)
+    client = tiled.pop("client", None)
+    regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
+    result = run_survey(finder, inputs, args.output_dir or ".", client=client, workers=args.workers,
+                        progress=_progress(args), regions=regions, **tiled)
+    if not args.quiet:
+        _print_table(result.table())
+    for row in result.failed:
+        print(f"error: {row['input']}: {row['reason']}")
+    done = sum(r["status"] != "failed" for r in result.rows)
+    _say(args, f"{done} of {len(result.rows)} cube(s) complete")
+    return 1 if result.failed else 0
 
 
 def _print_table(table):
@@ -348,9 +391,9 @@ def _train_convosource(args):
             words += [flag, value]
     history = train("convosource", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     train_images=args.train_images, val_images=args.val_images, output=args.output,
-                    resume=args.resume, device=args.device, progress=not args.no_progress, seed=args.seed,
+                    resume=args.resume, device=args.device, progress=_progress(args), seed=args.seed,
                     num_threads=args.num_threads, command=shlex.join(str(w) for w in words))
-    print(f"trained convosource for {args.epochs} epoch(s); weights in {args.output}")
+    _say(args, f"trained convosource for {args.epochs} epoch(s); weights in {args.output}")
     if history:
         print(f"last epoch: {history[-1]}")
     return 0
@@ -431,7 +474,9 @@ def build_parser():
     neural = ", ".join(n for n in names if n not in ("classical", "sofia")) or "none installed"
 
     p = sub.add_parser("find", help="find sources in a FITS cube or image")
-    p.add_argument("input", help="FITS cube (or image) to search; never modified")
+    p.add_argument("input", nargs="+",
+                   help="FITS cube or image to search, never modified; several files or a quoted glob run as a "
+                        "survey (one product set per cube, finished cubes skipped on a re-run)")
     p.add_argument("--finder", default="classical", choices=names,
                    help=f"classical (SoFiA-2's algorithm, default), sofia (an installed SoFiA-2 binary) or a "
                         f"registered neural model ({neural})")
@@ -450,6 +495,10 @@ def build_parser():
     p.add_argument("--plots", action="store_true",
                    help=f"also write PREFIX_overview.png (moment-0 map with the sources), PREFIX_spectra.png and "
                         f"PREFIX_pv.png into the output directory (needs matplotlib: {INSTALL_HINT})")
+    p.add_argument("--tiles", help="run tile by tile: tiles along z,y,x (e.g. 2,4,4)")
+    p.add_argument("--max-memory", help="run tile by tile within this memory budget (e.g. 4GB, 256MB)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run the tiles or cubes on")
+    p.add_argument("--workers", type=int, default=1, help="cubes searched at the same time (several inputs)")
     _quiet_options(p)
     p.set_defaults(func=_cmd_find)
 

@@ -385,6 +385,19 @@ class ClassicalFinder(Finder):
         )
         return margin[1:]
 
+    # ---------------------------------------------------- tiled runs (see astro_mlfinder.classical.tiled)
+    def tile_halo(self, ndim):
+        """Halo of a tiled run: kernel support plus linker radius (the global mask makes sources whole)."""
+        from . import tiled
+
+        return tiled.tile_halo(self, ndim)
+
+    def tiled_hooks(self):
+        """The module with the global pass, per-tile and per-source steps of a tiled run."""
+        from . import tiled
+
+        return tiled
+
     def segment(self, image, mask, progress):
         """Run the stages of `astro_mlfinder.classical.pipeline` in SoFiA-2's order.
 

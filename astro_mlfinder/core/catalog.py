@@ -142,10 +142,14 @@ class SourceCatalog:
         ``(x0, y0, z0)`` added to the reported positions and bounding boxes
         (not to the ``_peak`` columns), as SoFiA-2's ``parameter.offset`` for a
         sub-cube read with ``input.region``.
+    params : dict, optional
+        The SoFiA parameters (`astro_mlfinder.core.measure.parameterise`'s
+        columns) already measured, e.g. source by source on bounding boxes by
+        a tiled run; a lazy ``image`` is then not read into memory.
     """
 
     def __init__(self, image, segment, *, columns=None, products=None, meta=None, physical=False,
-                 name_prefix="SoFiA", pixel_offset=None):
+                 name_prefix="SoFiA", pixel_offset=None, params=None):
         if not isinstance(image, ImageData):
             raise TypeError("image must be an ImageData (see astro_mlfinder.core.inputs.load_image)")
         segment = np.asarray(segment)
@@ -153,7 +157,9 @@ class SourceCatalog:
             raise ValueError(f"segment shape {segment.shape} does not match the data shape {image.shape}")
         if segment.dtype.kind not in "iu":
             raise ValueError(f"segment must be an integer label array, got dtype {segment.dtype}")
-        self.image = image.loaded()  # columns compute on data in memory: a lazy input is read here
+        # columns compute on data in memory: a lazy input is read here, unless the parameters come measured
+        # (``params``: a tiled run measures every source on its bounding box and keeps the input lazy)
+        self.image = image.loaded() if params is None else image
         self._segment = segment.astype(np.int32, copy=False)
         self.products = dict(products or {})
         self.meta = dict(meta or {})
@@ -173,7 +179,7 @@ class SourceCatalog:
                 )
             self._extra[key] = values
         self._index = None  # None = all sources; else an index array into _ids_all
-        self._cache = {}
+        self._cache = {} if params is None else {"params": dict(params)}
 
     # ------------------------------------------------------------------ basics
     @property

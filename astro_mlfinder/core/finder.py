@@ -18,12 +18,22 @@ from .catalog import SourceCatalog
 from .inputs import ImageData, load_image
 from .segmentation import Segmentation
 
-__all__ = ["Finder", "build_catalog", "smooth_clip_margin", "DEFAULT_SOURCE_EXTENT"]
+__all__ = ["Finder", "build_catalog", "smooth_clip_margin", "DEFAULT_SOURCE_EXTENT", "register_tiled_runner"]
 
 #: Largest source (z, y, x) assumed by `smooth_clip_margin` where the finder sets no size limit.
 DEFAULT_SOURCE_EXTENT = (64, 32, 32)
 
 _SHAPES = {2: "2D images (y, x)", 3: "3D cubes (z, y, x)"}
+
+#: The tiled runner (``astro_mlfinder.distributed.run``), registered by that package when it is imported
+#: (core may not import the floors above it); ``finder(data, tiles=...)`` calls it.
+_TILED_RUNNER = []
+
+
+def register_tiled_runner(runner):
+    """Register ``runner(finder, data, mask=, wcs=, progress=, tiles=, max_memory=, client=)`` for tiled calls."""
+    _TILED_RUNNER[:] = [runner]
+    return runner
 
 
 class Finder(abc.ABC):
@@ -44,7 +54,7 @@ class Finder(abc.ABC):
     #: Accepted dimensionality: 2, 3 or (2, 3).
     ndim = (2, 3)
 
-    def __call__(self, data, mask=None, wcs=None, progress=True):
+    def __call__(self, data, mask=None, wcs=None, progress=True, *, tiles=None, max_memory=None, client=None):
         """Find sources in ``data``.
 
         Parameters
@@ -57,11 +67,24 @@ class Finder(abc.ABC):
             Overrides the WCS carried by ``data``.
         progress : bool, optional
             Show progress bars for long steps.
+        tiles : int or tuple of int, optional
+            Run tile by tile (`astro_mlfinder.distributed.run`): the number of
+            tiles along each axis (z, y, x).
+        max_memory : str or int, optional
+            Run tile by tile with tiles sized for this memory budget
+            (``"4GB"``, ``"256MB"`` or bytes).
+        client : `distributed.Client` or str, optional
+            Run the tiles on this dask.distributed cluster (or scheduler address).
 
         Returns
         -------
         catalog : `~astro_mlfinder.SourceCatalog`
         """
+        if tiles is not None or max_memory is not None or client is not None:
+            if not _TILED_RUNNER:
+                raise RuntimeError("tiled runs need astro_mlfinder.distributed; import astro_mlfinder first")
+            return _TILED_RUNNER[0](self, data, mask=mask, wcs=wcs, progress=progress, tiles=tiles,
+                                    max_memory=max_memory, client=client)
         image = load_image(data, wcs=wcs)
         self.check_ndim(image)
         mask = self.check_mask(mask, image.shape)
