@@ -291,7 +291,8 @@ def report(tune_rows, tallies, pixel_scale, rows_1904, rows_ami, ami_rms, args, 
         text += [f"Not run: {', '.join(f'{k} ({v})' for k, v in skipped.items())}.", ""]
     if tune_rows:
         text += ["Threshold sweep (tuning images):", "",
-                 rst_table(("finder", "setting", "F1 all >= 3", "F1 3-5", "s / image", "kept"), tune_rows), ""]
+                 rst_table(("finder", "setting", "F1 all >= 3", "F1 3-5", "s / image", "kept"),
+                           [(*row[:-1], row[-1].replace("*", r"\*")) for row in tune_rows]), ""]  # not emphasis
     text += ["Test images:", "", rst_table(head, rows), "",
              "Summary (ratios against the best peer in the same run; s / image is the whole call, files "
              "written for PyBDSF and Aegean included):", "",
