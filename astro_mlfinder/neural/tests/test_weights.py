@@ -320,11 +320,17 @@ def test_interrupted_download_leaves_no_part_file(cache, mirror, trickle_server)
         if _TrickleHandler.started.wait(30):
             os.kill(os.getpid(), signal.SIGINT)
 
-    killer = threading.Thread(target=interrupt_once_the_download_runs, daemon=True)
-    killer.start()
-    with pytest.raises(KeyboardInterrupt):
-        W.fetch("tiny", registry=[entry], url=trickle_server, deadline=60)
-    killer.join(5)
+    # a process started in the background by a non-interactive shell inherits SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler: install it for this test (what an interactive user has)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        killer = threading.Thread(target=interrupt_once_the_download_runs, daemon=True)
+        killer.start()
+        with pytest.raises(KeyboardInterrupt):
+            W.fetch("tiny", registry=[entry], url=trickle_server, deadline=60)
+        killer.join(5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert _leftovers(cache) == []
 
 
