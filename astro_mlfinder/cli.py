@@ -258,9 +258,14 @@ def _cmd_demo(args):
         _say(args, plots_note)
     reg = outdir / "sample_hi_cube.reg"
     plots = "" if plots_note else " --plots"
+    import importlib.util
+
+    neural = (f"  astro-mlfinder find {cube} --finder unet3d{plots} --output-dir my_unet3d"
+              if importlib.util.find_spec("torch") is not None
+              else "  pip install torch==2.13.0 && pip install 'astro_mlfinder[neural]'   # then: find --finder unet3d")
     _say(args, "", "Next, try:",
          f"  astro-mlfinder find {cube}{plots} --output-dir my_run",
-         f"  astro-mlfinder find {cube} --finder unet3d{plots} --output-dir my_unet3d",
+         neural,
          f"  astro-mlfinder evaluate {ecsv} {truth}" + ("" if plots_note else " --plot my_truth.png"),
          f"  ds9 {cube} -regions {reg}",
          "  astro-mlfinder find --help")
