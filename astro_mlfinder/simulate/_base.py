@@ -13,7 +13,43 @@ from astropy.wcs import WCS
 
 from astro_mlfinder.io.atomic import atomic_path, check_writable
 
-__all__ = ['Simulation']
+__all__ = ['Simulation', 'sin_header']
+
+
+def sin_header(ny, nx, *, pixel_scale, center, wcsaxes=2):
+    """
+    FITS header with the celestial axes of a simulation: RA/Dec, SIN
+    projection centred on the image, north up and east left.
+
+    Parameters
+    ----------
+    ny, nx : int
+        Image size along Dec and RA.
+    pixel_scale : float
+        Pixel size in arcsec.
+    center : tuple of float
+        RA and Dec (deg, ICRS) of the image centre.
+    wcsaxes : int, optional
+        ``WCSAXES``: 2 for an image, 3 when the caller adds a spectral axis.
+
+    Returns
+    -------
+    header : `~astropy.io.fits.Header`
+        ``WCSAXES`` and the keywords of axes 1 (RA) and 2 (Dec).
+    """
+    h = fits.Header()
+    h['WCSAXES'] = wcsaxes
+    h['CTYPE1'] = 'RA---SIN'
+    h['CRPIX1'] = (nx + 1) / 2.0
+    h['CRVAL1'] = float(center[0])
+    h['CDELT1'] = -float(pixel_scale) / 3600.0
+    h['CUNIT1'] = 'deg'
+    h['CTYPE2'] = 'DEC--SIN'
+    h['CRPIX2'] = (ny + 1) / 2.0
+    h['CRVAL2'] = float(center[1])
+    h['CDELT2'] = float(pixel_scale) / 3600.0
+    h['CUNIT2'] = 'deg'
+    return h
 
 
 @dataclass(repr=False)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.io import fits
 from astropy.table import QTable
 from astropy.wcs import WCS
 
-from astro_mlfinder.simulate._base import Simulation
+from astro_mlfinder.simulate._base import Simulation, sin_header
 from astro_mlfinder.simulate._continuum_sources import (
     CLASS_CODES,
     beam_covariance,
@@ -139,18 +138,7 @@ def make_continuum_header(shape, *, pixel_scale=0.6, beam=(3.0, 3.0, 0.0),
     header : `~astropy.io.fits.Header`
     """
     ny, nx = shape
-    h = fits.Header()
-    h['WCSAXES'] = 2
-    h['CTYPE1'] = 'RA---SIN'
-    h['CRPIX1'] = (nx + 1) / 2.0
-    h['CRVAL1'] = float(center[0])
-    h['CDELT1'] = -float(pixel_scale) / 3600.0
-    h['CUNIT1'] = 'deg'
-    h['CTYPE2'] = 'DEC--SIN'
-    h['CRPIX2'] = (ny + 1) / 2.0
-    h['CRVAL2'] = float(center[1])
-    h['CDELT2'] = float(pixel_scale) / 3600.0
-    h['CUNIT2'] = 'deg'
+    h = sin_header(ny, nx, pixel_scale=pixel_scale, center=center)
     h['RADESYS'] = 'ICRS'
     h['EQUINOX'] = 2000.0
     h['BUNIT'] = 'Jy/beam'

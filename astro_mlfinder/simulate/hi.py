@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.io import fits
 from astropy.table import QTable
 from astropy.wcs import WCS
 
-from astro_mlfinder.io.atomic import atomic_path
+from astro_mlfinder.simulate._base import Simulation, sin_header
 from astro_mlfinder.simulate._galaxy import DiskParameters, disk_extent, disk_model
 from astro_mlfinder.simulate._noise import beam_area_pixels, correlated_noise
 from astro_mlfinder.simulate._realism import (
@@ -45,7 +44,7 @@ _MASK_DEFINITION = (
 
 
 @dataclass(repr=False)
-class HISimulation:
+class HISimulation(Simulation):
     """
     A simulated HI cube and its truth.
 
@@ -74,28 +73,9 @@ class HISimulation:
         The resolved realism options.
     """
 
-    data: np.ndarray
-    model: np.ndarray
-    labels: np.ndarray
-    truth: QTable
-    wcs: WCS
-    header: fits.Header
-    noise_rms: np.ndarray
+    noise_rms: np.ndarray = field(kw_only=True)
     artefacts: np.ndarray | None = None
-    params: dict = field(default_factory=dict)
     realism: dict = field(default_factory=dict)
-
-    @property
-    def shape(self):
-        """Cube shape ``(z, y, x)``."""
-        return self.data.shape
-
-    @property
-    def beam(self):
-        """Beam as a dict with ``bmaj``, ``bmin``, ``bpa`` in degrees."""
-        return {'bmaj': float(self.header['BMAJ']),
-                'bmin': float(self.header['BMIN']),
-                'bpa': float(self.header['BPA'])}
 
     @property
     def beam_area(self):
@@ -107,98 +87,6 @@ class HISimulation:
                 f'n_sources={len(self.truth)} '
                 f"noise={self.params.get('noise'):.3g} Jy/beam "
                 f"beam_fwhm={self.params.get('beam_fwhm'):.3g} px>")
-
-    def to_hdu(self):
-        """
-        The data cube as a FITS primary HDU.
-
-        Returns
-        -------
-        hdu : `~astropy.io.fits.PrimaryHDU`
-        """
-        return fits.PrimaryHDU(data=self.data, header=self.header.copy())
-
-    def to_hdulist(self, *, model=True, labels=True):
-        """
-        The data cube, plus the model and label cubes as extensions.
-
-        Parameters
-        ----------
-        model : bool, optional
-            Add the noiseless model as extension ``MODEL``.
-        labels : bool, optional
-            Add the truth segmentation as extension ``LABELS``.
-
-        Returns
-        -------
-        hdul : `~astropy.io.fits.HDUList`
-        """
-        hdus = [self.to_hdu()]
-        wcs_header = self.wcs.to_header()
-        if model:
-            hdr = wcs_header.copy()
-            hdr['BUNIT'] = 'Jy/beam'
-            hdus.append(fits.ImageHDU(self.model, header=hdr, name='MODEL'))
-        if labels:
-            hdus.append(fits.ImageHDU(self.labels, header=wcs_header.copy(),
-                                      name='LABELS'))
-        return fits.HDUList(hdus)
-
-    def write(self, path, overwrite=False, *, model=False, labels=False):
-        """
-        Write the cube to a FITS file, atomically.
-
-        The file is written under a temporary name in the same directory
-        and renamed into place, so a reader never sees a partial file.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Output file name.
-        overwrite : bool, optional
-            Replace an existing file.
-        model, labels : bool, optional
-            Also write the model / truth segmentation as extensions
-            ``MODEL`` and ``LABELS``.
-
-        Raises
-        ------
-        FileExistsError
-            If ``path`` exists and ``overwrite`` is `False`.
-        """
-        hdul = self.to_hdulist(model=model, labels=labels)
-        with atomic_path(path, overwrite=overwrite) as tmp:
-            hdul.writeto(tmp)
-
-    def write_truth(self, path, overwrite=False, format='ascii.ecsv'):
-        """
-        Write the truth table, atomically.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Output file name.
-        overwrite : bool, optional
-            Replace an existing file.
-        format : str, optional
-            Astropy table format (ECSV by default; other formats, such as
-            ``'votable'`` and ``'fits'``, are written without the
-            ``sky_centroid`` column and the table metadata).
-
-        Raises
-        ------
-        FileExistsError
-            If ``path`` exists and ``overwrite`` is `False`.
-        """
-        table = self.truth
-        if format != 'ascii.ecsv' and 'sky_centroid' in table.colnames:
-            # Other formats cannot store the SkyCoord column or nested meta
-            # (ra and dec remain).
-            table = table.copy()
-            table.remove_column('sky_centroid')
-            table.meta = {}
-        with atomic_path(path, overwrite=overwrite) as tmp:
-            table.write(tmp, format=format)
 
 
 def make_hi_header(shape, *, pixel_scale=10.0, beam_fwhm=3.0,
@@ -226,18 +114,7 @@ def make_hi_header(shape, *, pixel_scale=10.0, beam_fwhm=3.0,
     header : `~astropy.io.fits.Header`
     """
     nz, ny, nx = shape
-    h = fits.Header()
-    h['WCSAXES'] = 3
-    h['CTYPE1'] = 'RA---SIN'
-    h['CRPIX1'] = (nx + 1) / 2.0
-    h['CRVAL1'] = float(center[0])
-    h['CDELT1'] = -float(pixel_scale) / 3600.0
-    h['CUNIT1'] = 'deg'
-    h['CTYPE2'] = 'DEC--SIN'
-    h['CRPIX2'] = (ny + 1) / 2.0
-    h['CRVAL2'] = float(center[1])
-    h['CDELT2'] = float(pixel_scale) / 3600.0
-    h['CUNIT2'] = 'deg'
+    h = sin_header(ny, nx, pixel_scale=pixel_scale, center=center, wcsaxes=3)
     h['CTYPE3'] = 'FREQ'
     h['CRPIX3'] = 1.0
     h['CRVAL3'] = float(freq0)
