@@ -14,7 +14,7 @@ from astropy import units as u
 from ..core.catalog import spectral_column_name
 
 __all__ = ["HI_REST_FREQUENCY", "INSTALL_HINT", "as_list", "celestial_axes", "channel_velocity_widths", "pyplot",
-           "rest_frequency", "source_index", "spectral_axis", "unit_text"]
+           "rest_frequency", "source_index", "source_panels", "spectral_axis", "unit_text"]
 
 #: Rest frequency of the HI 21-cm line, the default for frequency cubes without ``RESTFRQ``.
 HI_REST_FREQUENCY = 1.420405752e9 * u.Hz
@@ -142,3 +142,34 @@ def celestial_axes(ax, wcs):
     lat.set_axislabel(f"Declination ({title})")
     lon.set_format_unit(u.hourangle)
     lat.set_format_unit(u.deg)
+
+
+def source_panels(catalog, ids, *, max_sources, ncols, panel_size):
+    """A figure with one panel per source, on a grid of ``ncols`` columns.
+
+    Parameters
+    ----------
+    catalog : `~astro_mlfinder.SourceCatalog`
+    ids : sequence of int or None
+        Sources to show (default: the first ``max_sources``).
+    max_sources, ncols : int
+    panel_size : tuple of float
+        Width and height of one panel in inches.
+
+    Returns
+    -------
+    fig : `matplotlib.figure.Figure`
+    panels : list of (`matplotlib.axes.Axes`, int)
+        Each source's panel and id; the grid's spare panels are hidden.
+    """
+    plt = pyplot()
+    ids = [int(i) for i in (np.atleast_1d(catalog.id)[:max_sources] if ids is None else ids)]
+    if not ids:
+        raise ValueError("the catalogue has no sources to plot")
+    ncols = max(1, min(int(ncols), len(ids)))
+    nrows = -(-len(ids) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False,
+                             layout="constrained")
+    for ax in list(axes.flat)[len(ids):]:
+        ax.set_visible(False)
+    return fig, list(zip(axes.flat, ids, strict=False))

@@ -10,7 +10,7 @@ source mask along the same line is drawn as a contour.
 import numpy as np
 from astropy import units as u
 
-from ._common import as_list, pyplot, source_index, spectral_axis, unit_text
+from ._common import as_list, pyplot, source_index, source_panels, spectral_axis, unit_text
 
 __all__ = ["plot_pv", "plot_pv_slices", "pv_slice"]
 
@@ -144,18 +144,9 @@ def plot_pv_slices(catalog, ids=None, *, max_sources=12, ncols=3, velocity=None)
     -------
     fig : `matplotlib.figure.Figure`
     """
-    plt = pyplot()
     catalog = as_list(catalog)
-    ids = [int(i) for i in (np.atleast_1d(catalog.id)[:max_sources] if ids is None else ids)]
-    if not ids:
-        raise ValueError("the catalogue has no sources to plot")
-    ncols = max(1, min(int(ncols), len(ids)))
-    nrows = -(-len(ids) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.8 * nrows), squeeze=False,
-                             layout="constrained")
-    for ax, source_id in zip(axes.flat, ids, strict=False):
+    fig, panels = source_panels(catalog, ids, max_sources=max_sources, ncols=ncols, panel_size=(4.6, 3.8))
+    for ax, source_id in panels:
         plot_pv(catalog, source_id, ax, velocity=velocity)
         ax.set_title(f"source {source_id}")
-    for ax in list(axes.flat)[len(ids):]:
-        ax.set_visible(False)
     return fig

@@ -12,7 +12,7 @@ default), and the channels of the source mask are shaded.
 import numpy as np
 from astropy import units as u
 
-from ._common import as_list, pyplot, source_index, spectral_axis, unit_text
+from ._common import as_list, pyplot, source_index, source_panels, spectral_axis, unit_text
 
 __all__ = ["plot_spectra", "plot_spectrum", "source_spectrum"]
 
@@ -126,16 +126,9 @@ def plot_spectra(catalog, ids=None, *, max_sources=12, ncols=3, velocity=None, z
     -------
     fig : `matplotlib.figure.Figure`
     """
-    plt = pyplot()
     catalog = as_list(catalog)
-    ids = [int(i) for i in (np.atleast_1d(catalog.id)[:max_sources] if ids is None else ids)]
-    if not ids:
-        raise ValueError("the catalogue has no sources to plot")
-    ncols = max(1, min(int(ncols), len(ids)))
-    nrows = -(-len(ids) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False,
-                             layout="constrained")
-    for ax, source_id in zip(axes.flat, ids, strict=False):
+    fig, panels = source_panels(catalog, ids, max_sources=max_sources, ncols=ncols, panel_size=(4.2, 3.0))
+    for ax, source_id in panels:
         plot_spectrum(catalog, source_id, ax, velocity=velocity)
         if zoom:
             i = source_index(catalog, source_id)
@@ -145,6 +138,4 @@ def plot_spectra(catalog, ids=None, *, max_sources=12, ncols=3, velocity=None, z
             x = ax.get_lines()[0].get_xdata()
             lo, hi = max(z0 - pad, 0), min(z1 + pad, len(x) - 1)
             ax.set_xlim(sorted((x[lo], x[hi])))
-    for ax in list(axes.flat)[len(ids):]:
-        ax.set_visible(False)
     return fig
