@@ -47,9 +47,11 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from _finders2d import CONVOSOURCE, CONVOSOURCE_INFO, FINDERS, GRIDS, FinderUnavailable, describe, run_finder  # noqa: E402
+from _report import rst_table, update_docs_block  # noqa: E402
 from _score2d import OVERALL_MIN_SNR, SCORE_VERSION, Tally  # noqa: E402
 
 START, END = ".. detection-2d-start", ".. detection-2d-end"
+DOCS_TITLE = "2D continuum images: ClassicalFinder and ConvoSource against PyBDSF, Aegean and photutils"
 REAL = HERE.parent.parent / "shared" / "fixtures" / "real"
 PEERS = ("PyBDSF", "Aegean", "photutils")
 OURS = ("ClassicalFinder", "ConvoSource")
@@ -182,27 +184,6 @@ def real_images(chosen, log):
 # report
 
 
-def _fmt(value, digits=3):
-    if isinstance(value, str):
-        return value
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "--"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    return f"{value:.{digits}f}"
-
-
-def rst_table(header, rows):
-    """A reStructuredText simple table."""
-    cells = [[_fmt(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
-    line = "  ".join("=" * w for w in widths)
-    out = [line, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    out.append(line)
-    return "\n".join(out)
-
-
 def _label(tally):
     return f"{tally.name} ({describe(tally.name, tally.params)})"
 
@@ -322,20 +303,6 @@ def _machine():
     return f"{cpu}, {len(os.sched_getaffinity(0))} cores shared with other jobs, Python {platform.python_version()}"
 
 
-def update_docs(text, path):
-    path = Path(path)
-    block = f"{START}\n\n{text}\n\n{END}"
-    content = path.read_text()
-    if START in content and END in content:
-        head, rest = content.split(START, 1)
-        _, tail = rest.split(END, 1)
-        content = head + block + tail
-    else:
-        title = "2D continuum images: ClassicalFinder and ConvoSource against PyBDSF, Aegean and photutils"
-        content = content.rstrip("\n") + f"\n\n{title}\n{'-' * len(title)}\n\n{block}\n"
-    path.write_text(content)
-
-
 def _fixed(text):
     name, _, value = text.partition("=")
     if name not in FINDERS or not value:
@@ -385,7 +352,7 @@ def main(argv=None):
     text += "\n" + "Issue 10 checks:\n\n" + "\n".join(f"- {line}" for line in checks) + "\n"
     print(text)
     if not args.no_docs:
-        update_docs(text, args.docs)
+        update_docs_block(args.docs, START, END, text, title=DOCS_TITLE)
         log(f"updated {args.docs}")
     return 0
 

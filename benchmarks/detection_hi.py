@@ -38,6 +38,9 @@ try:
     import astro_mlfinder  # noqa: F401
 except ImportError:  # running from a source checkout without installation
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the report helpers beside this script
+
+from _report import rst_table, update_docs_block  # noqa: E402
 
 BINS = (0.0, 5.0, 10.0, 20.0, np.inf)
 BIN_NAMES = ("faint <5", "5-10", "10-20", ">=20")
@@ -111,33 +114,12 @@ class Tally:
         return out
 
 
-def _fmt(value, digits=3):
-    if isinstance(value, str):
-        return value
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "--"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    return f"{value:.{digits}f}"
-
-
 def _ratio(a, b):
     if not (np.isfinite(a) and np.isfinite(b)):
         return "--"
     if b == 0:
         return "inf" if a > 0 else "--"
     return a / b
-
-
-def rst_table(header, rows):
-    """A reStructuredText simple table."""
-    cells = [[_fmt(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
-    line = "  ".join("=" * w for w in widths)
-    out = [line, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), line]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    out.append(line)
-    return "\n".join(out)
 
 
 def run(
@@ -281,23 +263,6 @@ def report(tallies, timing, args):
     return "\n".join(text)
 
 
-def update_docs(text, path):
-    path = Path(path)
-    block = f"{START}\n\n{text}\n\n{END}"
-    if path.exists():
-        content = path.read_text()
-        if START in content and END in content:
-            head, rest = content.split(START, 1)
-            _, tail = rest.split(END, 1)
-            content = head + block + tail
-        else:
-            content = content.rstrip("\n") + "\n\n" + block + "\n"
-    else:
-        title = "Performance"
-        content = f"{title}\n{'=' * len(title)}\n\n{block}\n"
-    path.write_text(content)
-
-
 def _triple(text):
     from astro_mlfinder.core.tiling import as_tuple
 
@@ -330,7 +295,7 @@ def main(argv=None):
     text = report(tallies, timing, args)
     print(text)
     if not args.no_docs:
-        update_docs(text, args.docs)
+        update_docs_block(args.docs, START, END, text)
         print(f"\nupdated {args.docs}", file=sys.stderr)
     return 0
 
