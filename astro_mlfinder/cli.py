@@ -116,6 +116,25 @@ def _wrote_lines(paths):
     return [line if isinstance(line, str) else f"wrote {line}{os.sep} ({folders[line]} files)" for line in lines]
 
 
+def _finder_kwargs(args, *, progress):
+    """The finder's constructor keywords from ``find``'s options (``--par`` only for SoFiA-2 finders)."""
+    kwargs = {"par": args.par} if args.par else {}
+    if args.finder not in ("classical", "sofia"):
+        if args.par:
+            raise ValueError(f"--par is a SoFiA-2 parameter file; it applies to the classical and sofia "
+                             f"finders, not {args.finder!r}")
+        kwargs["device"] = args.device
+        kwargs["progress"] = progress
+    if args.threshold is not None:
+        kwargs["threshold"] = args.threshold
+    return kwargs
+
+
+def _region_formats(args):
+    """``--regions ds9,crtf`` as a tuple of format names (empty for ``--regions ''``)."""
+    return tuple(r for r in args.regions.split(",") if r) if args.regions else ()
+
+
 def _cmd_find(args):
     from .find import make_finder
 
@@ -124,19 +143,9 @@ def _cmd_find(args):
         return _cmd_survey(args, inputs)
     args.input = inputs[0]
 
-    kwargs = {}
-    if args.par:
-        kwargs["par"] = args.par
-    if args.finder not in ("classical", "sofia"):
-        if args.par:
-            raise ValueError(f"--par is a SoFiA-2 parameter file; it applies to the classical and sofia "
-                             f"finders, not {args.finder!r}")
-        kwargs["device"] = args.device
-        kwargs["progress"] = _progress(args)  # also the weights download bar
-    if args.threshold is not None:
-        kwargs["threshold"] = args.threshold
+    kwargs = _finder_kwargs(args, progress=_progress(args))  # a neural finder's progress: the weights download
     outdir, prefix, overwrite, switches = _output_plan(args)
-    regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
+    regions = _region_formats(args)
     if args.plots:
         _require_matplotlib("--plots")
     ecsv = _check_outputs(args, outdir, prefix, overwrite, switches, regions)  # before the search
@@ -172,16 +181,10 @@ def _cmd_survey(args, inputs):
     from .distributed import run_survey
     from .find import make_finder
 
-    kwargs = {"par": args.par} if args.par else {}
-    if args.threshold is not None:
-        kwargs["threshold"] = args.threshold
-    if args.finder not in ("classical", "sofia"):
-        kwargs["device"] = args.device
-        kwargs["progress"] = False
-    finder = make_finder(args.finder, **kwargs)
+    finder = make_finder(args.finder, **_finder_kwargs(args, progress=False))
     tiled = _tiled_kwargs(args)
     client = tiled.pop("client", None)
-    regions = tuple(r for r in args.regions.split(",") if r) if args.regions else ()
+    regions = _region_formats(args)
     result = run_survey(finder, inputs, args.output_dir or ".", client=client, workers=args.workers,
                         progress=_progress(args), regions=regions, **tiled)
     if not args.quiet:
