@@ -1,0 +1,7 @@
+"""``python -m astro_mlfinder.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""``astro-mlfinder simulate``: simulated data sets with their truth tables."""
+
+from pathlib import Path
+
+from ._common import _quiet_options, _say
+
+__all__ = []
+
+
+def _simulate_hi(args, outdir):
+    """``simulate hi``: an HI cube and its truth table."""
+    from ..core.tiling import as_tuple
+    from ..simulate.hi import simulate_hi_cube
+
+    if args.primary_beam is not None:
+        raise ValueError("--primary-beam applies to 'simulate continuum', not to HI cubes")
+    shape = as_tuple(args.shape, 3, "--shape", minimum=1) if args.shape else (128, 96, 96)
+    n_sources = 8 if args.n_sources is None else args.n_sources
+    sim = simulate_hi_cube(shape=shape, n_sources=n_sources, seed=args.seed,
+                           realism="realistic" if args.realistic else None)
+    cube = outdir / f"sim_hi_{args.seed}.fits"
+    sim.write(cube, overwrite=args.overwrite)
+    truth = outdir / f"sim_hi_{args.seed}_truth.ecsv"
+    sim.truth.write(truth, format="ascii.ecsv", overwrite=args.overwrite)
+    _say(args, f"wrote {cube}", f"wrote {truth}")
+    return 0
+
+
+def _simulate_continuum(args, outdir):
+    """``simulate continuum``: a 2D SDC1-like image and its truth table, written whole or not at all."""
+    from ..core.tiling import as_tuple
+    from ..simulate.continuum import simulate_continuum_image
+
+    if args.realistic:
+        raise ValueError("--realistic applies to 'simulate hi'; continuum images take --primary-beam")
+    shape = as_tuple(args.shape, 2, "--shape", minimum=8) if args.shape else (512, 512)
+    n_sources = 400 if args.n_sources is None else args.n_sources
+    sim = simulate_continuum_image(shape=shape, n_sources=n_sources, seed=args.seed,
+                                   primary_beam=args.primary_beam)
+    image = outdir / f"sim_continuum_{args.seed}.fits"
+    truth = outdir / f"sim_continuum_{args.seed}_truth.ecsv"
+    sim.write_all(image, truth, overwrite=args.overwrite)
+    _say(args, f"wrote {image}", f"wrote {truth}")
+    return 0
+
+
+#: ``{kind: (function(args, outdir) -> exit status, what it writes)}`` of ``simulate KIND``.
+_KINDS = {
+    "hi": (_simulate_hi, "an HI cube with galaxies"),
+    "continuum": (_simulate_continuum, "an SKA SDC1-like continuum image"),
+}
+
+
+def _cmd_simulate(args):
+    outdir = Path(args.output)
+    outdir.mkdir(parents=True, exist_ok=True)
+    return _KINDS[args.kind][0](args, outdir)
+
+
+def add_parser(sub):
+    """Add the ``simulate`` command to the sub-parsers ``sub``."""
+    p = sub.add_parser("simulate", help="write a simulated data set with its truth table")
+    p.add_argument("kind", choices=tuple(_KINDS),
+                   help="what to simulate: " + ", ".join(f"{kind} ({what})" for kind, (_, what) in _KINDS.items()))
+    p.add_argument("--seed", type=int, default=0, help="random seed; also names the files (default 0)")
+    p.add_argument("--output", default=".", help="directory to write the FITS file and its truth table")
+    p.add_argument("--shape", help="hi: z,y,x (default 128,96,96); continuum: y,x (default 512,512)")
+    p.add_argument("--n-sources", type=int, help="default 8 (hi), 400 (continuum, most below the noise)")
+    p.add_argument("--realistic", action="store_true", help="hi: add RFI, ripples, varying noise and beams")
+    p.add_argument("--primary-beam", type=float, metavar="FWHM",
+                   help="continuum: primary-beam FWHM in pixels (the image is primary-beam corrected)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    _quiet_options(p, progress=False)
+    p.set_defaults(func=_cmd_simulate)
+    return p

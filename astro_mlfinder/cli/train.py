@@ -1,0 +1,126 @@
+"""``astro-mlfinder train``: train a neural model, or tune / export a checkpoint."""
+
+from ._common import _progress, _quiet_options, _say
+
+__all__ = []
+
+
+def _train_command(args):
+    """The ``astro-mlfinder train`` command line of a training run (recorded with the weights)."""
+    import shlex
+
+    words = ["astro-mlfinder", "train", args.model, "--data", args.data, "--epochs", args.epochs,
+             "--steps-per-epoch", args.steps_per_epoch, "--batch-size", args.batch_size]
+    for flag, value in (("--crop-shape", args.crop_shape), ("--base-channels", args.base_channels),
+                        ("--lr", args.lr), ("--seed", args.seed), ("--num-threads", args.num_threads),
+                        ("--val-cubes", args.val_cubes), ("--device", args.device), ("--resume", args.resume),
+                        ("--output", args.output)):
+        if value is not None:
+            words += [flag, value]
+    return shlex.join(str(w) for w in words)
+
+
+def _cmd_train(args):
+    from ..neural import get_model, train
+
+    if args.tune and str(args.model).lower() == "convosource":
+        from ..neural._torch import require_torch
+        from ..neural.models.convosource.training import tune_convosource
+
+        if args.num_threads:
+            require_torch("training").set_num_threads(args.num_threads)
+        tune_convosource(args.tune, device=args.device)
+        args.tune = None
+        if not args.export:
+            return 0
+    if args.tune or args.export:
+        from ..neural.training import export_weights, tune_checkpoint
+
+        if args.num_threads:
+            from ..neural._torch import require_torch
+
+            require_torch("training").set_num_threads(args.num_threads)
+        if args.tune:
+            import json
+
+            print(json.dumps(tune_checkpoint(args.tune, device=args.device), indent=1))
+        if args.export:
+            print(export_weights(*args.export))
+        return 0
+    get_model(args.model)  # an unknown model is reported before anything else
+    if not args.output:
+        raise ValueError("train needs --output FILE (the checkpoint to write), or --tune / --export")
+    if args.model.lower() == "convosource":
+        return _train_convosource(args)
+    if args.batch_size is None:
+        args.batch_size = 4
+    kwargs = {"steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "resume": args.resume,
+              "val_cubes": args.val_cubes, "lr": args.lr, "num_threads": args.num_threads}
+    if args.base_channels:
+        kwargs["base_channels"] = args.base_channels
+    if args.crop_shape:
+        from ..core.tiling import as_tuple
+
+        kwargs["crop_shape"] = as_tuple(args.crop_shape, 3, "--crop-shape", minimum=1)
+    history = train(args.model, data=args.data, epochs=args.epochs, output=args.output, device=args.device,
+                    progress=_progress(args), seed=args.seed, command=_train_command(args), **kwargs)
+    _say(args, f"trained {args.model} for {args.epochs} epoch(s); weights in {args.output}")
+    if history:
+        last = history[-1] if isinstance(history, list) else history
+        _say(args, f"last epoch: {last}")
+    return 0
+
+
+def _train_convosource(args):
+    """``train convosource``: every tile of simulated continuum images (seeds apart from validation/benchmarks)."""
+    import shlex
+
+    from ..neural import train
+
+    if args.batch_size is None:
+        args.batch_size = 32
+    words = ["astro-mlfinder", "train", "convosource", "--epochs", args.epochs, "--batch-size", args.batch_size,
+             "--lr", args.lr, "--train-images", args.train_images, "--val-images", args.val_images,
+             "--seed", args.seed, "--output", args.output]
+    for flag, value in (("--num-threads", args.num_threads), ("--device", args.device), ("--resume", args.resume)):
+        if value is not None:
+            words += [flag, value]
+    history = train("convosource", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    train_images=args.train_images, val_images=args.val_images, output=args.output,
+                    resume=args.resume, device=args.device, progress=_progress(args), seed=args.seed,
+                    num_threads=args.num_threads, command=shlex.join(str(w) for w in words))
+    _say(args, f"trained convosource for {args.epochs} epoch(s); weights in {args.output}")
+    if history:
+        print(f"last epoch: {history[-1]}")
+    return 0
+
+
+def add_parser(sub):
+    """Add the ``train`` command to the sub-parsers ``sub``."""
+    p = sub.add_parser("train", help="train a neural model (or tune / export a checkpoint)")
+    p.add_argument("model", nargs="?", default="unet3d", help="registered model: unet3d (default), convosource")
+    p.add_argument("--data", default="sim:hi", help="'sim:hi' or a directory of NAME.fits + NAME_mask.fits pairs")
+    p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
+    p.add_argument("--output", help="checkpoint to write (rewritten every epoch)")
+    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N or mps (default auto)")
+    p.add_argument("--base-channels", type=int, help="network width (default 16)")
+    p.add_argument("--steps-per-epoch", type=int, default=100, help="optimiser steps per epoch (default 100)")
+    p.add_argument("--batch-size", type=int, help="crops per step (default 4 for unet3d, 32 for convosource)")
+    p.add_argument("--crop-shape", help="z,y,x of the training crops (default 128,64,64)")
+    p.add_argument("--lr", type=float, default=2e-3, help="initial Adam learning rate (decays to lr/10)")
+    p.add_argument("--num-threads", type=int, help="CPU threads for PyTorch")
+    p.add_argument("--val-cubes", type=int, default=8, help="validation cubes (0: no validation, no tuning)")
+    p.add_argument("--train-images", type=int, default=100,
+                   help="convosource: simulated 256x256 training images (seeds 1000000 on)")
+    p.add_argument("--val-images", type=int, default=6,
+                   help="convosource: validation images (seeds 2000000 on)")
+    p.add_argument("--resume", help="checkpoint to resume from")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the data and the initial weights")
+    _quiet_options(p)
+    p.add_argument("--tune", metavar="CHECKPOINT",
+                   help="only tune CHECKPOINT: unet3d threshold/min_size/tta on 16 validation cubes 256x96x96; "
+                        "convosource peak threshold on its validation images")
+    p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
+                   help="only write a compact float16 weights file from CHECKPOINT")
+    p.set_defaults(func=_cmd_train)
+    return p
