@@ -285,22 +285,22 @@ def test_read_of_in_memory_float32_is_the_array_itself():
 
 def test_read_converts_in_chunks(tmp_path, monkeypatch):
     """Chunks smaller than a plane (rows of one plane at a time) give the same values."""
-    from astro_mlfinder.core import inputs
+    from astro_mlfinder.core import _lazy
 
     path = _write_fits(tmp_path / "cube.fits", (5, 40, 30))
     expected = _old_read(path)
     image = load_image(path)
-    monkeypatch.setattr(inputs, "_CHUNK_BYTES", 30 * 4 * 7)  # 7 rows
+    monkeypatch.setattr(_lazy, "_CHUNK_BYTES", 30 * 4 * 7)  # 7 rows
     np.testing.assert_array_equal(image.read(), expected)
-    monkeypatch.setattr(inputs, "_CHUNK_BYTES", 40 * 30 * 4 * 2)  # 2 planes
+    monkeypatch.setattr(_lazy, "_CHUNK_BYTES", 40 * 30 * 4 * 2)  # 2 planes
     np.testing.assert_array_equal(image.read(), expected)
     np.testing.assert_array_equal(image.read((slice(None, None, -1), slice(3, 9))), expected[::-1, 3:9])
 
 
 def test_all_nan_file_is_found_without_reading_it_whole(tmp_path, monkeypatch):
-    from astro_mlfinder.core import inputs
+    from astro_mlfinder.core import _lazy
 
-    monkeypatch.setattr(inputs, "_CHECK_BYTES", 1)  # plane by plane (row by row)
+    monkeypatch.setattr(_lazy, "_CHECK_BYTES", 1)  # plane by plane (row by row)
     path = _write_fits(tmp_path / "nan.fits", (6, 5, 4), planes=lambda z: np.full((5, 4), np.nan))
     with pytest.raises(ValueError, match="no finite values"):
         load_image(path)
@@ -430,10 +430,10 @@ def _counting_dask_cube(shape, values, calls):
 
 
 def test_dask_input_is_held_lazily_and_read_equals(monkeypatch):
-    from astro_mlfinder.core import inputs
+    from astro_mlfinder.core import _lazy
 
     dask = pytest.importorskip("dask")
-    monkeypatch.setattr(inputs, "_CHECK_BYTES", 1)  # the finite check: chunk by chunk (a plane here)
+    monkeypatch.setattr(_lazy, "_CHECK_BYTES", 1)  # the finite check: chunk by chunk (a plane here)
     shape = (10, 6, 7)
     values = np.random.default_rng(2).normal(size=shape).astype(np.float32)
     values[:2] = np.nan
