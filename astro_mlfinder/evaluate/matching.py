@@ -82,7 +82,7 @@ def parse_unit(unit):
         return None
     flat = re.sub(r'\([^()]*\)', '', text)
     if re.search(r'(?<!\*)\*(?!\*)', text) or flat.count('/') > 1:
-        from astro_mlfinder.io.sofia_catalog import parse_sofia_unit
+        from astro_mlfinder.io.sofia_units import parse_sofia_unit
         parsed = parse_sofia_unit(text)
         if not isinstance(parsed, u.UnrecognizedUnit):
             return parsed

@@ -17,7 +17,8 @@ from ..core.catalog import spectral_column_name
 from .atomic import write_text
 from .fits_headers import _make_header, _origin, _param_flag, _write_fits
 from .moments import _spectral_values, moment_maps
-from .sofia_catalog import SOFIA_SPECTRAL_NAMES, _time_string, sofia_unit_string
+from .sofia_catalog import SOFIA_SPECTRAL_NAMES, _time_string
+from .sofia_units import sofia_unit_string
 
 __all__ = ["cubelet_products"]
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from astropy.io import fits
 
 from .atomic import atomic_path
-from .sofia_catalog import _default_creator, _param_strings, _sanitise, sofia_unit_string
+from .sofia_catalog import _default_creator, _param_strings, _sanitise
+from .sofia_units import sofia_unit_string
 
 __all__ = []
 

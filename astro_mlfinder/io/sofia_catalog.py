@@ -12,18 +12,14 @@ column names in SoFiA order (``name, id, x, y, z, x_min, ...``, see
 may be Quantities.  Integer columns (``id``, bounding box, ``n_pix``,
 ``flag``, peaks) are written with ``%ld``, all others as doubles.
 
-The readers return a `~astropy.table.QTable` (not masked) with units parsed
-from SoFiA's unit strings; SoFiA writes composite units left to right
-(``Jy/beam*Hz`` is Jy/beam times Hz, unlike astropy's generic parser).
+The readers are in `astro_mlfinder.io.sofia_reader`, the unit strings in
+`astro_mlfinder.io.sofia_units`.
 """
 
 import math
-import re
 import time
 import warnings
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
@@ -33,6 +29,7 @@ from ..config import version
 from ..core.catalog import SOFIA_SPECTRAL_NAMES
 from ..core.exceptions import AstroMLFinderWarning
 from .atomic import write_text
+from .sofia_units import parse_sofia_unit, sofia_unit_string
 
 __all__ = [
     "SOFIA_CREATOR",
@@ -42,10 +39,6 @@ __all__ = [
     "write_sofia_xml",
     "write_sofia_sql",
     "write_karma",
-    "read_sofia_xml",
-    "read_sofia_ascii",
-    "sofia_unit_string",
-    "parse_sofia_unit",
 ]
 
 #: The ``Creator`` of the SoFiA-2 version whose formats are reproduced.
@@ -117,79 +110,6 @@ for _name, _ucd in _WORLD_UCDS.items():
     SOFIA_COLUMN_SPECS[_name + "_peak"] = ("double", _ucd)
 del _name, _ucd
 
-_FLUX_DENSITY = u.Jy.physical_type
-
-
-# --------------------------------------------------------------------------- units
-def _unit_term(base, power):
-    name = base.to_string()
-    if power == 1:
-        return name
-    power = int(power) if float(power).is_integer() else power
-    return f"{name}{power}"
-
-
-def sofia_unit_string(unit):
-    """Return SoFiA's spelling of ``unit`` (``'Jy/beam'``, ``'Jy*Hz'``, ``'Jy/beam*Hz'``...).
-
-    Flux-density units come first, then ``/beam``, then other units
-    multiplied (``*``) or divided (``/``) left to right.  Dimensionless or
-    missing units give ``''``.
-    """
-    if unit is None:
-        return ""
-    if isinstance(unit, str):
-        return unit.strip()
-    if isinstance(unit, u.UnrecognizedUnit):
-        return unit.to_string()
-    unit = u.Unit(unit)
-    if unit == u.dimensionless_unscaled:
-        return ""
-    if not isinstance(unit, u.CompositeUnit) or unit.scale != 1:
-        if unit.scale != 1 and isinstance(unit, u.CompositeUnit):
-            return unit.to_string("generic").replace(" ", "")
-        return unit.to_string()
-    terms = list(zip(unit.bases, unit.powers, strict=True))
-    flux = [(b, p) for b, p in terms if p > 0 and b.physical_type == _FLUX_DENSITY]
-    beam = [(b, p) for b, p in terms if b == u.beam and p < 0]
-    numer = [(b, p) for b, p in terms if p > 0 and (b, p) not in flux]
-    denom = [(b, p) for b, p in terms if p < 0 and (b, p) not in beam]
-    text = "*".join(_unit_term(b, p) for b, p in flux)
-    for b, p in beam:
-        text += "/" + _unit_term(b, -p)
-    for b, p in numer:
-        text += ("*" if text else "") + _unit_term(b, p)
-    if not text:
-        text = "1"
-    for b, p in denom:
-        text += "/" + _unit_term(b, -p)
-    return text
-
-
-def parse_sofia_unit(text):
-    """Parse a SoFiA unit string, evaluating ``*`` and ``/`` left to right.
-
-    Returns None for an empty or ``-`` unit and an
-    `~astropy.units.UnrecognizedUnit` for strings astropy does not know.
-    """
-    if text is None:
-        return None
-    text = text.strip()
-    if not text or text == "-":
-        return None
-    parts = re.split(r"([*/])", text)
-    try:
-        unit = (
-            u.Unit(parts[0].strip())
-            if parts[0].strip() not in ("", "1")
-            else u.dimensionless_unscaled
-        )
-        for op, token in zip(parts[1::2], parts[2::2], strict=True):
-            term = u.Unit(token.strip())
-            unit = unit * term if op == "*" else unit / term
-        return unit
-    except (ValueError, TypeError):
-        return u.Unit(text, parse_strict="silent")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -566,153 +486,3 @@ def write_karma(table, path, *, creator=None, overwrite=False):
                 stacklevel=2,
             )
     return write_text(path, "\n".join(out) + "\n", overwrite)
-
-
-# --------------------------------------------------------------------------- readers
-def _make_column(values, kind, unit):
-    if kind == "char":
-        return np.array(values, dtype=str)
-    dtype = np.int64 if kind == "long" else np.float64
-    array = np.array(values, dtype=dtype) if values else np.zeros(0, dtype=dtype)
-    if unit is None:
-        return array
-    return u.Quantity(array, unit, dtype=dtype, copy=False)
-
-
-def read_sofia_xml(path):
-    """Read a SoFiA-2 VOTable catalogue.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    table : `~astropy.table.QTable`
-        One column per FIELD (not masked): ``name`` as str, ``long`` fields as
-        int64, ``double`` fields as float64; fields with a unit are
-        Quantities.  Each column's ``info.meta`` holds ``ucd``, ``datatype``
-        and the original ``sofia_unit`` string; ``table.meta`` holds every
-        PARAM (``Time``, ``Creator`` and the control parameters) under
-        ``'params'`` and the DESCRIPTION.
-    """
-    path = Path(path)
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as exc:
-        raise ValueError(f"{path} is not a valid XML file: {exc}") from None
-
-    def local(tag):
-        return tag.rsplit("}", 1)[-1]
-
-    resource = next((e for e in root.iter() if local(e.tag) == "RESOURCE"), None)
-    table_el = next((e for e in root.iter() if local(e.tag) == "TABLE"), None)
-    if resource is None or table_el is None:
-        raise ValueError(f"{path} holds no VOTable RESOURCE/TABLE")
-    params = {e.get("name"): e.get("value", "") for e in resource if local(e.tag) == "PARAM"}
-    description = next((e.text for e in resource if local(e.tag) == "DESCRIPTION"), None)
-    fields = [e for e in table_el if local(e.tag) == "FIELD"]
-    rows = [
-        [(td.text or "") for td in tr if local(td.tag) == "TD"]
-        for tr in table_el.iter()
-        if local(tr.tag) == "TR"
-    ]
-    for number, row in enumerate(rows, start=1):
-        if len(row) != len(fields):
-            raise ValueError(f"{path}: row {number} has {len(row)} cells for {len(fields)} fields")
-    from astropy.table import QTable  # imported on first use: slow to import
-
-    table = QTable(meta={"params": params, "description": description})
-    for j, field in enumerate(fields):
-        name = field.get("name")
-        datatype = field.get("datatype", "double")
-        kind = (
-            "char"
-            if datatype in ("char", "unicodeChar")
-            else ("long" if datatype in ("long", "int", "short", "unsignedByte") else "double")
-        )
-        unit_text = field.get("unit", "")
-        column = [row[j].strip() if kind != "char" else row[j] for row in rows]
-        if kind == "long":
-            column = [int(v) for v in column]
-        elif kind == "double":
-            column = [float(v) for v in column]
-        table[name] = _make_column(
-            column, kind, parse_sofia_unit(unit_text) if kind != "char" else None
-        )
-        table[name].info.meta = {
-            "ucd": field.get("ucd", ""),
-            "datatype": kind,
-            "sofia_unit": unit_text,
-        }
-    return table
-
-
-def read_sofia_ascii(path):
-    """Read a SoFiA-2 plain-text catalogue (limited precision; prefer the XML).
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    table : `~astropy.table.QTable`
-        Columns named from the second header row with units from the third;
-        integer columns (SoFiA's ``%ld`` columns) as int64.  ``table.meta``
-        holds ``creator`` and ``time`` from the header.
-    """
-    path = Path(path)
-    lines = path.read_text(encoding="ascii", errors="replace").splitlines()
-    meta = {}
-    header = []
-    data = []
-    for line in lines:
-        if line.startswith("# Creator:"):
-            meta["creator"] = line.split(":", 1)[1].strip()
-        elif line.startswith("# Time:"):
-            meta["time"] = line.split(":", 1)[1].strip()
-        if line.startswith("#"):
-            header.append(line)
-        elif line.strip():
-            data.append(line)
-    # the last three comment lines before the data are numbers, names, units
-    header_rows = [h for h in header if h[1:].split()][-3:]
-    if len(header_rows) != 3 or header_rows[1][1:].split()[0] != "name":
-        raise ValueError(f"{path} does not look like a SoFiA plain-text catalogue (no header rows)")
-    names = header_rows[1][1:].split()
-    units = header_rows[2][1:].split()
-    if len(units) != len(names):
-        raise ValueError(f"{path}: {len(names)} column names but {len(units)} units")
-    pattern = re.compile(r'^\s*"([^"]*)"\s*(.*)$')
-    idents, cells = [], []
-    for number, line in enumerate(data, start=1):
-        match = pattern.match(line)
-        if match is None:
-            raise ValueError(f"{path}: data row {number} does not start with a quoted name")
-        idents.append(match.group(1))
-        values = match.group(2).split()
-        if len(values) != len(names) - 1:
-            raise ValueError(
-                f"{path}: data row {number} has {len(values) + 1} values for {len(names)} columns"
-            )
-        cells.append(values)
-    from astropy.table import QTable  # imported on first use: slow to import
-
-    table = QTable(meta=meta)
-    table["name"] = np.array(idents, dtype=str)
-    for j, (name, unit_text) in enumerate(zip(names[1:], units[1:], strict=True)):
-        column = [row[j] for row in cells]
-        if name in SOFIA_COLUMN_SPECS:
-            kind = SOFIA_COLUMN_SPECS[name][0]
-        else:
-            kind = (
-                "long" if all(re.fullmatch(r"[-+]?\d+", v) for v in column) and column else "double"
-            )
-        values = [int(v) for v in column] if kind == "long" else [float(v) for v in column]
-        table[name] = _make_column(values, kind, parse_sofia_unit(unit_text))
-        table[name].info.meta = {
-            "datatype": kind,
-            "sofia_unit": "" if unit_text == "-" else unit_text,
-        }
-    return table

@@ -38,8 +38,9 @@ from ..core.exceptions import AstroMLFinderWarning
 from ..core.finder import Finder, build_catalog, smooth_clip_margin
 from ..core.progress import progress_bar
 from ..core.segmentation import Segmentation
-from ..io.sofia_catalog import read_sofia_xml, sofia_unit_string
 from ..io.sofia_par import SofiaParameters, as_sofia_parameters, check_par, finder_kwargs_to_par
+from ..io.sofia_reader import read_sofia_xml
+from ..io.sofia_units import sofia_unit_string
 
 __all__ = [
     "SofiaFinder",

@@ -12,15 +12,13 @@ from astropy.table import QTable
 
 from astro_mlfinder.io.sofia_catalog import (
     SOFIA_CREATOR,
-    parse_sofia_unit,
-    read_sofia_ascii,
-    read_sofia_xml,
-    sofia_unit_string,
     write_karma,
     write_sofia_ascii,
     write_sofia_sql,
     write_sofia_xml,
 )
+from astro_mlfinder.io.sofia_reader import read_sofia_ascii, read_sofia_xml
+from astro_mlfinder.io.sofia_units import parse_sofia_unit, sofia_unit_string
 
 FIXTURES = Path(
     os.environ.get(

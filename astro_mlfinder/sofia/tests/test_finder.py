@@ -15,8 +15,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from astro_mlfinder.core.inputs import load_image
-from astro_mlfinder.io.sofia_catalog import read_sofia_xml
 from astro_mlfinder.io.sofia_par import SofiaParameters, read_par
+from astro_mlfinder.io.sofia_reader import read_sofia_xml
 from astro_mlfinder.sofia.finder import (
     SofiaFinder,
     SofiaVersionWarning,
