@@ -147,7 +147,7 @@ def main(argv=None):
             sofia_runs = [run_measured([sofia, str(par)], env=env) for _ in range(args.repeat)]
             ref = {"wall": min(r[0] for r in sofia_runs), "peak": max(r[1] for r in sofia_runs),
                    "note": f"measured ({sofia})"}
-            from astro_mlfinder.io.sofia_catalog import read_sofia_xml
+            from astro_mlfinder.io.sofia_reader import read_sofia_xml
 
             n_sofia = len(read_sofia_xml(tmp / "sofia_cat.xml")) if (tmp / "sofia_cat.xml").exists() else 0
         else:

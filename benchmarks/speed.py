@@ -193,7 +193,7 @@ def find_sofia(explicit):
 
 def compare_catalogues(a, b):
     """'identical', or what differs between two SoFiA XML catalogues."""
-    from astro_mlfinder.io.sofia_catalog import read_sofia_xml
+    from astro_mlfinder.io.sofia_reader import read_sofia_xml
 
     if not (Path(a).exists() and Path(b).exists()):
         return "missing"

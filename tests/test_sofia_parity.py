@@ -6,7 +6,7 @@ from astropy import units as u
 from astropy.io import fits
 
 from astro_mlfinder import ClassicalFinder
-from astro_mlfinder.io.sofia_catalog import read_sofia_xml
+from astro_mlfinder.io.sofia_reader import read_sofia_xml
 
 CASES = [("small", "small_cube.fits.gz"), ("nan", "small_cube_nan.fits.gz")]
 POSITION = ("x", "y", "z")

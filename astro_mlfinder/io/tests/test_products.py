@@ -19,7 +19,7 @@ from astro_mlfinder.core.inputs import load_image
 from astro_mlfinder.io.cubelets import cubelet_products
 from astro_mlfinder.io.moments import mask_2d, moment_maps
 from astro_mlfinder.io.products import write_products
-from astro_mlfinder.io.sofia_catalog import read_sofia_ascii, read_sofia_xml
+from astro_mlfinder.io.sofia_reader import read_sofia_ascii, read_sofia_xml
 
 FIXTURES = Path(
     os.environ.get(
