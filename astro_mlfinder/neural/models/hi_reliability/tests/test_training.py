@@ -35,8 +35,12 @@ def test_cube_candidates_labels_follow_the_truth():
     assert np.median(part["scalars"][true, 7]) > np.median(part["scalars"][~true, 7])
 
 
-def test_tiny_training_checkpoints_resumes_and_exports(tmp_path):
+def test_tiny_training_checkpoints_resumes_and_exports(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
+    from astro_mlfinder.neural.models.hi_reliability import data
+
+    full = data.cube_settings
+    monkeypatch.setattr(data, "cube_settings", lambda seed: {**full(seed), "shape": (64, 64, 64), "n_sources": 4})
     from astro_mlfinder.neural.models.hi_reliability.scorer import NeuralReliabilityScorer
     from astro_mlfinder.neural.models.hi_reliability.training import export_weights, train_reliability
 
