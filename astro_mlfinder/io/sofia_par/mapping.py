@@ -246,9 +246,6 @@ def finder_kwargs_to_par(kwargs, params=None):
     """
     params = SofiaParameters() if params is None else as_sofia_parameters(params).copy()
     for name, value in kwargs.items():
-        if name not in _FINDER_ARGS:
-            closest = _closest(name, list(_FINDER_ARGS))
-            raise ValueError(f"unknown ClassicalFinder keyword {name!r}; did you mean {closest!r}?")
         if name == "reliability" and isinstance(value, str):
             raise ValueError(f"reliability={value!r} (a candidate scorer of astro_mlfinder) has no SoFiA-2 "
                              "equivalent (reliability.enable is true or false); use ClassicalFinder for it, or "
@@ -256,6 +253,9 @@ def finder_kwargs_to_par(kwargs, params=None):
         if name in _SCORER_ARGS:
             raise ValueError(f"{name} belongs to ClassicalFinder(reliability='neural'), which has no SoFiA-2 "
                              "equivalent; use ClassicalFinder for it")
+        if name not in _FINDER_ARGS:
+            closest = _closest(name, list(_FINDER_ARGS))
+            raise ValueError(f"unknown ClassicalFinder keyword {name!r}; did you mean {closest!r}?")
         if name == "scale_noise":
             if value is None or value is False:
                 params["scaleNoise.enable"] = False

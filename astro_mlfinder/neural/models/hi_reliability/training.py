@@ -102,6 +102,16 @@ def _augment(torch, cutouts, generator):
     return cutouts
 
 
+def _changed_params(finder):
+    """The class name and the parameters of ``finder`` that differ from its class defaults."""
+    params = finder.get_params()
+    try:
+        defaults = type(finder)().get_params()
+    except (TypeError, ValueError):  # a finder without defaults for every parameter: record them all
+        defaults = {}
+    return {"name": type(finder).__name__, **{k: v for k, v in params.items() if defaults.get(k, object()) != v}}
+
+
 def _candidates(path, seeds, finders, max_negatives, progress, desc):
     path = Path(path)
     if path.is_file():
@@ -164,7 +174,7 @@ def train_reliability(finders, output, *, train_cubes=160, val_cubes=40, epochs=
     dev = resolve_device(device)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    finder_params = [{"name": type(f).__name__, **f.get_params()} for f in finders]
+    finder_params = [_changed_params(f) for f in finders]
     train = _candidates(output.with_suffix(".train.npz"), TRAINING_SEEDS[:train_cubes], finders, max_negatives,
                         progress, "training cubes")
     val = _candidates(output.with_suffix(".val.npz"), VALIDATION_SEEDS[:val_cubes], finders, max_negatives,
@@ -247,12 +257,14 @@ def train_reliability(finders, output, *, train_cubes=160, val_cubes=40, epochs=
     return history
 
 
-def export_weights(checkpoint, path):
+def export_weights(checkpoint, path, threshold=None, threshold_note=None):
     """Write the shipped weights file (float16) of a checkpoint, with the threshold tuned on validation.
 
-    The threshold recorded in the checkpoint (tuned on its validation
-    candidates) is stored as ``meta['inference']['threshold']``; the scorer
-    uses it unless ``reliability_neural_threshold`` is given.
+    ``threshold`` (default: the one recorded in the checkpoint, tuned for F1
+    on its validation candidates) is stored as
+    ``meta['inference']['threshold']``; the scorer uses it unless
+    ``reliability_neural_threshold`` is given. ``threshold_note`` says how a
+    given threshold was chosen (stored beside it).
 
     Returns
     -------
@@ -266,5 +278,7 @@ def export_weights(checkpoint, path):
     model = ReliabilityCNN(**loaded["config"])
     model.load_state_dict(loaded["state_dict"])
     meta = dict(loaded["meta"])
-    meta["inference"] = {"threshold": float(meta["validation"]["threshold"])}
+    meta["inference"] = {"threshold": float(meta["validation"]["threshold"] if threshold is None else threshold)}
+    if threshold_note:
+        meta["inference"]["note"] = str(threshold_note)
     return save_weights(path, MODEL_NAME, model, meta=meta, dtype=torch.float16)
