@@ -13,7 +13,8 @@ pytest.importorskip("torch")
 
 def test_without_torch_the_constructor_names_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
-    with pytest.raises(ImportError, match=r"reliability='neural' needs PyTorch: pip install 'astro_mlfinder\[neural\]'"):
+    hint = r"reliability='neural' needs PyTorch: pip install 'astro_mlfinder\[neural\]'"
+    with pytest.raises(ImportError, match=hint):
         ClassicalFinder(reliability="neural")
     ClassicalFinder(reliability=True)  # SoFiA-2's filter needs no torch
 
