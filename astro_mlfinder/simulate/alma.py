@@ -400,11 +400,12 @@ def simulate_alma_cube(shape=(128, 256, 256), *, seed=0, n_faint=(2, 6), bright=
         ``fwhm_y_arcsec``; ``pa`` (deg east of north) and ``theta`` (deg
         counter-clockwise from +x) of the major axis, 0-180; ``fwhm_z``
         (line FWHM, channels) and ``line_width`` (km/s); ``flux``, the
-        line's integrated flux (Jy km/s) and ``flux_hz`` (Jy Hz, the line
-        part of the model summed times the channel width); ``continuum``
-        (Jy at the line centre), ``continuum_index`` and
-        ``flux_continuum_hz`` (the continuum part of the model summed times
-        the channel width); ``peak`` (Jy/beam, the line's peak in the
+        line's integrated flux (Jy Hz: the line part of the model summed
+        times the channel width, the unit of the finders' physical
+        ``f_sum``) and ``flux_kms`` (the same in Jy km/s at the line
+        centre); ``continuum`` (Jy at the line centre), ``continuum_index``
+        and ``flux_continuum`` (Jy Hz, the continuum part of the model
+        summed times the channel width); ``peak`` (Jy/beam, the line's peak in the
         noiseless dirty cube, computed with the dirty beam of its centre
         channel), ``rms`` (Jy/beam), ``snr_peak = peak / rms`` and
         ``snr_int`` (the noiseless dirty line summed over the truth mask,
@@ -532,8 +533,9 @@ def simulate_alma_cube(shape=(128, 256, 256), *, seed=0, n_faint=(2, 6), bright=
         'snr_int_definition': 'sum of the noiseless dirty line over the truth mask / '
                               '(rms * sqrt(n_pix * beam_area))',
         'snr_peak_definition': 'peak of the noiseless dirty line / rms',
-        'flux_definition': 'line flux: sum of the line part of the clean model (Jy/pixel) '
-                           'over the cube times the channel width in km/s at the line centre',
+        'flux_definition': 'flux: sum of the line part of the clean model (Jy/pixel) over the '
+                           'cube times the channel width (Jy Hz); flux_kms: the same times '
+                           'c / frequency of the line centre (Jy km/s)',
         'noise': noise, 'beam_pix': [bmaj, bmin, bpa], 'beam_area_pix': omega,
         'pixel_scale_arcsec': pixel_scale, 'channel_width_hz': channel_width,
         'frequency_hz': frequency, 'shape': list(shape)})
@@ -600,7 +602,7 @@ def _truth_table(records, labels, best, level, noise, omega, wcs, freqs, channel
         bview[win] = val[win]
         dirty_line = (line[z0:z1, None, None] * r['dirty1'][None, y0:y1, x0:x1])
         n_pix = int(mask.sum())
-        flux_hz = float(line.sum() * r['stamp'].sum() * channel_width)
+        flux = float(line.sum() * r['stamp'].sum() * channel_width)
         f_line = freqs[r['zc']]
         rows.append(dict(
             id=sid, bright=src.bright, kind=src.kind, profile=src.profile,
@@ -608,17 +610,17 @@ def _truth_table(records, labels, best, level, noise, omega, wcs, freqs, channel
             z_min=z0, z_max=z1 - 1, fwhm_x=src.fwhm_maj, fwhm_y=src.fwhm_min,
             pa=(src.theta - 90.0) % 180.0, theta=src.theta % 180.0, fwhm_z=src.fwhm_z,
             line_width=src.fwhm_z * C_LIGHT / 1e3 * channel_width / f_line,
-            flux=flux_hz / f_line * C_LIGHT / 1e3, flux_hz=flux_hz,
+            flux=flux, flux_kms=flux / f_line * C_LIGHT / 1e3,
             continuum=float(r['cont'][r['zc']]), continuum_index=src.alpha,
-            flux_continuum_hz=float(r['cont'].sum() * channel_width),
+            flux_continuum=float(r['cont'].sum() * channel_width),
             peak=lmax * float(r['dirty1'].max()),
             snr_int=float(np.where(mask, dirty_line, 0.0).sum()
                           / (noise * np.sqrt(max(n_pix, 1) * omega))),
             n_pix=n_pix, cut=bool(x0 == 0 or y0 == 0 or x1 == nx or y1 == ny)))
     names = ['id', 'bright', 'kind', 'profile', 'x', 'y', 'z', 'x_min', 'x_max', 'y_min',
              'y_max', 'z_min', 'z_max', 'fwhm_x', 'fwhm_y', 'pa', 'theta', 'fwhm_z',
-             'line_width', 'flux', 'flux_hz', 'continuum', 'continuum_index',
-             'flux_continuum_hz', 'peak', 'snr_int', 'n_pix', 'cut']
+             'line_width', 'flux', 'flux_kms', 'continuum', 'continuum_index',
+             'flux_continuum', 'peak', 'snr_int', 'n_pix', 'cut']
     col = {n: np.asarray([r[n] for r in rows]) for n in names}
     n = len(rows)
     t = QTable()
@@ -647,11 +649,11 @@ def _truth_table(records, labels, best, level, noise, omega, wcs, freqs, channel
     t['theta'] = col['theta'].astype(np.float64).reshape(n) * u.deg
     t['fwhm_z'] = col['fwhm_z'].astype(np.float64).reshape(n)
     t['line_width'] = col['line_width'].astype(np.float64).reshape(n) * (u.km / u.s)
-    t['flux'] = col['flux'].astype(np.float64).reshape(n) * (u.Jy * u.km / u.s)
-    t['flux_hz'] = col['flux_hz'].astype(np.float64).reshape(n) * (u.Jy * u.Hz)
+    t['flux'] = col['flux'].astype(np.float64).reshape(n) * (u.Jy * u.Hz)
+    t['flux_kms'] = col['flux_kms'].astype(np.float64).reshape(n) * (u.Jy * u.km / u.s)
     t['continuum'] = col['continuum'].astype(np.float64).reshape(n) * u.Jy
     t['continuum_index'] = col['continuum_index'].astype(np.float64).reshape(n)
-    t['flux_continuum_hz'] = col['flux_continuum_hz'].astype(np.float64).reshape(n) * (u.Jy * u.Hz)
+    t['flux_continuum'] = col['flux_continuum'].astype(np.float64).reshape(n) * (u.Jy * u.Hz)
     jyb = u.Jy / u.beam
     t['peak'] = col['peak'].astype(np.float64).reshape(n) * jyb
     t['rms'] = np.full(n, noise) * jyb

@@ -88,12 +88,12 @@ def test_noise_rms_matches_target():
 def test_truth_flux_equals_model_sum(sim):
     t = sim.truth
     dnu = sim.params['channel_width']
-    total = (t['flux_hz'] + t['flux_continuum_hz']).to_value(u.Jy * u.Hz).sum()
+    total = (t['flux'] + t['flux_continuum']).to_value(u.Jy * u.Hz).sum()
     assert float(sim.model.astype(np.float64).sum()) * dnu == pytest.approx(total, rel=1e-5)
     # Jy km/s = Jy Hz * c / nu at the line
     freq_line = sim.params['frequency'] + (np.rint(t['z']) - sim.shape[0] // 2) * dnu
-    kms = t['flux_hz'].to_value(u.Jy * u.Hz) / freq_line * C_LIGHT / 1e3
-    assert np.allclose(t['flux'].to_value(u.Jy * u.km / u.s), kms)
+    kms = t['flux'].to_value(u.Jy * u.Hz) / freq_line * C_LIGHT / 1e3
+    assert np.allclose(t['flux_kms'].to_value(u.Jy * u.km / u.s), kms)
     assert np.any(t['continuum'] > 0) and np.any(t['continuum'] == 0)
 
 
@@ -201,7 +201,8 @@ def test_write_all(tmp_path, sim):
         assert np.array_equal(h[0].data, sim.dirty_beam)
         assert len(h['BEAMS'].data) == sim.shape[0]
     t = QTable.read(paths[1])
-    assert t['flux'].unit == u.Jy * u.km / u.s
+    assert t['flux'].unit == u.Jy * u.Hz
+    assert t['flux_kms'].unit == u.Jy * u.km / u.s
     assert np.allclose(t['fwhm_x'], sim.truth['fwhm_x'])
     (tmp_path / 'new').mkdir()
     fresh = [tmp_path / 'new' / p.name for p in paths[:2]]
