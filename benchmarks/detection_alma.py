@@ -7,9 +7,10 @@ faint sources, ALMA C-3 dirty beam, 1 mJy/beam noise). Seeds are disjoint blocks
 classical finder is tuned here on 7,000,000+ (``--n-tune`` cubes) and both are scored on 8,000,000+
 (``--n-cubes`` cubes), which neither ever saw.
 
-Tuning: a scan of ClassicalFinder settings (stage 1: threshold x smoothing kernels x linker minimum
-size; stage 2 on the best of stage 1: reliability filter, continuum subtraction); the setting with the
-highest F1 over the tuning cubes is used.
+Tuning: a scan of ClassicalFinder settings (stage 1: threshold 5-8 x two sets of smoothing kernels x two
+linker minimum sizes; stage 2 with the kernels and minimum size of the best: continuum subtraction at
+every threshold, then the reliability filter on the best so far); the setting with the highest F1 over
+the tuning cubes is used.
 
 Matching (stated in the report): a detection matches a true source when its centroid (x, y) lies in
 the truth box (x_min - 0.5 .. x_max + 0.5, likewise y) and its spectral extent z_min..z_max overlaps the
@@ -54,11 +55,13 @@ BIN_NAMES = ("<10", "10-20", "20-40", ">=40")
 FWHM_PER_SIGMA = np.sqrt(8.0 * np.log(2.0))
 
 #: Stage 1 of the classical scan: threshold x (kernels_xy, kernels_z) x (min_size_xy, min_size_z).
-THRESHOLDS = (4.0, 5.0, 6.0)
+THRESHOLDS = (5.0, 6.0, 7.0, 8.0)
 KERNELS = {"sofia": ((0, 3, 6), (0, 3, 7, 15)), "beam": ((0, 6, 12), (0, 5, 11, 21))}
 MIN_SIZES = ((5, 5), (8, 3))
-#: Stage 2, on the best of stage 1.
-STAGE2 = ({"reliability": True, "reliability_threshold": 0.9}, {"contsub": True})
+#: Stage 2, on the kernels and minimum size of the best of stage 1: continuum subtraction at every
+#: threshold, then the reliability filter on the best so far.
+CONTSUB = {"contsub": True}
+RELIABILITY = {"reliability": True, "reliability_threshold": 0.9}
 
 
 def _simulate(seed, shape):
@@ -270,11 +273,15 @@ def tune(n_cubes, seed0, shape, progress=True):
                 if f1 > best_f1:
                     best, best_f1 = params, f1
     stage1 = dict(best)
-    for extra in STAGE2:
-        params = stage1 | extra
+    for thr in THRESHOLDS:
+        params = stage1 | CONTSUB | {"threshold": thr}
         f1 = score(params)
         if f1 > best_f1:
             best, best_f1 = params, f1
+    params = best | RELIABILITY
+    f1 = score(params)
+    if f1 > best_f1:
+        best, best_f1 = params, f1
     return best, scanned
 
 
