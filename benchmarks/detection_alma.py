@@ -227,10 +227,11 @@ class Tally:
 
 
 def _run_finder(finder, sim):
+    hdu = sim.to_hdu()  # the header gives both finders the WCS, BUNIT, beam and channel width
     w0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cat = finder(sim.data, wcs=sim.wcs, progress=False)
+        cat = finder(hdu, progress=False)
     return cat, time.perf_counter() - w0, time.process_time() - c0
 
 
