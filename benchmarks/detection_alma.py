@@ -26,6 +26,7 @@ Usage::
 
     python benchmarks/detection_alma.py                  # tune on 6 cubes, score 20, update docs
     python benchmarks/detection_alma.py --n-cubes 4 --n-tune 2 --no-docs
+    python benchmarks/detection_alma.py --tuning-cache scan.json   # reuse a scan of the same settings
 
 The report is printed and written between ``.. detection-alma-start`` and ``.. detection-alma-end`` of
 docs/performance.rst.
@@ -307,8 +308,38 @@ def _deepfocus(device, weights):
         return None, f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
-def run(n_cubes=20, n_tune=6, shape=(128, 256, 256), device="cpu", weights=None, threads=None, progress=True):
-    """Tune the classical finder, then score both finders on the benchmark cubes."""
+def _scan_key(n_tune, shape):
+    return {"n_tune": int(n_tune), "shape": list(shape), "thresholds": list(THRESHOLDS),
+            "kernels": {k: [list(a), list(b)] for k, (a, b) in KERNELS.items()},
+            "min_sizes": [list(m) for m in MIN_SIZES], "contsub": CONTSUB, "reliability": RELIABILITY}
+
+
+def _params_from_json(params):
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+
+
+def tuned(n_tune, shape, cache=None, progress=True):
+    """The classical scan, read from ``cache`` (JSON) when it holds the same scan, else run and saved there."""
+    import json
+
+    from astro_mlfinder.simulate import ALMA_SEEDS
+
+    key = _scan_key(n_tune, shape)
+    if cache is not None and Path(cache).exists():
+        saved = json.loads(Path(cache).read_text())
+        if saved.get("key") == key:
+            scanned = [(_params_from_json(r[0]), *r[1:]) for r in saved["scanned"]]
+            return _params_from_json(saved["best"]), scanned
+    best, scanned = tune(n_tune, ALMA_SEEDS["tuning"], shape, progress)
+    if cache is not None:
+        Path(cache).write_text(json.dumps({"key": key, "best": best, "scanned": scanned}, indent=1))
+    return best, scanned
+
+
+def run(n_cubes=20, n_tune=6, shape=(128, 256, 256), device="cpu", weights=None, threads=None, progress=True,
+        cache=None):
+    """Tune the classical finder (or read the scan from ``cache``), then score both finders on the benchmark
+    cubes."""
     from astro_mlfinder.simulate import ALMA_SEEDS
 
     if threads:
@@ -318,7 +349,7 @@ def run(n_cubes=20, n_tune=6, shape=(128, 256, 256), device="cpu", weights=None,
             torch.set_num_threads(int(threads))
         except ImportError:
             pass
-    best, scanned = tune(n_tune, ALMA_SEEDS["tuning"], shape, progress)
+    best, scanned = tuned(n_tune, shape, cache, progress)
     classical = _classical(best)
     neural, why = _deepfocus(device, weights)
     tallies = {"classical": Tally()}
@@ -420,8 +451,11 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--docs", default=str(Path(__file__).resolve().parent.parent / "docs" / "performance.rst"))
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--tuning-cache", default=None, metavar="JSON",
+                        help="read the classical scan from this file when it holds the same scan, else save it there")
     args = parser.parse_args(argv)
-    tallies, info = run(args.n_cubes, args.n_tune, args.shape, args.device, args.weights, args.threads)
+    tallies, info = run(args.n_cubes, args.n_tune, args.shape, args.device, args.weights, args.threads,
+                        cache=args.tuning_cache)
     text = report(tallies, info, args)
     print(text)
     if not args.no_docs:
