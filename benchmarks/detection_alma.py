@@ -403,7 +403,13 @@ def report(tallies, info, args):
     res_header = ("finder", "peak S/N", "N true", "TP", "recall", "pos err px", "|dFWHM maj|/FWHM",
                   "|dFWHM min|/FWHM", "|dPA| deg", "dflux/flux", "|dflux|/flux")
     res_rows = [(name, *r) for name, t in tallies.items() for r in t.binned()]
-    scan_rows = [(_describe(p), tp, fp, fn, pr, rc, f1) for p, tp, fp, fn, pr, rc, f1 in info["scanned"]]
+    scan_rows = []
+    for p, tp, fp, fn, pr, rc, f1 in info["scanned"]:
+        if isinstance(tp, str):  # a setting that failed: its reason, shortened to the first sentence
+            note = tp.split(";")[0].split(". ")[0]
+            scan_rows.append((_describe(p), "--", "--", "--", np.nan, np.nan, np.nan, note))
+        else:
+            scan_rows.append((_describe(p), tp, fp, fn, pr, rc, f1, ""))
     cpu = platform.processor() or platform.machine()
     speed = [(name, f"{t.wall / t.n:.2f}", f"{t.cpu / t.n:.2f}") for name, t in tallies.items()]
     text = [
@@ -431,7 +437,7 @@ def report(tallies, info, args):
     else:
         text += [f"NeuralFinder('deepfocus') unavailable in this run ({info['deepfocus_unavailable']}).", ""]
     text += ["Classical tuning scan (F1 over the tuning cubes):", "", rst_table(
-        ("setting", "TP", "FP", "FN", "precision", "recall", "F1"), scan_rows)]
+        ("setting", "TP", "FP", "FN", "precision", "recall", "F1", "note"), scan_rows)]
     return "\n".join(text)
 
 
