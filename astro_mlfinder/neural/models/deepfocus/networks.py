@@ -34,31 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .defaults import CPU_CONFIGS, NETWORK_NAMES, PAPER_CONFIGS
+
 __all__ = ["BlobsFinder", "DeepGRU", "ResNetRegressor", "dssim", "NETWORK_NAMES", "CPU_CONFIGS", "PAPER_CONFIGS"]
-
-#: The six networks of the model, in pipeline order.
-NETWORK_NAMES = ("blobsfinder", "deepgru", "resnet_fwhm_x", "resnet_fwhm_y", "resnet_pa", "resnet_flux")
-
-#: The published sizes (Blobs Finder 33.7 M parameters, ResNets 11 M each).
-PAPER_CONFIGS = {
-    "blobsfinder": {"widths": [8, 16, 32, 64], "hidden": 1024, "image_size": 256},
-    "deepgru": {"hidden": 32, "layers": 1},
-    "resnet_fwhm_x": {"widths": [64, 128, 256, 512], "head": 128, "out_features": 1},
-    "resnet_fwhm_y": {"widths": [64, 128, 256, 512], "head": 128, "out_features": 1},
-    "resnet_pa": {"widths": [64, 128, 256, 512], "head": 128, "out_features": 2},
-    "resnet_flux": {"widths": [64, 128, 256, 512], "head": 128, "out_features": 1},
-}
-
-#: The small CPU variant shipped with the package.
-CPU_CONFIGS = {
-    "blobsfinder": {"widths": [8, 16, 32, 64], "hidden": 0, "image_size": None},
-    "deepgru": {"hidden": 32, "layers": 1},
-    "resnet_fwhm_x": {"widths": [8, 16, 32, 64], "head": 32, "out_features": 1},
-    "resnet_fwhm_y": {"widths": [8, 16, 32, 64], "head": 32, "out_features": 1},
-    "resnet_pa": {"widths": [8, 16, 32, 64], "head": 32, "out_features": 2},
-    "resnet_flux": {"widths": [8, 16, 32, 64], "head": 32, "out_features": 1},
-}
-
 
 def _double_conv(cin, cout, stride, slope):
     """Conv3x3 (stride) -> LeakyReLU -> BN -> Conv3x3 -> LeakyReLU -> BN (the Blobs Finder block)."""

@@ -14,7 +14,8 @@
 5. **lines** -- `~astro_mlfinder.neural.models.deepfocus.spectral.find_lines`:
    peaks (``peak_height`` above the mean, ``peak_prominence``,
    ``peak_distance``), 1D Gaussian fits on ``+-fit_half_window`` channels,
-   windows of ``+-window_fwhm`` FWHM, overlapping windows merged;
+   windows of ``+-window_fwhm`` FWHM, overlapping windows and the horns of
+   one profile (``merge_valley``) merged;
 6. **spectral focusing and false-positive rejection** -- per line, the
    continuum-subtracted line image of a ``focus_size`` cut-out; the line is
    a source when its peak S/N in the box reaches ``snr_keep``, or reaches
@@ -229,7 +230,8 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
     candidates = []
     for box, score, spec in zip(boxes, scores, denoised, strict=True):
         lines = find_lines(spec, height=p["peak_height"], prominence=p["peak_prominence"],
-                           distance=p["peak_distance"], half_window=p["fit_half_window"], window_fwhm=p["window_fwhm"])
+                           distance=p["peak_distance"], half_window=p["fit_half_window"], window_fwhm=p["window_fwhm"],
+                           valley=p["merge_valley"])
         for line in lines[: int(p["max_lines"])]:
             src = _focus(cube, box, line["window"], p)
             if src is not None:

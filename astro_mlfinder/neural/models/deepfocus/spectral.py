@@ -5,8 +5,10 @@ Pure NumPy/SciPy (no PyTorch): the Deep GRU runs in
 `normalize_spectra` and `find_lines`.
 """
 
+import warnings
+
 import numpy as np
-from scipy.optimize import curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.signal import find_peaks
 
 __all__ = ["box_spectrum", "normalize_spectra", "find_lines", "fit_line", "merge_windows", "window_iou"]
@@ -63,8 +65,10 @@ def fit_line(spectrum, peak, *, half_window=10, sigma0=3.0):
         return fallback
     base0 = float(np.min(y))
     try:
-        popt, _ = curve_fit(_gauss, z, y, p0=(float(spectrum[int(peak)]) - base0, float(peak), float(sigma0), base0),
-                            method="lm", maxfev=400)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            p0 = (float(spectrum[int(peak)]) - base0, float(peak), float(sigma0), base0)
+            popt, _ = curve_fit(_gauss, z, y, p0=p0, method="lm", maxfev=400)
     except (RuntimeError, ValueError):
         return fallback
     amp, mu, sigma = float(popt[0]), float(popt[1]), abs(float(popt[2]))
@@ -74,7 +78,7 @@ def fit_line(spectrum, peak, *, half_window=10, sigma0=3.0):
 
 
 def find_lines(denoised, *, height=0.1, prominence=0.05, distance=10, half_window=10, window_fwhm=1.0,
-               max_fwhm=None, min_width=2):
+               max_fwhm=None, min_width=2, valley=0.5):
     """Lines of a denoised, normalised spectrum: peaks, Gaussian fits, windows.
 
     Parameters
@@ -95,6 +99,10 @@ def find_lines(denoised, *, height=0.1, prominence=0.05, distance=10, half_windo
         Reject lines at least this wide (channels; default half the band).
     min_width : int
         Smallest window, channels.
+    valley : float
+        Two peaks are the horns of one line when the spectrum between them
+        stays above ``valley`` times the fainter one (both measured from the
+        spectrum's median); their windows are merged.
 
     Returns
     -------
@@ -120,6 +128,13 @@ def find_lines(denoised, *, height=0.1, prominence=0.05, distance=10, half_windo
         z1 = int(np.clip(np.ceil(centre + half) + 1, z0 + 1, n))
         lines.append({"peak": int(p), "centre": float(centre), "fwhm": float(fwhm), "amplitude": float(d[p]),
                       "window": (z0, z1)})
+    base = float(np.median(d))
+    for a in lines:
+        for b in lines:
+            lo, hi = sorted((a["peak"], b["peak"]))
+            if lo < hi and d[lo:hi + 1].min() - base > valley * (min(d[lo], d[hi]) - base):
+                w = (min(a["window"][0], b["window"][0]), max(a["window"][1], b["window"][1]))
+                a["window"] = b["window"] = w
     return merge_windows(lines)
 
 
@@ -141,8 +156,8 @@ def merge_windows(lines):
             a, b = kept["window"], line["window"]
             if min(a[1], b[1]) > max(a[0], b[0]):
                 kept["window"] = (min(a[0], b[0]), max(a[1], b[1]))
-                kept["fwhm"] = float(kept["window"][1] - kept["window"][0]) / 2
-                kept["centre"] = 0.5 * (kept["window"][0] + kept["window"][1] - 1)
+                kept["fwhm"] = abs(kept["centre"] - line["centre"]) + max(kept["fwhm"], line["fwhm"])
+                kept["centre"] = 0.5 * (kept["centre"] + line["centre"])
                 break
         else:
             out.append(dict(line))

@@ -1,0 +1,215 @@
+"""Training and validation data of DeepFocus: simulated cubes, the samples of each network, matching to truth.
+
+A `CubeRecord` holds what training needs from one simulated cube: the dirty
+cube, the clean model cube, and the truth as plain arrays (centre, box,
+line window, FWHM x/y, PA, flux in line-image units, peak S/N). The default
+source is `astro_mlfinder.simulate.alma` (`record_from_simulation`); any
+callable ``simulate(seed, shape)`` returning an object with ``data``,
+``model`` and ``truth`` in that layout can replace it.
+
+Seed ranges: `TRAINING_SEEDS` (3,000,000+) and `VALIDATION_SEEDS`
+(4,000,000+); benchmarks use 8,000,000+ and never these.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .defaults import FWHM_SCALE
+from .focus import integrate, line_image, resnet_input
+from .spectral import box_spectrum, normalize_spectra
+
+__all__ = ["TRAINING_SEEDS", "VALIDATION_SEEDS", "CubeRecord", "record_from_simulation", "simulate_record",
+           "blobs_pair", "spectrum_pair", "resnet_targets", "truth_resnet_samples", "match_sources", "score_matches"]
+
+#: Seeds of the training cubes (cube ``i`` uses ``TRAINING_SEEDS[i]``).
+TRAINING_SEEDS = range(3_000_000, 4_000_000)
+#: Seeds of the validation cubes (model selection and threshold tuning).
+VALIDATION_SEEDS = range(4_000_000, 5_000_000)
+
+
+@dataclass
+class CubeRecord:
+    """One simulated cube reduced to what training needs.
+
+    Attributes
+    ----------
+    dirty, clean : `~numpy.ndarray`
+        (z, y, x) dirty cube and clean model cube (float32 or float16).
+    truth : dict of `~numpy.ndarray`
+        ``center`` (n, 2) y, x; ``box`` (n, 4) y0, y1, x0, x1 half-open;
+        ``window`` (n, 2) z0, z1 half-open; ``fwhm_x``, ``fwhm_y`` (pixels);
+        ``pa`` (deg); ``flux`` (sum of the dirty line image over pixels and
+        channels that the source would have: the true flux times the beam
+        area in pixels over the channel width); ``snr`` (peak S/N).
+    """
+
+    dirty: np.ndarray
+    clean: np.ndarray
+    truth: dict
+
+    @property
+    def n(self):
+        """Number of true sources."""
+        return len(self.truth["center"])
+
+
+def _column(truth, *names):
+    for name in names:
+        if name in truth.colnames:
+            col = truth[name]
+            return np.asarray(getattr(col, "value", col), dtype=np.float64)
+    raise KeyError(f"the truth table has none of the columns {names}; it has {truth.colnames}")
+
+
+def record_from_simulation(sim):
+    """A `CubeRecord` of an `astro_mlfinder.simulate.alma` simulation (dirty ``data``, clean ``model``, ``truth``)."""
+    t = sim.truth
+    y0, y1 = _column(t, "y_min"), _column(t, "y_max") + 1
+    x0, x1 = _column(t, "x_min"), _column(t, "x_max") + 1
+    z0, z1 = _column(t, "z_min"), _column(t, "z_max") + 1
+    beam_area = float(getattr(sim, "beam_area", 1.0))
+    chan = abs(float(sim.header.get("CDELT3", 1.0))) if getattr(sim, "header", None) is not None else 1.0
+    flux = _column(t, "flux") * beam_area / chan
+    truth = {
+        "center": np.column_stack([_column(t, "y"), _column(t, "x")]),
+        "box": np.column_stack([y0, y1, x0, x1]).astype(int),
+        "window": np.column_stack([z0, z1]).astype(int),
+        "fwhm_x": _column(t, "fwhm_x_pix", "fwhm_x"),
+        "fwhm_y": _column(t, "fwhm_y_pix", "fwhm_y"),
+        "pa": _column(t, "pa"),
+        "flux": flux,
+        "snr": _column(t, "snr_peak", "snr"),
+    }
+    return CubeRecord(np.asarray(sim.data, dtype=np.float32), np.asarray(sim.model, dtype=np.float32), truth)
+
+
+def simulate_record(seed, shape, simulate=None):
+    """The `CubeRecord` of cube ``seed``: ``simulate(seed, shape)`` (default `astro_mlfinder.simulate.alma`)."""
+    if simulate is None:
+        from ....simulate.alma import simulate_alma_cube
+
+        return record_from_simulation(simulate_alma_cube(shape=tuple(shape), seed=int(seed)))
+    out = simulate(int(seed), tuple(shape))
+    return out if isinstance(out, CubeRecord) else record_from_simulation(out)
+
+
+def blobs_pair(record, gamma=0.5):
+    """Blobs Finder input and target: the integrated dirty and clean images, min-max normalised.
+
+    The target is raised to the power ``gamma`` (< 1 lifts the faint
+    sources above the detection threshold of a map normalised to the
+    brightest one).
+    """
+    x = integrate(record.dirty)
+    clean = np.nansum(np.asarray(record.clean, dtype=np.float32), axis=0)
+    clean = np.maximum(clean - max(float(clean.min()), 0.0), 0.0)
+    hi = float(clean.max())
+    y = (clean / hi if hi > 0 else clean) ** float(gamma)
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def spectrum_pair(record, box):
+    """Deep GRU input and target for ``box``: dirty and clean spectra summed over it, normalised."""
+    return (normalize_spectra(box_spectrum(record.dirty, box)),
+            normalize_spectra(box_spectrum(record.clean, box)))
+
+
+def resnet_targets(truth, index, scale):
+    """Targets of the four ResNets for true source ``index`` and a line image of peak ``scale``.
+
+    ``{'resnet_fwhm_x': [fwhm_x / FWHM_SCALE], 'resnet_fwhm_y': [...],
+    'resnet_pa': [cos 2PA, sin 2PA], 'resnet_flux': [log(flux / scale)]}``.
+    """
+    pa = np.radians(float(truth["pa"][index]))
+    flux = max(float(truth["flux"][index]), 1e-12)
+    return {
+        "resnet_fwhm_x": [float(truth["fwhm_x"][index]) / FWHM_SCALE],
+        "resnet_fwhm_y": [float(truth["fwhm_y"][index]) / FWHM_SCALE],
+        "resnet_pa": [float(np.cos(2 * pa)), float(np.sin(2 * pa))],
+        "resnet_flux": [float(np.log(flux / max(scale, 1e-12)))],
+    }
+
+
+def _local(box, center, size):
+    oy = int(np.floor(center[0] + 0.5)) - size // 2
+    ox = int(np.floor(center[1] + 0.5)) - size // 2
+    y0, y1, x0, x1 = (int(v) for v in box)
+    return (max(0, y0 - oy), max(1, min(size, y1 - oy)), max(0, x0 - ox), max(1, min(size, x1 - ox)))
+
+
+def truth_resnet_samples(record, size=64, rng=None, jitter=0.0):
+    """ResNet inputs and targets of every true source, focused on the true centre and line window.
+
+    ``jitter`` (pixels) moves the centre at random (``rng``), as the
+    pipeline's centres scatter around the truth.
+
+    Returns
+    -------
+    x : `~numpy.ndarray`
+        (n, size, size) float32 inputs.
+    y : dict
+        ``{network: (n, k) float32 targets}``.
+    """
+    xs, ys = [], {}
+    t = record.truth
+    for i in range(record.n):
+        center = np.asarray(t["center"][i], float)
+        if jitter and rng is not None:
+            center = center + rng.normal(0, jitter, 2)
+        img = line_image(record.dirty, center, tuple(t["window"][i]), size)
+        x, scale = resnet_input(img, _local(t["box"][i], center, size))
+        xs.append(x)
+        for k, v in resnet_targets(t, i, scale).items():
+            ys.setdefault(k, []).append(v)
+    if not xs:
+        return np.zeros((0, size, size), np.float32), {}
+    return np.stack(xs), {k: np.asarray(v, np.float32) for k, v in ys.items()}
+
+
+def match_sources(sources, truth, *, radius=3.0, min_window_iou=0.1):
+    """Greedy one-to-one matching of found sources to true ones.
+
+    A found source (``center``, ``window``) matches a true one when its
+    centre lies within ``radius`` pixels of the true centre or inside the
+    true box, and the line windows overlap with 1D IoU >= ``min_window_iou``;
+    the closest pairs are matched first.
+
+    Returns
+    -------
+    `~numpy.ndarray` of int
+        For every found source, the index of its true source or -1.
+    """
+    from .spectral import window_iou
+
+    n_found, n_true = len(sources), len(truth["center"])
+    out = -np.ones(n_found, dtype=int)
+    if not n_found or not n_true:
+        return out
+    pairs = []
+    for i, s in enumerate(sources):
+        for j in range(n_true):
+            cy, cx = truth["center"][j]
+            d = float(np.hypot(s["center"][0] - cy, s["center"][1] - cx))
+            y0, y1, x0, x1 = truth["box"][j]
+            inside = y0 <= s["center"][0] < y1 and x0 <= s["center"][1] < x1
+            if (d <= radius or inside) and window_iou(s["window"], tuple(truth["window"][j])) >= min_window_iou:
+                pairs.append((d, i, j))
+    used = set()
+    for _, i, j in sorted(pairs):
+        if out[i] < 0 and j not in used:
+            out[i] = j
+            used.add(j)
+    return out
+
+
+def score_matches(results):
+    """Precision, recall and F1 of ``[(matches, n_true), ...]`` (one `match_sources` result per cube)."""
+    tp = sum(int((m >= 0).sum()) for m, _ in results)
+    n_found = sum(len(m) for m, _ in results)
+    n_true = sum(int(n) for _, n in results)
+    precision = tp / n_found if n_found else 0.0
+    recall = tp / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": n_found - tp, "fn": n_true - tp,
+            "n_true": n_true}
