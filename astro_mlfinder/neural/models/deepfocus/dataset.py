@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .defaults import FWHM_SCALE
-from .focus import integrate, line_image, resnet_input
+from .focus import blobs_input, line_image, resnet_input
 from .spectral import box_spectrum, normalize_spectra
 
 __all__ = ["TRAINING_SEEDS", "VALIDATION_SEEDS", "CubeRecord", "record_from_simulation", "simulate_record",
@@ -42,11 +42,15 @@ class CubeRecord:
         ``pa`` (deg); ``flux`` (sum of the dirty line image over pixels and
         channels that the source would have: the true flux times the beam
         area in pixels over the channel width); ``snr`` (peak S/N).
+    beam : float
+        Geometric-mean FWHM of the restoring beam, pixels (0: none); the
+        Blobs Finder target is the clean image restored with it.
     """
 
     dirty: np.ndarray
     clean: np.ndarray
     truth: dict
+    beam: float = 0.0
 
     @property
     def n(self):
@@ -63,47 +67,60 @@ def _column(truth, *names):
 
 
 def record_from_simulation(sim):
-    """A `CubeRecord` of an `astro_mlfinder.simulate.alma` simulation (dirty ``data``, clean ``model``, ``truth``)."""
+    """A `CubeRecord` of an `astro_mlfinder.simulate.alma` simulation.
+
+    Uses the dirty ``data``, the clean ``model`` and the ``truth`` table
+    (inclusive boxes ``x_min .. z_max``, ``x``, ``y``, ``fwhm_x`` major and
+    ``fwhm_y`` minor FWHM in pixels, ``pa``, ``flux`` in Jy Hz,
+    ``snr_peak``) with ``params['beam_area']``, ``params['channel_width']``
+    and ``params['beam']``.
+    """
     t = sim.truth
-    y0, y1 = _column(t, "y_min"), _column(t, "y_max") + 1
-    x0, x1 = _column(t, "x_min"), _column(t, "x_max") + 1
-    z0, z1 = _column(t, "z_min"), _column(t, "z_max") + 1
-    beam_area = float(getattr(sim, "beam_area", 1.0))
-    chan = abs(float(sim.header.get("CDELT3", 1.0))) if getattr(sim, "header", None) is not None else 1.0
+    params = getattr(sim, "params", {}) or {}
+    beam_area = float(params.get("beam_area", 1.0))
+    chan = float(params.get("channel_width", 1.0))
     flux = _column(t, "flux") * beam_area / chan
     truth = {
         "center": np.column_stack([_column(t, "y"), _column(t, "x")]),
-        "box": np.column_stack([y0, y1, x0, x1]).astype(int),
-        "window": np.column_stack([z0, z1]).astype(int),
-        "fwhm_x": _column(t, "fwhm_x_pix", "fwhm_x"),
-        "fwhm_y": _column(t, "fwhm_y_pix", "fwhm_y"),
+        "box": np.column_stack([_column(t, "y_min"), _column(t, "y_max") + 1,
+                                _column(t, "x_min"), _column(t, "x_max") + 1]).astype(int),
+        "window": np.column_stack([_column(t, "z_min"), _column(t, "z_max") + 1]).astype(int),
+        "fwhm_x": _column(t, "fwhm_x"),
+        "fwhm_y": _column(t, "fwhm_y"),
         "pa": _column(t, "pa"),
         "flux": flux,
-        "snr": _column(t, "snr_peak", "snr"),
+        "snr": _column(t, "snr_peak"),
     }
-    return CubeRecord(np.asarray(sim.data, dtype=np.float32), np.asarray(sim.model, dtype=np.float32), truth)
+    beam = params.get("beam")
+    fwhm = float(np.sqrt(beam[0] * beam[1])) if beam is not None else 0.0
+    return CubeRecord(np.asarray(sim.data, dtype=np.float32), np.asarray(sim.model, dtype=np.float32), truth, fwhm)
 
 
 def simulate_record(seed, shape, simulate=None):
     """The `CubeRecord` of cube ``seed``: ``simulate(seed, shape)`` (default `astro_mlfinder.simulate.alma`)."""
     if simulate is None:
-        from ....simulate.alma import simulate_alma_cube
+        from ....simulate import simulate_alma_cube
 
         return record_from_simulation(simulate_alma_cube(shape=tuple(shape), seed=int(seed)))
     out = simulate(int(seed), tuple(shape))
     return out if isinstance(out, CubeRecord) else record_from_simulation(out)
 
 
-def blobs_pair(record, gamma=0.5):
-    """Blobs Finder input and target: the integrated dirty and clean images, min-max normalised.
+def blobs_pair(record, gamma=0.5, inputs=("sum",)):
+    """Blobs Finder input ``(len(inputs), y, x)`` and target ``(y, x)`` of a cube.
 
-    The target is raised to the power ``gamma`` (< 1 lifts the faint
-    sources above the detection threshold of a map normalised to the
-    brightest one).
+    The target is the clean model summed over channels, restored with the
+    beam (a circular Gaussian of FWHM ``record.beam``), normalised to its
+    maximum and raised to the power ``gamma`` (< 1 lifts the faint sources
+    above the detection threshold of a map normalised to the brightest one).
     """
-    x = integrate(record.dirty)
+    from scipy import ndimage
+
+    x = blobs_input(record.dirty, inputs)
     clean = np.nansum(np.asarray(record.clean, dtype=np.float32), axis=0)
-    clean = np.maximum(clean - max(float(clean.min()), 0.0), 0.0)
+    if record.beam > 0:
+        clean = ndimage.gaussian_filter(clean, record.beam / 2.3548)
+    clean = np.maximum(clean, 0.0)
     hi = float(clean.max())
     y = (clean / hi if hi > 0 else clean) ** float(gamma)
     return x.astype(np.float32), y.astype(np.float32)

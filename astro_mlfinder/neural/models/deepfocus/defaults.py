@@ -31,7 +31,7 @@ NETWORK_NAMES = ("blobsfinder", "deepgru", "resnet_fwhm_x", "resnet_fwhm_y", "re
 
 #: The published sizes (Blobs Finder 33.7 M parameters, ResNets 11 M each).
 PAPER_CONFIGS = {
-    "blobsfinder": {"widths": [8, 16, 32, 64], "hidden": 1024, "image_size": 256},
+    "blobsfinder": {"inputs": ["sum"], "widths": [8, 16, 32, 64], "hidden": 1024, "image_size": 256},
     "deepgru": {"hidden": 32, "layers": 1},
     "resnet_fwhm_x": {"widths": [64, 128, 256, 512], "head": 128, "out_features": 1},
     "resnet_fwhm_y": {"widths": [64, 128, 256, 512], "head": 128, "out_features": 1},
@@ -41,7 +41,7 @@ PAPER_CONFIGS = {
 
 #: The small CPU variant shipped with the package.
 CPU_CONFIGS = {
-    "blobsfinder": {"widths": [8, 16, 32, 64], "hidden": 0, "image_size": None},
+    "blobsfinder": {"inputs": ["sum", "peak"], "widths": [8, 16, 32, 64], "hidden": 0, "image_size": None},
     "deepgru": {"hidden": 32, "layers": 1},
     "resnet_fwhm_x": {"widths": [8, 16, 32, 64], "head": 32, "out_features": 1},
     "resnet_fwhm_y": {"widths": [8, 16, 32, 64], "head": 32, "out_features": 1},

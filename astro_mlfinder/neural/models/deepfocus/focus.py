@@ -13,7 +13,12 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ["cutout_slices", "line_image", "reference_image", "image_noise", "box_snr", "source_pixels",
-           "resnet_input", "integrate"]
+           "resnet_input", "integrate", "peak_image", "blobs_input", "PEAK_SMOOTH", "PEAK_CLIP"]
+
+#: Channels of the running mean before the maximum of the ``'peak'`` input.
+PEAK_SMOOTH = 5
+#: The ``'peak'`` input is its S/N clipped to [-5, PEAK_CLIP] over PEAK_CLIP.
+PEAK_CLIP = 50.0
 
 
 def integrate(cube):
@@ -21,6 +26,31 @@ def integrate(cube):
     img = np.nansum(np.asarray(cube, dtype=np.float32), axis=0)
     lo, hi = float(img.min()), float(img.max())
     return ((img - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32)
+
+
+def peak_image(cube, smooth=PEAK_SMOOTH, clip=PEAK_CLIP):
+    """Maximum over channels of the cube smoothed by a ``smooth``-channel running mean, in noise units, in [-0.1, 1].
+
+    The noise is 1.4826 x MAD of the image about its median; the S/N is
+    clipped to [-5, ``clip``] and divided by ``clip``.
+    """
+    c = np.nan_to_num(np.asarray(cube, dtype=np.float32), nan=0.0)
+    if smooth > 1:
+        c = ndimage.uniform_filter1d(c, int(smooth), axis=0, mode="nearest")
+    img = c.max(axis=0)
+    med = float(np.median(img))
+    mad = 1.4826 * float(np.median(np.abs(img - med)))
+    z = (img - med) / (mad if mad > 0 else 1.0)
+    return (np.clip(z, -5.0, clip) / clip).astype(np.float32)
+
+
+def blobs_input(cube, inputs=("sum",)):
+    """The Blobs Finder input ``(len(inputs), y, x)``: ``'sum'`` (`integrate`) and/or ``'peak'`` (`peak_image`)."""
+    make = {"sum": integrate, "peak": peak_image}
+    unknown = [i for i in inputs if i not in make]
+    if unknown:
+        raise ValueError(f"unknown Blobs Finder input {unknown[0]!r}; known: 'sum', 'peak'")
+    return np.stack([make[i](cube) for i in inputs]).astype(np.float32)
 
 
 def cutout_slices(center, size, shape):

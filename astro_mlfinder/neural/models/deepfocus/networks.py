@@ -4,7 +4,9 @@ Re-implementations from the paper and the description of its public code in
 ``../shared/reference/seed_models.md`` section 2 (no code copied):
 
 * `BlobsFinder` -- a 2D convolutional autoencoder from the normalised
-  integrated dirty image to the normalised integrated *clean* image: four
+  integrated dirty image (optionally with a second input channel, the
+  peak over channels, ``inputs``) to the normalised integrated *clean*
+  image restored with the beam: four
   strided double-convolution blocks (8-16-32-64 channels; LeakyReLU then
   batch norm, the paper's order), a fully connected bottleneck (1024 in the
   paper; ``hidden=0`` keeps the bottleneck convolutional, so any image size
@@ -68,8 +70,13 @@ class BlobsFinder(nn.Module):
 
     Parameters
     ----------
-    in_channels : int
-        Input channels (1: the integrated image).
+    inputs : sequence of str
+        The input images, one channel each (see
+        `~astro_mlfinder.neural.models.deepfocus.focus.blobs_input`):
+        ``'sum'`` (the integrated image, the paper's only input) and
+        ``'peak'`` (the maximum over channels of the cube smoothed over a
+        few channels, in units of its noise), which lifts lines a few
+        channels wide that the integration over the whole band dilutes.
     widths : sequence of int
         Channels of the encoder blocks (8, 16, 32, 64 in the paper); each
         halves the image, so the side must be divisible by ``2**len(widths)``.
@@ -82,8 +89,11 @@ class BlobsFinder(nn.Module):
         Slope of the LeakyReLUs.
     """
 
-    def __init__(self, in_channels=1, widths=(8, 16, 32, 64), hidden=0, image_size=None, negative_slope=0.01):
+    def __init__(self, inputs=("sum",), widths=(8, 16, 32, 64), hidden=0, image_size=None, negative_slope=0.01):
         super().__init__()
+        inputs = [str(i) for i in inputs]
+        if not inputs or set(inputs) - {"sum", "peak"}:
+            raise ValueError(f"BlobsFinder inputs must be a non-empty list of 'sum' and 'peak', got {inputs}")
         widths = [int(w) for w in widths]
         if len(widths) < 2 or min(widths) < 1:
             raise ValueError(f"BlobsFinder widths must be at least two positive ints, got {widths}")
@@ -94,12 +104,12 @@ class BlobsFinder(nn.Module):
         if hidden and (image_size is None or int(image_size) % factor):
             raise ValueError(f"BlobsFinder with a fully connected bottleneck needs image_size divisible by {factor}, "
                              f"got {image_size}")
-        self.config = {"in_channels": int(in_channels), "widths": widths, "hidden": hidden,
+        self.config = {"inputs": inputs, "widths": widths, "hidden": hidden,
                        "image_size": None if image_size is None else int(image_size),
                        "negative_slope": float(negative_slope)}
         self.divisor = factor
         slope = float(negative_slope)
-        blocks, cin = [], int(in_channels)
+        blocks, cin = [], len(inputs)
         for w in widths:
             blocks.append(_double_conv(cin, w, 2, slope))
             cin = w
@@ -129,7 +139,7 @@ class BlobsFinder(nn.Module):
         return cls(**dict(config))
 
     def forward(self, x):
-        """The predicted clean image ``(n, 1, y, x)`` in [0, 1] of a batch ``(n, in_channels, y, x)``."""
+        """The predicted clean image ``(n, 1, y, x)`` in [0, 1] of a batch ``(n, len(inputs), y, x)``."""
         if x.dim() != 4:
             raise ValueError(f"BlobsFinder expects a (batch, channel, y, x) tensor, got shape {tuple(x.shape)}")
         if x.shape[-1] % self.divisor or x.shape[-2] % self.divisor:

@@ -3,7 +3,9 @@
 `run_pipeline` chains, with every threshold a keyword (`DEFAULTS`):
 
 1. **integrate and normalise** -- sum over channels, min-max to [0, 1]
-   (`~astro_mlfinder.neural.models.deepfocus.focus.integrate`);
+   (`~astro_mlfinder.neural.models.deepfocus.focus.integrate`), and, for
+   a Blobs Finder with two inputs, the peak over channels in noise units
+   (`~astro_mlfinder.neural.models.deepfocus.focus.blobs_input`);
 2. **Blobs Finder** -- the predicted integrated clean image (`blobs_map`);
 3. **detection** -- min-max normalise, threshold at ``detection_threshold``,
    ``dilation`` binary dilations with a 3x3 element, 8-connected
@@ -38,7 +40,7 @@ import numpy as np
 from scipy import ndimage
 
 from .defaults import DEFAULTS, FWHM_SCALE
-from .focus import box_snr, integrate, line_image, reference_image, resnet_input, source_pixels
+from .focus import blobs_input, box_snr, line_image, reference_image, resnet_input, source_pixels
 from .spectral import box_spectrum, find_lines, normalize_spectra
 
 __all__ = ["DEFAULTS", "run_pipeline", "find_candidates", "select_sources", "focused_inputs", "blobs_map",
@@ -51,18 +53,21 @@ def _torch():
 
 
 def blobs_map(net, image, device="cpu"):
-    """The Blobs Finder output for a normalised 2D image (padded by reflection to the network's divisor)."""
+    """The Blobs Finder output for its input ``(channels, y, x)`` (or one 2D image), padded to its divisor."""
     torch = _torch()
-    ny, nx = image.shape
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        image = image[None]
+    ny, nx = image.shape[-2:]
     div = int(getattr(net, "divisor", 16))
     size = net.config.get("image_size")
     if net.config.get("hidden") and size and (ny, nx) != (size, size):
         raise ValueError(f"this Blobs Finder has a fully connected bottleneck for {size}x{size} images; the cube is "
                          f"{ny}x{nx} (cut it to {size}x{size} or use weights with hidden=0)")
     py, px = (-ny) % div, (-nx) % div
-    img = np.pad(image, ((0, py), (0, px)), mode="reflect" if min(ny, nx) > max(py, px) else "constant")
+    img = np.pad(image, ((0, 0), (0, py), (0, px)), mode="reflect" if min(ny, nx) > max(py, px) else "constant")
     with torch.no_grad():
-        out = net(torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None].to(device))
+        out = net(torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None].to(device))
     return out[0, 0, :ny, :nx].float().cpu().numpy()
 
 
@@ -216,14 +221,15 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
     cube = np.asarray(cube, dtype=np.float32)
     if cube.ndim != 3:
         raise ValueError(f"DeepFocus searches cubes (z, y, x); got shape {cube.shape}")
-    integrated = integrate(cube)
-    blobs = blobs_map(networks["blobsfinder"], integrated, device)
+    net = networks["blobsfinder"]
+    inputs = blobs_input(cube, net.config.get("inputs", ["sum"]))
+    blobs = blobs_map(net, inputs, device)
     blank = ~np.isfinite(cube).any(axis=0)
     if mask is not None:
         blank |= mask
     boxes, scores = detect_boxes(blobs, threshold=p["detection_threshold"], dilation=p["dilation"],
                                  min_area=p["min_area"], mask=blank)
-    products = {"blobs": blobs, "integrated": integrated}
+    products = {"blobs": blobs, "integrated": inputs[0]}
     if not boxes:
         return [], products
     denoised = denoise_spectra(networks["deepgru"], np.stack([box_spectrum(cube, b) for b in boxes]), device)
@@ -281,7 +287,7 @@ def run_pipeline(cube, networks, params=None, *, mask=None, device="cpu"):
         ``fwhm_y`` (pixels), ``pa`` (degrees), ``flux`` (line-image units x
         pixels: sum over channels and pixels, continuum subtracted).
     products : dict
-        ``blobs`` (the Blobs Finder output) and ``integrated`` (its input).
+        ``blobs`` (the Blobs Finder output) and ``integrated`` (its first input).
     """
     p = dict(DEFAULTS, **(params or {}))
     candidates, products = find_candidates(cube, networks, p, mask=mask, device=device)

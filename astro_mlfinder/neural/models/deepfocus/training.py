@@ -67,14 +67,15 @@ def load_records(seeds, shape, cache=None, simulate=None, progress=True, desc="c
         if path is not None and path.is_file():
             with np.load(path, allow_pickle=False) as f:
                 truth = {k[6:]: f[k] for k in f.files if k.startswith("truth_")}
-                out.append(CubeRecord(f["dirty"], f["clean"], truth))
+                out.append(CubeRecord(f["dirty"], f["clean"], truth, float(f["beam"])))
             continue
         rec = simulate_record(s, shape, simulate)
-        rec = CubeRecord(rec.dirty.astype(np.float16), rec.clean.astype(np.float16), rec.truth)
+        rec = CubeRecord(rec.dirty.astype(np.float16), rec.clean.astype(np.float16), rec.truth, rec.beam)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".part.npz")
-            np.savez(tmp, dirty=rec.dirty, clean=rec.clean, **{f"truth_{k}": v for k, v in rec.truth.items()})
+            np.savez(tmp, dirty=rec.dirty, clean=rec.clean, beam=rec.beam,
+                     **{f"truth_{k}": v for k, v in rec.truth.items()})
             tmp.replace(path)
         out.append(rec)
     return out
@@ -245,6 +246,8 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
     torch.manual_seed(int(seed))
     rng = np.random.default_rng(int(seed))
     nets = {n: cls.network_class(n).from_config(configs[n]) for n in NETWORK_NAMES}
+    for net in nets.values():
+        net.to(dev).eval()  # trained phase by phase (train mode inside _fit only)
     if state is not None:
         for n, sd in state["networks"].items():
             nets[n].load_state_dict(sd)
@@ -311,8 +314,9 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
 
     l1 = torch.nn.functional.l1_loss
     if "blobsfinder" not in done:
-        pairs = [blobs_pair(r, gamma) for r in train]
-        bx, by = np.stack([p[0] for p in pairs])[:, None], np.stack([p[1] for p in pairs])[:, None]
+        inputs = configs["blobsfinder"].get("inputs", ["sum"])
+        pairs = [blobs_pair(r, gamma, inputs) for r in train]
+        bx, by = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])[:, None]
 
         def sample_blobs(g):
             idx = g.integers(0, len(bx), int(blobs_batch))

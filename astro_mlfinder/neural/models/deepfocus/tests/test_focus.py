@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from astro_mlfinder.neural.models.deepfocus.focus import (
+    blobs_input,
     box_snr,
     cutout_slices,
     integrate,
@@ -19,6 +20,19 @@ def test_integrate_is_normalised():
     cube[0, 0, 0] = np.nan
     img = integrate(cube)
     assert img.shape == (16, 16) and img.min() == 0 and img.max() == pytest.approx(1)
+
+
+def test_blobs_inputs_peak_lifts_a_narrow_line():
+    rng = np.random.default_rng(2)
+    cube = rng.normal(0, 1, (128, 48, 48)).astype(np.float32)
+    cube[60:66, 20:23, 30:33] += 6.0  # 6 channels of S/N 6: diluted in the sum over 128 channels
+    x = blobs_input(cube, ("sum", "peak"))
+    assert x.shape == (2, 48, 48)
+    assert x[0].min() == 0 and x[0].max() == pytest.approx(1)
+    # in noise units: the line stands at S/N ~13 of the 5-channel mean, the noise maxima near 0.05 of the clip
+    assert x[1][21, 31] > 0.2 and np.median(x[1]) == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="unknown Blobs Finder input 'mom1'"):
+        blobs_input(cube, ("mom1",))
 
 
 def test_cutout_at_the_edge_is_zero_padded():

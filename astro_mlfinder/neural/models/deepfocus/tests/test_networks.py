@@ -25,7 +25,7 @@ def test_cpu_networks_shapes_and_config_round_trip(name):
     cls = DeepFocusModel.network_class(name)
     net = cls.from_config(CPU_CONFIGS[name]).eval()
     if name == "blobsfinder":
-        x = torch.rand(2, 1, 96, 128)  # any size divisible by 16 without the dense bottleneck
+        x = torch.rand(2, 2, 96, 128)  # 'sum' and 'peak'; any size divisible by 16 without the dense bottleneck
         out = net(x)
         assert out.shape == (2, 1, 96, 128) and float(out.min()) >= 0 and float(out.max()) <= 1
     elif name == "deepgru":
@@ -67,6 +67,8 @@ def test_bad_inputs_and_configs():
         DeepGRU()(torch.rand(2, 3, 4, 5))
     with pytest.raises(ValueError, match="at least two positive ints"):
         BlobsFinder(widths=(8,))
+    with pytest.raises(ValueError, match="inputs must be a non-empty list of 'sum' and 'peak'"):
+        BlobsFinder(inputs=("moment1",))
     with pytest.raises(ValueError, match="positive widths"):
         ResNetRegressor(widths=())
 
