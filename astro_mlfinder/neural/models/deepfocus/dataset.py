@@ -184,13 +184,14 @@ def truth_resnet_samples(record, size=64, rng=None, jitter=0.0):
     return np.stack(xs), {k: np.asarray(v, np.float32) for k, v in ys.items()}
 
 
-def match_sources(sources, truth, *, radius=3.0, min_window_iou=0.1):
-    """Greedy one-to-one matching of found sources to true ones.
+def match_sources(sources, truth, *, pad=0.5, radius=0.0, min_window_iou=0.0):
+    """Greedy one-to-one matching of found sources to true ones (the criteria of ``benchmarks/detection_alma.py``).
 
-    A found source (``center``, ``window``) matches a true one when its
-    centre lies within ``radius`` pixels of the true centre or inside the
-    true box, and the line windows overlap with 1D IoU >= ``min_window_iou``;
-    the closest pairs are matched first.
+    A found source (``center`` (y, x), ``window`` (z0, z1) half-open)
+    matches a true one when its centre lies inside the true box grown by
+    ``pad`` pixels (or within ``radius`` pixels of the true centre) and the
+    line windows overlap (1D IoU > ``min_window_iou``); the closest pairs
+    are matched first.
 
     Returns
     -------
@@ -209,8 +210,8 @@ def match_sources(sources, truth, *, radius=3.0, min_window_iou=0.1):
             cy, cx = truth["center"][j]
             d = float(np.hypot(s["center"][0] - cy, s["center"][1] - cx))
             y0, y1, x0, x1 = truth["box"][j]
-            inside = y0 <= s["center"][0] < y1 and x0 <= s["center"][1] < x1
-            if (d <= radius or inside) and window_iou(s["window"], tuple(truth["window"][j])) >= min_window_iou:
+            inside = y0 - pad <= s["center"][0] <= y1 - 1 + pad and x0 - pad <= s["center"][1] <= x1 - 1 + pad
+            if (inside or d <= radius) and window_iou(s["window"], tuple(truth["window"][j])) > min_window_iou:
                 pairs.append((d, i, j))
     used = set()
     for _, i, j in sorted(pairs):

@@ -47,7 +47,7 @@ from .dataset import (
 from .defaults import CPU_CONFIGS, NETWORK_NAMES, PAPER_CONFIGS
 
 __all__ = ["train_deepfocus", "tune_deepfocus", "evaluate_deepfocus", "export_deepfocus", "load_records", "PHASES",
-           "TUNING_GRID"]
+           "TUNING_GRID", "load_networks", "retune_deepfocus"]
 
 #: Training phases in order (a checkpoint after each).
 PHASES = ("blobsfinder", "deepgru", "resnets", "stage2_deepgru", "stage2_resnets", "tune")
@@ -512,3 +512,68 @@ def export_deepfocus(source, destination, *, version="0.1.0", name="deepfocus", 
                           storage_dtype="float16" if float16 else "float32",
                           inference=meta.get("inference") or {}, training=training,
                           validation=meta.get("validation") or {}, license="BSD-3-Clause", **info)
+
+
+def load_networks(directory, device="cpu"):
+    """The six networks of a weights directory (``<network>.pt``), in eval mode, and the first one's metadata."""
+    from ...weights import load_weights
+    from .model import DeepFocusModel
+
+    nets, meta = {}, None
+    for n in NETWORK_NAMES:
+        path = Path(directory) / f"{n}.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"{directory} has no {n}.pt; train all six networks first (train_deepfocus)")
+        payload = load_weights(path)
+        net = DeepFocusModel.network_class(n).from_config(payload["config"])
+        net.load_state_dict(payload["state_dict"])
+        nets[n] = net.to(device).eval()
+        meta = meta or payload["meta"]
+    return nets, meta
+
+
+def retune_deepfocus(directory, *, val_cubes=None, val_shape=None, grid=None, device="auto", progress=False,
+                     simulate=None):
+    """Tune the pipeline thresholds of a trained weights directory on the validation cubes; record them in its files.
+
+    Parameters
+    ----------
+    directory : str or path
+        A `train_deepfocus` output (``<network>.pt`` for the six networks;
+        every file is rewritten with the new ``meta['inference']`` and
+        ``meta['validation']``).
+    val_cubes : int, optional
+        Validation cubes (``VALIDATION_SEEDS[:n]``; default as recorded).
+    val_shape : tuple of int, optional
+        Their shape (default as recorded).
+    grid : dict, optional
+        Values to try (default `TUNING_GRID`).
+
+    Returns
+    -------
+    dict
+        The best parameters and their precision, recall and F1.
+    """
+    from ..._torch import require_torch, resolve_device
+    from ...weights import _to_plain, save_weights
+
+    require_torch("tuning deepfocus")
+    dev = resolve_device(device)
+    nets, meta = load_networks(directory, dev)
+    rec = meta.get("training") or {}
+    n = int(val_cubes if val_cubes is not None else rec.get("val_cubes", 8))
+    if n < 1:
+        raise ValueError(f"tuning needs at least one validation cube, got val_cubes={n}")
+    shape = tuple(val_shape or rec.get("val_shape") or (128, 256, 256))
+    val = load_records(VALIDATION_SEEDS[:n], shape, Path(directory) / "cache", simulate, progress, "validation cubes")
+    best = tune_deepfocus(nets, val, grid=grid, device=dev, progress=progress)
+    meta = dict(meta)
+    meta["inference"] = {k: best[k] for k in (grid or TUNING_GRID)}
+    meta["validation"] = _to_plain({**best, "n_cubes": n, "shape": list(shape),
+                                    "seeds": [VALIDATION_SEEDS.start, VALIDATION_SEEDS.start + n - 1],
+                                    "matching": "centre inside the true box (+-0.5 px), line windows overlapping, "
+                                                "one-to-one (benchmarks/detection_alma.py)",
+                                    "tuned": "detection_threshold, snr_keep, snr_min maximising F1"})
+    for name, net in nets.items():
+        save_weights(Path(directory) / f"{name}.pt", "deepfocus", net.cpu(), meta={**meta, "network": name})
+    return best

@@ -97,3 +97,31 @@ def test_resnet_targets():
     assert t["resnet_fwhm_x"] == [1.2] and t["resnet_fwhm_y"] == [0.6]
     assert t["resnet_pa"] == pytest.approx([0.0, 1.0], abs=1e-12)
     assert t["resnet_flux"] == pytest.approx([np.log(10.0)])
+
+
+def test_cli_train_tune_export(tmp_path, capsys):
+    from astro_mlfinder.cli import main
+    from astro_mlfinder.neural.weights import sha256sum
+
+    out = tmp_path / "df"
+    args = ["train", "deepfocus", "--output", str(out), "--train-cubes", "2", "--val-cubes", "1",
+            "--cube-shape", "32,48,48", "--blobs-steps", "2", "--gru-steps", "2", "--resnet-steps", "2",
+            "--stage2-steps", "1", "--batch-size", "4", "--num-threads", "1", "--no-progress"]
+    assert main(args) == 0
+    assert "trained deepfocus" in capsys.readouterr().out
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["meta"]["training"]["command"].startswith("astro-mlfinder train deepfocus --output")
+    assert ckpt["meta"]["training"]["train_seeds"] == [3_000_000, 3_000_001]
+    assert main(["train", "deepfocus", "--tune", str(out), "--val-cubes", "1", "--num-threads", "1"]) == 0
+    tuned = json.loads(capsys.readouterr().out)
+    assert {"detection_threshold", "snr_keep", "snr_min", "precision", "recall"} <= set(tuned)
+    assert main(["train", "deepfocus", "--export", str(out), str(tmp_path / "w")]) == 0
+    entry = json.loads(capsys.readouterr().out)
+    assert [f["name"] for f in entry["files"]] == list(NETWORK_NAMES)
+    for f in entry["files"]:
+        assert sha256sum(tmp_path / "w" / f["file"]) == f["sha256"]
+    assert entry["inference"]["detection_threshold"] == tuned["detection_threshold"]
+    assert entry["storage_dtype"] == "float16" and entry["hardware"]["device"] == "cpu"
+    # no output directory: a one-line error naming the fix
+    assert main(["train", "deepfocus", "--no-progress"]) == 1
+    assert "train deepfocus needs --output DIR" in capsys.readouterr().err
