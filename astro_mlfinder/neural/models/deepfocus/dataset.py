@@ -20,7 +20,8 @@ from .focus import blobs_input, line_image, resnet_input
 from .spectral import box_spectrum, normalize_spectra
 
 __all__ = ["TRAINING_SEEDS", "VALIDATION_SEEDS", "CubeRecord", "record_from_simulation", "simulate_record",
-           "blobs_pair", "spectrum_pair", "resnet_targets", "truth_resnet_samples", "match_sources", "score_matches"]
+           "blobs_pair", "spectrum_pair", "gru_pairs", "resnet_targets", "truth_resnet_samples", "match_sources",
+           "score_matches"]
 
 #: Seeds of the training cubes (cube ``i`` uses ``TRAINING_SEEDS[i]``).
 TRAINING_SEEDS = range(3_000_000, 4_000_000)
@@ -130,6 +131,39 @@ def spectrum_pair(record, box):
     """Deep GRU input and target for ``box``: dirty and clean spectra summed over it, normalised."""
     return (normalize_spectra(box_spectrum(record.dirty, box)),
             normalize_spectra(box_spectrum(record.clean, box)))
+
+
+def gru_pairs(record, rng, jitter=6, empty=2):
+    """Deep GRU training pairs of a cube: every true box, ``jitter`` random variants of it, ``empty`` random boxes.
+
+    The variants scale each side by 0.5-1.5 and move the box by up to a
+    quarter of its size, as the Blobs Finder's boxes scatter about the
+    truth; the random boxes (anywhere, 8-48 pixels) teach the network flat
+    or faint spectra.
+
+    Returns
+    -------
+    x, y : `~numpy.ndarray`
+        (n, channels) normalised dirty and clean spectra.
+    """
+    ny, nx = record.dirty.shape[1:]
+    boxes = []
+    for b in np.asarray(record.truth["box"], dtype=float):
+        boxes.append(tuple(int(v) for v in b))
+        cy, cx, hy, hx = (b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[1] - b[0]) / 2, (b[3] - b[2]) / 2
+        for _ in range(int(jitter)):
+            sy, sx = rng.uniform(0.5, 1.5, 2)
+            dy, dx = rng.uniform(-0.25, 0.25, 2) * (2 * hy, 2 * hx)
+            y0, y1 = int(max(0, cy + dy - hy * sy)), int(min(ny, cy + dy + hy * sy + 1))
+            x0, x1 = int(max(0, cx + dx - hx * sx)), int(min(nx, cx + dx + hx * sx + 1))
+            if y1 > y0 and x1 > x0:
+                boxes.append((y0, y1, x0, x1))
+    for _ in range(int(empty)):
+        h, w = rng.integers(8, 49, 2)
+        y0, x0 = int(rng.integers(0, max(1, ny - h))), int(rng.integers(0, max(1, nx - w)))
+        boxes.append((y0, min(ny, y0 + int(h)), x0, min(nx, x0 + int(w))))
+    pairs = [spectrum_pair(record, b) for b in boxes]
+    return np.asarray([p[0] for p in pairs], np.float32), np.asarray([p[1] for p in pairs], np.float32)
 
 
 def resnet_targets(truth, index, scale):

@@ -41,7 +41,8 @@ PAPER_CONFIGS = {
 
 #: The small CPU variant shipped with the package.
 CPU_CONFIGS = {
-    "blobsfinder": {"inputs": ["sum", "peak"], "widths": [8, 16, 32, 64], "hidden": 0, "image_size": None},
+    "blobsfinder": {"inputs": ["sum", "peak"], "widths": [8, 16, 32, 64], "hidden": 0, "image_size": None,
+                    "skips": True, "norm": "group"},
     "deepgru": {"hidden": 32, "layers": 1},
     "resnet_fwhm_x": {"widths": [8, 16, 32, 64], "head": 32, "out_features": 1},
     "resnet_fwhm_y": {"widths": [8, 16, 32, 64], "head": 32, "out_features": 1},

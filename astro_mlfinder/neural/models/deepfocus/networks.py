@@ -32,6 +32,8 @@ that trains on a CPU in minutes, `PAPER_CONFIGS` the published sizes.
 Array order: images ``(batch, 1, y, x)``, spectra ``(batch, channels)``.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,29 +42,37 @@ from .defaults import CPU_CONFIGS, NETWORK_NAMES, PAPER_CONFIGS
 
 __all__ = ["BlobsFinder", "DeepGRU", "ResNetRegressor", "dssim", "NETWORK_NAMES", "CPU_CONFIGS", "PAPER_CONFIGS"]
 
-def _double_conv(cin, cout, stride, slope):
-    """Conv3x3 (stride) -> LeakyReLU -> BN -> Conv3x3 -> LeakyReLU -> BN (the Blobs Finder block)."""
+def _norm(channels, kind):
+    """Batch norm (the paper) or group norm (4 groups: no train/eval difference, any batch size)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    return nn.GroupNorm(math.gcd(4, channels), channels)
+
+
+def _double_conv(cin, cout, stride, slope, norm="batch"):
+    """Conv3x3 (stride) -> LeakyReLU -> norm -> Conv3x3 -> LeakyReLU -> norm (the Blobs Finder block)."""
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride=stride, padding=1),
         nn.LeakyReLU(slope, inplace=True),
-        nn.BatchNorm2d(cout),
+        _norm(cout, norm),
         nn.Conv2d(cout, cout, 3, padding=1),
         nn.LeakyReLU(slope, inplace=True),
-        nn.BatchNorm2d(cout),
+        _norm(cout, norm),
     )
 
 
 class _UpBlock(nn.Module):
-    """Bilinear x2 upsampling and a stride-2 transposed convolution, concatenated, then a double convolution."""
+    """Bilinear x2 upsampling and a stride-2 transposed convolution (and a skip), concatenated, then a double conv."""
 
-    def __init__(self, cin, cout, slope):
+    def __init__(self, cin, cout, slope, skip=0, norm="batch"):
         super().__init__()
         self.deconv = nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1)
-        self.conv = _double_conv(cin + cout, cout, 1, slope)
+        self.conv = _double_conv(cin + cout + skip, cout, 1, slope, norm)
 
-    def forward(self, x):
+    def forward(self, x, skip=None):
         up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
-        return self.conv(torch.cat([up, self.deconv(x)], dim=1))
+        parts = [up, self.deconv(x)] + ([] if skip is None else [skip])
+        return self.conv(torch.cat(parts, dim=1))
 
 
 class BlobsFinder(nn.Module):
@@ -87,9 +97,17 @@ class BlobsFinder(nn.Module):
         Side of the (square) images; needed when ``hidden > 0``.
     negative_slope : float
         Slope of the LeakyReLUs.
+    skips : bool
+        Concatenate each encoder block's output into the decoder block of
+        the same scale (a U-Net; the paper has no skips). Much faster to
+        train, which the small CPU variant needs.
+    norm : {'batch', 'group'}
+        Normalisation layers: batch norm (the paper) or group norm (no
+        difference between training and inference statistics).
     """
 
-    def __init__(self, inputs=("sum",), widths=(8, 16, 32, 64), hidden=0, image_size=None, negative_slope=0.01):
+    def __init__(self, inputs=("sum",), widths=(8, 16, 32, 64), hidden=0, image_size=None, negative_slope=0.01,
+                 skips=False, norm="batch"):
         super().__init__()
         inputs = [str(i) for i in inputs]
         if not inputs or set(inputs) - {"sum", "peak"}:
@@ -104,14 +122,16 @@ class BlobsFinder(nn.Module):
         if hidden and (image_size is None or int(image_size) % factor):
             raise ValueError(f"BlobsFinder with a fully connected bottleneck needs image_size divisible by {factor}, "
                              f"got {image_size}")
+        if norm not in ("batch", "group"):
+            raise ValueError(f"BlobsFinder norm must be 'batch' or 'group', got {norm!r}")
         self.config = {"inputs": inputs, "widths": widths, "hidden": hidden,
                        "image_size": None if image_size is None else int(image_size),
-                       "negative_slope": float(negative_slope)}
+                       "negative_slope": float(negative_slope), "skips": bool(skips), "norm": norm}
         self.divisor = factor
         slope = float(negative_slope)
         blocks, cin = [], len(inputs)
         for w in widths:
-            blocks.append(_double_conv(cin, w, 2, slope))
+            blocks.append(_double_conv(cin, w, 2, slope, norm))
             cin = w
         self.encoder = nn.ModuleList(blocks)
         self.bottleneck = None
@@ -122,8 +142,9 @@ class BlobsFinder(nn.Module):
             self.bottleneck = nn.Sequential(nn.Flatten(), nn.Linear(n, hidden), nn.LeakyReLU(slope, inplace=True),
                                             nn.Linear(hidden, n), nn.LeakyReLU(slope, inplace=True))
         rev = widths[::-1]
-        self.decoder = nn.ModuleList(_UpBlock(a, b, slope) for a, b in zip(rev[:-1], rev[1:], strict=True))
-        self.final = _double_conv(widths[0], widths[0], 1, slope)
+        self.decoder = nn.ModuleList(_UpBlock(a, b, slope, b if skips else 0, norm)
+                                     for a, b in zip(rev[:-1], rev[1:], strict=True))
+        self.final = _double_conv(widths[0], widths[0], 1, slope, norm)
         self.head = nn.Conv2d(widths[0], 1, 1)
         for m in self.modules():
             if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
@@ -144,15 +165,17 @@ class BlobsFinder(nn.Module):
             raise ValueError(f"BlobsFinder expects a (batch, channel, y, x) tensor, got shape {tuple(x.shape)}")
         if x.shape[-1] % self.divisor or x.shape[-2] % self.divisor:
             raise ValueError(f"BlobsFinder needs image sides divisible by {self.divisor}, got {tuple(x.shape[-2:])}")
+        features = []
         for block in self.encoder:
             x = block(x)
+            features.append(x)
         if self.bottleneck is not None:
             if tuple(x.shape[1:]) != self._bottleneck_shape:
                 size = self.config["image_size"]
                 raise ValueError(f"this BlobsFinder has a fully connected bottleneck for {size}x{size} images")
             x = self.bottleneck(x).view(x.shape[0], *self._bottleneck_shape)
-        for block in self.decoder:
-            x = block(x)
+        for block, skip in zip(self.decoder, features[-2::-1], strict=True):
+            x = block(x, skip if self.config["skips"] else None)
         x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
         return torch.sigmoid(self.head(self.final(x)))
 

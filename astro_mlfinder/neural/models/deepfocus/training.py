@@ -37,6 +37,7 @@ from .dataset import (
     VALIDATION_SEEDS,
     CubeRecord,
     blobs_pair,
+    gru_pairs,
     match_sources,
     resnet_targets,
     score_matches,
@@ -326,22 +327,20 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
         run_phase("blobsfinder", "blobsfinder", sample_blobs, blobs_steps, lambda p, t: l1(p, t) + dssim(p, t), lr)
         finish("blobsfinder")
 
-    gru_x, gru_y = [], []
-    for r in train:
-        for b in r.truth["box"]:
-            a, c = spectrum_pair(r, tuple(b))
-            gru_x.append(a)
-            gru_y.append(c)
-    gru_x, gru_y = np.asarray(gru_x, np.float32), np.asarray(gru_y, np.float32)
+    pairs = [gru_pairs(r, rng) for r in train]
+    gru_x, gru_y = np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
-    def sampler(x, y):
+    def sampler(x, y, flip=False):
         def sample(g):
             idx = g.integers(0, len(x), int(batch_size))
-            return x[idx], y[idx]
+            xb, yb = x[idx], y[idx]
+            if flip and g.uniform() < 0.5:  # a spectrum read backwards is a spectrum
+                xb, yb = np.ascontiguousarray(xb[:, ::-1]), np.ascontiguousarray(yb[:, ::-1])
+            return xb, yb
         return sample
 
     if "deepgru" not in done:
-        run_phase("deepgru", "deepgru", sampler(gru_x, gru_y), gru_steps, l1, lr)
+        run_phase("deepgru", "deepgru", sampler(gru_x, gru_y, flip=True), gru_steps, l1, lr)
         finish("deepgru")
 
     res_x, res_y = [], {}
@@ -369,7 +368,7 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
         if "stage2_deepgru" not in done:
             mx = np.concatenate([g2x, gru_x]) if len(g2x) else gru_x
             my = np.concatenate([g2y, gru_y]) if len(g2y) else gru_y
-            run_phase("stage2_deepgru", "deepgru", sampler(mx, my), stage2_steps, l1, lr / 3)
+            run_phase("stage2_deepgru", "deepgru", sampler(mx, my, flip=True), stage2_steps, l1, lr / 3)
             finish("stage2_deepgru")
         if "stage2_resnets" not in done:
             mx = np.concatenate([r2x[:, None], res_x]) if len(r2x) else res_x

@@ -49,6 +49,21 @@ def test_parameter_counts():
     assert sum(_count(DeepFocusModel.network_class(n).from_config(CPU_CONFIGS[n])) for n in NETWORK_NAMES) < 1.2e6
 
 
+@torch.no_grad()
+def test_skips_and_norm_options():
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 32, 48)
+    for skips in (False, True):
+        for norm in ("batch", "group"):
+            net = BlobsFinder(widths=(4, 8, 16), skips=skips, norm=norm).eval()
+            assert net(x).shape == (3, 1, 32, 48)
+    # group norm: an image's output does not depend on the rest of the batch, in training mode too
+    net = BlobsFinder(widths=(4, 8), skips=True, norm="group").train()
+    assert torch.allclose(net(x)[:1], net(x[:1]), atol=1e-6)
+    with pytest.raises(ValueError, match="norm must be 'batch' or 'group'"):
+        BlobsFinder(norm="layer")
+
+
 def test_dense_bottleneck_needs_its_image_size():
     net = BlobsFinder(widths=(4, 8), hidden=16, image_size=32).eval()
     assert net(torch.rand(1, 1, 32, 32)).shape == (1, 1, 32, 32)
