@@ -4,7 +4,8 @@ The recipe (`train_deepfocus`, ``astro-mlfinder train deepfocus``):
 
 * **data** -- simulated ALMA cubes (`~astro_mlfinder.neural.models.deepfocus.dataset`),
   ``TRAINING_SEEDS[:train_cubes]``; validation ``VALIDATION_SEEDS[:val_cubes]``;
-  the cubes are simulated once and cached in ``output/cache/`` (float16);
+  the cubes are simulated once and cached in ``output/cache/`` (dirty cubes
+  in float16, clean models in float32);
 * **stage 1** (on the truth) -- the Blobs Finder on integrated dirty ->
   clean images (L1 + DSSIM, random flips and 90-degree rotations), the Deep
   GRU on dirty -> clean spectra summed over the true boxes (L1), the four
@@ -72,7 +73,9 @@ def load_records(seeds, shape, cache=None, simulate=None, progress=True, desc="c
                 out.append(CubeRecord(f["dirty"], f["clean"], truth, float(f["beam"])))
             continue
         rec = simulate_record(s, shape, simulate)
-        rec = CubeRecord(rec.dirty.astype(np.float16), rec.clean.astype(np.float16), rec.truth, rec.beam)
+        # the dirty cube in float16 (noise ~1e-3 Jy/beam), the clean model in float32: its voxels of faint,
+        # extended sources (~1e-9 Jy/pixel) are below float16's smallest number
+        rec = CubeRecord(rec.dirty.astype(np.float16), rec.clean.astype(np.float32), rec.truth, rec.beam)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".part.npz")
