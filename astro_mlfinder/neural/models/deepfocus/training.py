@@ -8,7 +8,9 @@ The recipe (`train_deepfocus`, ``astro-mlfinder train deepfocus``):
   in float16, clean models in float32);
 * **stage 1** (on the truth) -- the Blobs Finder on integrated dirty ->
   clean images (L1 + DSSIM, random flips and 90-degree rotations), the Deep
-  GRU on dirty -> clean spectra summed over the true boxes (L1), the four
+  GRU on dirty -> clean spectra summed over the true boxes, jittered copies
+  of them and empty boxes (mean squared error by default: the paper's L1
+  collapses to flat outputs in a CPU-sized run), the four
   ResNets on line images over the true windows centred on the (jittered)
   true positions (L1); Adam, weight decay 1e-5, cosine decay;
 * **stage 2** (on the first stage's predictions, as the paper) -- the
@@ -154,8 +156,8 @@ def _stage2_samples(networks, records, params, device, progress):
 def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=120, val_cubes=12,
                     cube_shape=(128, 128, 128), val_shape=None, size="cpu", blobs_steps=1200, blobs_batch=8,
                     gru_steps=600, resnet_steps=600, stage2_steps=300, batch_size=64, lr=1e-3, gamma=0.5,
-                    resume=False, device="auto", progress=True, seed=0, num_threads=None, command=None,
-                    simulate=None, tune=True, checkpoint_every=200):
+                    gru_loss="mse", gru_lr=1e-2, resume=False, device="auto", progress=True, seed=0,
+                    num_threads=None, command=None, simulate=None, tune=True, checkpoint_every=200):
     """Train the six DeepFocus networks (see the module docstring for the recipe).
 
     Parameters
@@ -182,6 +184,12 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
         Initial Adam learning rate (cosine decay to lr/20 in every phase).
     gamma : float
         Power applied to the normalised clean image (the Blobs Finder target).
+    gru_loss : {'mse', 'l1'}
+        Loss of the Deep GRU. The paper's L1 drives a GRU trained for a few
+        hundred steps to the flat median of the sparse targets (no lines);
+        the mean squared error learns the lines in as many steps.
+    gru_lr : float
+        Learning rate of the Deep GRU (stage 2: a third of it).
     resume : bool
         Continue from ``output/checkpoint.pt``.
     device : str
@@ -222,6 +230,8 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
                              ("blobs_batch", blobs_batch, 1), ("batch_size", batch_size, 1)):
         if int(value) < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
+    if gru_loss not in ("mse", "l1"):
+        raise ValueError(f"gru_loss must be 'mse' or 'l1', got {gru_loss!r}")
     if size not in ("cpu", "paper"):
         raise ValueError(f"size must be 'cpu' or 'paper', got {size!r}")
     if len(tuple(cube_shape)) != 3 or min(cube_shape) < 16:
@@ -270,11 +280,12 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
                 "held_out_note": f"benchmarks must use seeds outside {TRAINING_SEEDS} and {VALIDATION_SEEDS}",
                 "train_cubes": int(train_cubes), "val_cubes": int(val_cubes), "cube_shape": list(cube_shape),
                 "val_shape": list(val_shape), "size": size, "gamma": float(gamma), "lr": float(lr),
+                "gru_loss": gru_loss, "gru_lr": float(gru_lr),
                 "steps": {"blobsfinder": int(blobs_steps), "deepgru": int(gru_steps), "resnet": int(resnet_steps),
                           "stage2": int(stage2_steps)},
                 "batch": {"blobsfinder": int(blobs_batch), "other": int(batch_size)},
                 "seed": int(seed),
-                "loss": "blobsfinder L1 + DSSIM (window 3); deepgru L1; resnets L1",
+                "loss": f"blobsfinder L1 + DSSIM (window 3); deepgru {gru_loss}; resnets L1",
                 "optimizer": "adam, weight decay 1e-5", "lr_schedule": "cosine to lr/20 per phase",
                 "augmentation": "blobsfinder: random flips and 90-degree rotations; resnets: centre jitter 1 px",
                 "device": str(dev), "hardware": describe_hardware(dev), "command": command,
@@ -318,6 +329,8 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
         save(done)
 
     l1 = torch.nn.functional.l1_loss
+    gru_loss = {"l1": l1, "mse": torch.nn.functional.mse_loss}[meta["training"].get("gru_loss", "l1")]
+    gru_lr = float(meta["training"].get("gru_lr", lr))
     if "blobsfinder" not in done:
         inputs = configs["blobsfinder"].get("inputs", ["sum"])
         pairs = [blobs_pair(r, gamma, inputs) for r in train]
@@ -343,7 +356,7 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
         return sample
 
     if "deepgru" not in done:
-        run_phase("deepgru", "deepgru", sampler(gru_x, gru_y, flip=True), gru_steps, l1, lr)
+        run_phase("deepgru", "deepgru", sampler(gru_x, gru_y, flip=True), gru_steps, gru_loss, gru_lr)
         finish("deepgru")
 
     res_x, res_y = [], {}
@@ -371,7 +384,7 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
         if "stage2_deepgru" not in done:
             mx = np.concatenate([g2x, gru_x]) if len(g2x) else gru_x
             my = np.concatenate([g2y, gru_y]) if len(g2y) else gru_y
-            run_phase("stage2_deepgru", "deepgru", sampler(mx, my, flip=True), stage2_steps, l1, lr / 3)
+            run_phase("stage2_deepgru", "deepgru", sampler(mx, my, flip=True), stage2_steps, gru_loss, gru_lr / 3)
             finish("stage2_deepgru")
         if "stage2_resnets" not in done:
             mx = np.concatenate([r2x[:, None], res_x]) if len(r2x) else res_x
