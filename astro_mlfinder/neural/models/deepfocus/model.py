@@ -138,11 +138,13 @@ class DeepFocusModel(NeuralModel):
         data=(
             "simulated ALMA dirty cubes (astro_mlfinder.simulate.alma) from the training seed range; Blobs Finder: "
             "integrated dirty image -> integrated clean model (min-max, compressed by a power), random flips and "
-            "90-degree rotations; Deep GRU: dirty -> clean spectra summed over the true boxes; ResNets: 64x64 "
+            "90-degree rotations; Deep GRU: dirty -> clean spectra summed over the true, jittered and empty boxes; "
+            "ResNets: 64x64 "
             "continuum-subtracted line images over the true line windows centred on the true positions"
         ),
         loop=(
-            "stage 1: every network on the truth (Adam, L1 + DSSIM for the Blobs Finder, L1 for the others); "
+            "stage 1: every network on the truth (Adam; L1 + DSSIM for the Blobs Finder, mean squared error for "
+            "the Deep GRU, L1 for the ResNets); "
             "stage 2: the Deep GRU and the ResNets fine-tuned on the boxes, windows and positions the first "
             "stage's pipeline predicts on the training cubes (matched to the truth); a checkpoint per stage, "
             "resumable"

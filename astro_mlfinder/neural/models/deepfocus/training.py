@@ -51,7 +51,7 @@ from .dataset import (
 from .defaults import CPU_CONFIGS, NETWORK_NAMES, PAPER_CONFIGS
 
 __all__ = ["train_deepfocus", "tune_deepfocus", "evaluate_deepfocus", "export_deepfocus", "load_records", "PHASES",
-           "TUNING_GRID", "load_networks", "retune_deepfocus"]
+           "TUNING_GRID", "TUNING_REFINE", "load_networks", "retune_deepfocus"]
 
 #: Training phases in order (a checkpoint after each).
 PHASES = ("blobsfinder", "deepgru", "resnets", "stage2_deepgru", "stage2_resnets", "tune")
@@ -60,6 +60,13 @@ TUNING_GRID = {
     "detection_threshold": (0.05, 0.08, 0.1, 0.15, 0.2, 0.3),
     "snr_keep": (4.0, 5.0, 6.0, 7.0, 8.0, 10.0),
     "snr_min": (3.0, 4.0, 5.0),
+}
+#: Spectral keywords tuned after `TUNING_GRID`, one at a time.
+TUNING_REFINE = {
+    "merge_valley": (0.5, 0.7, 0.85),
+    "window_fwhm": (0.75, 1.0, 1.5),
+    "peak_height": (0.05, 0.1, 0.2),
+    "max_lines": (3, 4),
 }
 _RESNETS = NETWORK_NAMES[2:]
 
@@ -402,10 +409,12 @@ def train_deepfocus(model_name="deepfocus", *, output="deepfocus", train_cubes=1
         val = load_records(VALIDATION_SEEDS[: int(val_cubes)], val_shape, out / "cache", simulate, progress,
                            "validation cubes")
         best = tune_deepfocus(nets, val, device=dev, progress=progress)
-        meta["inference"] = {k: best[k] for k in TUNING_GRID}
+        meta["inference"] = {k: best[k] for k in (*TUNING_GRID, *TUNING_REFINE)}
         meta["validation"] = _to_plain({**best, "n_cubes": len(val), "shape": list(val_shape),
                                         "seeds": [VALIDATION_SEEDS.start, VALIDATION_SEEDS.start + len(val) - 1],
-                                        "tuned": "detection_threshold, snr_keep, snr_min maximising F1"})
+                                        "tuned": "grid of detection_threshold, snr_keep, snr_min, then one "
+                                                 "coordinate pass over merge_valley, window_fwhm, peak_height, "
+                                                 "max_lines, maximising F1"})
         finish("tune")
     result["validation"] = meta.get("validation")
     _write_networks(nets, meta, out)
@@ -446,35 +455,58 @@ def evaluate_deepfocus(networks, records, params=None, *, device="cpu", progress
     return score_matches(results)
 
 
-def tune_deepfocus(networks, records, *, grid=None, device="cpu", progress=False):
-    """Grid search of ``detection_threshold``, ``snr_keep``, ``snr_min`` (`TUNING_GRID`) maximising F1.
+def tune_deepfocus(networks, records, *, grid=None, refine=None, device="cpu", progress=False):
+    """Tune the pipeline thresholds on ``records``, maximising F1 (ties: the higher precision).
+
+    First a grid over ``detection_threshold``, ``snr_keep``, ``snr_min``
+    (`TUNING_GRID`), then one coordinate pass over the spectral keywords
+    (`TUNING_REFINE`: ``merge_valley``, ``window_fwhm``, ``peak_height``,
+    ``max_lines``), each tried with the best values found so far.
 
     Returns
     -------
     dict
-        The best parameters with their ``precision``, ``recall``, ``f1``,
-        ``tp``, ``fp``, ``fn``, ``n_true``.
+        The best parameters (the keys of both grids) with their
+        ``precision``, ``recall``, ``f1``, ``tp``, ``fp``, ``fn``, ``n_true``.
     """
     from .model import DeepFocusModel
     from .pipeline import find_candidates
 
     grid = dict(TUNING_GRID, **(grid or {}))
+    refine = dict(TUNING_REFINE, **(refine or {}))
     base = dict(DeepFocusModel.defaults)
     best = None
+
+    def candidates(p):
+        return [find_candidates(np.asarray(r.dirty, np.float32), networks, p, device=device)[0] for r in records]
+
+    def better(res):
+        return best is None or (res["f1"], res["precision"]) > (best["f1"], best["precision"])
+
     for thr in progress_bar(grid["detection_threshold"], desc="tune", enabled=progress):
         p = dict(base, detection_threshold=float(thr))
-        cands = [find_candidates(np.asarray(r.dirty, np.float32), networks, p, device=device)[0] for r in records]
+        cands = candidates(p)
         for keep in grid["snr_keep"]:
             for smin in grid["snr_min"]:
                 if smin > keep:
                     continue
                 q = dict(p, snr_keep=float(keep), snr_min=float(smin))
                 res = evaluate_deepfocus(networks, records, q, candidates=cands)
-                res.update(detection_threshold=float(thr), snr_keep=float(keep), snr_min=float(smin))
-                if best is None or (res["f1"], res["precision"]) > (best["f1"], best["precision"]):
-                    best = res
-    print(f"tuned: threshold {best['detection_threshold']} snr_keep {best['snr_keep']} snr_min {best['snr_min']}: "
-          f"P {best['precision']:.3f} R {best['recall']:.3f} F1 {best['f1']:.3f}", file=sys.stderr, flush=True)
+                if better(res):
+                    best = dict(res, **{k: q[k] for k in grid})
+    chosen = {k: best[k] for k in grid}
+    for key, values in refine.items():
+        chosen.setdefault(key, base[key])
+        for value in values:
+            q = dict(base, **chosen)
+            q[key] = value
+            res = evaluate_deepfocus(networks, records, q, candidates=candidates(q))
+            if better(res):
+                chosen[key] = value
+                best = dict(res, **chosen)
+    best = dict(best, **chosen)
+    print("tuned: " + ", ".join(f"{k} {chosen[k]}" for k in chosen)
+          + f": P {best['precision']:.3f} R {best['recall']:.3f} F1 {best['f1']:.3f}", file=sys.stderr, flush=True)
     return best
 
 
@@ -583,12 +615,14 @@ def retune_deepfocus(directory, *, val_cubes=None, val_shape=None, grid=None, de
     val = load_records(VALIDATION_SEEDS[:n], shape, Path(directory) / "cache", simulate, progress, "validation cubes")
     best = tune_deepfocus(nets, val, grid=grid, device=dev, progress=progress)
     meta = dict(meta)
-    meta["inference"] = {k: best[k] for k in (grid or TUNING_GRID)}
+    meta["inference"] = {k: best[k] for k in (*TUNING_GRID, *TUNING_REFINE)}
     meta["validation"] = _to_plain({**best, "n_cubes": n, "shape": list(shape),
                                     "seeds": [VALIDATION_SEEDS.start, VALIDATION_SEEDS.start + n - 1],
                                     "matching": "centre inside the true box (+-0.5 px), line windows overlapping, "
                                                 "one-to-one (benchmarks/detection_alma.py)",
-                                    "tuned": "detection_threshold, snr_keep, snr_min maximising F1"})
+                                    "tuned": "grid of detection_threshold, snr_keep, snr_min, then one coordinate "
+                                             "pass over merge_valley, window_fwhm, peak_height, max_lines, "
+                                             "maximising F1"})
     for name, net in nets.items():
         save_weights(Path(directory) / f"{name}.pt", "deepfocus", net.cpu(), meta={**meta, "network": name})
     return best
