@@ -129,7 +129,8 @@ def _train_deepfocus(args):
                          "or --resume DIR, --tune DIR or --export DIR WEIGHTS_DIR")
     words = ["astro-mlfinder", "train", "deepfocus", "--output", output, "--size", args.size,
              "--train-cubes", args.train_cubes, "--val-cubes", args.val_cubes, "--blobs-steps", args.blobs_steps,
-             "--gru-steps", args.gru_steps, "--resnet-steps", args.resnet_steps, "--stage2-steps", args.stage2_steps,
+             "--blobs-batch", args.blobs_batch, "--gru-steps", args.gru_steps, "--resnet-steps", args.resnet_steps,
+             "--stage2-steps", args.stage2_steps,
              "--seed", args.seed]
     for flag, value in (("--cube-shape", args.cube_shape), ("--val-shape", args.val_shape),
                         ("--batch-size", args.batch_size), ("--num-threads", args.num_threads),
@@ -141,6 +142,7 @@ def _train_deepfocus(args):
         output=output, train_cubes=args.train_cubes, val_cubes=args.val_cubes,
         cube_shape=_shape(args.cube_shape, "--cube-shape") or (128, 128, 128),
         val_shape=_shape(args.val_shape, "--val-shape"), size=args.size, blobs_steps=args.blobs_steps,
+        blobs_batch=args.blobs_batch,
         gru_steps=args.gru_steps, resnet_steps=args.resnet_steps, stage2_steps=args.stage2_steps,
         resume=bool(args.resume), device=args.device, progress=_progress(args), seed=args.seed,
         num_threads=args.num_threads, command=shlex.join(str(w) for w in words), **kwargs)
@@ -179,6 +181,7 @@ def add_parser(sub):
     p.add_argument("--size", choices=("cpu", "paper"), default="cpu",
                    help="deepfocus: network widths, the small CPU variant or the published sizes")
     p.add_argument("--blobs-steps", type=int, default=700, help="deepfocus: Blobs Finder steps")
+    p.add_argument("--blobs-batch", type=int, default=6, help="deepfocus: images per Blobs Finder step")
     p.add_argument("--gru-steps", type=int, default=400, help="deepfocus: Deep GRU steps (stage 1)")
     p.add_argument("--resnet-steps", type=int, default=400, help="deepfocus: steps of each ResNet (stage 1)")
     p.add_argument("--stage2-steps", type=int, default=150,

@@ -29,7 +29,7 @@ torch = pytest.importorskip("torch")
 from astro_mlfinder import NeuralFinder  # noqa: E402
 from astro_mlfinder.neural.models.deepfocus.training import train_deepfocus  # noqa: E402
 
-from ._synthetic import record_hdu, synthetic_record  # noqa: E402
+from ._synthetic import synthetic_record  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -41,27 +41,61 @@ def weights_dir(tmp_path_factory):
     return out
 
 
-def test_catalogue_columns_have_units(weights_dir):
-    rec = synthetic_record(11, (48, 64, 64), n_sources=2, noise=0.2)
-    # thresholds opened wide: a barely trained Blobs Finder still yields candidates
-    finder = NeuralFinder("deepfocus", weights=str(weights_dir), progress=False, detection_threshold=0.0,
-                          snr_keep=0.0, snr_min=0.0)
-    cat = finder(record_hdu(rec), progress=False)
-    assert len(cat) >= 1
-    t = cat.to_table()
+@pytest.fixture(scope="module")
+def bright():
+    from astro_mlfinder.simulate import simulate_alma_cube
+
+    # seed 42 lies outside the training (3,000,000+), validation (4,000,000+) and benchmark (8,000,000+) blocks
+    return simulate_alma_cube(shape=(128, 128, 128), seed=42, n_faint=0)
+
+
+@pytest.fixture(scope="module")
+def shipped(bright):
+    return NeuralFinder("deepfocus", device="cpu", progress=False)(bright.to_hdu(), progress=False)
+
+
+def test_shipped_weights_find_the_bright_source(shipped, bright):
+    truth = bright.truth[0]
+    t = shipped.to_table()
+    assert len(t) == 1
+    row = t[0]
+    x, y = float(u.Quantity(row["x"]).value), float(u.Quantity(row["y"]).value)
+    assert truth["x_min"] - 0.5 <= x <= truth["x_max"] + 0.5 and truth["y_min"] - 0.5 <= y <= truth["y_max"] + 0.5
+    assert abs(x - truth["x"]) < 1.5 and abs(y - truth["y"]) < 1.5
+    z0, z1 = shipped.meta["windows"][0]
+    assert z0 <= truth["z"] < z1 and z0 <= truth["z_max"] and z1 > truth["z_min"]
+    # measured with the shipped weights: flux 1.07, FWHM x 0.99 and y 0.85 of the truth, PA 9 degrees off
+    ratio = u.Quantity(row["flux"]).to_value(u.Jy * u.Hz) / truth["flux"].to_value(u.Jy * u.Hz)
+    assert ratio == pytest.approx(1, abs=0.25)
+    assert u.Quantity(row["fwhm_x"]).to_value(u.arcsec) == pytest.approx(truth["fwhm_x_arcsec"].value, rel=0.3)
+    dpa = abs(u.Quantity(row["pa"]).to_value(u.deg) - truth["pa"].to_value(u.deg)) % 180
+    assert min(dpa, 180 - dpa) < 20
+    assert row["line_snr"] > 20
+    assert shipped.meta["weights"]["name"] == "deepfocus" and len(shipped.meta["weights"]["files"]) == 6
+
+
+def test_catalogue_columns_have_units(shipped, bright):
+    t = shipped.to_table()
     assert t["fwhm_x"].unit == u.arcsec and t["fwhm_y"].unit == u.arcsec
     pa = u.Quantity(t["pa"]).to_value(u.deg)
     assert t["pa"].unit == u.deg and np.all((pa >= 0) & (pa < 180))
     assert t["flux"].unit == u.Jy * u.Hz
     assert {"line_snr", "score", "z_min", "z_max"} <= set(t.colnames)
-    assert cat.segment.shape == rec.dirty.shape and cat.segment.max() == len(cat)
-    meta = cat.meta
-    assert meta["model"] == "deepfocus" and len(meta["windows"]) == len(cat)
+    assert shipped.segment.shape == bright.data.shape and shipped.segment.max() == len(shipped)
     zmins, zmaxs = (np.asarray(getattr(t[k], "value", t[k])) for k in ("z_min", "z_max"))
-    for (z0, z1), zmin, zmax in zip(meta["windows"], zmins, zmaxs, strict=True):
+    for (z0, z1), zmin, zmax in zip(shipped.meta["windows"], zmins, zmaxs, strict=True):
         assert z0 <= zmin <= zmax < z1  # the label of a source lies in its line window
-    assert cat.products["blobs"].shape == (64, 64)
-    assert set(meta["weights"]["files"]) == set(DeepFocusModel.networks)
+    assert shipped.products["blobs"].shape == bright.data.shape[1:]
+    # without a beam and a unit the flux is the sum over pixels and channels (data unit)
+    bare = NeuralFinder("deepfocus", device="cpu", progress=False)(bright.data, progress=False)
+    assert bare.to_table()["flux"].unit == u.dimensionless_unscaled
+
+
+def test_keywords_change_the_result(bright):
+    strict = NeuralFinder("deepfocus", device="cpu", progress=False, snr_keep=1e4, snr_min=1e4)
+    assert len(strict(bright.to_hdu(), progress=False)) == 0
+    boxes = NeuralFinder("deepfocus", device="cpu", progress=False, refine=False)(bright.to_hdu(), progress=False)
+    assert boxes.to_table()["n_pix"][0] >= 1
 
 
 def test_bad_input(weights_dir):
