@@ -12,6 +12,7 @@ DEFAULTS = {
     "peak_distance": 10,
     "fit_half_window": 10,
     "window_fwhm": 1.0,
+    "regress_window_fwhm": None,
     "merge_valley": 0.5,
     "focus_size": 64,
     "snr_keep": 6.0,

@@ -78,6 +78,9 @@ class DeepFocusModel(NeuralModel):
     ``fit_half_window``, ``window_fwhm``
         Half-width of the 1D Gaussian fit (channels) and the line window in
         FWHM either side of the centre.
+    ``regress_window_fwhm``
+        The ResNets see the line summed over its fitted centre +- this many
+        FWHM (never narrower than the line window; default: the line window).
     ``merge_valley``
         Two peaks are the horns of one line (one window) when the denoised
         spectrum between them stays above this fraction of the fainter one.
@@ -122,6 +125,7 @@ class DeepFocusModel(NeuralModel):
         "peak_distance": positive_int,
         "fit_half_window": positive_int,
         "window_fwhm": non_negative_float,
+        "regress_window_fwhm": non_negative_float,
         "merge_valley": non_negative_float,
         "focus_size": _focus_size,
         "snr_keep": non_negative_float,
