@@ -27,7 +27,8 @@ def _cmd_train(args):
         from ._hi_reliability import train_hi_reliability
 
         return train_hi_reliability(args)
-
+    if str(args.model).lower() == "deepfocus":
+        return _train_deepfocus(args)
     if args.tune and str(args.model).lower() == "convosource":
         from ..neural._torch import require_torch
         from ..neural.models.convosource.training import tune_convosource
@@ -100,12 +101,70 @@ def _train_convosource(args):
     return 0
 
 
+def _shape(text, flag):
+    from ..core.tiling import as_tuple
+
+    return None if text is None else as_tuple(text, 3, flag, minimum=16)
+
+
+def _train_deepfocus(args):
+    """``train deepfocus``: the six networks on simulated ALMA cubes; or ``--tune DIR`` / ``--export DIR WEIGHTS``."""
+    import json
+    import shlex
+
+    from ..neural.models.deepfocus import training
+
+    if args.num_threads:
+        from ..neural._torch import require_torch
+
+        require_torch("training").set_num_threads(args.num_threads)
+    if args.tune or args.export:
+        if args.tune:
+            best = training.retune_deepfocus(args.tune, val_cubes=args.val_cubes, val_shape=_shape(
+                args.val_shape, "--val-shape"), device=args.device, progress=_progress(args))
+            print(json.dumps(best, indent=1))
+        if args.export:
+            source, destination = args.export
+            print(json.dumps(training.export_deepfocus(source, destination), indent=1))
+        return 0
+    if args.train_cubes is None:
+        args.train_cubes = 64
+    output = args.output or args.resume
+    if not output:
+        raise ValueError("train deepfocus needs --output DIR (checkpoint, cube cache and the six networks), "
+                         "or --resume DIR, --tune DIR or --export DIR WEIGHTS_DIR")
+    words = ["astro-mlfinder", "train", "deepfocus", "--output", output, "--size", args.size,
+             "--train-cubes", args.train_cubes, "--val-cubes", args.val_cubes, "--blobs-steps", args.blobs_steps,
+             "--blobs-batch", args.blobs_batch, "--gru-steps", args.gru_steps, "--resnet-steps", args.resnet_steps,
+             "--stage2-steps", args.stage2_steps,
+             "--seed", args.seed]
+    for flag, value in (("--cube-shape", args.cube_shape), ("--val-shape", args.val_shape),
+                        ("--batch-size", args.batch_size), ("--num-threads", args.num_threads),
+                        ("--device", args.device), ("--resume", args.resume)):
+        if value is not None:
+            words += [flag, value]
+    kwargs = {"batch_size": args.batch_size} if args.batch_size else {}
+    result = training.train_deepfocus(
+        output=output, train_cubes=args.train_cubes, val_cubes=args.val_cubes,
+        cube_shape=_shape(args.cube_shape, "--cube-shape") or (128, 128, 128),
+        val_shape=_shape(args.val_shape, "--val-shape"), size=args.size, blobs_steps=args.blobs_steps,
+        blobs_batch=args.blobs_batch,
+        gru_steps=args.gru_steps, resnet_steps=args.resnet_steps, stage2_steps=args.stage2_steps,
+        resume=bool(args.resume), device=args.device, progress=_progress(args), seed=args.seed,
+        num_threads=args.num_threads, command=shlex.join(str(w) for w in words), **kwargs)
+    _say(args, f"trained deepfocus; the six networks are in {output} (NeuralFinder('deepfocus', weights={output!r}))")
+    if result.get("validation"):
+        v = result["validation"]
+        _say(args, f"validation: precision {v['precision']:.3f} recall {v['recall']:.3f} F1 {v['f1']:.3f}")
+    return 0
+
+
 def add_parser(sub):
     """Add the ``train`` command to the sub-parsers ``sub``."""
     p = sub.add_parser("train", help="train a neural model (or tune / export a checkpoint)")
     p.add_argument("model", nargs="?", default="unet3d",
-                   help="registered model: unet3d (default), convosource; or hi_reliability (the candidate scorer "
-                        "of ClassicalFinder(reliability='neural'))")
+                   help="registered model: unet3d (default), convosource, deepfocus; or hi_reliability (the "
+                        "candidate scorer of ClassicalFinder(reliability='neural'))")
     p.add_argument("--data", default="sim:hi", help="'sim:hi' or a directory of NAME.fits + NAME_mask.fits pairs")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     p.add_argument("--output", help="checkpoint to write (rewritten every epoch)")
@@ -121,17 +180,30 @@ def add_parser(sub):
                    help="convosource: simulated 256x256 training images (seeds 1000000 on)")
     p.add_argument("--val-images", type=int, default=6,
                    help="convosource: validation images (seeds 2000000 on)")
-    p.add_argument("--train-cubes", type=int, default=160,
-                   help="hi_reliability: simulated training cubes (seeds 3000000 on)")
     p.add_argument("--thresholds", default="3.0,3.5",
                    help="hi_reliability: thresholds of the ClassicalFinder candidate finders (default 3.0,3.5)")
-    p.add_argument("--resume", help="checkpoint to resume from")
+    p.add_argument("--resume", help="checkpoint to resume from (deepfocus: the output directory)")
+    p.add_argument("--train-cubes", type=int,
+                   help="simulated training cubes: hi_reliability HI cubes (default 160), deepfocus ALMA cubes "
+                        "(default 64); seeds 3000000 on, validation 4000000 on")
+    p.add_argument("--cube-shape", help="deepfocus: channels,y,x of the training cubes (default 128,128,128)")
+    p.add_argument("--val-shape", help="deepfocus: channels,y,x of the validation cubes (default: --cube-shape)")
+    p.add_argument("--size", choices=("cpu", "paper"), default="cpu",
+                   help="deepfocus: network widths, the small CPU variant or the published sizes")
+    p.add_argument("--blobs-steps", type=int, default=700, help="deepfocus: Blobs Finder steps")
+    p.add_argument("--blobs-batch", type=int, default=6, help="deepfocus: images per Blobs Finder step")
+    p.add_argument("--gru-steps", type=int, default=400, help="deepfocus: Deep GRU steps (stage 1)")
+    p.add_argument("--resnet-steps", type=int, default=400, help="deepfocus: steps of each ResNet (stage 1)")
+    p.add_argument("--stage2-steps", type=int, default=150,
+                   help="deepfocus: steps of each network fine-tuned on the first stage's predictions")
     p.add_argument("--seed", type=int, default=0, help="random seed of the data and the initial weights")
     _quiet_options(p)
     p.add_argument("--tune", metavar="CHECKPOINT",
                    help="only tune CHECKPOINT: unet3d threshold/min_size/tta on 16 validation cubes 256x96x96; "
-                        "convosource peak threshold on its validation images")
+                        "convosource peak threshold on its validation images; deepfocus (a directory) the "
+                        "detection threshold and S/N cuts on --val-cubes validation cubes")
     p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
-                   help="only write a compact float16 weights file from CHECKPOINT")
+                   help="only write a compact float16 weights file from CHECKPOINT (deepfocus: the six files of "
+                        "a trained directory into the WEIGHTS directory, printing their registry entry)")
     p.set_defaults(func=_cmd_train)
     return p

@@ -4,6 +4,14 @@ Simulated data with exact truth, for testing, benchmarking and training
 source finders.
 """
 
+from astro_mlfinder.simulate.alma import (
+    ALMA_FAST_PARAMS,
+    ALMA_SEEDS,
+    CO21_REST_FREQUENCY,
+    ALMASimulation,
+    make_alma_header,
+    simulate_alma_cube,
+)
 from astro_mlfinder.simulate.augment import cutmix
 from astro_mlfinder.simulate.continuum import (
     ContinuumSimulation,
@@ -19,6 +27,8 @@ from astro_mlfinder.simulate.hi import (
                                         simulate_hi_cube,
 )
 
-__all__ = ['HI_REST_FREQUENCY', 'ContinuumSimulation', 'HISimulation', 'REALISM_DEFAULTS',
+__all__ = ['ALMA_FAST_PARAMS', 'ALMA_SEEDS', 'CO21_REST_FREQUENCY', 'ALMASimulation',
+           'make_alma_header', 'simulate_alma_cube',
+           'HI_REST_FREQUENCY', 'ContinuumSimulation', 'HISimulation', 'REALISM_DEFAULTS',
            'cutmix', 'make_continuum_header', 'make_hi_header', 'random_realism',
            'simulate_continuum_image', 'simulate_hi_cube']
