@@ -31,10 +31,29 @@ from ....core.segmentation import Segmentation
 from ....core.tiling import round_up
 from ..base import NeuralModel, TrainingRecipe, boolean, non_negative_int, per_axis, positive_int, probability
 
-__all__ = ["Unet3DModel"]
+__all__ = ["Unet3DModel", "DILATE_THRESHOLD"]
+
+#: Relative flux gain below which ``dilate=True`` stops growing a mask (chosen on flux recovery, see
+#: docs/finders/unet3d.rst and benchmarks/real_hi.py).
+DILATE_THRESHOLD = 0.01
+
+
+def dilation(value, name, ndim):
+    """``False``/0 (no dilation), ``True`` (`DILATE_THRESHOLD`) or a relative flux-gain threshold > 0."""
+    if isinstance(value, bool | np.bool_):
+        return DILATE_THRESHOLD if value else 0.0
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be True, False or a relative flux gain (e.g. 0.01), got {value!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be >= 0 (0 = no dilation), got {value}")
+    return value
 
 #: Spectral rebin (kernel, stride) when the weights record none.
 _DEFAULT_REBIN = (6, 4)
+#: Largest mask growth of ``dilate`` (SoFiA-2's dilation defaults): channels and pixels.
+_DILATE_Z, _DILATE_XY = 5, 10
 
 
 class Unet3DModel(NeuralModel):
@@ -61,6 +80,12 @@ class Unet3DModel(NeuralModel):
     ``max_source``
         Largest expected source extent (z, y, x) in native voxels; with the tile
         overlap it sets `margin`, the overlap a tiled run of the finder needs.
+    ``dilate``
+        Grow every mask to the faint outskirts of its source as SoFiA-2's mask
+        dilation does (`astro_mlfinder.core.dilation.dilate_mask`: up to 5
+        channels, then discs of up to 10 pixels, while each step adds more than
+        this fraction of the source's flux). ``True`` uses `DILATE_THRESHOLD`,
+        ``False`` or 0 switches it off.
     """
 
     name = "unet3d"
@@ -79,6 +104,7 @@ class Unet3DModel(NeuralModel):
         # the training simulations: profiles up to ~540 km/s (50 channels of 10.8 km/s) plus the wings,
         # HI diameters up to 16 pixels plus the 3-pixel beam
         "max_source": (64, 24, 24),
+        "dilate": 0.0,
     }
     keywords = {
         "threshold": probability,
@@ -88,6 +114,7 @@ class Unet3DModel(NeuralModel):
         "batch_size": positive_int,
         "tta": boolean,
         "max_source": per_axis(0),
+        "dilate": dilation,
     }
     training = TrainingRecipe(
         function="astro_mlfinder.neural.training.loop:train",
@@ -125,7 +152,8 @@ class Unet3DModel(NeuralModel):
         stride = rebin[1] if rebin else 1
         oz, oy, ox = params["overlap"]
         overlap = (round_up(oz // stride, divisor) * stride, round_up(oy, divisor), round_up(ox, divisor))
-        return tuple(int(o + m) for o, m in zip(overlap, params["max_source"], strict=True))
+        grow = (_DILATE_Z, _DILATE_XY, _DILATE_XY) if params["dilate"] else (0, 0, 0)
+        return tuple(int(o + m + g) for o, m, g in zip(overlap, params["max_source"], grow, strict=True))
 
     def predict(self, image, mask, progress):
         """Probability cube, labels and per-source mean probability (``score``) of ``image``.
@@ -164,12 +192,15 @@ class Unet3DModel(NeuralModel):
         )
         t_net = time.perf_counter() - t1
         labels, score = segment_probability(prob, params["threshold"], params["min_size"], mask=~np.isfinite(data))
+        if params["dilate"] and labels.max() > 0:
+            labels = _grow(labels, data, params["dilate"])
         meta = {
             "model": self.name,
             "weights": info["weights"],
             "threshold": params["threshold"],
             "min_size": params["min_size"],
             "tta": params["tta"],
+            "dilate": params["dilate"],
             "device": str(resolve_device(self.device)),
             "normalization": info["meta"].get("normalization"),
             "timing": {
@@ -179,3 +210,19 @@ class Unet3DModel(NeuralModel):
             },
         }
         return Segmentation(labels, columns={"score": score}, products={"probability": prob}, meta=meta, image=image)
+
+
+def _grow(labels, data, threshold):
+    """SoFiA-2's mask dilation of ``labels`` on ``data``, the flux measured on the data (NaN = blank)."""
+    from ....core.dilation import dilate_mask
+
+    nz, ny, nx = labels.shape
+    grown, _ = dilate_mask(
+        labels,
+        data,
+        None,
+        iterations_xy=min(_DILATE_XY, max(ny, nx) - 1),
+        iterations_z=min(_DILATE_Z, nz - 1),
+        threshold=float(threshold),
+    )
+    return grown
