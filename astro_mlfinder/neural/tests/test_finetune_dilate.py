@@ -70,3 +70,21 @@ def test_dilate_keyword_values_and_margin():
     plain = Unet3DModel(device="cpu").margin
     grown = Unet3DModel(device="cpu", dilate=True).margin
     assert tuple(g - p for g, p in zip(grown, plain, strict=True)) == (5, 10, 10)
+
+
+def test_train_command_line_fine_tunes(tmp_path, monkeypatch, capsys):
+    from astro_mlfinder.cli import main
+    from astro_mlfinder.neural.training import loop as L
+
+    calls = []
+    monkeypatch.setattr(L, "train", lambda model, **kw: calls.append((model, kw)) or [{"epoch": 1}])
+    argv = ["train", "unet3d", "--init", "unet3d@0.1.0", "--telescope-prob", "0.6", "--mask-threshold", "0.25",
+            "--epochs", "1", "--no-progress", "--output", str(tmp_path / "w.pt")]
+    assert main(argv) == 0
+    model, kw = calls.pop()
+    assert model == "unet3d" and kw["init"] == "unet3d@0.1.0"
+    assert kw["data_options"] == {"telescope_prob": 0.6, "mask_threshold": 0.25}
+    assert "--init unet3d@0.1.0 --telescope-prob 0.6 --mask-threshold 0.25" in kw["command"]
+    capsys.readouterr()
+    assert main(["train", "--data", str(tmp_path), "--mask-threshold", "0.3", "--output", str(tmp_path / "x.pt")]) == 1
+    assert "use them with --data sim:hi" in capsys.readouterr().err
