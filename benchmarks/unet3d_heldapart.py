@@ -113,6 +113,8 @@ def main(argv=None):
     parser.add_argument("--shape", default="256x96x96")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dilate", nargs="+", type=float, default=None,
+                        help="growth thresholds to compare (default: the one of dilate=True)")
     parser.add_argument("--docs", help="rewrite the held-apart block of this page (docs/performance.rst)")
     args = parser.parse_args(argv)
 
@@ -142,19 +144,22 @@ def main(argv=None):
             label, _, source = item.partition("=")
             finder = NeuralFinder("unet3d", device="cpu", weights=source or label)
             finder.neural_model.load()
-            plain, grown = [], []
+            thresholds = args.dilate or [DILATE_THRESHOLD]
+            plain, grown = [], {t: [] for t in thresholds}
             for hdu, _, _ in cubes:
                 t0 = time.perf_counter()
                 cat = finder(hdu, progress=False)
                 seconds = time.perf_counter() - t0
                 labels = np.asarray(cat.segment)
                 plain.append((labels, labels, seconds))
-                t0 = time.perf_counter()
                 data = np.asarray(hdu.data, dtype=np.float32).reshape(labels.shape)
-                more = _grow(labels, data, DILATE_THRESHOLD) if labels.max() else labels
-                grown.append((labels, more, seconds + time.perf_counter() - t0))
+                for t in thresholds:
+                    t0 = time.perf_counter()
+                    more = _grow(labels, data, t) if labels.max() else labels
+                    grown[t].append((labels, more, seconds + time.perf_counter() - t0))
             rows.append([label, *score(cubes, plain)])
-            rows.append([f"{label}, dilate", *score(cubes, grown)])
+            for t in thresholds:
+                rows.append([f"{label}, dilate={t:g}", *score(cubes, grown[t])])
             print(f"{label}: done", file=sys.stderr)
     header = ["finder", "P", "R", "F1", "R S/N<3", "R 3-5", "R 5-10", "R >10", "flux rec.", "flux meas.", "wall s"]
     table = rst_table(header, rows)

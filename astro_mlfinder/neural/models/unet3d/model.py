@@ -104,7 +104,7 @@ class Unet3DModel(NeuralModel):
         # the training simulations: profiles up to ~540 km/s (50 channels of 10.8 km/s) plus the wings,
         # HI diameters up to 16 pixels plus the 3-pixel beam
         "max_source": (64, 24, 24),
-        "dilate": 0.0,
+        "dilate": DILATE_THRESHOLD,
     }
     keywords = {
         "threshold": probability,
