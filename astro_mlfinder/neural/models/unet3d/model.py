@@ -84,8 +84,8 @@ class Unet3DModel(NeuralModel):
         Grow every mask to the faint outskirts of its source as SoFiA-2's mask
         dilation does (`astro_mlfinder.core.dilation.dilate_mask`: up to 5
         channels, then discs of up to 10 pixels, while each step adds more than
-        this fraction of the source's flux). ``True`` uses `DILATE_THRESHOLD`,
-        ``False`` or 0 switches it off.
+        this fraction of the source's flux). On by default (`DILATE_THRESHOLD`,
+        also ``True``); ``False`` or 0 keeps the network's own masks.
     """
 
     name = "unet3d"
