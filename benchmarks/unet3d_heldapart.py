@@ -142,7 +142,7 @@ def main(argv=None):
         rows.append(["ClassicalFinder()", *score(cubes, runs)])
         for item in args.weights:
             label, _, source = item.partition("=")
-            finder = NeuralFinder("unet3d", device="cpu", weights=source or label)
+            finder = NeuralFinder("unet3d", device="cpu", weights=source or label, dilate=False)
             finder.neural_model.load()
             thresholds = args.dilate or [DILATE_THRESHOLD]
             plain, grown = [], {t: [] for t in thresholds}
