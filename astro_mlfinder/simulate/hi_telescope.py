@@ -219,7 +219,8 @@ def simulate_telescope_cube(shape=(128, 96, 96), n_sources=4, *, telescope='WSRT
     data = (noise / std * rms_vox).astype(np.float32) + model
     artefacts, art_info = make_artefacts(shape, rms, 0.5 * (bmaj + bmin), opts, art_rng)
     if artefacts is not None:
-        data += spectral(artefacts).astype(np.float32)
+        artefacts = spectral(artefacts).astype(np.float32)
+        data += artefacts
     blank = np.zeros((ny, nx), dtype=bool)
     if inst['nan_edges']:
         blank = blank_edges((ny, nx), inst_rng, pb=pb)
@@ -227,6 +228,9 @@ def simulate_telescope_cube(shape=(128, 96, 96), n_sources=4, *, telescope='WSRT
     flagged = flag_channels(nz, inst_rng, n_blocks=inst['flagged_blocks']) if inst['flagged_blocks'] else \
         np.zeros(nz, dtype=bool)
     data[flagged] = np.nan
+    # no truth where there are no data (as a finder's masks, which never cover blank voxels)
+    labels[:, blank] = 0
+    labels[flagged] = 0
 
     header = make_hi_header(shape, pixel_scale=pixel_scale, beam_fwhm=bmaj, channel_width=channel_width,
                             freq0=freq0, center=center)
@@ -237,9 +241,16 @@ def simulate_telescope_cube(shape=(128, 96, 96), n_sources=4, *, telescope='WSRT
     wcs = WCS(header)
     truth = _truth_table(records, model, labels, rms, wcs, omega, channel_width, freq0)
     # the truth SNR uses the local noise (channel rms times the pixel's factor)
-    for row, (sid, *_rest) in zip(truth, records, strict=False):
-        m = labels == sid
+    for row in truth:
+        m = labels == row['id']
         row['snr'] = float(model[m].sum() / np.sqrt(omega * (rms_vox[m]**2).sum()))
+    expected = np.arange(1, len(truth) + 1, dtype=np.int32)
+    if not np.array_equal(np.asarray(truth['id']), expected):
+        # a galaxy entirely in blank pixels or flagged channels has no truth voxel left: ids 1..N
+        lut = np.zeros(len(records) + 1, dtype=np.int32)
+        lut[np.asarray(truth['id'])] = expected
+        labels = lut[labels]
+        truth['id'] = expected
     truth.meta.update({'telescope': inst['telescope'], 'mask_threshold': float(mask_threshold),
                        'beam_area_pix': omega, 'rfi_channels': art_info['rfi_channels'],
                        'flagged_channels': np.flatnonzero(flagged).tolist(),
