@@ -88,3 +88,26 @@ def test_train_command_line_fine_tunes(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["train", "--data", str(tmp_path), "--mask-threshold", "0.3", "--output", str(tmp_path / "x.pt")]) == 1
     assert "use them with --data sim:hi" in capsys.readouterr().err
+
+
+def test_faint_sources_do_not_grow_into_the_noise():
+    from astro_mlfinder.core.dilation import dilate_mask
+    from astro_mlfinder.neural.models.unet3d.model import DILATE_SIGNIFICANCE, _grow
+
+    rng = np.random.default_rng(0)
+    zz, yy, xx = np.indices((40, 48, 48))
+    blob = np.exp(-0.5 * (((zz - 20) / 3) ** 2 + ((yy - 24) / 3) ** 2 + ((xx - 24) / 3) ** 2))
+    noise = rng.standard_normal(blob.shape)
+    core = (blob > 0.3).astype(np.int32)
+    for amplitude, grows_freely in ((1.0, False), (200.0, True)):
+        data = (amplitude * blob + noise).astype(np.float32)
+        snr = data[core > 0].sum() / np.sqrt(core.sum())
+        plain, _ = dilate_mask(core, data, None, iterations_xy=10, iterations_z=5, threshold=DILATE_THRESHOLD)
+        grown = _grow(core, data, DILATE_THRESHOLD)
+        assert np.all(grown[core > 0] == 1)
+        if grows_freely:  # bright: 2/snr < 1 %, the SoFiA rule alone decides
+            assert snr > 100 * DILATE_SIGNIFICANCE
+            np.testing.assert_array_equal(grown, plain)
+        else:  # faint: each step must add 2/snr of the flux, noise alone rarely does
+            assert snr < 20
+            assert (grown > 0).sum() < 0.5 * (plain > 0).sum()

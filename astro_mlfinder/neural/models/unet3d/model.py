@@ -24,6 +24,7 @@ This module imports without PyTorch; the network lives in
 """
 
 import time
+import warnings
 
 import numpy as np
 
@@ -31,11 +32,14 @@ from ....core.segmentation import Segmentation
 from ....core.tiling import round_up
 from ..base import NeuralModel, TrainingRecipe, boolean, non_negative_int, per_axis, positive_int, probability
 
-__all__ = ["Unet3DModel", "DILATE_THRESHOLD"]
+__all__ = ["Unet3DModel", "DILATE_THRESHOLD", "DILATE_SIGNIFICANCE"]
 
 #: Relative flux gain below which ``dilate=True`` stops growing a mask (chosen on flux recovery, see
 #: docs/finders/unet3d.rst and benchmarks/real_hi.py).
 DILATE_THRESHOLD = 0.01
+#: A source of integrated signal-to-noise ratio ``snr`` grows only by steps adding more than
+#: ``DILATE_SIGNIFICANCE / snr`` of its flux, so that faint sources do not grow into the noise.
+DILATE_SIGNIFICANCE = 2.0
 
 
 def dilation(value, name, ndim):
@@ -84,8 +88,10 @@ class Unet3DModel(NeuralModel):
         Grow every mask to the faint outskirts of its source as SoFiA-2's mask
         dilation does (`astro_mlfinder.core.dilation.dilate_mask`: up to 5
         channels, then discs of up to 10 pixels, while each step adds more than
-        this fraction of the source's flux). On by default (`DILATE_THRESHOLD`,
-        also ``True``); ``False`` or 0 keeps the network's own masks.
+        this fraction of the source's flux, and more than `DILATE_SIGNIFICANCE`
+        over the source's integrated signal-to-noise ratio, so that faint sources
+        do not grow into the noise). On by default (`DILATE_THRESHOLD`, also
+        ``True``); ``False`` or 0 keeps the network's own masks.
     """
 
     name = "unet3d"
@@ -193,7 +199,7 @@ class Unet3DModel(NeuralModel):
         t_net = time.perf_counter() - t1
         labels, score = segment_probability(prob, params["threshold"], params["min_size"], mask=~np.isfinite(data))
         if params["dilate"] and labels.max() > 0:
-            labels = _grow(labels, data, params["dilate"])
+            labels = _grow(labels, data, params["dilate"], image.beam_area)
         meta = {
             "model": self.name,
             "weights": info["weights"],
@@ -212,17 +218,38 @@ class Unet3DModel(NeuralModel):
         return Segmentation(labels, columns={"score": score}, products={"probability": prob}, meta=meta, image=image)
 
 
-def _grow(labels, data, threshold):
-    """SoFiA-2's mask dilation of ``labels`` on ``data``, the flux measured on the data (NaN = blank)."""
+def _grow(labels, data, threshold, beam_area=1.0):
+    """SoFiA-2's mask dilation of ``labels`` on ``data`` (NaN = blank), the flux measured on the data.
+
+    Each source's relative-gain threshold is ``max(threshold, DILATE_SIGNIFICANCE / snr)``, with ``snr``
+    its integrated signal-to-noise ratio: the summed flux over ``sqrt(beam_area * sum of rms_z**2)``
+    over its voxels, ``rms_z`` the robust (1.4826 MAD) noise of channel z.
+    """
+    from scipy import ndimage
+
     from ....core.dilation import dilate_mask
+    from ....core.stats import MAD_TO_STD
 
     nz, ny, nx = labels.shape
+    finite = np.isfinite(data)
+    with warnings.catch_warnings():  # all-NaN (flagged) channels have no noise: they hold no source voxel
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = np.where(finite, data, np.nan)
+        rms = MAD_TO_STD * np.nanmedian(np.abs(d - np.nanmedian(d, axis=(1, 2), keepdims=True)), axis=(1, 2))
+    good = np.isfinite(rms) & (rms > 0)
+    rms = np.where(good, rms, np.median(rms[good]) if good.any() else 1.0)
+    ids = np.arange(1, int(labels.max()) + 1)
+    flux = ndimage.sum_labels(np.where(finite, data, 0).astype(np.float64), labels, ids)
+    zz = np.broadcast_to(np.arange(nz)[:, None, None], labels.shape)
+    var = ndimage.sum_labels((rms.astype(np.float64) ** 2)[zz], labels, ids)
+    snr = np.abs(flux) / np.sqrt(max(float(beam_area), 1.0) * np.maximum(var, 1e-30))
+    thresholds = np.maximum(float(threshold), DILATE_SIGNIFICANCE / np.maximum(snr, 1e-6))
     grown, _ = dilate_mask(
         labels,
         data,
         None,
         iterations_xy=min(_DILATE_XY, max(ny, nx) - 1),
         iterations_z=min(_DILATE_Z, nz - 1),
-        threshold=float(threshold),
+        threshold=thresholds,
     )
     return grown
