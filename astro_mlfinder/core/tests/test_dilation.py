@@ -43,3 +43,14 @@ def test_bad_input():
         dilate_mask(np.zeros((3, 4, 4), int), np.zeros((3, 4, 5)), None)
     with pytest.raises(ValueError, match='iterations_z'):
         dilate_mask(np.zeros((3, 8, 8), int), np.zeros((3, 8, 8)), None, iterations_z=3)
+
+
+def test_one_threshold_per_source():
+    data = np.ones((9, 30, 30))
+    labels = np.zeros(data.shape, dtype=np.int32)
+    labels[4, 8, 8] = 1
+    labels[4, 22, 22] = 2
+    grown, _ = dilate_mask(labels, data, None, iterations_xy=2, iterations_z=1, threshold=[-1.0, 1e9])
+    assert (grown == 1).sum() == 3 * 13 and (grown == 2).sum() == 1  # source 1 grows fully, source 2 not
+    with pytest.raises(ValueError, match='threshold has 1 entries'):
+        dilate_mask(labels, data, None, iterations_xy=2, iterations_z=1, threshold=[0.1])
