@@ -14,7 +14,8 @@ def _train_command(args):
     for flag, value in (("--crop-shape", args.crop_shape), ("--base-channels", args.base_channels),
                         ("--lr", args.lr), ("--seed", args.seed), ("--num-threads", args.num_threads),
                         ("--val-cubes", args.val_cubes), ("--device", args.device), ("--resume", args.resume),
-                        ("--output", args.output)):
+                        ("--init", args.init), ("--telescope-prob", args.telescope_prob),
+                        ("--mask-threshold", args.mask_threshold), ("--output", args.output)):
         if value is not None:
             words += [flag, value]
     return shlex.join(str(w) for w in words)
@@ -64,6 +65,14 @@ def _cmd_train(args):
               "val_cubes": args.val_cubes, "lr": args.lr, "num_threads": args.num_threads}
     if args.base_channels:
         kwargs["base_channels"] = args.base_channels
+    if args.init:
+        kwargs["init"] = args.init
+    data_options = {key: value for key, value in (("telescope_prob", args.telescope_prob),
+                                                  ("mask_threshold", args.mask_threshold)) if value is not None}
+    if data_options:
+        if not str(args.data).startswith("sim:"):
+            raise ValueError("--telescope-prob and --mask-threshold shape simulated data; use them with --data sim:hi")
+        kwargs["data_options"] = data_options
     if args.crop_shape:
         from ..core.tiling import as_tuple
 
@@ -196,6 +205,15 @@ def add_parser(sub):
     p.add_argument("--resnet-steps", type=int, default=400, help="deepfocus: steps of each ResNet (stage 1)")
     p.add_argument("--stage2-steps", type=int, default=150,
                    help="deepfocus: steps of each network fine-tuned on the first stage's predictions")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="fine-tune: start from these weights (registry name such as 'unet3d', 'name@version', "
+                        "or a weights/checkpoint file), keeping their architecture and input recipe")
+    p.add_argument("--telescope-prob", type=float,
+                   help="sim:hi: fraction of crops simulated as WSRT/ATCA/ASKAP-like telescope cubes with galaxies "
+                        "of many morphologies (default 0)")
+    p.add_argument("--mask-threshold", type=float,
+                   help="sim:hi: training targets where the noiseless model exceeds this many noise rms "
+                        "(default 0.5; lower reaches the faint outskirts)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the data and the initial weights")
     _quiet_options(p)
     p.add_argument("--tune", metavar="CHECKPOINT",

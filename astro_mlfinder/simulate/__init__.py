@@ -26,9 +26,12 @@ from astro_mlfinder.simulate.hi import (
                                         random_realism,
                                         simulate_hi_cube,
 )
+from astro_mlfinder.simulate.hi_telescope import simulate_telescope_cube
+from astro_mlfinder.simulate.telescopes import TELESCOPES, draw_instrument, to_telescope_hdu
 
 __all__ = ['ALMA_FAST_PARAMS', 'ALMA_SEEDS', 'CO21_REST_FREQUENCY', 'ALMASimulation',
            'make_alma_header', 'simulate_alma_cube',
            'HI_REST_FREQUENCY', 'ContinuumSimulation', 'HISimulation', 'REALISM_DEFAULTS',
            'cutmix', 'make_continuum_header', 'make_hi_header', 'random_realism',
-           'simulate_continuum_image', 'simulate_hi_cube']
+           'simulate_continuum_image', 'simulate_hi_cube', 'simulate_telescope_cube', 'TELESCOPES',
+           'draw_instrument', 'to_telescope_hdu']
