@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import QTable
 from astropy.wcs import WCS
@@ -23,6 +22,13 @@ from scipy import fft as sfft
 
 from astro_mlfinder.io.atomic import atomic_path, check_writable
 from astro_mlfinder.simulate._alma_sky import draw_sources, line_profile, spatial_profile
+from astro_mlfinder.simulate._alma_truth import (
+    BOX_DEFINITION,
+    PA_DEFINITION,
+    crop_beam,
+    gaussian_transfer,
+    truth_table,
+)
 from astro_mlfinder.simulate._base import Simulation, sin_header
 from astro_mlfinder.simulate._noise import beam_area_pixels
 from astro_mlfinder.simulate._uv import (
@@ -51,20 +57,6 @@ ALMA_SEEDS = {'training': 3_000_000, 'validation': 4_000_000, 'tuning': 7_000_00
 #: Parameters for many small, fast cubes (training sets): 64 channels of
 #: 128 x 128 pixels, 60 s integrations.
 ALMA_FAST_PARAMS = {'shape': (64, 128, 128), 'integration': 60.0}
-
-_KINDS = ('gaussian', 'exponential')
-
-_BOX_DEFINITION = (
-    "A source's truth mask is the voxels where its line model (the clean sky "
-    'model of its line convolved with the restoring beam) exceeds box_level '
-    'times its maximum; x_min..z_max are the inclusive bounds of that mask, '
-    'z_min..z_max its line window. Where two masks overlap, the brighter '
-    'restored line wins in labels.')
-_PA_DEFINITION = (
-    'pa: position angle of the major axis, degrees east of north (0-180); '
-    'theta: the same axis in degrees counter-clockwise from the +x pixel axis '
-    '(0-180); with north up and east left, pa = (theta - 90) mod 180.')
-
 
 @dataclass(repr=False)
 class ALMASimulation(Simulation):
@@ -458,12 +450,12 @@ def simulate_alma_cube(shape=(128, 256, 256), *, seed=0, n_faint=(2, 6), bright=
     # restoring beam: Gaussian fit to the main lobe at the reference channel
     s_ref = sampling(nz // 2)
     beam_ref, _ = beam_from_sampling(s_ref, grid)
-    bmaj, bmin, btheta = fit_main_lobe(_crop_beam(beam_ref, shape[1:]), center_px)
+    bmaj, bmin, btheta = fit_main_lobe(crop_beam(beam_ref, shape[1:]), center_px)
     bpa = (btheta - 90.0) % 180.0
     omega = beam_area_pixels(bmaj, bmin)
 
     sources = draw_sources(sky_rng, shape, cfg, bmaj)
-    gauss_tf = _gaussian_transfer(grid, bmaj, bmin, btheta)
+    gauss_tf = gaussian_transfer(grid, bmaj, bmin, btheta)
     records = []
     model = np.zeros(shape, dtype=np.float32)
     cache = {}
@@ -518,7 +510,7 @@ def simulate_alma_cube(shape=(128, 256, 256), *, seed=0, n_faint=(2, 6), bright=
     header = make_alma_header(shape, pixel_scale=pixel_scale, beam=(bmaj, bmin, bpa),
                               frequency=frequency, channel_width=channel_width, center=center)
     wcs = WCS(header)
-    truth = _truth_table(records, labels, best, box_level, noise, omega, wcs, freqs,
+    truth = truth_table(records, labels, best, box_level, noise, omega, wcs, freqs,
                          channel_width, pixel_scale)
     params = dict(shape=shape, seed=seed if isinstance(seed, (int, type(None))) else repr(seed),
                   n_faint=n_faint, bright=bool(bright), noise=noise, pixel_scale=pixel_scale,
@@ -528,7 +520,7 @@ def simulate_alma_cube(shape=(128, 256, 256), *, seed=0, n_faint=(2, 6), bright=
                   beam=(bmaj, bmin, bpa), beam_area=omega, channel_width_kms=dv,
                   **{k: v for k, v in cfg.items() if k not in ('n_faint', 'bright')})
     truth.meta.update({
-        'box_definition': _BOX_DEFINITION, 'pa_definition': _PA_DEFINITION,
+        'box_definition': BOX_DEFINITION, 'pa_definition': PA_DEFINITION,
         'box_level': box_level,
         'snr_int_definition': 'sum of the noiseless dirty line over the truth mask / '
                               '(rms * sqrt(n_pix * beam_area))',
@@ -556,126 +548,3 @@ def simulate_alma_cube(shape=(128, 256, 256), *, seed=0, n_faint=(2, 6), bright=
     return ALMASimulation(data=data, model=model, labels=labels, truth=truth, wcs=wcs,
                           header=header, params=params, dirty_beam=dirty_beam,
                           channel_beams=cb)
-
-
-def _crop_beam(beam, shape):
-    """The ``shape`` window of a periodic beam, peak at ``(ny // 2, nx // 2)``."""
-    ny, nx = shape
-    return np.roll(beam, (ny // 2, nx // 2), axis=(0, 1))[:ny, :nx]
-
-
-def _gaussian_transfer(grid, bmaj, bmin, theta):
-    """rfft2 transfer function of a peak-1 elliptical Gaussian (Jy/pixel -> Jy/beam)."""
-    my, mx = grid
-    k = np.sqrt(8.0 * np.log(2.0))
-    sa, sb = bmaj / k, bmin / k
-    t = np.deg2rad(theta)
-    c, s = np.cos(t), np.sin(t)
-    cxx = sa**2 * c * c + sb**2 * s * s
-    cyy = sa**2 * s * s + sb**2 * c * c
-    cxy = (sa**2 - sb**2) * c * s
-    kx = sfft.rfftfreq(mx)[None, :]
-    ky = sfft.fftfreq(my)[:, None]
-    tf = np.exp(-2.0 * np.pi**2 * (cxx * kx**2 + 2.0 * cxy * kx * ky + cyy * ky**2))
-    return tf * (2.0 * np.pi * sa * sb)
-
-
-def _truth_table(records, labels, best, level, noise, omega, wcs, freqs, channel_width,
-                 pixel_scale):
-    """Truth masks, labels and the truth catalogue."""
-    nz, ny, nx = labels.shape
-    rows = []
-    for sid, r in enumerate(records, start=1):
-        src, line, restored = r['src'], r['line'], r['restored']
-        rmax = float(restored.max())
-        lmax = float(line.max())
-        zin = np.nonzero(line >= level * lmax)[0]
-        yin, xin = np.nonzero(restored >= level * rmax)
-        z0, z1 = int(zin.min()), int(zin.max()) + 1
-        y0, y1 = int(yin.min()), int(yin.max()) + 1
-        x0, x1 = int(xin.min()), int(xin.max()) + 1
-        val = (line[z0:z1, None, None] * restored[None, y0:y1, x0:x1]).astype(np.float32)
-        mask = val >= level * lmax * rmax
-        bview = best[z0:z1, y0:y1, x0:x1]
-        win = mask & (val > bview)
-        labels[z0:z1, y0:y1, x0:x1][win] = sid
-        bview[win] = val[win]
-        dirty_line = (line[z0:z1, None, None] * r['dirty1'][None, y0:y1, x0:x1])
-        n_pix = int(mask.sum())
-        flux = float(line.sum() * r['stamp'].sum() * channel_width)
-        f_line = freqs[r['zc']]
-        rows.append(dict(
-            id=sid, bright=src.bright, kind=src.kind, profile=src.profile,
-            x=src.x, y=src.y, z=src.z0, x_min=x0, x_max=x1 - 1, y_min=y0, y_max=y1 - 1,
-            z_min=z0, z_max=z1 - 1, fwhm_x=src.fwhm_maj, fwhm_y=src.fwhm_min,
-            pa=(src.theta - 90.0) % 180.0, theta=src.theta % 180.0, fwhm_z=src.fwhm_z,
-            line_width=src.fwhm_z * C_LIGHT / 1e3 * channel_width / f_line,
-            flux=flux, flux_kms=flux / f_line * C_LIGHT / 1e3,
-            continuum=float(r['cont'][r['zc']]), continuum_index=src.alpha,
-            flux_continuum=float(r['cont'].sum() * channel_width),
-            peak=lmax * float(r['dirty1'].max()),
-            snr_int=float(np.where(mask, dirty_line, 0.0).sum()
-                          / (noise * np.sqrt(max(n_pix, 1) * omega))),
-            n_pix=n_pix, cut=bool(x0 == 0 or y0 == 0 or x1 == nx or y1 == ny)))
-    names = ['id', 'bright', 'kind', 'profile', 'x', 'y', 'z', 'x_min', 'x_max', 'y_min',
-             'y_max', 'z_min', 'z_max', 'fwhm_x', 'fwhm_y', 'pa', 'theta', 'fwhm_z',
-             'line_width', 'flux', 'flux_kms', 'continuum', 'continuum_index',
-             'flux_continuum', 'peak', 'snr_int', 'n_pix', 'cut']
-    col = {n: np.asarray([r[n] for r in rows]) for n in names}
-    n = len(rows)
-    t = QTable()
-    t['id'] = col['id'].astype(np.int32).reshape(n)
-    t['bright'] = col['bright'].astype(bool).reshape(n)
-    t['kind'] = col['kind'].astype('U11').reshape(n)
-    t['profile'] = col['profile'].astype('U11').reshape(n)
-    for name in ('x', 'y', 'z'):
-        t[name] = col[name].astype(np.float64).reshape(n)
-    if n:
-        ra, dec, freq = (np.asarray(v, dtype=np.float64)
-                         for v in wcs.pixel_to_world_values(t['x'], t['y'], t['z']))
-    else:
-        ra = dec = freq = np.zeros(0)
-    t['ra'] = ra * u.deg
-    t['dec'] = dec * u.deg
-    t['freq'] = freq * u.Hz
-    t['sky_centroid'] = SkyCoord(ra * u.deg, dec * u.deg, frame='icrs')
-    for name in ('x_min', 'x_max', 'y_min', 'y_max', 'z_min', 'z_max'):
-        t[name] = col[name].astype(np.int64).reshape(n)
-    t['fwhm_x'] = col['fwhm_x'].astype(np.float64).reshape(n)
-    t['fwhm_y'] = col['fwhm_y'].astype(np.float64).reshape(n)
-    t['fwhm_x_arcsec'] = t['fwhm_x'] * pixel_scale * u.arcsec
-    t['fwhm_y_arcsec'] = t['fwhm_y'] * pixel_scale * u.arcsec
-    t['pa'] = col['pa'].astype(np.float64).reshape(n) * u.deg
-    t['theta'] = col['theta'].astype(np.float64).reshape(n) * u.deg
-    t['fwhm_z'] = col['fwhm_z'].astype(np.float64).reshape(n)
-    t['line_width'] = col['line_width'].astype(np.float64).reshape(n) * (u.km / u.s)
-    t['flux'] = col['flux'].astype(np.float64).reshape(n) * (u.Jy * u.Hz)
-    t['flux_kms'] = col['flux_kms'].astype(np.float64).reshape(n) * (u.Jy * u.km / u.s)
-    t['continuum'] = col['continuum'].astype(np.float64).reshape(n) * u.Jy
-    t['continuum_index'] = col['continuum_index'].astype(np.float64).reshape(n)
-    t['flux_continuum'] = col['flux_continuum'].astype(np.float64).reshape(n) * (u.Jy * u.Hz)
-    jyb = u.Jy / u.beam
-    t['peak'] = col['peak'].astype(np.float64).reshape(n) * jyb
-    t['rms'] = np.full(n, noise) * jyb
-    t['snr_peak'] = np.asarray(t['peak'].value / noise, dtype=np.float64)
-    t['snr_int'] = col['snr_int'].astype(np.float64).reshape(n)
-    t['n_pix'] = col['n_pix'].astype(np.int64).reshape(n)
-    t['sightline'] = _sightlines(t)
-    t['cut'] = col['cut'].astype(bool).reshape(n)
-    return t
-
-
-def _sightlines(t):
-    """Id of another source whose box contains this centre at disjoint frequencies (0: none)."""
-    out = np.zeros(len(t), dtype=np.int32)
-    for i in range(len(t)):
-        for j in range(len(t)):
-            if i == j:
-                continue
-            inside = (t['x_min'][j] <= t['x'][i] <= t['x_max'][j]
-                      and t['y_min'][j] <= t['y'][i] <= t['y_max'][j])
-            disjoint = t['z_max'][j] < t['z_min'][i] or t['z_max'][i] < t['z_min'][j]
-            if inside and disjoint:
-                out[i] = t['id'][j]
-                break
-    return out

@@ -228,3 +228,18 @@ def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match) as err:
         simulate_alma_cube(**params)
     assert '\n' not in str(err.value)
+
+
+def test_fit_main_lobe_recovers_a_gaussian():
+    from astro_mlfinder.simulate._uv import fit_main_lobe
+
+    yy, xx = np.mgrid[:64, :64] - 32.0
+    t = np.deg2rad(30.0)
+    a = xx * np.cos(t) + yy * np.sin(t)
+    b = -xx * np.sin(t) + yy * np.cos(t)
+    k = np.sqrt(8 * np.log(2))
+    img = np.exp(-0.5 * ((a / (9.0 / k)) ** 2 + (b / (6.0 / k)) ** 2))
+    bmaj, bmin, theta = fit_main_lobe(img, (32, 32))
+    assert bmaj == pytest.approx(9.0, rel=1e-3)
+    assert bmin == pytest.approx(6.0, rel=1e-3)
+    assert theta == pytest.approx(30.0, abs=0.1)
