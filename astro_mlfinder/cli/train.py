@@ -121,7 +121,7 @@ def _train_deepfocus(args):
     import json
     import shlex
 
-    from ..neural.models.deepfocus import training
+    from ..neural.models.deepfocus import export, training
 
     if args.num_threads:
         from ..neural._torch import require_torch
@@ -134,7 +134,7 @@ def _train_deepfocus(args):
             print(json.dumps(best, indent=1))
         if args.export:
             source, destination = args.export
-            print(json.dumps(training.export_deepfocus(source, destination), indent=1))
+            print(json.dumps(export.export_deepfocus(source, destination), indent=1))
         return 0
     if args.train_cubes is None:
         args.train_cubes = 64

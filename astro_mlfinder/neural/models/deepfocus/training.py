@@ -23,7 +23,9 @@ The recipe (`train_deepfocus`, ``astro-mlfinder train deepfocus``):
 * **checkpoints** -- ``output/checkpoint.pt`` after every phase (and every
   ``checkpoint_every`` steps inside one), ``resume=True`` continues from
   it; at the end ``output/<network>.pt`` for each network (a weights
-  directory for ``NeuralFinder('deepfocus', weights=output)``).
+  directory for ``NeuralFinder('deepfocus', weights=output)``;
+  `~astro_mlfinder.neural.models.deepfocus.export.export_deepfocus` writes
+  them as registry files).
 """
 
 import json
@@ -49,9 +51,10 @@ from .dataset import (
     truth_resnet_samples,
 )
 from .defaults import CPU_CONFIGS, NETWORK_NAMES, PAPER_CONFIGS
+from .export import load_networks
 
-__all__ = ["train_deepfocus", "tune_deepfocus", "evaluate_deepfocus", "export_deepfocus", "load_records", "PHASES",
-           "TUNING_GRID", "TUNING_REFINE", "load_networks", "retune_deepfocus"]
+__all__ = ["train_deepfocus", "tune_deepfocus", "evaluate_deepfocus", "load_records", "PHASES", "TUNING_GRID",
+           "TUNING_REFINE", "retune_deepfocus"]
 
 #: Training phases in order (a checkpoint after each).
 PHASES = ("blobsfinder", "deepgru", "resnets", "stage2_deepgru", "stage2_resnets", "tune")
@@ -508,75 +511,6 @@ def tune_deepfocus(networks, records, *, grid=None, refine=None, device="cpu", p
     print("tuned: " + ", ".join(f"{k} {chosen[k]}" for k in chosen)
           + f": P {best['precision']:.3f} R {best['recall']:.3f} F1 {best['f1']:.3f}", file=sys.stderr, flush=True)
     return best
-
-
-def export_deepfocus(source, destination, *, version="0.1.0", name="deepfocus", float16=True, **info):
-    """Write the six trained networks of ``source`` (a training output directory) as registry files.
-
-    Parameters
-    ----------
-    source : str or path
-        Directory with ``<network>.pt`` for the six networks (`train_deepfocus` output).
-    destination : str or path
-        Directory of the files ``<name>-<version>-<network>.pt`` (e.g. ``data/weights``).
-    version, name : str
-        Registry version and name.
-    float16 : bool
-        Store the floating-point tensors as float16 (halves the size; cast back to float32 on load).
-    **info
-        Extra registry fields (description, notes).
-
-    Returns
-    -------
-    dict
-        The registry entry (`~astro_mlfinder.neural.weights.registry_entry`): one file per network with
-        its sha256 and size, the hardware, configs, recorded inference parameters, training record and
-        validation scores.
-    """
-    from ..._torch import require_torch
-    from ...weights import load_weights, registry_entry, save_weights
-    from .model import DeepFocusModel
-
-    torch = require_torch("exporting deepfocus weights")
-    source, destination = Path(source), Path(destination)
-    files, configs, meta, n_params = {}, {}, None, 0
-    for n in NETWORK_NAMES:
-        path = source / f"{n}.pt"
-        if not path.is_file():
-            raise FileNotFoundError(f"{source} has no {n}.pt; train all six networks first (train_deepfocus)")
-        payload = load_weights(path)
-        net = DeepFocusModel.network_class(n).from_config(payload["config"])
-        net.load_state_dict(payload["state_dict"])
-        meta = meta or payload["meta"]
-        configs[n] = payload["config"]
-        n_params += sum(p.numel() for p in net.parameters())
-        files[n] = save_weights(destination / f"{name}-{version}-{n}.pt", "deepfocus", net,
-                                meta={**payload["meta"], "network": n},
-                                dtype=torch.float16 if float16 else None)
-    training = dict(meta.get("training") or {})
-    return registry_entry(files, name=name, model="deepfocus", version=version, hardware=training.get("hardware"),
-                          config=configs, parameters=int(n_params),
-                          storage_dtype="float16" if float16 else "float32",
-                          inference=meta.get("inference") or {}, training=training,
-                          validation=meta.get("validation") or {}, license="BSD-3-Clause", **info)
-
-
-def load_networks(directory, device="cpu"):
-    """The six networks of a weights directory (``<network>.pt``), in eval mode, and the first one's metadata."""
-    from ...weights import load_weights
-    from .model import DeepFocusModel
-
-    nets, meta = {}, None
-    for n in NETWORK_NAMES:
-        path = Path(directory) / f"{n}.pt"
-        if not path.is_file():
-            raise FileNotFoundError(f"{directory} has no {n}.pt; train all six networks first (train_deepfocus)")
-        payload = load_weights(path)
-        net = DeepFocusModel.network_class(n).from_config(payload["config"])
-        net.load_state_dict(payload["state_dict"])
-        nets[n] = net.to(device).eval()
-        meta = meta or payload["meta"]
-    return nets, meta
 
 
 def retune_deepfocus(directory, *, val_cubes=None, val_shape=None, grid=None, device="auto", progress=False,
