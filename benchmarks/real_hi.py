@@ -100,8 +100,7 @@ def run(weights, cache, threads):
             rows.append([name, gal, "ClassicalFinder()", "yes", int(mask.sum()), 1.0, t_classical])
             for label, source in weights.items():
                 for dilate in (False, True):
-                    kwargs = {} if dilate else {"dilate": False}
-                    finder = NeuralFinder("unet3d", device="cpu", weights=source, **kwargs)
+                    finder = NeuralFinder("unet3d", device="cpu", weights=source, dilate=dilate)
                     finder.neural_model.load()  # weights read outside the timing
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
@@ -109,7 +108,7 @@ def run(weights, cache, threads):
                         cat = finder(path, progress=False)
                         wall = time.perf_counter() - t0
                     res = compare(data, mask, np.asarray(cat.segment))
-                    cfg = f"{label}, {'dilate (default)' if dilate else 'dilate=False'}"
+                    cfg = f"{label}, dilate={dilate}"
                     whole = "yes" if res["whole"] else f"no ({res['n_parts']} parts)"
                     rows.append([name, gal, cfg, whole, res["voxels"], res["ratio"], wall])
             print(f"{name} galaxy {gal}: classical mask {int(mask.sum())} voxels, flux {flux:.4g}", file=sys.stderr)

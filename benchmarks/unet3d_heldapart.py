@@ -188,7 +188,7 @@ def main(argv=None):
                     grown[t].append((labels, more, seconds + time.perf_counter() - t0))
             rows.append([f"{label}, dilate=False", *score(cubes, plain)])
             for t in thresholds:
-                default = " (default)" if t == DILATE_THRESHOLD else ""
+                default = " (True)" if t == DILATE_THRESHOLD else ""
                 rows.append([f"{label}, dilate={t:g}{default}", *score(cubes, grown[t])])
             print(f"{label}: done", file=sys.stderr)
     header = ["finder", "P", "R", "F1", "R S/N<3", "R 3-5", "R 5-10", "R >10", "R grown", "flux rec.",

@@ -50,7 +50,7 @@ def test_dilate_grows_masks_to_the_outskirts():
         sim = simulate_hi_cube((96, 48, 48), 1, seed=5, snr=[40.0], size_range=(6.0, 7.0), mask_threshold=0.1)
     truth_flux = sim.model.sum()
     plain = NeuralFinder("unet3d", device="cpu", threshold=0.3, dilate=False)(sim.data, progress=False)
-    grown = NeuralFinder("unet3d", device="cpu", threshold=0.3)(sim.data, progress=False)  # dilate on by default
+    grown = NeuralFinder("unet3d", device="cpu", threshold=0.3, dilate=True)(sim.data, progress=False)
     assert len(plain) == len(grown) == 1
     n_plain, n_grown = (np.asarray(c.segment) > 0 for c in (plain, grown))
     assert n_grown.sum() > n_plain.sum() and np.all(n_grown[n_plain])
@@ -67,8 +67,9 @@ def test_dilate_keyword_values_and_margin():
         Unet3DModel.validate({"dilate": -1})
     with pytest.raises(ValueError, match="dilate must be True, False"):
         Unet3DModel.validate({"dilate": "lots"})
-    plain = Unet3DModel(device="cpu", dilate=False).margin
-    grown = Unet3DModel(device="cpu").margin  # on by default
+    plain = Unet3DModel(device="cpu").margin  # off by default, as SoFiA-2's dilation
+    assert plain == Unet3DModel(device="cpu", dilate=False).margin
+    grown = Unet3DModel(device="cpu", dilate=True).margin
     assert tuple(g - p for g, p in zip(grown, plain, strict=True)) == (5, 10, 10)
 
 

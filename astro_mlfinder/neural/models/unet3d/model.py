@@ -90,8 +90,11 @@ class Unet3DModel(NeuralModel):
         channels, then discs of up to 10 pixels, while each step adds more than
         this fraction of the source's flux, and more than `DILATE_SIGNIFICANCE`
         over the source's integrated signal-to-noise ratio, so that faint sources
-        do not grow into the noise). On by default (`DILATE_THRESHOLD`, also
-        ``True``); ``False`` or 0 keeps the network's own masks.
+        do not grow into the noise). Off by default, as SoFiA-2's
+        ``dilation.enable`` (growth lowers the detection scores of
+        ``benchmarks/detection_hi.py``: larger masks match their truth masks
+        less often); ``True`` uses `DILATE_THRESHOLD`, the choice for flux
+        (``benchmarks/real_hi.py``).
     """
 
     name = "unet3d"
@@ -110,7 +113,7 @@ class Unet3DModel(NeuralModel):
         # the training simulations: profiles up to ~540 km/s (50 channels of 10.8 km/s) plus the wings,
         # HI diameters up to 16 pixels plus the 3-pixel beam
         "max_source": (64, 24, 24),
-        "dilate": DILATE_THRESHOLD,
+        "dilate": 0.0,
     }
     keywords = {
         "threshold": probability,
