@@ -24,7 +24,7 @@ from astro_mlfinder.find import finder_names, make_finder
 
 def _make(name):
     if name == "sofia":
-        from astro_mlfinder.sofia.finder import find_sofia_executable
+        from astro_mlfinder.sofia.binary import find_sofia_executable
 
         try:
             find_sofia_executable(None)

@@ -7,7 +7,11 @@ re-exported here.
 
 from ..io.sofia_par import *  # noqa: F401,F403
 from ..io.sofia_par import __all__ as _par_all
+from .binary import *  # noqa: F401,F403
+from .binary import __all__ as _binary_all
 from .finder import *  # noqa: F401,F403
 from .finder import __all__ as _finder_all
+from .outputs import *  # noqa: F401,F403
+from .outputs import __all__ as _outputs_all
 
-__all__ = [*_par_all, *_finder_all]
+__all__ = [*_par_all, *_finder_all, *_binary_all, *_outputs_all]

@@ -266,7 +266,7 @@ def test_missing_products_are_reported_before_writing(small, tmp_path):
 def test_write_products_of_a_source_catalog(small, tmp_path):
     """The real SourceCatalog (from SoFiA's recorded outputs) through cat.write_products."""
     from astro_mlfinder.io.sofia_par import read_par
-    from astro_mlfinder.sofia.finder import sofia_outputs_to_catalog
+    from astro_mlfinder.sofia.outputs import sofia_outputs_to_catalog
 
     image, labels, _ = small
     params = read_par(FIXTURES / "small.par")
@@ -295,7 +295,7 @@ def test_write_products_of_a_source_catalog(small, tmp_path):
 
 # --------------------------------------------------------------------------- against the binary
 def sofia_binary():
-    from astro_mlfinder.sofia.finder import find_sofia_executable, sofia_version
+    from astro_mlfinder.sofia.binary import find_sofia_executable, sofia_version
 
     try:
         path = find_sofia_executable()

@@ -17,14 +17,9 @@ from astropy.wcs import WCS
 from astro_mlfinder.core.inputs import load_image
 from astro_mlfinder.io.sofia_par import SofiaParameters, read_par
 from astro_mlfinder.io.sofia_reader import read_sofia_xml
-from astro_mlfinder.sofia.finder import (
-    SofiaFinder,
-    SofiaVersionWarning,
-    find_sofia_executable,
-    sofia_outputs_to_catalog,
-    sofia_version,
-    strip_ansi,
-)
+from astro_mlfinder.sofia.binary import SofiaVersionWarning, find_sofia_executable, sofia_version, strip_ansi
+from astro_mlfinder.sofia.finder import SofiaFinder
+from astro_mlfinder.sofia.outputs import sofia_outputs_to_catalog
 
 FIXTURES = Path(
     os.environ.get(
