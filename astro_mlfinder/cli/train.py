@@ -33,6 +33,8 @@ def _cmd_train(args):
         args.tune = None
         if not args.export:
             return 0
+    if args.tune and str(args.model).lower() == "pais":
+        return _tune_pais(args)
     if args.tune or args.export:
         from ..neural.training import export_weights, tune_checkpoint
 
@@ -52,6 +54,8 @@ def _cmd_train(args):
         raise ValueError("train needs --output FILE (the checkpoint to write), or --tune / --export")
     if args.model.lower() == "convosource":
         return _train_convosource(args)
+    if args.model.lower() == "pais":
+        return _train_pais(args)
     if args.batch_size is None:
         args.batch_size = 4
     kwargs = {"steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "resume": args.resume,
@@ -79,6 +83,8 @@ def _train_convosource(args):
 
     if args.batch_size is None:
         args.batch_size = 32
+    args.train_images = 100 if args.train_images is None else args.train_images
+    args.val_images = 6 if args.val_images is None else args.val_images
     words = ["astro-mlfinder", "train", "convosource", "--epochs", args.epochs, "--batch-size", args.batch_size,
              "--lr", args.lr, "--train-images", args.train_images, "--val-images", args.val_images,
              "--seed", args.seed, "--output", args.output]
@@ -95,31 +101,83 @@ def _train_convosource(args):
     return 0
 
 
+def _train_pais(args):
+    """``train pais``: simulated blend cut-outs (simulate.blends training seeds), exact PCR targets."""
+    import shlex
+
+    from ..neural import train
+
+    args.batch_size = 16 if args.batch_size is None else args.batch_size
+    args.train_images = 2000 if args.train_images is None else args.train_images
+    args.val_images = 100 if args.val_images is None else args.val_images
+    words = ["astro-mlfinder", "train", "pais", "--epochs", args.epochs, "--batch-size", args.batch_size,
+             "--lr", args.lr, "--train-images", args.train_images, "--val-images", args.val_images,
+             "--seed", args.seed, "--output", args.output]
+    for flag, value in (("--num-threads", args.num_threads), ("--device", args.device), ("--resume", args.resume),
+                        ("--max-minutes", args.max_minutes)):
+        if value is not None:
+            words += [flag, value]
+    history = train("pais", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    train_images=args.train_images, val_images=args.val_images, output=args.output,
+                    resume=args.resume, device=args.device, progress=_progress(args), seed=args.seed,
+                    num_threads=args.num_threads, max_minutes=args.max_minutes,
+                    command=shlex.join(str(w) for w in words))
+    _say(args, f"trained pais for {len(history)} epoch(s) in this run; weights in {args.output}")
+    if history:
+        print(f"last epoch: {history[-1]}")
+    return 0
+
+
+def _tune_pais(args):
+    """``train pais --tune CHECKPOINT``: decoding thresholds tuned on the validation cut-outs."""
+    import json
+
+    from ..neural.models.pais.training import tune_pais
+
+    if args.num_threads:
+        from ..neural._torch import require_torch
+
+        require_torch("training").set_num_threads(args.num_threads)
+    print(json.dumps(tune_pais(args.tune, val_images=args.val_images, device=args.device), indent=1))
+    if args.export:
+        from ..neural.training import export_weights
+
+        print(export_weights(*args.export))
+    return 0
+
+
 def add_parser(sub):
     """Add the ``train`` command to the sub-parsers ``sub``."""
     p = sub.add_parser("train", help="train a neural model (or tune / export a checkpoint)")
-    p.add_argument("model", nargs="?", default="unet3d", help="registered model: unet3d (default), convosource")
+    p.add_argument("model", nargs="?", default="unet3d",
+                   help="registered model: unet3d (default), convosource, pais")
     p.add_argument("--data", default="sim:hi", help="'sim:hi' or a directory of NAME.fits + NAME_mask.fits pairs")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     p.add_argument("--output", help="checkpoint to write (rewritten every epoch)")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--base-channels", type=int, help="network width (default 16)")
     p.add_argument("--steps-per-epoch", type=int, default=100, help="optimiser steps per epoch (default 100)")
-    p.add_argument("--batch-size", type=int, help="crops per step (default 4 for unet3d, 32 for convosource)")
+    p.add_argument("--batch-size", type=int,
+                   help="crops per step (default 4 for unet3d, 32 for convosource, 16 for pais)")
     p.add_argument("--crop-shape", help="z,y,x of the training crops (default 128,64,64)")
     p.add_argument("--lr", type=float, default=2e-3, help="initial Adam learning rate (decays to lr/10)")
     p.add_argument("--num-threads", type=int, help="CPU threads for PyTorch")
     p.add_argument("--val-cubes", type=int, default=8, help="validation cubes (0: no validation, no tuning)")
-    p.add_argument("--train-images", type=int, default=100,
-                   help="convosource: simulated 256x256 training images (seeds 1000000 on)")
-    p.add_argument("--val-images", type=int, default=6,
-                   help="convosource: validation images (seeds 2000000 on)")
+    p.add_argument("--train-images", type=int,
+                   help="convosource: simulated 256x256 training images (seeds 1000000 on; default 100); "
+                        "pais: 64x64 blend cut-outs (simulate.blends training seeds; default 2000)")
+    p.add_argument("--val-images", type=int,
+                   help="convosource: validation images (seeds 2000000 on; default 6); "
+                        "pais: validation cut-outs (simulate.blends validation seeds; default 100)")
+    p.add_argument("--max-minutes", type=float,
+                   help="pais: stop after the epoch that passes this wall time (resume later with --resume)")
     p.add_argument("--resume", help="checkpoint to resume from")
     p.add_argument("--seed", type=int, default=0, help="random seed of the data and the initial weights")
     _quiet_options(p)
     p.add_argument("--tune", metavar="CHECKPOINT",
                    help="only tune CHECKPOINT: unet3d threshold/min_size/tta on 16 validation cubes 256x96x96; "
-                        "convosource peak threshold on its validation images")
+                        "convosource peak threshold on its validation images; pais NMS threshold/radius and "
+                        "footprint on its validation cut-outs")
     p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
                    help="only write a compact float16 weights file from CHECKPOINT")
     p.set_defaults(func=_cmd_train)

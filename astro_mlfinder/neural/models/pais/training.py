@@ -177,10 +177,10 @@ def evaluate_cutouts(outputs, sims, *, threshold=0.3, radius=2, footprint_snr=2.
             "median_flux_error": float(np.median(errors)) if errors else math.nan}
 
 
-def _best_detection(outputs, sims):
+def _best_detection(outputs, sims, radii=_RADII, thresholds=THRESHOLDS):
     best = None
-    for r in _RADII:
-        for t in THRESHOLDS:
+    for r in radii:
+        for t in thresholds:
             res = evaluate_cutouts(outputs, sims, threshold=t, radius=r)
             key = (res["f1"], -r, t)
             if best is None or key > best[0]:
@@ -383,7 +383,8 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
         bar.close()
         entry = {"epoch": epoch + 1, **{key: v / steps for key, v in sums.items()}, "lr": float(cur_lr)}
         if val_sims:
-            res = _best_detection(_outputs(net, val_sims, dev), val_sims)
+            # a coarse search after every epoch (the full one in tune_pais)
+            res = _best_detection(_outputs(net, val_sims, dev), val_sims, radii=(2,), thresholds=THRESHOLDS[1::2])
             entry.update({"val_precision": res["precision"], "val_recall": res["recall"], "val_f1": res["f1"],
                           "val_threshold": res["threshold"], "val_nms_radius": res["nms_radius"],
                           "val_flux_error": res["median_flux_error"]})
