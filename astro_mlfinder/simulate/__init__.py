@@ -5,6 +5,17 @@ source finders.
 """
 
 from astro_mlfinder.simulate.augment import cutmix
+from astro_mlfinder.simulate.blends import (
+    BENCHMARK_SEED,
+    BLEND_SEEDS,
+    TRAINING_SEED,
+    TUNING_SEED,
+    VALIDATION_SEED,
+    BlendSimulation,
+    blend_cutouts,
+    make_optical_header,
+    simulate_blends,
+)
 from astro_mlfinder.simulate.continuum import (
     ContinuumSimulation,
     make_continuum_header,
@@ -22,3 +33,5 @@ from astro_mlfinder.simulate.hi import (
 __all__ = ['HI_REST_FREQUENCY', 'ContinuumSimulation', 'HISimulation', 'REALISM_DEFAULTS',
            'cutmix', 'make_continuum_header', 'make_hi_header', 'random_realism',
            'simulate_continuum_image', 'simulate_hi_cube']
+__all__ += ['BENCHMARK_SEED', 'BLEND_SEEDS', 'TRAINING_SEED', 'TUNING_SEED', 'VALIDATION_SEED',
+            'BlendSimulation', 'blend_cutouts', 'make_optical_header', 'simulate_blends']
