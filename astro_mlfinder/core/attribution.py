@@ -11,9 +11,11 @@ non-negative and summing to at most 1 per pixel. From it:
   sliced) catalogue: ``(n, y, x)``, or ``(y, x)`` for one source ``cat[i]``;
 * ``cat.deblended_images`` -- ``attribution * data`` (blank pixels 0): each
   source's own image; over all sources they add up to the data wherever the
-  fractions sum to 1.
+  fractions sum to 1;
+* ``cat.flux`` -- the deblended flux of each source, the sum of its
+  deblended image, in the data unit.
 
-Both are None for a catalogue whose finder attributes no flux (every other
+All three are None for a catalogue whose finder attributes no flux (every other
 finder: its sources are the disjoint segments of ``cat.segment``).
 `check_attribution` validates the array when the catalogue is built.
 """
@@ -50,7 +52,7 @@ def check_attribution(products, shape, n_sources):
 
 
 class AttributionMixin:
-    """``attribution`` and ``deblended_images`` of `~astro_mlfinder.SourceCatalog` (see the module docstring)."""
+    """``attribution``, ``deblended_images`` and ``flux`` of `~astro_mlfinder.SourceCatalog` (module docstring)."""
 
     @property
     def attribution(self):
@@ -64,6 +66,20 @@ class AttributionMixin:
             return None
         att = np.asarray(att)
         return att if self._index is None else att[self._index]
+
+    @property
+    def flux(self):
+        """Deblended flux of each source, ``sum(attribution * data)``, in the data unit, or None.
+
+        The finder's ``flux`` column when it has one (the same sum), else
+        computed from `attribution`; None when the finder attributes no flux.
+        """
+        if "flux" in self._extra:
+            return self._column("flux")
+        images = self.deblended_images
+        if images is None:
+            return None
+        return images.sum(axis=(-2, -1)) * self.image.unit
 
     @property
     def deblended_images(self):

@@ -449,7 +449,8 @@ class SourceCatalog(AttributionMixin):
         out = {}
         lon_name, lat_name = self._celestial_names
         for suffix, keys in (("", ("x", "y", "z")), ("_peak", ("x_peak", "y_peak", "z_peak"))):
-            pix = [np.asarray(params[k], dtype=float) for k in keys[: self.ndim]]
+            # a finder's own position columns (PAIS centres) take precedence, as in every other column
+            pix = [np.asarray(u.Quantity(self._extra.get(k, params[k])).value, dtype=float) for k in keys[: self.ndim]]
             world = wcs.pixel_to_world_values(*pix)
             celestial_axes = [wcs.wcs.lng, wcs.wcs.lat]
             out[lon_name + suffix] = np.asarray(world[celestial_axes[0]]) * u.deg

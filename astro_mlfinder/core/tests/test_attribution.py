@@ -39,6 +39,9 @@ def test_attribution_and_deblended_images_follow_the_catalogue():
     np.testing.assert_allclose(deb.sum(axis=0)[inside], data[inside])
     assert np.all(deb.sum(axis=0)[~inside] == 0)
     np.testing.assert_allclose(cat[0].deblended_images, deb[0])
+    # without a finder's flux column, cat.flux is the sum of each deblended image, in the data unit
+    np.testing.assert_allclose(cat.flux.value, deb.sum(axis=(1, 2)))
+    assert cat.flux.unit == cat.image.unit and cat[1].flux.value == deb[1].sum()
 
 
 def test_blank_pixels_give_zero_and_finders_without_attribution_give_none():
@@ -47,7 +50,7 @@ def test_blank_pixels_give_zero_and_finders_without_attribution_give_none():
     cat = _catalog(_shares(), data)
     assert cat.deblended_images[0, 2, 2] == 0.0 and np.isfinite(cat.deblended_images).all()
     plain = _catalog()
-    assert plain.attribution is None and plain.deblended_images is None
+    assert plain.attribution is None and plain.deblended_images is None and plain.flux is None
 
 
 def test_invalid_attribution_is_refused():

@@ -19,9 +19,11 @@ The catalogue (`~astro_mlfinder.SourceCatalog`) labels each footprint pixel
 with its largest-attribution source (so the usual columns are measured on
 disjoint segments, as for every finder) and adds:
 
+* ``x``, ``y`` -- the network's centre of each source (the sub-pixel heatmap
+  peak; they replace the centroid of the disjoint segment, which is biased
+  for a source overlapped by a brighter one; ``sky_centroid`` follows them);
 * ``score`` -- the heatmap peak of each source;
 * ``flux`` -- the deblended flux ``sum(attribution * data)``, in the data unit;
-* ``x_com``, ``y_com`` -- the network's centre of each source (pixels);
 * ``cat.attribution`` -- the ``(n_src, y, x)`` fractions (summing to 1 inside
   the footprint, 0 outside) and ``cat.deblended_images`` -- ``attribution *
   data`` (see `astro_mlfinder.core.attribution`).
@@ -134,7 +136,7 @@ class PAISModel(NeuralModel):
         Returns
         -------
         `~astro_mlfinder.core.segmentation.Segmentation`
-            ``columns={'score', 'flux', 'x_com', 'y_com'}``,
+            ``columns={'x', 'y', 'score', 'flux'}``,
             ``products={'attribution': (n_src, y, x), 'heatmap', 'footprint'}``
             and ``meta`` with the model, weights, parameters, sky, noise and timings.
         """
@@ -167,10 +169,10 @@ class PAISModel(NeuralModel):
             image = dataclasses.replace(image, data=work.astype(image.data.dtype, copy=False))
         unit = image.unit if image.unit is not None else u.dimensionless_unscaled
         columns = {
+            "x": u.Quantity(out["centres"][:, 1], u.pix),
+            "y": u.Quantity(out["centres"][:, 0], u.pix),
             "score": out["score"],
             "flux": u.Quantity(out["flux"], unit),
-            "x_com": u.Quantity(out["centres"][:, 1], u.pix),
-            "y_com": u.Quantity(out["centres"][:, 0], u.pix),
         }
         products = {"attribution": out["attribution"], "heatmap": heatmap, "footprint": out["footprint"]}
         meta = {

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from astropy import units as u
 
 from ....core.progress import progress_bar
 from .inference import normalize, sky_and_noise
@@ -46,8 +47,8 @@ SMALL_CONFIG = {"filters": [8, 16, 32, 32], "head_width": 16}
 #: Heatmap thresholds tried when tuning.
 THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.05, 0.96, 0.05), 2))
 _RADII = (1, 2, 3)
-_FOOTPRINTS = (1.0, 1.5, 2.0, 3.0)
-_DILATES = (1, 2, 4)
+_FOOTPRINTS = (0.5, 1.0, 1.5, 2.0, 3.0)
+_DILATES = (1, 2, 4, 6, 8)
 
 
 def _seed_sets():
@@ -95,11 +96,13 @@ def _stack(samples):
     return {key: np.stack([s[key] for s in samples]).astype(np.float32) for key in keys}
 
 
-def score_catalog(centres, truth, radius=3.0, min_snr=5.0):
+def score_catalog(centres, truth, radius=None, min_snr=0.0):
     """Match detected centres to the true ones of a cut-out (greedy by distance, one each).
 
-    A detection within ``radius`` pixels of a true source (of any S/N) is a
-    true positive, any other a false positive; recall counts the true sources
+    A detection within ``radius`` pixels (default: each true source's
+    PSF-convolved half-light radius ``r_half_psf``, the tolerance of
+    benchmarks/deblending.py) of a true source (of any S/N) is a true
+    positive, any other a false positive; recall counts the true sources
     with ``snr >= min_snr`` (the simulator's matched-filter S/N of the source alone).
 
     Returns
@@ -117,7 +120,8 @@ def score_catalog(centres, truth, radius=3.0, min_snr=5.0):
     used = np.zeros(len(tru), dtype=bool)
     if len(det) and len(tru):
         d = np.hypot(det[:, None, 0] - tru[None, :, 0], det[:, None, 1] - tru[None, :, 1])
-        pairs = np.argwhere(d <= radius)
+        tol = np.asarray(u.Quantity(truth["r_half_psf"]).value, float) if radius is None else float(radius)
+        pairs = np.argwhere(d <= tol)
         for i, j in pairs[np.argsort(d[pairs[:, 0], pairs[:, 1]], kind="stable")]:
             if match[i] < 0 and not used[j]:
                 match[i] = j
@@ -142,7 +146,7 @@ def _outputs(net, sims, device):
 
 
 def evaluate_cutouts(outputs, sims, *, threshold=0.3, radius=2, footprint_snr=2.0, smooth=1.0, dilate=2,
-                     background=True, match_radius=3.0, min_snr=5.0):
+                     background=True, match_radius=None, min_snr=0.0):
     """Detection and flux scores of decoded network outputs on simulated cut-outs.
 
     Returns
@@ -151,7 +155,8 @@ def evaluate_cutouts(outputs, sims, *, threshold=0.3, radius=2, footprint_snr=2.
         ``precision``, ``recall`` (of the sources with S/N >= ``min_snr``),
         ``f1``, ``tp``, ``fp``, ``n_true`` and ``median_flux_error`` (median
         of ``|flux - true flux| / true flux`` over the matched sources with
-        S/N >= ``min_snr``; see `score_catalog`).
+        S/N >= ``min_snr``, the true flux being that of the source's noise-free
+        image inside the cut-out, ``truth['flux_image']``; see `score_catalog`).
     """
     from .decode import decode_outputs
 
@@ -167,8 +172,7 @@ def evaluate_cutouts(outputs, sims, *, threshold=0.3, radius=2, footprint_snr=2.
         ok = s["match"] >= 0
         ok[ok] = np.asarray(sim.truth["snr"], float)[s["match"][ok]] >= float(min_snr)
         if ok.any():
-            true_flux = np.asarray(sim.truth["flux"].value if hasattr(sim.truth["flux"], "value")
-                                   else sim.truth["flux"], float)[s["match"][ok]]
+            true_flux = np.asarray(u.Quantity(sim.truth["flux_image"]).value, float)[s["match"][ok]]
             errors.extend(np.abs(out["flux"][ok] - true_flux) / true_flux)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = found / n_true if n_true else 0.0
@@ -482,8 +486,9 @@ def tune_pais(checkpoint, *, val_images=None, device="auto"):
               "tile_shape": list(rec["image_shape"]), "overlap": [n_ // 4 for n_ in rec["image_shape"]]}
     payload["meta"]["inference"] = params
     payload["meta"]["validation"] = _to_plain({**params, **best[1], "n_images": n, "shape": rec["image_shape"],
-                                               "seeds": [int(val_seed), int(val_seed) + n - 1], "match_radius_pix": 3.0,
-                                               "min_snr": 5.0,
+                                               "seeds": [int(val_seed), int(val_seed) + n - 1],
+                                               "match_radius": "r_half_psf of each true source", "min_snr": 0.0,
+                                               "true_flux": "flux_image",
                                                "tuned": "threshold, nms_radius: max F1; footprint_snr, dilate, "
                                                         "background: min median relative flux error"})
     atomic_save(payload, checkpoint)

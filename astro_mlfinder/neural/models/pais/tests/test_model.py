@@ -52,6 +52,15 @@ def test_catalogue_attribution_and_deblended_images(weights, field):
     t = cat.to_table()
     assert t["flux"].unit == u.adu and t["score"].shape == (len(cat),)
     np.testing.assert_allclose(t["flux"].value, deb.sum(axis=(1, 2)), rtol=1e-5, atol=1e-3)
+    assert np.array_equal(cat.flux, t["flux"])
+    # x, y: the heatmap peaks (sub-pixel), with sky positions from them
+    heat = cat.products["heatmap"]
+    iy, ix = np.round(t["y"].value).astype(int), np.round(t["x"].value).astype(int)
+    np.testing.assert_allclose(heat[iy, ix], t["score"], atol=0.05)
+    from astropy.wcs import WCS
+
+    world = WCS(field.to_hdu().header).pixel_to_world(t["x"].value, t["y"].value)
+    assert cat.sky_centroid.separation(world).max().arcsec < 1e-6
     # labels: every footprint pixel to its largest share, every source at least one pixel
     assert np.all((cat.segment > 0) == footprint)
     assert set(np.unique(cat.segment[cat.segment > 0])) == set(range(1, len(cat) + 1))

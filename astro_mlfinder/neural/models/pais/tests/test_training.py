@@ -52,7 +52,8 @@ def test_score_catalog_matches_once_and_counts_bright_sources(sim):
     s = score_catalog(np.vstack([pos[:1], pos[:1], [[0.0, 0.0]]]), t, radius=3.0, min_snr=0.0)
     assert s["tp"] == 1 and s["fp"] == 2 and list(s["match"]) == [0, -1, -1]
     bright = np.asarray(t["snr"], float) >= 5
-    assert score_catalog(pos, t)["n_true"] == int(bright.sum())
+    assert score_catalog(pos, t, min_snr=5.0)["n_true"] == int(bright.sum())
+    assert score_catalog(pos, t)["n_true"] == len(t)  # default: every source, within its r_half_psf
 
 
 @pytest.fixture(scope="module")
