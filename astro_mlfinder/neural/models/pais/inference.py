@@ -75,8 +75,47 @@ def normalize(data, sky, noise):
     return x.astype(np.float32)
 
 
+def _dihedral_outputs(network, batch, torch):
+    """Stacked outputs averaged over the 8 flips/transposes of ``batch`` (test-time augmentation).
+
+    Each transformed batch's outputs are transformed back: the maps spatially,
+    the claim vectors also in their components (a flip negates its axis'
+    component, a transpose swaps them). The claims stay ordered nearest
+    first under every transform, so the averages are of like with like.
+    """
+    k = network.k
+    total = None
+    for fy in (False, True):
+        for fx in (False, True):
+            for tr in (False, True):
+                t = batch
+                if fy:
+                    t = torch.flip(t, (-2,))
+                if fx:
+                    t = torch.flip(t, (-1,))
+                if tr:
+                    t = t.transpose(-1, -2)
+                out = network.stacked(t).float()
+                com, vec, maps = type(network).split(out, k)
+                vec = vec.clone()
+                if tr:
+                    com, vec, maps = com.transpose(-1, -2), vec.transpose(-1, -2).flip(-3), maps.transpose(-1, -2)
+                if fx:
+                    com, vec, maps = com.flip(-1), vec.flip(-1), maps.flip(-1)
+                    vec[..., 1, :, :] *= -1
+                if fy:
+                    com, vec, maps = com.flip(-2), vec.flip(-2), maps.flip(-2)
+                    vec[..., 0, :, :] *= -1
+                n, _, h, w = com.shape
+                out = torch.cat([torch.sigmoid(com), vec.reshape(n, 2 * k, h, w), maps], dim=1)
+                total = out if total is None else total + out
+    total = total / 8.0
+    p = total[:, :1].clamp(1e-6, 1 - 1e-6)
+    return torch.cat([torch.log(p / (1 - p)), total[:, 1:]], dim=1)  # the heatmap back to logits
+
+
 def predict_outputs(network, x, *, tile_shape=(64, 64), overlap=(16, 16), batch_size=8, device="cpu",
-                    progress=False):
+                    progress=False, tta=False):
     """Network outputs of a normalised image of any size, tiled and blended.
 
     Parameters
@@ -91,6 +130,9 @@ def predict_outputs(network, x, *, tile_shape=(64, 64), overlap=(16, 16), batch_
     device : str or `torch.device`
     progress : bool
         Show a progress bar over tiles.
+    tta : bool
+        Average the outputs over the 8 flips and transposes of every tile
+        (8 times slower; `_dihedral_outputs`).
 
     Returns
     -------
@@ -130,7 +172,8 @@ def predict_outputs(network, x, *, tile_shape=(64, 64), overlap=(16, 16), batch_
             slices = [plan.slices(org) for org in chunk]
             batch = np.stack([work[s] for s in slices])[:, None]
             with torch.inference_mode():
-                out = network.stacked(torch.from_numpy(np.ascontiguousarray(batch)).to(dev)).float().cpu().numpy()
+                tb = torch.from_numpy(np.ascontiguousarray(batch)).to(dev)
+                out = (_dihedral_outputs(network, tb, torch) if tta else network.stacked(tb).float()).cpu().numpy()
             for org, s, pred in zip(chunk, slices, out, strict=True):
                 w = plan.window(org)
                 total[(slice(None), *s)] += pred * w

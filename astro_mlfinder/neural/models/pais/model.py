@@ -71,6 +71,9 @@ class PAISModel(NeuralModel):
         Pixels the footprint grows by.
     ``background``
         Subtract the sigma-clipped sky before attributing and measuring.
+    ``tta``
+        Average the network outputs over the 8 flips and transposes of each
+        tile (test-time augmentation; 8 times the network time).
     ``tile_shape``, ``overlap``
         Tile size and overlap in pixels, int or (y, x).
     ``batch_size``
@@ -91,6 +94,7 @@ class PAISModel(NeuralModel):
         "smooth": 1.0,
         "dilate": 2,
         "background": True,
+        "tta": False,
         "tile_shape": (64, 64),
         "overlap": (16, 16),
         "batch_size": 8,
@@ -103,6 +107,7 @@ class PAISModel(NeuralModel):
         "smooth": non_negative_float,
         "dilate": non_negative_int,
         "background": boolean,
+        "tta": boolean,
         "tile_shape": per_axis(1),
         "overlap": per_axis(0),
         "batch_size": positive_int,
@@ -159,6 +164,7 @@ class PAISModel(NeuralModel):
         heatmap, vectors, logits = predict_outputs(
             networks["pais"], normalize(data, sky, noise), tile_shape=params["tile_shape"],
             overlap=params["overlap"], batch_size=params["batch_size"], device=self.device, progress=progress,
+            tta=params["tta"],
         )
         t_net = time.perf_counter() - t1
         work = data - sky if params["background"] else data

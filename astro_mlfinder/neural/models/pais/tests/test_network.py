@@ -76,3 +76,22 @@ def test_loss_is_zero_parts_at_the_truth_and_weights_apply():
     with pytest.raises(ValueError, match="unknown loss weight"):
         pais_loss(shifted, t, weights={"semantic": 1.0})
     assert set(PAPER_WEIGHTS) == {"vectors", "maps", "com", "entropy"}
+
+
+def test_test_time_augmentation_is_equivariant():
+    from astro_mlfinder.neural.models.pais.inference import predict_outputs
+
+    torch.manual_seed(0)
+    net = PAISNet(filters=(4, 8), head_width=8, k=2).eval()
+    x = np.random.default_rng(0).normal(size=(32, 32)).astype(np.float32)
+    heat, vec, maps = predict_outputs(net, x, tile_shape=32, overlap=0, tta=True)
+    # the averaged outputs of a flipped image are the flipped outputs, vectors' y component negated
+    heat_f, vec_f, maps_f = predict_outputs(net, x[::-1].copy(), tile_shape=32, overlap=0, tta=True)
+    np.testing.assert_allclose(heat_f, heat[::-1], atol=1e-5)
+    np.testing.assert_allclose(maps_f, maps[:, ::-1], atol=1e-4)
+    np.testing.assert_allclose(vec_f[:, 0], -vec[:, 0, ::-1], atol=1e-4)
+    np.testing.assert_allclose(vec_f[:, 1], vec[:, 1, ::-1], atol=1e-4)
+    # and of a transposed image the transposed outputs, vector components swapped
+    heat_t, vec_t, _ = predict_outputs(net, x.T.copy(), tile_shape=32, overlap=0, tta=True)
+    np.testing.assert_allclose(heat_t, heat.T, atol=1e-5)
+    np.testing.assert_allclose(vec_t[:, 0], np.swapaxes(vec[:, 1], -1, -2), atol=1e-4)

@@ -88,7 +88,7 @@ def test_tiny_training_resumes_and_tunes(checkpoint, tmp_path):
     best = tune_pais(out, val_images=1)
     meta = torch.load(out, weights_only=True)["meta"]
     assert meta["inference"]["threshold"] == best["threshold"] and meta["validation"]["n_images"] == 1
-    assert set(meta["inference"]) >= {"threshold", "nms_radius", "footprint_snr", "dilate", "background"}
+    assert set(meta["inference"]) >= {"threshold", "nms_radius", "tta", "footprint_snr", "dilate", "background"}
 
 
 def test_cli_errors(checkpoint, tmp_path, capsys):
