@@ -133,7 +133,12 @@ def run_sep(data, rms, fwhm, *, thresh, minarea, deblend_nthresh, deblend_cont):
     if n == 0:
         return np.zeros(0), np.zeros(0), {"isophotal": np.zeros(0), "kron": np.zeros(0)}
     x, y = np.asarray(objs["x"], float), np.asarray(objs["y"], float)
-    a, b, theta = objs["a"], objs["b"], objs["theta"]
+    # degenerate (one- or two-pixel-wide) objects have b = 0: give them a minimal ellipse (the
+    # FLUX_AUTO minimum circle below replaces their Kron flux anyway); sep's float32 theta can
+    # exceed pi/2 by a rounding step, which sum_ellipse refuses
+    a = np.maximum(np.nan_to_num(objs["a"], nan=0.5), 0.5)
+    b = np.maximum(np.nan_to_num(objs["b"], nan=0.5), 0.5)
+    theta = np.clip(np.nan_to_num(objs["theta"].astype(float), nan=0.0), -np.pi / 2, np.pi / 2)
     ids = np.arange(1, n + 1, dtype=np.int32)
     kronrad, _ = sep.kron_radius(data, x, y, a, b, theta, 6.0, seg_id=ids, segmap=segmap)
     kronrad = np.where(np.isfinite(kronrad), kronrad, 0.0)
