@@ -364,6 +364,21 @@ def real_image(best, ours):
     return rows
 
 
+def _machine():
+    """CPU model and core count, for the report."""
+    model = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return f"{model}, {os.cpu_count()} cores (shared), {platform.system()}, Python {platform.python_version()}"
+
+
 def _fmt_setting(setting):
     return ", ".join(f"{k}={v:g}" for k, v in setting.items())
 
@@ -374,8 +389,7 @@ def report(args, best, tallies, missing, real_rows, wall):
     lines = []
     lines.append(textwrap.dedent(f"""\
         Command: ``python benchmarks/deblending.py --n-tune {args.n_tune} --n-test {args.n_test}``
-        (machine: {platform.machine()}, {platform.system()}, Python {platform.python_version()},
-        shared CPU; wall time {wall:.0f} s). Simulated cut-outs: ``simulate_blends`` defaults (64x64,
+        (machine: {_machine()}; one thread; wall time {wall:.0f} s). Simulated cut-outs: ``simulate_blends`` defaults (64x64,
         1-6 sources, PSF FWHM 3.5 px, Moffat beta 2.5); {args.n_tune} tuning cut-outs (seeds
         {args.tune_seed0}-{args.tune_seed0 + args.n_tune - 1}) choose the classical settings,
         {args.n_test} benchmark cut-outs (seeds {args.seed0}-{args.seed0 + args.n_test - 1}) are scored.
