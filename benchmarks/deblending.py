@@ -387,12 +387,14 @@ def _fmt_setting(setting):
 def report(args, best, tallies, missing, real_rows, wall):
     names = list(tallies)
     lines = []
+    seeds = (f"{args.n_tune} tuning cut-outs (seeds {args.tune_seed0}-{args.tune_seed0 + args.n_tune - 1}) "
+             f"choose the classical settings, {args.n_test} benchmark cut-outs (seeds "
+             f"{args.seed0}-{args.seed0 + args.n_test - 1}) are scored.")
     lines.append(textwrap.dedent(f"""\
         Command: ``python benchmarks/deblending.py --n-tune {args.n_tune} --n-test {args.n_test}``
-        (machine: {_machine()}; one thread; wall time {wall:.0f} s). Simulated cut-outs: ``simulate_blends`` defaults (64x64,
-        1-6 sources, PSF FWHM 3.5 px, Moffat beta 2.5); {args.n_tune} tuning cut-outs (seeds
-        {args.tune_seed0}-{args.tune_seed0 + args.n_tune - 1}) choose the classical settings,
-        {args.n_test} benchmark cut-outs (seeds {args.seed0}-{args.seed0 + args.n_test - 1}) are scored.
+        (machine: {_machine()}; one thread; wall time {wall:.0f} s).
+        Simulated cut-outs: ``simulate_blends`` defaults (64x64, 1-6 sources, PSF FWHM 3.5 px,
+        Moffat beta 2.5); {seeds}
         Matching radius: each true source's PSF-convolved half-light radius. Flux error:
         median ``|f - f_true| / f_true`` over matched sources."""))
     if missing:
