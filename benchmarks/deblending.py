@@ -44,6 +44,7 @@ Usage::
 
     python benchmarks/deblending.py                      # 40 tuning + 300 test cut-outs, updates docs
     python benchmarks/deblending.py --n-tune 8 --n-test 30 --no-docs
+    python benchmarks/deblending.py --pais-weights pais.pt      # weights not (yet) in the registry
 
 The report is printed and written between ``.. deblending-start`` and ``.. deblending-end`` in
 docs/performance.rst.
@@ -167,13 +168,14 @@ def _catalog_xy_flux(cat):
     raise FinderUnavailable("the catalogue has no flux column")
 
 
-def make_ours():
+def make_ours(pais_weights=None):
     """Our finders that can run here: name -> callable(hdu) -> (x, y, flux); and the unavailable ones."""
     ours, missing = {}, {}
     try:
         from astro_mlfinder import NeuralFinder
 
-        pais = NeuralFinder("pais", progress=False, device="cpu")
+        extra = {} if pais_weights is None else {"weights": pais_weights}
+        pais = NeuralFinder("pais", progress=False, device="cpu", **extra)
     except Exception as exc:      # not registered, no weights, no torch: reported, not fatal
         missing["PAIS"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     else:
@@ -461,6 +463,7 @@ def main(argv=None):
     parser.add_argument("--tune-seed0", type=int, default=None)
     parser.add_argument("--seed0", type=int, default=None)
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--pais-weights", help="a local PAIS weights file instead of the registry's")
     args = parser.parse_args(argv)
     from astro_mlfinder.simulate import BENCHMARK_SEED, TUNING_SEED
 
@@ -477,7 +480,7 @@ def main(argv=None):
     except ImportError as exc:
         raise SystemExit(f"benchmarks/deblending.py needs photutils and sep: "
                          f"pip install astro_mlfinder[bench] ({exc})") from exc
-    ours, missing = make_ours()
+    ours, missing = make_ours(args.pais_weights)
     log(f"ours: {sorted(ours)}; unavailable: {missing or 'none'}")
     best = tune(_sims(args.tune_seed0, args.n_tune), log)
     for label, (_, _, s, score) in best.items():
