@@ -273,3 +273,12 @@ def test_write_all(tmp_path, sim):
     with pytest.raises(FileExistsError):
         sim.write_all(*new)
     assert not new[0].exists() and not new[1].exists()
+
+
+def test_empty_image_is_pure_noise():
+    s = simulate_blends(n_blends=0, seed=8)
+    assert len(s.truth) == 0 and s.sources.shape == (0, 64, 64)
+    assert not s.model.any() and not s.labels.any()
+    assert s.data.std() == pytest.approx(s.background_rms, rel=0.05)
+    with pytest.raises(ValueError, match='purpose must be one of'):
+        next(blend_cutouts(1, purpose='test'))
