@@ -76,7 +76,7 @@ def test_same_script_for_classical_and_pais(weights, field):
         return len(cat), sorted(t.colnames), t["f_sum"].unit
 
     hdu = field.to_hdu()
-    n_c, cols_c, unit_c = summary(ClassicalFinder(threshold=4.0)(hdu, progress=False))
+    n_c, cols_c, unit_c = summary(ClassicalFinder()(hdu, progress=False))
     n_n, cols_n, unit_n = summary(NeuralFinder("pais", weights=weights, threshold=0.01, progress=False)(hdu))
     assert cols_c == cols_n and unit_c == unit_n == u.adu
     assert n_c > 0 and n_n > 0
