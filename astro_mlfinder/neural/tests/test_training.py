@@ -148,4 +148,4 @@ def test_train_command_line_reaches_every_training_option(tmp_path, monkeypatch,
     assert main(["train", "unet3d"]) == 1  # no --output
     assert "--output" in capsys.readouterr().err
     assert main(["train", "nope", "--output", "x.pt"]) == 1
-    assert "known models: convosource, unet3d" in capsys.readouterr().err
+    assert "known models: convosource, pais, unet3d" in capsys.readouterr().err

@@ -16,8 +16,10 @@
    attribution of a pixel therefore sums to 1 inside the footprint and 0
    outside, and the deblended images ``attribution * data`` of all sources
    add up to the data inside the footprint. Each footprint pixel is labelled
-   with its largest-attribution source; sources left without a pixel are
-   dropped (with their attribution).
+   with its largest-attribution source. A detection left without a pixel,
+   or whose deblended flux or segment sum is not positive (a noise peak), is
+   dropped and the remaining ones decoded again, so the invariants hold for
+   the sources kept.
 """
 
 import numpy as np
@@ -172,24 +174,26 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
     if mask is not None:
         blank |= np.asarray(mask, dtype=bool)
     centres, score = find_centres(heatmap, threshold, radius, mask=blank)
-    footprint = source_footprint(data, noise, centres, snr=footprint_snr, smooth=smooth, dilate=dilate,
-                                 mask=blank)
-    attribution = attribution_from_claims(centres, vectors, softmax(claim_logits, axis=0),
-                                          max_distance=max_distance, footprint=footprint)
-    labels = np.zeros(data.shape, dtype=np.int32)
-    if len(centres):
+    clean = np.where(blank, 0.0, data)
+    fractions = softmax(claim_logits, axis=0)
+    while True:  # decode; drop sources without pixels or flux; decode again with the others (ends: n shrinks)
+        footprint = source_footprint(data, noise, centres, snr=footprint_snr, smooth=smooth, dilate=dilate,
+                                     mask=blank)
+        attribution = attribution_from_claims(centres, vectors, fractions, max_distance=max_distance,
+                                              footprint=footprint)
+        labels = np.zeros(data.shape, dtype=np.int32)
+        if not len(centres):
+            break
         best = np.argmax(attribution, axis=0)
         has = footprint & (attribution.max(axis=0) > 0)
         labels[has] = best[has] + 1
-        present = np.zeros(len(centres) + 1, dtype=bool)
-        present[np.unique(labels)] = True
-        present[0] = False
-        keep = present[1:]
-        remap = np.zeros(len(centres) + 1, dtype=np.int32)
-        remap[present] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-        labels = remap[labels]
-        centres, score, attribution = centres[keep], score[keep], attribution[keep]
-    clean = np.where(blank, 0.0, data)
+        flux = np.einsum("nyx,yx->n", attribution.astype(np.float64), clean)
+        segment_sum = np.bincount(labels.ravel(), weights=clean.ravel(), minlength=len(centres) + 1)[1:]
+        n_pix = np.bincount(labels.ravel(), minlength=len(centres) + 1)[1:]
+        keep = (n_pix > 0) & (flux > 0) & (segment_sum > 0)
+        if keep.all():
+            break
+        centres, score = centres[keep], score[keep]
     flux = np.einsum("nyx,yx->n", attribution.astype(np.float64), clean) if len(centres) else np.zeros(0)
     return {"centres": centres, "score": score, "attribution": attribution, "labels": labels,
             "footprint": footprint, "flux": flux}

@@ -74,3 +74,19 @@ def test_sources_without_pixels_are_dropped():
     assert len(out["centres"]) == len(out["score"]) == out["attribution"].shape[0] == len(out["flux"])
     assert out["labels"].max() == len(out["centres"])
     assert np.allclose(out["centres"][0], [30.0, 30.0])
+
+
+def test_detections_without_positive_flux_are_dropped_and_the_rest_decoded_again():
+    centres = [(30.0, 30.0), (8.0, 8.0)]
+    data, models = gaussian_blend(centres, [3000.0, 50.0], [2.5, 1.5], noise=1.0)
+    data[4:13, 4:13] = -3.0  # the claims give the second source its pixels, but the data there are negative
+    pcr = encode_pcr(models, centres=centres)
+    first = decode_outputs(pcr["center_of_mass"], pcr["claim_vectors"], _logits(pcr["claim_maps"]),
+                           np.where(np.arange(64)[:, None] < 20, 1.0, data), 1.0, threshold=0.5, footprint_snr=0.5)
+    assert len(first["centres"]) == 2  # with positive data there it is kept
+    out = decode_outputs(pcr["center_of_mass"], pcr["claim_vectors"], _logits(pcr["claim_maps"]), data, 1.0,
+                         threshold=0.5, footprint_snr=2.0, dilate=1)
+    assert len(out["centres"]) == 1 and np.allclose(out["centres"][0], [30.0, 30.0])
+    sums = out["attribution"].sum(axis=0)
+    assert np.allclose(sums[out["footprint"]], 1.0, atol=1e-5) and np.all(sums[~out["footprint"]] == 0)
+    assert out["flux"][0] > 0 and out["labels"].max() == 1
