@@ -91,3 +91,17 @@ def test_errors(weights):
         NeuralFinder("pais", threshold=2.0)
     with pytest.raises(ValueError, match="PAIS needs a noisy image"):
         NeuralFinder("pais", weights=weights, progress=False)(np.ones((32, 32)))
+
+
+def test_registered_weights_load_with_their_tuned_parameters():
+    from astro_mlfinder.neural.weights import get_entry
+
+    entry = get_entry("pais")
+    finder = NeuralFinder("pais", device="cpu", progress=False)
+    networks, info = finder.load_model()
+    assert info["weights"]["sha256"] == entry["files"][0]["sha256"]
+    assert networks["pais"].config == entry["config"]
+    params = finder.inference_params()
+    for key in ("threshold", "nms_radius", "tta", "footprint_snr", "dilate", "background"):
+        assert params[key] == entry["inference"][key]
+    assert entry["hardware"]["device"] == "cpu" and entry["training"]["train_seeds"][0] == 5_000_000
