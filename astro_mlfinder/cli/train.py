@@ -29,7 +29,9 @@ def _cmd_train(args):
 
         return train_hi_reliability(args)
     if str(args.model).lower() == "deepfocus":
-        return _train_deepfocus(args)
+        from ._deepfocus import train_deepfocus
+
+        return train_deepfocus(args)
     if args.tune and str(args.model).lower() == "convosource":
         from ..neural._torch import require_torch
         from ..neural.models.convosource.training import tune_convosource
@@ -40,6 +42,10 @@ def _cmd_train(args):
         args.tune = None
         if not args.export:
             return 0
+    if args.tune and str(args.model).lower() == "pais":
+        from ._pais import tune_pais
+
+        return tune_pais(args)
     if args.tune or args.export:
         from ..neural.training import export_weights, tune_checkpoint
 
@@ -59,6 +65,10 @@ def _cmd_train(args):
         raise ValueError("train needs --output FILE (the checkpoint to write), or --tune / --export")
     if args.model.lower() == "convosource":
         return _train_convosource(args)
+    if args.model.lower() == "pais":
+        from ._pais import train_pais
+
+        return train_pais(args)
     if args.batch_size is None:
         args.batch_size = 4
     kwargs = {"steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "resume": args.resume,
@@ -94,6 +104,8 @@ def _train_convosource(args):
 
     if args.batch_size is None:
         args.batch_size = 32
+    args.train_images = 100 if args.train_images is None else args.train_images
+    args.val_images = 6 if args.val_images is None else args.val_images
     words = ["astro-mlfinder", "train", "convosource", "--epochs", args.epochs, "--batch-size", args.batch_size,
              "--lr", args.lr, "--train-images", args.train_images, "--val-images", args.val_images,
              "--seed", args.seed, "--output", args.output]
@@ -110,69 +122,11 @@ def _train_convosource(args):
     return 0
 
 
-def _shape(text, flag):
-    from ..core.tiling import as_tuple
-
-    return None if text is None else as_tuple(text, 3, flag, minimum=16)
-
-
-def _train_deepfocus(args):
-    """``train deepfocus``: the six networks on simulated ALMA cubes; or ``--tune DIR`` / ``--export DIR WEIGHTS``."""
-    import json
-    import shlex
-
-    from ..neural.models.deepfocus import export, training
-
-    if args.num_threads:
-        from ..neural._torch import require_torch
-
-        require_torch("training").set_num_threads(args.num_threads)
-    if args.tune or args.export:
-        if args.tune:
-            best = training.retune_deepfocus(args.tune, val_cubes=args.val_cubes, val_shape=_shape(
-                args.val_shape, "--val-shape"), device=args.device, progress=_progress(args))
-            print(json.dumps(best, indent=1))
-        if args.export:
-            source, destination = args.export
-            print(json.dumps(export.export_deepfocus(source, destination), indent=1))
-        return 0
-    if args.train_cubes is None:
-        args.train_cubes = 64
-    output = args.output or args.resume
-    if not output:
-        raise ValueError("train deepfocus needs --output DIR (checkpoint, cube cache and the six networks), "
-                         "or --resume DIR, --tune DIR or --export DIR WEIGHTS_DIR")
-    words = ["astro-mlfinder", "train", "deepfocus", "--output", output, "--size", args.size,
-             "--train-cubes", args.train_cubes, "--val-cubes", args.val_cubes, "--blobs-steps", args.blobs_steps,
-             "--blobs-batch", args.blobs_batch, "--gru-steps", args.gru_steps, "--resnet-steps", args.resnet_steps,
-             "--stage2-steps", args.stage2_steps,
-             "--seed", args.seed]
-    for flag, value in (("--cube-shape", args.cube_shape), ("--val-shape", args.val_shape),
-                        ("--batch-size", args.batch_size), ("--num-threads", args.num_threads),
-                        ("--device", args.device), ("--resume", args.resume)):
-        if value is not None:
-            words += [flag, value]
-    kwargs = {"batch_size": args.batch_size} if args.batch_size else {}
-    result = training.train_deepfocus(
-        output=output, train_cubes=args.train_cubes, val_cubes=args.val_cubes,
-        cube_shape=_shape(args.cube_shape, "--cube-shape") or (128, 128, 128),
-        val_shape=_shape(args.val_shape, "--val-shape"), size=args.size, blobs_steps=args.blobs_steps,
-        blobs_batch=args.blobs_batch,
-        gru_steps=args.gru_steps, resnet_steps=args.resnet_steps, stage2_steps=args.stage2_steps,
-        resume=bool(args.resume), device=args.device, progress=_progress(args), seed=args.seed,
-        num_threads=args.num_threads, command=shlex.join(str(w) for w in words), **kwargs)
-    _say(args, f"trained deepfocus; the six networks are in {output} (NeuralFinder('deepfocus', weights={output!r}))")
-    if result.get("validation"):
-        v = result["validation"]
-        _say(args, f"validation: precision {v['precision']:.3f} recall {v['recall']:.3f} F1 {v['f1']:.3f}")
-    return 0
-
-
 def add_parser(sub):
     """Add the ``train`` command to the sub-parsers ``sub``."""
     p = sub.add_parser("train", help="train a neural model (or tune / export a checkpoint)")
     p.add_argument("model", nargs="?", default="unet3d",
-                   help="registered model: unet3d (default), convosource, deepfocus; or hi_reliability (the "
+                   help="registered model: unet3d (default), convosource, deepfocus, pais; or hi_reliability (the "
                         "candidate scorer of ClassicalFinder(reliability='neural'))")
     p.add_argument("--data", default="sim:hi", help="'sim:hi' or a directory of NAME.fits + NAME_mask.fits pairs")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
@@ -180,15 +134,20 @@ def add_parser(sub):
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--base-channels", type=int, help="network width (default 16)")
     p.add_argument("--steps-per-epoch", type=int, default=100, help="optimiser steps per epoch (default 100)")
-    p.add_argument("--batch-size", type=int, help="crops per step (default 4 for unet3d, 32 for convosource)")
+    p.add_argument("--batch-size", type=int,
+                   help="crops per step (default 4 for unet3d, 32 for convosource, 16 for pais)")
     p.add_argument("--crop-shape", help="z,y,x of the training crops (default 128,64,64)")
     p.add_argument("--lr", type=float, default=2e-3, help="initial Adam learning rate (decays to lr/10)")
     p.add_argument("--num-threads", type=int, help="CPU threads for PyTorch")
     p.add_argument("--val-cubes", type=int, default=8, help="validation cubes (0: no validation, no tuning)")
-    p.add_argument("--train-images", type=int, default=100,
-                   help="convosource: simulated 256x256 training images (seeds 1000000 on)")
-    p.add_argument("--val-images", type=int, default=6,
-                   help="convosource: validation images (seeds 2000000 on)")
+    p.add_argument("--train-images", type=int,
+                   help="convosource: simulated 256x256 training images (seeds 1000000 on; default 100); "
+                        "pais: 64x64 blend cut-outs (simulate.blends training seeds; default 2000)")
+    p.add_argument("--val-images", type=int,
+                   help="convosource: validation images (seeds 2000000 on; default 6); "
+                        "pais: validation cut-outs (simulate.blends validation seeds; default 100)")
+    p.add_argument("--max-minutes", type=float,
+                   help="pais: stop after the epoch that passes this wall time (resume later with --resume)")
     p.add_argument("--thresholds", default="3.0,3.5",
                    help="hi_reliability: thresholds of the ClassicalFinder candidate finders (default 3.0,3.5)")
     p.add_argument("--resume", help="checkpoint to resume from (deepfocus: the output directory)")
@@ -219,7 +178,8 @@ def add_parser(sub):
     p.add_argument("--tune", metavar="CHECKPOINT",
                    help="only tune CHECKPOINT: unet3d threshold/min_size/tta on 16 validation cubes 256x96x96; "
                         "convosource peak threshold on its validation images; deepfocus (a directory) the "
-                        "detection threshold and S/N cuts on --val-cubes validation cubes")
+                        "detection threshold and S/N cuts on --val-cubes validation cubes; pais NMS "
+                        "threshold/radius and footprint on its validation cut-outs")
     p.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "WEIGHTS"),
                    help="only write a compact float16 weights file from CHECKPOINT (deepfocus: the six files of "
                         "a trained directory into the WEIGHTS directory, printing their registry entry)")

@@ -14,6 +14,7 @@ import numpy as np
 from astropy import units as u
 
 from ..config import version
+from .attribution import AttributionMixin, check_attribution
 from .exceptions import AstroMLFinderWarning
 from .inputs import ImageData
 from .measure2d import IMAGE_COLUMNS
@@ -111,7 +112,7 @@ def _param_property(name, doc):
     return property(getter)
 
 
-class SourceCatalog:
+class SourceCatalog(AttributionMixin):
     """Catalogue of the sources in a label image or cube.
 
     Mirrors `photutils.segmentation.SourceCatalog`: columns are lazily
@@ -130,7 +131,9 @@ class SourceCatalog:
         columns). Values may be Quantities.
     products : dict, optional
         Extra arrays produced by the finder (``mask_raw``, ``filtered``,
-        ``noise``, ``probability``...), used by `write_products`.
+        ``noise``, ``probability``...), used by `write_products`; a
+        deblender's ``attribution`` ``(n_src, *shape)`` gives ``cat.attribution``
+        and ``cat.deblended_images`` (`astro_mlfinder.core.attribution`).
     meta : dict, optional
         Provenance; ``meta['finder']`` records the finder and its parameters.
     physical : bool, optional
@@ -178,6 +181,7 @@ class SourceCatalog:
                     f"column {key!r} has {len(values)} values but the segment holds {len(self._ids_all)} sources"
                 )
             self._extra[key] = values
+        check_attribution(self.products, segment.shape, len(self._ids_all))  # cat.attribution (core/attribution.py)
         self._index = None  # None = all sources; else an index array into _ids_all
         self._cache = {} if params is None else {"params": dict(params)}
 
@@ -445,7 +449,8 @@ class SourceCatalog:
         out = {}
         lon_name, lat_name = self._celestial_names
         for suffix, keys in (("", ("x", "y", "z")), ("_peak", ("x_peak", "y_peak", "z_peak"))):
-            pix = [np.asarray(params[k], dtype=float) for k in keys[: self.ndim]]
+            # a finder's own position columns (PAIS centres) take precedence, as in every other column
+            pix = [np.asarray(u.Quantity(self._extra.get(k, params[k])).value, dtype=float) for k in keys[: self.ndim]]
             world = wcs.pixel_to_world_values(*pix)
             celestial_axes = [wcs.wcs.lng, wcs.wcs.lat]
             out[lon_name + suffix] = np.asarray(world[celestial_axes[0]]) * u.deg

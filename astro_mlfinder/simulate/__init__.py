@@ -13,6 +13,13 @@ from astro_mlfinder.simulate.alma import (
     simulate_alma_cube,
 )
 from astro_mlfinder.simulate.augment import cutmix
+from astro_mlfinder.simulate.blends import (
+    BLEND_SEEDS,
+    BlendSimulation,
+    blend_cutouts,
+    make_optical_header,
+    simulate_blends,
+)
 from astro_mlfinder.simulate.continuum import (
     ContinuumSimulation,
     make_continuum_header,
@@ -35,3 +42,4 @@ __all__ = ['ALMA_FAST_PARAMS', 'ALMA_SEEDS', 'CO21_REST_FREQUENCY', 'ALMASimulat
            'cutmix', 'make_continuum_header', 'make_hi_header', 'random_realism',
            'simulate_continuum_image', 'simulate_hi_cube', 'simulate_telescope_cube', 'TELESCOPES',
            'draw_instrument', 'to_telescope_hdu']
+__all__ += ['BLEND_SEEDS', 'BlendSimulation', 'blend_cutouts', 'make_optical_header', 'simulate_blends']

@@ -148,7 +148,7 @@ def test_registry_imports_without_torch():
         "import sys; sys.modules['torch'] = None\n"
         "from astro_mlfinder.neural.models import get_model, available_models\n"
         "m = get_model('unet3d')\n"
-        "assert {'convosource', 'deepfocus', 'unet3d'} <= set(available_models())\n"
+        "assert {'convosource', 'deepfocus', 'pais', 'unet3d'} <= set(available_models())\n"
         "assert m.ndim == 3 and m.defaults['tile_shape']\n"
         "try:\n"
         "    m.network_class()\n"
