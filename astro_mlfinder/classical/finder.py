@@ -24,6 +24,21 @@ def _check_nonneg_int(name, value):
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
 
 
+def _make_scorer(name, weights, threshold):
+    """The registered candidate scorer ``name`` (`astro_mlfinder.core.scorers`), created now so that a
+    missing dependency or weights file is reported before any search."""
+    from ..core.scorers import get_scorer
+
+    options = {}
+    if weights is not None:
+        options["weights"] = weights
+    if threshold is not None:
+        if not 0 <= threshold <= 1:
+            raise ValueError(f"reliability_neural_threshold must lie in [0, 1], got {threshold!r}")
+        options["threshold"] = threshold
+    return get_scorer(name, **options)
+
+
 class ClassicalFinder(Finder):
     """SoFiA-2 2.5.1's source-finding pipeline, re-implemented with numpy/scipy/numba.
 
@@ -62,8 +77,21 @@ class ClassicalFinder(Finder):
         Drop negative pixels while linking (``linker.positivity``).
     keep_negative : bool
         Keep sources with negative total flux (``linker.keepNegative``).
-    reliability : bool
-        Run the negative-source KDE reliability filter (``reliability.enable``).
+    reliability : bool or str
+        ``True``: run SoFiA-2's negative-source KDE reliability filter
+        (``reliability.enable``); ``False`` (default): no filter; a name
+        registered in `astro_mlfinder.core.scorers`, such as ``'neural'``
+        (the ``hi_reliability`` 3D CNN, needs PyTorch: ``pip install
+        'astro_mlfinder[neural]'``), scores every candidate, keeps those whose
+        score reaches ``reliability_neural_threshold`` and puts the score in
+        the ``rel`` column. ``'neural'`` is meant for cubes searched at a low
+        threshold (3-3.5) and has no SoFiA-2 parameter-file equivalent.
+    reliability_neural_threshold : float or None
+        Minimum score of a kept candidate with a named scorer; None: the
+        threshold tuned on validation cubes and stored with the weights.
+    reliability_neural_weights : str or None
+        Weights of a named scorer: a registry name or a file; None: the
+        scorer's default (``'hi_reliability'``).
     dilation : bool
         Dilate source masks (``dilation.enable``).
     physical : bool
@@ -171,6 +199,8 @@ class ClassicalFinder(Finder):
         reliability_iterations=30,
         reliability_tolerance=0.05,
         reliability_catalog=None,
+        reliability_neural_threshold=None,
+        reliability_neural_weights=None,
         # dilation
         dilation=False,
         dilation_iterations_xy=10,
@@ -241,7 +271,7 @@ class ClassicalFinder(Finder):
         self.max_fill = float(max_fill)
         self.positivity = bool(positivity)
         self.keep_negative = bool(keep_negative)
-        self.reliability = bool(reliability)
+        self.reliability = reliability if isinstance(reliability, str) else bool(reliability)
         self.reliability_parameters = tuple(reliability_parameters)
         self.reliability_threshold = float(reliability_threshold)
         self.reliability_scale_kernel = float(reliability_scale_kernel)
@@ -251,6 +281,9 @@ class ClassicalFinder(Finder):
         self.reliability_iterations = reliability_iterations
         self.reliability_tolerance = float(reliability_tolerance)
         self.reliability_catalog = reliability_catalog
+        self.reliability_neural_threshold = (None if reliability_neural_threshold is None
+                                             else float(reliability_neural_threshold))
+        self.reliability_neural_weights = reliability_neural_weights
         self.dilation = bool(dilation)
         self.dilation_iterations_xy = dilation_iterations_xy
         self.dilation_iterations_z = dilation_iterations_z
@@ -293,7 +326,11 @@ class ClassicalFinder(Finder):
             raise ValueError("threshold_finder_threshold must be positive")
         if not (self.scfind or self.threshold_finder):
             raise ValueError("no finder enabled: set scfind=True or threshold_finder=True")
-        if self.reliability:
+        self._scorer = None
+        if isinstance(self.reliability, str):
+            self._scorer = _make_scorer(self.reliability, self.reliability_neural_weights,
+                                        self.reliability_neural_threshold)
+        elif self.reliability:
             if self.keep_negative:
                 raise ValueError("keep_negative cannot be used with reliability (negative sources define the noise)")
             if self.positivity:
@@ -342,7 +379,12 @@ class ClassicalFinder(Finder):
         """Return this finder's settings as SoFiA-2 parameters; write them to ``path`` if given."""
         from ..io.sofia_par import finder_kwargs_to_par, write_par
 
-        params = finder_kwargs_to_par({k: v for k, v in self.get_params().items() if k != "image_defaults"})
+        if isinstance(self.reliability, str):
+            raise ValueError(f"reliability={self.reliability!r} (a candidate scorer of astro_mlfinder) has no "
+                             "SoFiA-2 equivalent; use reliability=True (SoFiA-2's filter) or False to write a "
+                             "parameter file")
+        skip = ("image_defaults", "reliability_neural_threshold", "reliability_neural_weights")
+        params = finder_kwargs_to_par({k: v for k, v in self.get_params().items() if k not in skip})
         if path is not None:
             write_par(params, path, overwrite=overwrite)
         return params
@@ -408,6 +450,10 @@ class ClassicalFinder(Finder):
         """
         if image.ndim == 2:
             from .image2d import run_image
+
+            if isinstance(self.reliability, str):
+                raise ValueError(f"reliability={self.reliability!r} scores cube candidates; use reliability=True "
+                                 "(SoFiA-2's filter) or False for 2D images")
 
             return run_image(self, image, mask, progress)
         if self.region is not None and len(self.region) != 6:

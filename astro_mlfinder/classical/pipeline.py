@@ -240,7 +240,7 @@ def link(finder, state):
         min_size_xy=finder.min_size_xy, min_size_z=finder.min_size_z, max_size_xy=finder.max_size_xy,
         max_size_z=finder.max_size_z, min_pixels=finder.min_pixels, max_pixels=finder.max_pixels,
         min_fill=finder.min_fill, max_fill=finder.max_fill, positivity=finder.positivity,
-        remove_negative=not (finder.reliability or finder.keep_negative), global_rms=state.meta["global_rms"],
+        remove_negative=not (finder.reliability is True or finder.keep_negative), global_rms=state.meta["global_rms"],
     )
     state.linked = linked
     state.labels = linked.labels
@@ -256,8 +256,30 @@ def _linker_columns(linked, keep, rel):
     return columns
 
 
-def reliability(finder, state):
-    """Reliability filter (when enabled): measure ``rel``, drop unreliable sources and relabel."""
+def _score_candidates(finder, state, progress):
+    """Reliability by a registered candidate scorer (``reliability='neural'``): ``rel`` = its score."""
+    from . import reliability as _reliability
+
+    scorer = finder._scorer
+    n = len(state.linked.n_pix)
+    scores = np.asarray(scorer(state.work, state.labels, n, progress=progress), dtype=float)
+    if scores.shape != (n,):
+        raise RuntimeError(f"candidate scorer {finder.reliability!r} returned {scores.shape} scores for {n} candidates")
+    threshold = float(scorer.threshold)
+    state.keep = scores >= threshold
+    state.meta["reliability"] = {**getattr(scorer, "params", {"scorer": finder.reliability}), "threshold": threshold,
+                                 "n_candidates": n, "n_kept": int(state.keep.sum())}
+    state.labels = _reliability.relabel(state.labels, state.keep, inplace=True)
+    state.columns = _linker_columns(state.linked, state.keep, scores)
+    return state
+
+
+def reliability(finder, state, progress=False):
+    """Reliability filter (when enabled): measure ``rel``, drop unreliable sources and relabel.
+
+    ``finder.reliability`` True runs SoFiA-2's filter; a scorer name (``'neural'``) scores every
+    candidate with the scorer created by the finder (`astro_mlfinder.core.scorers`).
+    """
     from . import reliability as _reliability
 
     if not finder.reliability:
@@ -266,6 +288,8 @@ def reliability(finder, state):
     if not len(linked.n_pix):
         warnings.warn("no sources were linked; reliability was not measured", AstroMLFinderWarning, stacklevel=3)
         return state
+    if isinstance(finder.reliability, str):
+        return _score_candidates(finder, state, progress)
     exclude = None
     if finder.reliability_catalog is not None:
         exclude = _reliability.read_exclusion_catalog(finder.reliability_catalog, state.image.wcs)
@@ -324,7 +348,7 @@ def run(finder, image, mask=None, progress=True):
     state = prepare(finder, image, mask)
     detect(finder, state, progress)
     link(finder, state)
-    reliability(finder, state)
+    reliability(finder, state, progress)
     dilate(finder, state)
     return segmentation(finder, state)
 

@@ -74,6 +74,7 @@ def check_supported(finder):
         ("ripple_filter", bool(finder.ripple_filter)), ("threshold_finder", bool(finder.threshold_finder)),
         ("dilation", bool(finder.dilation)), ("scfind=False", not finder.scfind), ("link=False", not finder.link),
         (f"statistic={finder.statistic!r}", str(finder.statistic).lower() == "gauss"),
+        (f"reliability={finder.reliability!r}", isinstance(finder.reliability, str)),
     ]
     for name, active in unsupported:
         if active:
@@ -519,7 +520,7 @@ def select(finder, columns, context, beam_area=1.0, wcs=None):
         bad |= fill < finder.min_fill
     if finder.max_fill > 0.0:
         bad |= fill > finder.max_fill
-    if not (finder.reliability or finder.keep_negative):
+    if not (finder.reliability is True or finder.keep_negative):
         bad |= columns["f_sum"] < 0.0
     linked = {k: np.asarray(v)[~bad] for k, v in columns.items()}
     keep = ~bad

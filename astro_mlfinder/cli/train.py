@@ -23,6 +23,11 @@ def _train_command(args):
 def _cmd_train(args):
     from ..neural import get_model, train
 
+    if str(args.model).lower() == "hi_reliability":  # the candidate scorer of ClassicalFinder(reliability='neural')
+        from ._hi_reliability import train_hi_reliability
+
+        return train_hi_reliability(args)
+
     if args.tune and str(args.model).lower() == "convosource":
         from ..neural._torch import require_torch
         from ..neural.models.convosource.training import tune_convosource
@@ -98,7 +103,9 @@ def _train_convosource(args):
 def add_parser(sub):
     """Add the ``train`` command to the sub-parsers ``sub``."""
     p = sub.add_parser("train", help="train a neural model (or tune / export a checkpoint)")
-    p.add_argument("model", nargs="?", default="unet3d", help="registered model: unet3d (default), convosource")
+    p.add_argument("model", nargs="?", default="unet3d",
+                   help="registered model: unet3d (default), convosource; or hi_reliability (the candidate scorer "
+                        "of ClassicalFinder(reliability='neural'))")
     p.add_argument("--data", default="sim:hi", help="'sim:hi' or a directory of NAME.fits + NAME_mask.fits pairs")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     p.add_argument("--output", help="checkpoint to write (rewritten every epoch)")
@@ -114,6 +121,10 @@ def add_parser(sub):
                    help="convosource: simulated 256x256 training images (seeds 1000000 on)")
     p.add_argument("--val-images", type=int, default=6,
                    help="convosource: validation images (seeds 2000000 on)")
+    p.add_argument("--train-cubes", type=int, default=160,
+                   help="hi_reliability: simulated training cubes (seeds 3000000 on)")
+    p.add_argument("--thresholds", default="3.0,3.5",
+                   help="hi_reliability: thresholds of the ClassicalFinder candidate finders (default 3.0,3.5)")
     p.add_argument("--resume", help="checkpoint to resume from")
     p.add_argument("--seed", type=int, default=0, help="random seed of the data and the initial weights")
     _quiet_options(p)

@@ -16,7 +16,13 @@ if it is missing.
 """
 
 from .finder import NeuralFinder
-from .models import available_models, get_model, get_model_spec, register_model
+from .models import (
+    available_models,
+    get_model,
+    get_model_spec,
+    hi_reliability,  # noqa: F401  (registers the 'neural' candidate scorer of ClassicalFinder)
+    register_model,
+)
 from .weights import fetch, fetch_all, list_weights, load_weights, verify
 
 __all__ = [

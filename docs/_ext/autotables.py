@@ -89,9 +89,26 @@ def render_classical_parameters():
             continue
         entry = mapping.get(name)
         key = f"``{entry.sofia_key}``" if entry else "(none)"
-        meaning = _one_line(entry.meaning + (f" {entry.note}" if entry.note else "")) if entry else ""
+        if entry:
+            meaning = _one_line(entry.meaning + (f" {entry.note}" if entry.note else ""))
+        else:  # a keyword without SoFiA-2 key: its description in the class docstring
+            meaning = _one_line(" ".join(_class_parameters("astro_mlfinder.ClassicalFinder").get(name, ())))
         rows.append((f"``{name}``", _literal(param.default), key, meaning))
     return "\n".join(_list_table(("Keyword", "Default", "SoFiA-2 key", "Meaning"), rows, (20, 14, 24, 42)))
+
+
+@lru_cache
+def _class_parameters(dotted):
+    """``{name: description lines}`` of the numpydoc ``Parameters`` of the class ``dotted``."""
+    from numpydoc.docscrape import ClassDoc
+
+    module, _, name = dotted.rpartition(".")
+    cls = getattr(__import__(module, fromlist=[name]), name)
+    out = {}
+    for param in ClassDoc(cls)["Parameters"]:
+        for part in param.name.split(","):
+            out[part.strip()] = tuple(param.desc)
+    return out
 
 
 # ----------------------------------------------------------------- any class

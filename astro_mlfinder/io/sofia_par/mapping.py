@@ -137,7 +137,11 @@ FINDER_MAPPING = (
     _m("linker.maxFill", "max_fill"),
     _m("linker.positivity", "positivity"),
     _m("linker.keepNegative", "keep_negative"),
-    _m("reliability.enable", "reliability"),
+    _m("reliability.enable", "reliability", note=(
+        "ClassicalFinder also takes reliability='neural': candidates scored by the hi_reliability 3D CNN "
+        "(astro_mlfinder.neural, needs PyTorch; threshold reliability_neural_threshold, weights "
+        "reliability_neural_weights), which has no SoFiA-2 equivalent: such a finder cannot be written as a "
+        "parameter file.")),
     _m("reliability.parameters", "reliability_parameters"),
     _m("reliability.threshold", "reliability_threshold"),
     _m("reliability.scaleKernel", "reliability_scale_kernel"),
@@ -180,6 +184,8 @@ FINDER_MAPPING = (
 # fmt: on
 
 _FINDER_ARGS = {e.argument: e.sofia_key for e in FINDER_MAPPING if e.target == "finder"}
+#: ClassicalFinder keywords of a named candidate scorer (reliability='neural'): no SoFiA-2 key.
+_SCORER_ARGS = ("reliability_neural_threshold", "reliability_neural_weights")
 _OUTPUT_ARGS = {e.argument: e.sofia_key for e in FINDER_MAPPING if e.target == "output"}
 
 
@@ -240,6 +246,13 @@ def finder_kwargs_to_par(kwargs, params=None):
     """
     params = SofiaParameters() if params is None else as_sofia_parameters(params).copy()
     for name, value in kwargs.items():
+        if name == "reliability" and isinstance(value, str):
+            raise ValueError(f"reliability={value!r} (a candidate scorer of astro_mlfinder) has no SoFiA-2 "
+                             "equivalent (reliability.enable is true or false); use ClassicalFinder for it, or "
+                             "reliability=True for SoFiA-2's filter")
+        if name in _SCORER_ARGS:
+            raise ValueError(f"{name} belongs to ClassicalFinder(reliability='neural'), which has no SoFiA-2 "
+                             "equivalent; use ClassicalFinder for it")
         if name not in _FINDER_ARGS:
             closest = _closest(name, list(_FINDER_ARGS))
             raise ValueError(f"unknown ClassicalFinder keyword {name!r}; did you mean {closest!r}?")
