@@ -324,15 +324,15 @@ def benchmark(sims, best, ours):
     return tallies
 
 
-def real_image(best, ours):
+def real_image(best, ours, folder=REAL):
     """How many of the 65 SExtractor objects of sep_image.fits every finder recovers."""
     import sep
     from astropy.io import fits
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = fits.getdata(REAL / "sep_image.fits").astype(np.float64)
-    cat = np.loadtxt(REAL / "sep_image.cat", comments="#")
+        data = fits.getdata(Path(folder) / "sep_image.fits").astype(np.float64)
+    cat = np.loadtxt(Path(folder) / "sep_image.cat", comments="#")
     xs, ys = cat[:, 1] - 1.0, cat[:, 2] - 1.0         # 1-based X_IMAGE, Y_IMAGE
     bkg = sep.Background(np.ascontiguousarray(data))
     sub = data - bkg.back()
@@ -464,6 +464,8 @@ def main(argv=None):
     parser.add_argument("--seed0", type=int, default=None)
     parser.add_argument("--no-docs", action="store_true")
     parser.add_argument("--pais-weights", help="a local PAIS weights file instead of the registry's")
+    parser.add_argument("--real", default=str(REAL),
+                        help="folder holding sep_image.fits and sep_image.cat (default ../shared/fixtures/real)")
     args = parser.parse_args(argv)
     from astro_mlfinder.simulate import BENCHMARK_SEED, TUNING_SEED
 
@@ -489,7 +491,7 @@ def main(argv=None):
     log(f"simulated {len(sims)} benchmark cut-outs")
     tallies = benchmark(sims, best, ours)
     log("scored the benchmark cut-outs")
-    real_rows = real_image(best, ours)
+    real_rows = real_image(best, ours, args.real)
     text = report(args, best, tallies, missing, real_rows, time.perf_counter() - t0)
     print(text)
     if not args.no_docs:
