@@ -309,10 +309,12 @@ def run_classical(kind, data, rms, fwhm, setting):
     return (*out, time.perf_counter() - t0)
 
 
-def benchmark(sims, best, ours):
+def benchmark(sims, best, ours, log=None):
     fwhm = float(sims[0].params["psf_fwhm"])
     tallies = {name: Tally() for name in list(ours) + list(best)}
-    for sim in sims:
+    for k, sim in enumerate(sims):
+        if log is not None and k and k % 50 == 0:
+            log(f"benchmark cut-out {k}/{len(sims)}")
         for label, (kind, phot, setting, _) in best.items():
             x, y, fl, dt = run_classical(kind, sim.data, sim.background_rms, fwhm, setting)
             tallies[label].add(sim.truth, x, y, fl[phot], dt)
@@ -489,7 +491,7 @@ def main(argv=None):
         log(f"{label}: {_fmt_setting(s)} (tuning score {score:.3f})")
     sims = _sims(args.seed0, args.n_test)
     log(f"simulated {len(sims)} benchmark cut-outs")
-    tallies = benchmark(sims, best, ours)
+    tallies = benchmark(sims, best, ours, log)
     log("scored the benchmark cut-outs")
     real_rows = real_image(best, ours, args.real)
     text = report(args, best, tallies, missing, real_rows, time.perf_counter() - t0)
