@@ -442,6 +442,22 @@ def report(args, best, tallies, missing, real_rows, wall):
         counts.append(int((~np.isfinite(v)).sum()))
         rows.append(counts)
         lines.append(rst_table(header, rows))
+    if "PAIS" in tallies:
+        lines.append("\nPaired flux comparison: median flux error of PAIS and of each classical finder on "
+                     "the true sources both found (the overall medians above are over different, "
+                     "finder-dependent sets; PAIS also finds the harder ones):\n")
+        p_found, p_err = tallies["PAIS"].arrays()[:2]
+        rows = []
+        for name in names:
+            if name == "PAIS":
+                continue
+            found, err = tallies[name].arrays()[:2]
+            both = p_found & found
+            if both.any():
+                mp, mf = float(np.median(p_err[both])), float(np.median(err[both]))
+                rows.append((name, int(both.sum()), mp, mf, mp / mf if mf > 0 else np.nan))
+        lines.append(rst_table(("classical finder", "sources both found", "PAIS", "classical",
+                                "ratio PAIS / classical"), rows))
     lines.append(f"\nReal image ``sep_image.fits`` (256x256 ESO NTT R band, background from "
                  f"``sep.Background``): SExtractor objects recovered within {REAL_RADIUS:g} px "
                  f"(one-to-one), kept settings:\n")
