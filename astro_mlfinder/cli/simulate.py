@@ -64,15 +64,68 @@ def _simulate_alma(args, outdir):
     return 0
 
 
+def _range_option(value, name):
+    """``'LOW,HIGH'`` or ``'VALUE'`` of a command-line option as a float or a pair of floats."""
+    try:
+        parts = [float(v) for v in str(value).split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2):
+        raise ValueError(f"{name} must be VALUE or LOW,HIGH (numbers), got {value!r}")
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+#: Options of ``simulate blends`` only: ``{dest: option}``.
+_BLEND_OPTIONS = {"n_blends": "--n-blends", "separation": "--separation",
+                  "separation_unit": "--separation-unit", "flux_ratio": "--flux-ratio",
+                  "psf_fwhm": "--psf-fwhm"}
+
+
+def _simulate_blends(args, outdir):
+    """``simulate blends``: an optical image of blended sources, the per-source truth cube and the truth
+    table, written whole or not at all."""
+    from ..core.tiling import as_tuple
+    from ..simulate.blends import simulate_blends
+
+    if args.realistic or args.primary_beam is not None:
+        raise ValueError("--realistic and --primary-beam apply to 'simulate hi' and 'simulate continuum', "
+                         "not to blends")
+    shape = as_tuple(args.shape, 2, "--shape", minimum=16) if args.shape else (64, 64)
+    kwargs = {"n_sources": (1, 6) if args.n_sources is None else args.n_sources}
+    if args.n_blends is not None:
+        kwargs["n_blends"] = args.n_blends
+    for dest in ("separation", "flux_ratio"):
+        value = getattr(args, dest)
+        if value is not None:
+            kwargs[dest] = _range_option(value, _BLEND_OPTIONS[dest])
+    if args.separation_unit is not None:
+        kwargs["separation_unit"] = args.separation_unit
+    if args.psf_fwhm is not None:
+        kwargs["psf_fwhm"] = args.psf_fwhm
+    sim = simulate_blends(shape=shape, seed=args.seed, **kwargs)
+    image = outdir / f"sim_blends_{args.seed}.fits"
+    truth = outdir / f"sim_blends_{args.seed}_truth.ecsv"
+    sources = outdir / f"sim_blends_{args.seed}_sources.fits"
+    sim.write_all(image, truth, sources, overwrite=args.overwrite)
+    _say(args, f"wrote {image}", f"wrote {truth}", f"wrote {sources} (one noise-free image per source)")
+    return 0
+
+
 #: ``{kind: (function(args, outdir) -> exit status, what it writes)}`` of ``simulate KIND``.
 _KINDS = {
     "hi": (_simulate_hi, "an HI cube with galaxies"),
     "continuum": (_simulate_continuum, "an SKA SDC1-like continuum image"),
     "alma": (_simulate_alma, "an ALMA dirty line cube with its clean model and dirty beam"),
+    "blends": (_simulate_blends, "an optical image of overlapping galaxies and stars"),
 }
 
 
 def _cmd_simulate(args):
+    if args.kind != "blends":
+        given = [opt for dest, opt in _BLEND_OPTIONS.items() if getattr(args, dest) is not None]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise ValueError(f"{', '.join(given)} {verb} to 'simulate blends' only")
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
     return _KINDS[args.kind][0](args, outdir)
@@ -86,12 +139,22 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="random seed; also names the files (default 0)")
     p.add_argument("--output", default=".", help="directory to write the FITS file and its truth table")
     p.add_argument("--shape", help="hi: z,y,x (default 128,96,96); continuum: y,x (default 512,512); "
-                   "alma: z,y,x (default 128,256,256)")
+                   "alma: z,y,x (default 128,256,256); blends: y,x (default 64,64)")
     p.add_argument("--n-sources", type=int, help="default 8 (hi), 400 (continuum, most below the noise), "
-                   "3-7 at random (alma: one bright source and the rest fainter)")
+                   "3-7 at random (alma: one bright source and the rest fainter); blends: sources per blend "
+                   "(default 1-6, drawn per blend)")
     p.add_argument("--realistic", action="store_true", help="hi: add RFI, ripples, varying noise and beams")
     p.add_argument("--primary-beam", type=float, metavar="FWHM",
                    help="continuum: primary-beam FWHM in pixels (the image is primary-beam corrected)")
+    p.add_argument("--n-blends", type=int, help="blends: number of blends (default 1, a cut-out; more: a field)")
+    p.add_argument("--separation", metavar="VALUE|LOW,HIGH",
+                   help="blends: separation of a source from an earlier one of its blend (default 0.7,3.0)")
+    p.add_argument("--separation-unit", choices=("hlr", "fwhm", "pixel"),
+                   help="blends: unit of --separation: hlr (sum of the two PSF-convolved half-light radii, "
+                        "the default), fwhm (the PSF's) or pixel")
+    p.add_argument("--flux-ratio", metavar="VALUE|LOW,HIGH",
+                   help="blends: flux of a source over that of the earlier one (default 0.1,1.0)")
+    p.add_argument("--psf-fwhm", type=float, help="blends: Moffat PSF FWHM in pixels (default 3.5)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     _quiet_options(p, progress=False)
     p.set_defaults(func=_cmd_simulate)

@@ -282,3 +282,32 @@ def test_empty_image_is_pure_noise():
     assert s.data.std() == pytest.approx(s.background_rms, rel=0.05)
     with pytest.raises(ValueError, match='purpose must be one of'):
         next(blend_cutouts(1, purpose='test'))
+
+
+def test_cli_simulate_blends(tmp_path, capsys):
+    from astro_mlfinder.cli import main
+
+    assert main(['simulate', 'blends', '--seed', '4', '--shape', '48,64', '--n-sources', '2',
+                 '--separation', '1.5', '--flux-ratio', '0.2,0.5', '--output', str(tmp_path)]) == 0
+    image, truth = tmp_path / 'sim_blends_4.fits', tmp_path / 'sim_blends_4_truth.ecsv'
+    sources = tmp_path / 'sim_blends_4_sources.fits'
+    out = capsys.readouterr().out
+    assert all(str(p) in out for p in (image, truth, sources))
+    sim = simulate_blends(shape=(48, 64), n_sources=2, seed=4, separation=1.5, flux_ratio=(0.2, 0.5))
+    np.testing.assert_array_equal(fits.getdata(image), sim.data)
+    np.testing.assert_array_equal(fits.getdata(sources), sim.sources)
+    t = QTable.read(truth)
+    np.testing.assert_allclose(t['nn_sep_hlr'], [1.5, 1.5])
+    assert 0.2 <= t['flux_ratio'][1] <= 0.5
+    # written whole or not at all: an existing cube blocks all three
+    image.unlink()
+    truth.unlink()
+    assert main(['simulate', 'blends', '--seed', '4', '--output', str(tmp_path)]) == 1
+    assert 'already exists' in capsys.readouterr().err
+    assert not image.exists() and not truth.exists()
+    assert main(['simulate', 'blends', '--separation', 'near', '--output', str(tmp_path)]) == 1
+    assert '--separation must be VALUE or LOW,HIGH' in capsys.readouterr().err
+    assert main(['simulate', 'blends', '--shape', '8,8', '--output', str(tmp_path)]) == 1
+    assert '--shape' in capsys.readouterr().err
+    assert main(['simulate', 'hi', '--separation', '2', '--output', str(tmp_path)]) == 1
+    assert "--separation applies to 'simulate blends' only" in capsys.readouterr().err
