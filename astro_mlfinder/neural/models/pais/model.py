@@ -85,6 +85,9 @@ class PAISModel(NeuralModel):
 
     name = "pais"
     ndim = 2
+    untiled_reason = ("NeuralFinder('pais') does not run tile by tile (tiles=, max_memory=, client=): its "
+                      "attribution array and network centres belong to the whole image, which it already "
+                      "covers in overlapping tiles itself; call it without those arguments")
     description = "PAIS (Hausen & Robertson 2022) detection and partial-attribution deblending of optical images"
     networks = {"pais": "astro_mlfinder.neural.models.pais.network:PAISNet"}
     defaults = {

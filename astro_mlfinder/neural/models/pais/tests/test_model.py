@@ -91,6 +91,15 @@ def test_errors(weights):
         NeuralFinder("pais", threshold=2.0)
     with pytest.raises(ValueError, match="PAIS needs a noisy image"):
         NeuralFinder("pais", weights=weights, progress=False)(np.ones((32, 32)))
+    # a tiled run would keep tile-local centres and drop the attribution array: refused before any work
+    finder = NeuralFinder("pais", weights=weights, progress=False)
+    for kwargs in ({"tiles": (2, 2)}, {"max_memory": "1MB"}):
+        with pytest.raises(ValueError, match="does not run tile by tile"):
+            finder(np.zeros((32, 32)), **kwargs)
+    from astro_mlfinder.distributed import run
+
+    with pytest.raises(ValueError, match="does not run tile by tile"):
+        run(finder, np.zeros((32, 32)), tiles=(2, 2))
 
 
 def test_registered_weights_load_with_their_tuned_parameters():
