@@ -319,7 +319,7 @@ def _score(params, sims, progress):
     ferr = np.abs(np.asarray(tally.res["flux"], dtype=float))
     flux = float(np.median(ferr[np.isfinite(ferr)])) if np.isfinite(ferr).any() else np.nan
     if progress:
-        print(f"tuning {_describe(params)}: P {p:.3f} R {r:.3f} F1 {f1:.3f} |dflux|/flux {flux:.3f}",
+        print(f"tuning {_describe(params)}: P {p:.3f} R {r:.3f} F1 {f1:.3f} rel err flux {flux:.3f}",
               file=sys.stderr, flush=True)
     return (dict(params), tally.tp, tally.fp, tally.fn, p, r, f1, flux)
 
@@ -446,8 +446,8 @@ def report(tallies, info, args):
         p, r, f1 = t.scores()
         rows.append((name, t.tp, t.fp, t.fn, p, r, f1,
                      float(np.mean(t.iou2)) if t.iou2 else np.nan, float(np.mean(t.iou3)) if t.iou3 else np.nan))
-    res_header = ("finder", "peak S/N", "N true", "TP", "recall", "pos err px", "|dFWHM maj|/FWHM",
-                  "|dFWHM min|/FWHM", "|dPA| deg", "dflux/flux", "|dflux|/flux")
+    res_header = ("finder", "peak S/N", "N true", "TP", "recall", "pos err px", "rel err FWHM maj",
+                  "rel err FWHM min", "abs dPA", "dflux/flux", "rel err flux")
     res_rows = [(name, *r) for name, t in tallies.items() for r in t.binned()]
     scan_rows = []
     for p, tp, fp, fn, pr, rc, f1, *flux in info["scanned"]:
@@ -463,7 +463,8 @@ def report(tallies, info, args):
         "",
         rst_table(header, rows),
         "",
-        "Residuals against the truth (medians over the matched sources; PA only for axis ratio < 0.8):",
+        "Residuals against the truth (medians over the matched sources; *rel err*: absolute error over the true "
+        "value; *abs dPA*: absolute PA error in degrees, only for axis ratio < 0.8; *dflux/flux*: signed):",
         "",
         rst_table(res_header, res_rows),
         "",
@@ -484,7 +485,7 @@ def report(tallies, info, args):
         text += [f"NeuralFinder('deepfocus') unavailable in this run ({info['deepfocus_unavailable']}).", ""]
     text += ["Classical tuning scan (over the tuning cubes; the median flux error is computed where stage 3 "
              "needs it):", "", rst_table(
-        ("setting", "TP", "FP", "FN", "precision", "recall", "F1", "|dflux|/flux", "note"), scan_rows)]
+        ("setting", "TP", "FP", "FN", "precision", "recall", "F1", "rel err flux", "note"), scan_rows)]
     return "\n".join(text)
 
 

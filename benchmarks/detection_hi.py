@@ -230,7 +230,7 @@ def report(tallies, info, args):
         "random instrumental realism: beam, channel width, noise level and its variation, RFI, baseline "
         "ripples, continuum residuals, edge and sightline galaxies). Matching: one-to-one, 3D IoU >= 0.2; "
         "false positives are binned by their measured S/N. completeness = recall, reliability = precision; "
-        "flux ratio = median detected / true f_sum; w20 error = median |w20 / true w20 - 1|. "
+        "flux ratio = median detected / true f_sum; w20 error = median abs(w20 / true w20 - 1). "
         "classical S+C: threshold 5, kernels_xy 0,3,6, kernels_z 0,3,7,15, linker minimum size 5. "
         "classical 3.5 + SoFiA rel: threshold 3.5, SoFiA-2 reliability filter (threshold 0.9). "
         f"unet3d: weights ``{w.get('name')}`` {w.get('version')}, threshold {info['unet3d_threshold']:g}. "

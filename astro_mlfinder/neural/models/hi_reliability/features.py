@@ -40,7 +40,7 @@ _MAD_TO_STD = 1.482602218505602
 
 
 def channel_noise(data):
-    """Robust noise of every channel: 1.4826 x median(|x|) over the finite voxels.
+    """Robust noise of every channel: 1.4826 x median(abs(x)) over the finite voxels.
 
     Parameters
     ----------
@@ -104,7 +104,7 @@ def candidate_features(data, labels, n_candidates, *, rms=None, boxes=None):
 
     Returns
     -------
-    cutouts : `~numpy.ndarray` of float32, shape (n, N_CHANNELS, *CUTOUT)
+    cutouts : `~numpy.ndarray` of float32, shape ``(n, N_CHANNELS, *CUTOUT)``
     scalars : `~numpy.ndarray` of float32, shape (n, N_SCALARS)
     """
     data = np.asarray(data)
