@@ -485,7 +485,7 @@ def main(argv=None):
     parser.add_argument("--real", default=str(REAL),
                         help="folder holding sep_image.fits and sep_image.cat (default ../shared/fixtures/real)")
     args = parser.parse_args(argv)
-    from astro_mlfinder.simulate import BENCHMARK_SEED, TUNING_SEED
+    from astro_mlfinder.simulate.blends import BENCHMARK_SEED, TUNING_SEED
 
     args.tune_seed0 = TUNING_SEED if args.tune_seed0 is None else args.tune_seed0
     args.seed0 = BENCHMARK_SEED if args.seed0 is None else args.seed0

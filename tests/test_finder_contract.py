@@ -180,7 +180,7 @@ def test_images_give_the_2d_catalogue(found_2d, image_sim, image_hdu):
     from astropy import units as u
     from astropy.coordinates import SkyCoord
 
-    from astro_mlfinder.core.catalog import DEFAULT_COLUMNS_2D
+    from astro_mlfinder.core.columns import DEFAULT_COLUMNS_2D
 
     assert isinstance(found_2d, SourceCatalog) and found_2d.ndim == 2
     assert found_2d.segment.shape == image_hdu.data.shape

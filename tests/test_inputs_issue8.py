@@ -94,7 +94,7 @@ def test_valid_beam_is_kept():
 
 # ------------------------------------------------------------------ item 8b: original CTYPE kept
 def test_degenerate_stokes_axis_keeps_the_original_spectral_ctype():
-    from astro_mlfinder.core.catalog import spectral_column_name
+    from astro_mlfinder.core.columns import spectral_column_name
 
     header = _header(ctype3="VELO-HEL", cunit3="km/s", cdelt3=5.0, crval3=500.0)
     header["NAXIS"] = 4

@@ -310,7 +310,7 @@ def reliability(finder, state, progress=False):
 
 def dilate(finder, state):
     """Mask dilation (when enabled), adding SoFiA's flag 8 where a source touched another."""
-    from . import dilation as _dilation
+    from ..core import dilation as _dilation
 
     if not (finder.dilation and state.keep is not None and state.keep.any()):
         return state

@@ -39,6 +39,8 @@ def train_hi_reliability(args):
     thresholds = _thresholds(args.thresholds)
     finders = [ClassicalFinder(threshold=t, min_size_xy=3, min_size_z=3) for t in thresholds]
     batch_size = args.batch_size or 64
+    if args.train_cubes is None:
+        args.train_cubes = 160
     words = ["astro-mlfinder", "train", NAME, "--thresholds", args.thresholds, "--train-cubes", args.train_cubes,
              "--val-cubes", args.val_cubes, "--epochs", args.epochs, "--batch-size", batch_size, "--lr", args.lr,
              "--seed", args.seed, "--output", args.output]

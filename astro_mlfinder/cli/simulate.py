@@ -44,6 +44,26 @@ def _simulate_continuum(args, outdir):
     return 0
 
 
+def _simulate_alma(args, outdir):
+    """``simulate alma``: an ALMA dirty cube, its clean model, dirty beam and truth, whole or not at all."""
+    from ..core.tiling import as_tuple
+    from ..simulate.alma import simulate_alma_cube
+
+    if args.realistic or args.primary_beam is not None:
+        raise ValueError("--realistic and --primary-beam do not apply to 'simulate alma'")
+    shape = as_tuple(args.shape, 3, "--shape", minimum=8) if args.shape else (128, 256, 256)
+    if args.n_sources is not None and args.n_sources < 1:
+        raise ValueError(f"--n-sources for alma counts the bright source too and must be >= 1, got {args.n_sources}")
+    n_faint = (2, 6) if args.n_sources is None else args.n_sources - 1
+    sim = simulate_alma_cube(shape=shape, seed=args.seed, n_faint=n_faint)
+    stem = f"sim_alma_{args.seed}"
+    paths = [outdir / f"{stem}.fits", outdir / f"{stem}_truth.ecsv", outdir / f"{stem}_model.fits",
+             outdir / f"{stem}_beam.fits"]
+    sim.write_all(paths[0], paths[1], model_path=paths[2], beam_path=paths[3], overwrite=args.overwrite)
+    _say(args, *(f"wrote {p}" for p in paths))
+    return 0
+
+
 def _range_option(value, name):
     """``'LOW,HIGH'`` or ``'VALUE'`` of a command-line option as a float or a pair of floats."""
     try:
@@ -95,6 +115,7 @@ def _simulate_blends(args, outdir):
 _KINDS = {
     "hi": (_simulate_hi, "an HI cube with galaxies"),
     "continuum": (_simulate_continuum, "an SKA SDC1-like continuum image"),
+    "alma": (_simulate_alma, "an ALMA dirty line cube with its clean model and dirty beam"),
     "blends": (_simulate_blends, "an optical image of overlapping galaxies and stars"),
 }
 
@@ -118,9 +139,10 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="random seed; also names the files (default 0)")
     p.add_argument("--output", default=".", help="directory to write the FITS file and its truth table")
     p.add_argument("--shape", help="hi: z,y,x (default 128,96,96); continuum: y,x (default 512,512); "
-                                   "blends: y,x (default 64,64)")
-    p.add_argument("--n-sources", type=int, help="default 8 (hi), 400 (continuum, most below the noise); "
-                                                 "blends: sources per blend (default 1-6, drawn per blend)")
+                   "alma: z,y,x (default 128,256,256); blends: y,x (default 64,64)")
+    p.add_argument("--n-sources", type=int, help="default 8 (hi), 400 (continuum, most below the noise), "
+                   "3-7 at random (alma: one bright source and the rest fainter); blends: sources per blend "
+                   "(default 1-6, drawn per blend)")
     p.add_argument("--realistic", action="store_true", help="hi: add RFI, ripples, varying noise and beams")
     p.add_argument("--primary-beam", type=float, metavar="FWHM",
                    help="continuum: primary-beam FWHM in pixels (the image is primary-beam corrected)")

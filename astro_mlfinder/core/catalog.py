@@ -14,84 +14,29 @@ import numpy as np
 from astropy import units as u
 
 from ..config import version
+from .attribution import AttributionMixin, check_attribution
+from .columns import (
+    _CUBE_ONLY,
+    _DEG,
+    _FLUX,
+    _FLUX_SUM,
+    _IMAGE_ONLY,
+    _INT,
+    _LINKER_NAMES,
+    _PARAM_NAMES,
+    _PIX,
+    _WIDTH,
+    DECONVOLVED_COLUMNS,
+    DEFAULT_COLUMNS_2D,
+    DEFAULT_COLUMNS_3D,
+    SOFIA_COLUMNS,
+    spectral_column_name,
+)
 from .exceptions import AstroMLFinderWarning
 from .inputs import ImageData
 from .measure2d import IMAGE_COLUMNS
 
-__all__ = ["SourceCatalog", "DEFAULT_COLUMNS_3D", "DEFAULT_COLUMNS_2D", "DECONVOLVED_COLUMNS", "SOFIA_COLUMNS",
-           "SOFIA_SPECTRAL_NAMES", "register_plotter", "spectral_column_name"]
-
-DEFAULT_COLUMNS_3D = (
-    "id", "x", "y", "z", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max", "n_pix",
-    "f_min", "f_max", "f_sum", "rms", "snr", "w20", "w50", "ell_maj", "ell_min", "ell_pa",
-    "kin_pa", "rel", "flag",
-)  # fmt: skip
-DEFAULT_COLUMNS_2D = (
-    "id", "x", "y", "x_min", "x_max", "y_min", "y_max", "n_pix", "f_min", "f_max", "f_sum",
-    "rms", "snr", "ell_maj", "ell_min", "ell_pa", "rel", "flag", "peak_flux", "err_peak_flux",
-    "int_flux", "err_int_flux",
-)  # fmt: skip
-#: Default columns of 2D images with a beam and a celestial WCS, after `DEFAULT_COLUMNS_2D`.
-DECONVOLVED_COLUMNS = ("deconv_maj", "deconv_min", "deconv_pa")
-#: SoFiA-2 catalogue columns in SoFiA order; ``ra``/``dec``/``freq`` are
-#: renamed after the WCS axis types (``l``/``b``, ``v_rad``, ...).
-SOFIA_COLUMNS = (
-    "name", "id", "x", "y", "z", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max", "n_pix",
-    "f_min", "f_max", "f_sum", "rel", "flag", "fill", "mean", "std", "skew", "kurt", "rms",
-    "w20", "w50", "wm50", "ell_maj", "ell_min", "ell_pa", "ell3s_maj", "ell3s_min", "ell3s_pa",
-    "kin_pa", "err_x", "err_y", "err_z", "err_f_sum", "ra", "dec", "freq", "x_peak", "y_peak",
-    "z_peak", "ra_peak", "dec_peak", "freq_peak",
-)  # fmt: skip
-
-_PIX = {
-    "x", "y", "z", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max", "x_peak", "y_peak",
-    "z_peak", "ell_maj", "ell_min", "ell3s_maj", "ell3s_min", "err_x", "err_y", "err_z",
-}  # fmt: skip
-_INT = {"id", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max", "n_pix", "x_peak", "y_peak",
-        "z_peak", "flag"}  # fmt: skip
-_DEG = {"ell_pa", "ell3s_pa", "kin_pa"}
-_FLUX = {"f_min", "f_max", "rms"}
-_FLUX_SUM = {"f_sum", "err_f_sum"}
-_WIDTH = {"w20", "w50", "wm50"}
-_PARAM_NAMES = (
-    "x", "y", "z", "x_min", "x_max", "y_min", "y_max", "z_min", "z_max", "n_pix", "f_min",
-    "f_max", "f_sum", "rms", "w20", "w50", "wm50", "ell_maj", "ell_min", "ell_pa", "ell3s_maj",
-    "ell3s_min", "ell3s_pa", "kin_pa", "err_x", "err_y", "err_z", "err_f_sum", "x_peak",
-    "y_peak", "z_peak",
-)  # fmt: skip
-_LINKER_NAMES = ("fill", "mean", "std", "skew", "kurt")
-#: Continuum columns of 2D images (`astro_mlfinder.core.measure2d`).
-_IMAGE_ONLY = set(IMAGE_COLUMNS)
-_CUBE_ONLY = {"z", "z_min", "z_max", "w20", "w50", "wm50", "kin_pa", "err_z", "z_peak", "freq", "freq_peak"}
-#: SoFiA-2's catalogue names of the spectral world columns, by the first four letters of CTYPE.
-SOFIA_SPECTRAL_NAMES = {"FREQ": "freq", "VRAD": "v_rad", "VOPT": "v_opt", "FELO": "v_opt", "VELO": "v_app"}
-# SoFiA's names, plus redshift and wavelength axes (SoFiA calls those ``spec``)
-_SPECTRAL_NAMES = {**SOFIA_SPECTRAL_NAMES, "ZOPT": "z_opt", "WAVE": "wave"}
-
-
-def spectral_column_name(image):
-    """Name of the spectral world column of ``image``'s sources, as SoFiA-2 2.5.1 names it.
-
-    SoFiA-2 reads the header's CTYPE3 as written in the file: ``FREQ`` gives
-    ``freq``, ``VRAD`` ``v_rad``, ``VOPT`` and ``FELO`` ``v_opt``, and an
-    AIPS-style ``VELO`` axis ``v_app`` (SoFiA-2's DataCube.c). wcslib
-    translates ``VELO-HEL`` into ``VOPT`` or ``VRAD`` (after ``VELREF``), so the
-    name comes from the header's keyword, and from the WCS only when the
-    header does not hold the spectral axis' CTYPE. Redshift and wavelength
-    axes give ``z_opt`` and ``wave``, other types ``spec``; None without a
-    spectral axis.
-    """
-    if not image.has_spectral:
-        return None
-    wcs_ctype = image.wcs.wcs.ctype[image.wcs.wcs.spec].upper()
-    ctype = wcs_ctype
-    header = image.header
-    if header is not None:
-        written = str(header.get(f"CTYPE{image.wcs.wcs.spec + 1}", "")).strip().upper()
-        if written[:4] in _SPECTRAL_NAMES:
-            ctype = written
-    return _SPECTRAL_NAMES.get(ctype[:4], "spec")
-
+__all__ = ["SourceCatalog", "register_plotter"]
 
 #: ``SourceCatalog.plot``'s functions by kind, registered by astro_mlfinder.visualization (core may not import it)
 _PLOTTERS = {}
@@ -111,7 +56,7 @@ def _param_property(name, doc):
     return property(getter)
 
 
-class SourceCatalog:
+class SourceCatalog(AttributionMixin):
     """Catalogue of the sources in a label image or cube.
 
     Mirrors `photutils.segmentation.SourceCatalog`: columns are lazily
@@ -130,7 +75,9 @@ class SourceCatalog:
         columns). Values may be Quantities.
     products : dict, optional
         Extra arrays produced by the finder (``mask_raw``, ``filtered``,
-        ``noise``, ``probability``...), used by `write_products`.
+        ``noise``, ``probability``...), used by `write_products`; a
+        deblender's ``attribution`` ``(n_src, *shape)`` gives ``cat.attribution``
+        and ``cat.deblended_images`` (`astro_mlfinder.core.attribution`).
     meta : dict, optional
         Provenance; ``meta['finder']`` records the finder and its parameters.
     physical : bool, optional
@@ -178,6 +125,7 @@ class SourceCatalog:
                     f"column {key!r} has {len(values)} values but the segment holds {len(self._ids_all)} sources"
                 )
             self._extra[key] = values
+        check_attribution(self.products, segment.shape, len(self._ids_all))  # cat.attribution (core/attribution.py)
         self._index = None  # None = all sources; else an index array into _ids_all
         self._cache = {} if params is None else {"params": dict(params)}
 
@@ -445,7 +393,8 @@ class SourceCatalog:
         out = {}
         lon_name, lat_name = self._celestial_names
         for suffix, keys in (("", ("x", "y", "z")), ("_peak", ("x_peak", "y_peak", "z_peak"))):
-            pix = [np.asarray(params[k], dtype=float) for k in keys[: self.ndim]]
+            # a finder's own position columns (PAIS centres) take precedence, as in every other column
+            pix = [np.asarray(u.Quantity(self._extra.get(k, params[k])).value, dtype=float) for k in keys[: self.ndim]]
             world = wcs.pixel_to_world_values(*pix)
             celestial_axes = [wcs.wcs.lng, wcs.wcs.lat]
             out[lon_name + suffix] = np.asarray(world[celestial_axes[0]]) * u.deg

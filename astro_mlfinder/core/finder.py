@@ -81,6 +81,8 @@ class Finder(abc.ABC):
         catalog : `~astro_mlfinder.SourceCatalog`
         """
         if tiles is not None or max_memory is not None or client is not None:
+            if self.untiled_reason:
+                raise ValueError(self.untiled_reason)
             if not _TILED_RUNNER:
                 raise RuntimeError("tiled runs need astro_mlfinder.distributed; import astro_mlfinder first")
             return _TILED_RUNNER[0](self, data, mask=mask, wcs=wcs, progress=progress, tiles=tiles,
@@ -90,6 +92,10 @@ class Finder(abc.ABC):
         mask = self.check_mask(mask, image.shape)
         segmentation = self.segment(image, mask, progress)
         return self.measure(image, segmentation)
+
+    #: Why this finder cannot run tile by tile (``tiles=``, ``max_memory=``, ``client=``), as the one-line
+    #: error a tiled call raises; None when it can.
+    untiled_reason = None
 
     # ------------------------------------------------------------ the seam
     @abc.abstractmethod

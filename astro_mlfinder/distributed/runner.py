@@ -139,6 +139,8 @@ def run(finder, data, mask=None, wcs=None, *, tiles=None, max_memory=None, clien
     """
     if not isinstance(finder, Finder):
         raise TypeError(f"run needs a Finder, got {type(finder).__name__}")
+    if finder.untiled_reason:
+        raise ValueError(finder.untiled_reason)
     reader = TileReader(data, wcs=wcs)
     image = reader.image
     finder.check_ndim(image)

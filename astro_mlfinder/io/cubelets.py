@@ -13,7 +13,7 @@ import re
 import numpy as np
 from astropy import units as u
 
-from ..core.catalog import spectral_column_name
+from ..core.columns import spectral_column_name
 from .atomic import write_text
 from .fits_headers import _make_header, _origin, _param_flag, _write_fits
 from .moments import _spectral_values, moment_maps

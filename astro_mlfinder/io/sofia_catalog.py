@@ -26,7 +26,7 @@ import numpy as np
 from astropy import units as u
 
 from ..config import version
-from ..core.catalog import SOFIA_SPECTRAL_NAMES
+from ..core.columns import SOFIA_SPECTRAL_NAMES
 from ..core.exceptions import AstroMLFinderWarning
 from .atomic import write_text
 from .sofia_units import parse_sofia_unit, sofia_unit_string

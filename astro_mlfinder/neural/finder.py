@@ -111,6 +111,11 @@ class NeuralFinder(Finder):
         return self.neural_model.inference_params()
 
     @property
+    def untiled_reason(self):
+        """Why the model cannot run tile by tile (its ``untiled_reason``), or None."""
+        return getattr(self.neural_model, "untiled_reason", None)
+
+    @property
     def margin(self):
         """Per-axis overlap (z, y, x) a tile needs: the model's tile overlap plus its largest expected source."""
         return self.neural_model.margin

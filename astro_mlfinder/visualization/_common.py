@@ -11,7 +11,7 @@ the HI line's 1420.405752 MHz when the header has none.
 import numpy as np
 from astropy import units as u
 
-from ..core.catalog import spectral_column_name
+from ..core.columns import spectral_column_name
 
 __all__ = ["HI_REST_FREQUENCY", "INSTALL_HINT", "as_list", "celestial_axes", "channel_velocity_widths", "pyplot",
            "rest_frequency", "source_index", "source_panels", "spectral_axis", "unit_text"]

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astro_mlfinder.classical.dilation import dilate_mask
 from astro_mlfinder.classical.linker import link
 from astro_mlfinder.classical.reliability import relabel, reliability
+from astro_mlfinder.core.dilation import dilate_mask
 from astro_mlfinder.core.measure import beam_area_pixels, parameterise, source_names
 
 fits = pytest.importorskip('astropy.io.fits')

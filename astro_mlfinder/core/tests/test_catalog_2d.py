@@ -9,7 +9,8 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import QTable
 
-from astro_mlfinder.core.catalog import DEFAULT_COLUMNS_2D, DEFAULT_COLUMNS_3D, SourceCatalog
+from astro_mlfinder.core.catalog import SourceCatalog
+from astro_mlfinder.core.columns import DEFAULT_COLUMNS_2D, DEFAULT_COLUMNS_3D
 from astro_mlfinder.core.inputs import load_image
 from astro_mlfinder.core.measure2d import deconvolve
 from astro_mlfinder.core.segmentation import Segmentation

@@ -6,12 +6,16 @@ Each model is a `~astro_mlfinder.neural.models.base.NeuralModel` subclass in
 imported when loaded), so the registry can be inspected, and a wrong name
 reported, without it.
 
-Registered here: ``unet3d`` (`~astro_mlfinder.neural.models.unet3d.Unet3DModel`) and
-``convosource`` (`~astro_mlfinder.neural.models.convosource.ConvoSourceModel`).
+Registered here: ``unet3d`` (`~astro_mlfinder.neural.models.unet3d.Unet3DModel`),
+``convosource`` (`~astro_mlfinder.neural.models.convosource.ConvoSourceModel`),
+``deepfocus`` (`~astro_mlfinder.neural.models.deepfocus.DeepFocusModel`) and
+``pais`` (`~astro_mlfinder.neural.models.pais.PAISModel`).
 """
 
 from .base import NeuralModel, TrainingRecipe, import_object
 from .convosource.model import ConvoSourceModel
+from .deepfocus.model import DeepFocusModel
+from .pais.model import PAISModel
 from .unet3d.model import Unet3DModel
 
 __all__ = [
@@ -85,3 +89,5 @@ get_model_spec = get_model
 
 register_model(Unet3DModel)
 register_model(ConvoSourceModel)
+register_model(DeepFocusModel)
+register_model(PAISModel)

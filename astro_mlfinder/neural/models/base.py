@@ -170,6 +170,9 @@ class NeuralModel(abc.ABC):
     keywords = {}
     #: The `TrainingRecipe`.
     training = None
+    #: Why the model cannot run tile by tile through `astro_mlfinder.distributed` (the error a tiled call
+    #: raises), or None when its segmentation can be cut into tiles and merged.
+    untiled_reason = None
 
     def __init__(self, *, weights=None, device="auto", progress=True, **kwargs):
         from .._torch import resolve_device

@@ -165,7 +165,10 @@ def test_margin_is_tile_overlap_plus_largest_source():
 
     # overlap (64, 32, 32): z rebinned by 4 to 16 = one divisor; plus max_source (64, 24, 24)
     assert NeuralFinder("unet3d", device="cpu", progress=False).margin == (128, 56, 56)
-    finder = NeuralFinder("unet3d", device="cpu", progress=False, overlap=(30, 10, 40), max_source=(10, 0, 5))
+    # plus the largest mask growth of dilate (5 channels, 10 pixels)
+    assert NeuralFinder("unet3d", device="cpu", progress=False, dilate=True).margin == (128 + 5, 56 + 10, 56 + 10)
+    finder = NeuralFinder("unet3d", device="cpu", progress=False, overlap=(30, 10, 40), max_source=(10, 0, 5),
+                          dilate=False)
     assert finder.margin == (64 + 10, 16, 48 + 5)
     assert finder.margin_for(2) == (16, 53)
 

@@ -60,6 +60,18 @@ class SimulatedHIData:
         Probability of inserting the sources of a second simulation.
     noise_prob : float
         Probability of adding white noise of 0-50 % of the rms.
+    telescope_prob : float
+        Probability that a crop is simulated by
+        `~astro_mlfinder.simulate.simulate_telescope_cube` (galaxies of many
+        morphologies, an instrument drawn from one of ``telescopes``) instead of
+        `~astro_mlfinder.simulate.simulate_hi_cube`.
+    telescopes : tuple of str
+        Instrument presets (`~astro_mlfinder.simulate.telescopes.TELESCOPES`)
+        of the telescope crops.
+    mask_threshold : float
+        Training target: the noiseless model above this many times the local
+        noise rms (0.5 as the simulators' default truth; lower values make the
+        targets reach the faint outskirts).
     """
 
     def __init__(
@@ -73,10 +85,22 @@ class SimulatedHIData:
         realism_prob=0.7,
         cutmix_prob=0.4,
         noise_prob=0.3,
+        telescope_prob=0.0,
+        telescopes=("WSRT", "ATCA", "ASKAP"),
+        mask_threshold=0.5,
     ):
         from ...simulate.hi import random_realism, simulate_hi_cube
+        from ...simulate.hi_telescope import simulate_telescope_cube
+        from ...simulate.telescopes import TELESCOPES
 
+        unknown = sorted(set(telescopes) - set(TELESCOPES))
+        if unknown:
+            raise ValueError(f"unknown telescope(s) {unknown} in telescopes; choose from {sorted(TELESCOPES)}")
         self._simulate = simulate_hi_cube
+        self._simulate_telescope = simulate_telescope_cube
+        self.telescope_prob = float(telescope_prob)
+        self.telescopes = tuple(str(t) for t in telescopes)
+        self.mask_threshold = float(mask_threshold)
         self._random_realism = random_realism
         self.crop_shape = as_tuple(crop_shape, 3, "crop_shape", minimum=1)
         self.snr_range = tuple(float(v) for v in snr_range)
@@ -98,9 +122,24 @@ class SimulatedHIData:
             "realism_prob": self.realism_prob,
             "cutmix_prob": self.cutmix_prob,
             "noise_prob": self.noise_prob,
+            "telescope_prob": self.telescope_prob,
+            "telescopes": list(self.telescopes),
+            "mask_threshold": self.mask_threshold,
         }
 
     def _sim(self, n_sources, rng):
+        if self.telescope_prob > 0 and rng.random() < self.telescope_prob:
+            telescope = self.telescopes[int(rng.integers(len(self.telescopes)))]
+            seed = int(rng.integers(2**63))
+            return self._simulate_telescope(
+                self.crop_shape,
+                n_sources,
+                telescope=telescope,
+                seed=np.random.SeedSequence([seed, TRAIN_ENTROPY]),
+                snr_range=self.snr_range,
+                mask_threshold=self.mask_threshold,
+                n_particles=40000,
+            )
         realism = self._random_realism(rng, n_sources=n_sources) if rng.random() < self.realism_prob else None
         seed = int(rng.integers(2**63))
         return self._simulate(
@@ -109,6 +148,7 @@ class SimulatedHIData:
             seed=np.random.SeedSequence([seed, TRAIN_ENTROPY]),
             snr_range=self.snr_range,
             realism=realism,
+            mask_threshold=self.mask_threshold,
         )
 
     def sample(self):
@@ -136,7 +176,7 @@ class SimulatedHIData:
                         donor.labels,
                         scale=(0.25, 1.0),
                         background_labels=labels,
-                        label_threshold=0.5 * rms,
+                        label_threshold=self.mask_threshold * rms,
                         rng=rng,
                     )
         data = np.asarray(data, dtype=np.float32)

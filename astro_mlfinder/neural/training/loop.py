@@ -195,6 +195,7 @@ def train(
     lr=2e-3,
     output="unet3d.pt",
     resume=None,
+    init=None,
     device="auto",
     progress=True,
     seed=0,
@@ -206,6 +207,7 @@ def train(
     normalization=None,
     tune=True,
     command=None,
+    data_options=None,
 ):
     """Train a segmentation model and write checkpoints.
 
@@ -233,6 +235,12 @@ def train(
         Checkpoint file, rewritten after every epoch.
     resume : str or path, optional
         Checkpoint to continue from (model, optimiser, history, random state).
+    init : str or path, optional
+        Fine-tune: start from these weights -- a registry name (``'unet3d'``),
+        ``'name@version'``, or a weights/checkpoint file -- with their
+        architecture, normalisation and spectral rebin (``base_channels``,
+        ``rebin`` and ``normalization`` are then ignored); the optimiser, the
+        schedule and the epochs start afresh. Not with ``resume``.
     device : str
         ``'auto'``, ``'cpu'``, ``'cuda'``...
     progress : bool
@@ -255,6 +263,10 @@ def train(
         Tune threshold and minimum size on the validation set at the end.
     command : str, optional
         The command line used, recorded with the weights.
+    data_options : dict, optional
+        Further keywords of the simulated data stream
+        (`~astro_mlfinder.neural.training.data.SimulatedHIData`:
+        ``telescope_prob``, ``telescopes``, ``mask_threshold``, ...).
 
     Returns
     -------
@@ -277,6 +289,27 @@ def train(
     crop_shape = as_tuple(crop_shape, 3, "crop_shape", minimum=1)
     torch.manual_seed(int(seed))
 
+    if resume is not None and init is not None:
+        raise ValueError("pass either resume (continue a run) or init (fine-tune from weights), not both")
+    init_info = None
+    if init is not None:
+        from ..weights import load_weights
+
+        name, _, version = str(init).partition("@") if "@" in str(init) and not Path(str(init)).exists() else (
+            init, "", "")
+        payload = load_weights(name, version or None)
+        if payload["model"] not in (None, model_class.name):
+            raise ValueError(f"init weights {payload['path']} are for model {payload['model']!r}, not "
+                             f"{model_class.name!r}")
+        init_meta = payload["meta"]
+        normalization = dict(init_meta.get("normalization") or normalization)
+        rebin = tuple(init_meta["rebin"]) if init_meta.get("rebin") else None
+        init_info = {
+            "source": str(init),
+            "file": Path(payload["path"]).name,
+            "sha256": payload["sha256"],
+            "inference": dict(init_meta.get("inference") or {}),
+        }
     if resume is not None:
         ckpt = _load_checkpoint(resume, model_class.name)
         model = network_class.from_config(ckpt["config"])
@@ -286,12 +319,16 @@ def train(
         rebin = tuple(meta["rebin"]) if meta.get("rebin") else None
         crop_shape = tuple(meta.get("training", {}).get("data", {}).get("crop_shape", crop_shape))
         meta.setdefault("training", {}).setdefault("hardware", describe_hardware(dev))
+    elif init_info is not None:
+        ckpt = None
+        model = network_class.from_config(payload["config"])
+        model.load_state_dict(payload["state_dict"])
     else:
         ckpt = None
         model = network_class(base_channels=int(base_channels))
     model.to(dev)
     source = (
-        make_data(data, crop_shape, seed, snr_range=snr_range)
+        make_data(data, crop_shape, seed, snr_range=snr_range, **(data_options or {}))
         if str(data).startswith("sim:")
         else make_data(data, crop_shape, seed)
     )
@@ -309,8 +346,12 @@ def train(
         meta = {
             "normalization": normalization,
             "rebin": list(rebin) if rebin else None,
-            "inference": {"threshold": 0.5, "min_size": 16},
+            "inference": {
+                "threshold": float(init_info["inference"].get("threshold", 0.5)) if init_info else 0.5,
+                "min_size": int(init_info["inference"].get("min_size", 16)) if init_info else 16,
+            },
             "training": {
+                "init": init_info,
                 "data": source.describe(),
                 "epochs": int(epochs),
                 "steps_per_epoch": int(steps_per_epoch),

@@ -24,6 +24,7 @@ This module imports without PyTorch; the network lives in
 """
 
 import time
+import warnings
 
 import numpy as np
 
@@ -31,10 +32,32 @@ from ....core.segmentation import Segmentation
 from ....core.tiling import round_up
 from ..base import NeuralModel, TrainingRecipe, boolean, non_negative_int, per_axis, positive_int, probability
 
-__all__ = ["Unet3DModel"]
+__all__ = ["Unet3DModel", "DILATE_THRESHOLD", "DILATE_SIGNIFICANCE"]
+
+#: Relative flux gain below which ``dilate=True`` stops growing a mask (chosen on flux recovery, see
+#: docs/finders/unet3d.rst and benchmarks/real_hi.py).
+DILATE_THRESHOLD = 0.01
+#: A source of integrated signal-to-noise ratio ``snr`` grows only by steps adding more than
+#: ``DILATE_SIGNIFICANCE / snr`` of its flux, so that faint sources do not grow into the noise.
+DILATE_SIGNIFICANCE = 2.0
+
+
+def dilation(value, name, ndim):
+    """``False``/0 (no dilation), ``True`` (`DILATE_THRESHOLD`) or a relative flux-gain threshold > 0."""
+    if isinstance(value, bool | np.bool_):
+        return DILATE_THRESHOLD if value else 0.0
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be True, False or a relative flux gain (e.g. 0.01), got {value!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be >= 0 (0 = no dilation), got {value}")
+    return value
 
 #: Spectral rebin (kernel, stride) when the weights record none.
 _DEFAULT_REBIN = (6, 4)
+#: Largest mask growth of ``dilate`` (SoFiA-2's dilation defaults): channels and pixels.
+_DILATE_Z, _DILATE_XY = 5, 10
 
 
 class Unet3DModel(NeuralModel):
@@ -61,6 +84,17 @@ class Unet3DModel(NeuralModel):
     ``max_source``
         Largest expected source extent (z, y, x) in native voxels; with the tile
         overlap it sets `margin`, the overlap a tiled run of the finder needs.
+    ``dilate``
+        Grow every mask to the faint outskirts of its source as SoFiA-2's mask
+        dilation does (`astro_mlfinder.core.dilation.dilate_mask`: up to 5
+        channels, then discs of up to 10 pixels, while each step adds more than
+        this fraction of the source's flux, and more than `DILATE_SIGNIFICANCE`
+        over the source's integrated signal-to-noise ratio, so that faint sources
+        do not grow into the noise). Off by default, as SoFiA-2's
+        ``dilation.enable`` (growth lowers the detection scores of
+        ``benchmarks/detection_hi.py``: larger masks match their truth masks
+        less often); ``True`` uses `DILATE_THRESHOLD`, the choice for flux
+        (``benchmarks/real_hi.py``).
     """
 
     name = "unet3d"
@@ -79,6 +113,7 @@ class Unet3DModel(NeuralModel):
         # the training simulations: profiles up to ~540 km/s (50 channels of 10.8 km/s) plus the wings,
         # HI diameters up to 16 pixels plus the 3-pixel beam
         "max_source": (64, 24, 24),
+        "dilate": 0.0,
     }
     keywords = {
         "threshold": probability,
@@ -88,6 +123,7 @@ class Unet3DModel(NeuralModel):
         "batch_size": positive_int,
         "tta": boolean,
         "max_source": per_axis(0),
+        "dilate": dilation,
     }
     training = TrainingRecipe(
         function="astro_mlfinder.neural.training.loop:train",
@@ -125,7 +161,8 @@ class Unet3DModel(NeuralModel):
         stride = rebin[1] if rebin else 1
         oz, oy, ox = params["overlap"]
         overlap = (round_up(oz // stride, divisor) * stride, round_up(oy, divisor), round_up(ox, divisor))
-        return tuple(int(o + m) for o, m in zip(overlap, params["max_source"], strict=True))
+        grow = (_DILATE_Z, _DILATE_XY, _DILATE_XY) if params["dilate"] else (0, 0, 0)
+        return tuple(int(o + m + g) for o, m, g in zip(overlap, params["max_source"], grow, strict=True))
 
     def predict(self, image, mask, progress):
         """Probability cube, labels and per-source mean probability (``score``) of ``image``.
@@ -164,12 +201,15 @@ class Unet3DModel(NeuralModel):
         )
         t_net = time.perf_counter() - t1
         labels, score = segment_probability(prob, params["threshold"], params["min_size"], mask=~np.isfinite(data))
+        if params["dilate"] and labels.max() > 0:
+            labels = _grow(labels, data, params["dilate"], image.beam_area)
         meta = {
             "model": self.name,
             "weights": info["weights"],
             "threshold": params["threshold"],
             "min_size": params["min_size"],
             "tta": params["tta"],
+            "dilate": params["dilate"],
             "device": str(resolve_device(self.device)),
             "normalization": info["meta"].get("normalization"),
             "timing": {
@@ -179,3 +219,40 @@ class Unet3DModel(NeuralModel):
             },
         }
         return Segmentation(labels, columns={"score": score}, products={"probability": prob}, meta=meta, image=image)
+
+
+def _grow(labels, data, threshold, beam_area=1.0):
+    """SoFiA-2's mask dilation of ``labels`` on ``data`` (NaN = blank), the flux measured on the data.
+
+    Each source's relative-gain threshold is ``max(threshold, DILATE_SIGNIFICANCE / snr)``, with ``snr``
+    its integrated signal-to-noise ratio: the summed flux over ``sqrt(beam_area * sum of rms_z**2)``
+    over its voxels, ``rms_z`` the robust (1.4826 MAD) noise of channel z.
+    """
+    from scipy import ndimage
+
+    from ....core.dilation import dilate_mask
+    from ....core.stats import MAD_TO_STD
+
+    nz, ny, nx = labels.shape
+    finite = np.isfinite(data)
+    with warnings.catch_warnings():  # all-NaN (flagged) channels have no noise: they hold no source voxel
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = np.where(finite, data, np.nan)
+        rms = MAD_TO_STD * np.nanmedian(np.abs(d - np.nanmedian(d, axis=(1, 2), keepdims=True)), axis=(1, 2))
+    good = np.isfinite(rms) & (rms > 0)
+    rms = np.where(good, rms, np.median(rms[good]) if good.any() else 1.0)
+    ids = np.arange(1, int(labels.max()) + 1)
+    flux = ndimage.sum_labels(np.where(finite, data, 0).astype(np.float64), labels, ids)
+    zz = np.broadcast_to(np.arange(nz)[:, None, None], labels.shape)
+    var = ndimage.sum_labels((rms.astype(np.float64) ** 2)[zz], labels, ids)
+    snr = np.abs(flux) / np.sqrt(max(float(beam_area), 1.0) * np.maximum(var, 1e-30))
+    thresholds = np.maximum(float(threshold), DILATE_SIGNIFICANCE / np.maximum(snr, 1e-6))
+    grown, _ = dilate_mask(
+        labels,
+        data,
+        None,
+        iterations_xy=min(_DILATE_XY, max(ny, nx) - 1),
+        iterations_z=min(_DILATE_Z, nz - 1),
+        threshold=thresholds,
+    )
+    return grown

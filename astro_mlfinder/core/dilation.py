@@ -1,5 +1,9 @@
 """
-SoFiA-2 compatible mask dilation.
+SoFiA-2 compatible mask dilation, shared by every finder that grows its masks.
+
+`ClassicalFinder` dilates its masks with it (``dilation=True``), and
+``NeuralFinder('unet3d', dilate=...)`` grows the network's masks to the faint
+outskirts of a source the same way.
 
 Sources are grown iteratively as in SoFiA-2 (2.5.1,
 ``DataCube_dilate_mask_z`` and ``DataCube_dilate_mask_xy``), one source
@@ -63,9 +67,10 @@ def dilate_mask(labels, data, f_sum, *, iterations_xy=10, iterations_z=5,
         Maximum disc radius (spatial iterations).
     iterations_z : int, optional
         Maximum number of spectral iterations (ignored for 2D input).
-    threshold : float, optional
+    threshold : float or array_like, optional
         Minimum relative flux gain for a step to be accepted; negative
-        values dilate by the maximum without testing.
+        values dilate by the maximum without testing.  An array gives one
+        threshold per source (indexed by ``id - 1``).
     inplace : bool, optional
         Modify ``labels`` in place (it must then be a writeable int32 or
         int64 array).
@@ -88,7 +93,6 @@ def dilate_mask(labels, data, f_sum, *, iterations_xy=10, iterations_z=5,
                          f'{data.ndim} dimensions')
     iterations_xy = _check_iter(iterations_xy, 'iterations_xy')
     iterations_z = _check_iter(iterations_z, 'iterations_z')
-    threshold = float(threshold)
     is2d = data.ndim == 2
     if inplace:
         lab = np.asarray(labels)
@@ -120,6 +124,10 @@ def dilate_mask(labels, data, f_sum, *, iterations_xy=10, iterations_z=5,
                          f'array contains ids up to {nsrc}')
     flags = np.zeros(f_sum.size, dtype=np.int64)
     negative = f_sum < 0.0
+    thresholds = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (max(f_sum.size, nsrc),))
+    if np.ndim(threshold) and np.size(threshold) < nsrc:
+        raise ValueError(f'threshold has {np.size(threshold)} entries but the label array contains ids up '
+                         f'to {nsrc}')
 
     # Bounding boxes as [z0, z1, y0, y1, x0, x1] (inclusive)
     bbox = np.full((nsrc, 6), -1, dtype=np.int64)
@@ -133,14 +141,14 @@ def dilate_mask(labels, data, f_sum, *, iterations_xy=10, iterations_z=5,
             if bbox[i, 0] < 0:
                 continue
             _dilate_z(lab3, data3, i + 1, bbox[i], f_sum, negative, flags,
-                      iterations_z, threshold)
+                      iterations_z, float(thresholds[i]))
 
     if iterations_xy > 0:
         for i in range(nsrc):
             if bbox[i, 0] < 0:
                 continue
             _dilate_xy(lab3, data3, i + 1, bbox[i], f_sum, negative, flags,
-                       iterations_xy, threshold)
+                       iterations_xy, float(thresholds[i]))
 
     if inplace:
         return labels_in, flags

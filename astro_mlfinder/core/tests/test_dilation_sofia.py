@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from astro_mlfinder.classical.dilation import dilate_mask
+from astro_mlfinder.core.dilation import dilate_mask
 
 
 def _reference_dilation(labels, data, f_sum, iter_xy, iter_z, threshold):

@@ -1,0 +1,318 @@
+"""The DeepFocus pipeline: cube -> candidate sources with boxes, line windows, sizes, PA and flux.
+
+`run_pipeline` chains, with every threshold a keyword (`DEFAULTS`):
+
+1. **integrate and normalise** -- sum over channels, min-max to [0, 1]
+   (`~astro_mlfinder.neural.models.deepfocus.focus.integrate`), and, for
+   a Blobs Finder with two inputs, the peak over channels in noise units
+   (`~astro_mlfinder.neural.models.deepfocus.focus.blobs_input`);
+2. **Blobs Finder** -- the predicted integrated clean image (`blobs_map`);
+3. **detection** -- min-max normalise, threshold at ``detection_threshold``,
+   ``dilation`` binary dilations with a 3x3 element, 8-connected
+   components of at least ``min_area`` pixels, their bounding boxes
+   (`detect_boxes`);
+4. **spectra** -- the dirty cube summed over each box, z-scored and
+   min-max normalised, through the **Deep GRU**, min-max normalised again;
+5. **lines** -- `~astro_mlfinder.neural.models.deepfocus.spectral.find_lines`:
+   peaks (``peak_height`` above the mean, ``peak_prominence``,
+   ``peak_distance``), 1D Gaussian fits on ``+-fit_half_window`` channels,
+   windows of ``+-window_fwhm`` FWHM, overlapping windows and the horns of
+   one profile (``merge_valley``) merged;
+6. **spectral focusing and false-positive rejection** -- per line, the
+   continuum-subtracted line image of a ``focus_size`` cut-out; the line is
+   a source when its peak S/N in the box reaches ``snr_keep``, or reaches
+   ``snr_min`` and the S/N of the all-channel reference image (the
+   DeepFocus rule, with S/N = peak over robust noise instead of the
+   original's median over *variance*); every line of a box that passes is
+   its own source, so several lines on one line of sight are separated;
+   at most ``max_lines`` per box; of two kept lines with overlapping
+   windows within ``merge_radius`` pixels (one source split into two
+   blobs) the brighter stays (`select_sources`);
+7. **the source's pixels** -- connected pixels of the line image above
+   ``grow_snr`` x its noise holding the peak (inside the box grown by
+   ``box_pad``); the source is re-centred on them and focused again;
+8. **ResNets** -- FWHM x, FWHM y, PA (cos 2PA, sin 2PA) and flux
+   (log of the flux over the line image's peak) on the normalised 64x64
+   line images, summed over ``+-regress_window_fwhm`` FWHM of the line
+   (default: the line window) -- the width the ResNets were trained on
+   when the detection window is tuned narrower.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+from .defaults import DEFAULTS, FWHM_SCALE
+from .focus import blobs_input, box_snr, line_image, reference_image, resnet_input, source_pixels
+from .spectral import box_spectrum, find_lines, normalize_spectra
+
+__all__ = ["DEFAULTS", "run_pipeline", "find_candidates", "select_sources", "focused_inputs", "blobs_map",
+           "detect_boxes", "denoise_spectra", "regress", "decode_outputs", "FWHM_SCALE"]
+
+def _torch():
+    from ..._torch import require_torch
+
+    return require_torch("the DeepFocus pipeline")
+
+
+def blobs_map(net, image, device="cpu"):
+    """The Blobs Finder output for its input ``(channels, y, x)`` (or one 2D image), padded to its divisor."""
+    torch = _torch()
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        image = image[None]
+    ny, nx = image.shape[-2:]
+    div = int(getattr(net, "divisor", 16))
+    size = net.config.get("image_size")
+    if net.config.get("hidden") and size and (ny, nx) != (size, size):
+        raise ValueError(f"this Blobs Finder has a fully connected bottleneck for {size}x{size} images; the cube is "
+                         f"{ny}x{nx} (cut it to {size}x{size} or use weights with hidden=0)")
+    py, px = (-ny) % div, (-nx) % div
+    img = np.pad(image, ((0, 0), (0, py), (0, px)), mode="reflect" if min(ny, nx) > max(py, px) else "constant")
+    with torch.no_grad():
+        out = net(torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None].to(device))
+    return out[0, 0, :ny, :nx].float().cpu().numpy()
+
+
+def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=None):
+    """Boxes of the blobs of a Blobs Finder output.
+
+    Parameters
+    ----------
+    prediction : array (y, x)
+        The network output (min-max normalised here).
+    threshold : float
+        Binarisation threshold on the normalised output.
+    dilation : int
+        Binary dilations with a 3x3 structuring element.
+    min_area : int
+        Smallest component (pixels, after dilation).
+    mask : bool array, optional
+        Pixels never detected (blanked data).
+
+    Returns
+    -------
+    boxes : list of tuple
+        ``(y0, y1, x0, x1)`` half-open, largest output first.
+    scores : list of float
+        The maximum of the (unnormalised) output in each box.
+    """
+    p = np.asarray(prediction, dtype=np.float32)
+    lo, hi = float(p.min()), float(p.max())
+    norm = (p - lo) / (hi - lo) if hi > lo else np.zeros_like(p)
+    binary = norm >= threshold
+    if mask is not None:
+        binary &= ~mask
+    if dilation:
+        binary = ndimage.binary_dilation(binary, np.ones((3, 3), bool), iterations=int(dilation))
+    labels, n = ndimage.label(binary, structure=np.ones((3, 3), bool))
+    boxes, scores = [], []
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None or int((labels[sl] == i).sum()) < min_area:
+            continue
+        boxes.append((sl[0].start, sl[0].stop, sl[1].start, sl[1].stop))
+        scores.append(float(p[sl].max()))
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    return [boxes[i] for i in order], [scores[i] for i in order]
+
+
+def denoise_spectra(net, spectra, device="cpu", batch_size=256):
+    """Deep GRU outputs (min-max normalised, float64) of raw spectra ``(n, channels)``."""
+    torch = _torch()
+    x = normalize_spectra(np.atleast_2d(spectra))
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            outs.append(net(torch.from_numpy(x[i : i + batch_size]).to(device)).float().cpu().numpy())
+    d = np.concatenate(outs).astype(np.float64) if outs else np.zeros((0, x.shape[1]))
+    lo, hi = d.min(axis=1, keepdims=True), d.max(axis=1, keepdims=True)
+    return (d - lo) / np.where(hi > lo, hi - lo, 1.0)
+
+
+def decode_outputs(name, out, scale=None):
+    """Physical values of ResNet outputs: FWHM in pixels, PA in degrees [0, 180), flux in line-image units x pixels."""
+    out = np.asarray(out, dtype=np.float64)
+    if name in ("resnet_fwhm_x", "resnet_fwhm_y"):
+        return np.maximum(out[:, 0], 0.0) * FWHM_SCALE
+    if name == "resnet_pa":
+        return np.mod(np.degrees(0.5 * np.arctan2(out[:, 1], out[:, 0])), 180.0)
+    if name == "resnet_flux":
+        return np.asarray(scale, dtype=np.float64) * np.exp(np.clip(out[:, 0], -10, 10))
+    raise ValueError(f"unknown ResNet {name!r}")
+
+
+def regress(networks, images, scales, device="cpu", batch_size=32):
+    """Run the four ResNets on normalised cut-outs ``(n, size, size)``; return ``{column: values}``."""
+    torch = _torch()
+    names = {"fwhm_x": "resnet_fwhm_x", "fwhm_y": "resnet_fwhm_y", "pa": "resnet_pa", "flux": "resnet_flux"}
+    x = np.asarray(images, dtype=np.float32)
+    out = {}
+    for col, name in names.items():
+        parts = []
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                xb = torch.from_numpy(x[i : i + batch_size, None]).to(device)
+                parts.append(networks[name](xb).float().cpu().numpy())
+        raw = np.concatenate(parts) if parts else np.zeros((0, 2 if name == "resnet_pa" else 1))
+        out[col] = decode_outputs(name, raw, scales)
+    return out
+
+
+def _local_box(box, center, size):
+    """``box`` (cube pixels) in the coordinates of the cut-out of side ``size`` centred on ``center``."""
+    oy = int(np.floor(center[0] + 0.5)) - size // 2
+    ox = int(np.floor(center[1] + 0.5)) - size // 2
+    y0, y1, x0, x1 = box
+    return (max(0, y0 - oy), max(0, min(size, y1 - oy)), max(0, x0 - ox), max(0, min(size, x1 - ox))), (oy, ox)
+
+
+def _focus(cube, box, window, params):
+    """Focus a candidate line; return its dict (S/N, noise, pixels, re-centred cut-out), None for an empty box."""
+    size = int(params["focus_size"])
+    center = (0.5 * (box[0] + box[1] - 1), 0.5 * (box[2] + box[3] - 1))
+    img = line_image(cube, center, window, size)
+    lbox, (oy, ox) = _local_box(box, center, size)
+    if lbox[1] <= lbox[0] or lbox[3] <= lbox[2]:
+        return None
+    snr, noise, peak = box_snr(img, lbox, pad=int(params["box_pad"]))
+    ref_snr, _, _ = box_snr(reference_image(cube, center, size), lbox, pad=int(params["box_pad"]))
+    pad = int(params["box_pad"])
+    grown = (lbox[0] - pad, lbox[1] + pad, lbox[2] - pad, lbox[3] + pad)
+    pix = source_pixels(img, noise, peak, grow_snr=params["grow_snr"], box=grown)
+    ys, xs = np.nonzero(pix)
+    w = np.maximum(img[ys, xs], 0) + 1e-12
+    cy, cx = float(np.sum(ys * w) / w.sum()) + oy, float(np.sum(xs * w) / w.sum()) + ox
+    return {"snr": float(snr), "ref_snr": float(ref_snr), "noise": float(noise), "pixels": (ys + oy, xs + ox),
+            "center": (cy, cx), "window": tuple(int(v) for v in window),
+            "box": (int(ys.min() + oy), int(ys.max() + oy + 1), int(xs.min() + ox), int(xs.max() + ox + 1))}
+
+
+def select_sources(candidates, params=None):
+    """The candidates that pass the S/N test, without duplicates.
+
+    A line is kept when its focused S/N reaches ``snr_keep``, or reaches
+    ``snr_min`` and the S/N of the reference (all-channel) image. Of two kept
+    lines whose windows overlap and whose centres lie within
+    ``merge_radius`` pixels (one source split into two blobs), the one with
+    the higher S/N stays.
+    """
+    p = dict(DEFAULTS, **(params or {}))
+    kept = []
+    order = sorted(range(len(candidates)), key=lambda i: -candidates[i]["snr"])
+    for i in order:
+        c = candidates[i]
+        if not (c["snr"] >= p["snr_keep"] or (c["snr"] >= p["snr_min"] and c["snr"] >= c["ref_snr"])):
+            continue
+        dup = False
+        for k in kept:
+            overlap = min(k["window"][1], c["window"][1]) > max(k["window"][0], c["window"][0])
+            dist = np.hypot(k["center"][0] - c["center"][0], k["center"][1] - c["center"][1])
+            if overlap and dist <= p["merge_radius"]:
+                dup = True
+                break
+        if not dup:
+            kept.append(c)
+    return sorted(kept, key=lambda c: candidates.index(c))
+
+
+def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
+    """Stages 1-7 without the S/N selection: every focused line of every blob (see `run_pipeline`).
+
+    Returns ``(candidates, products)``; `select_sources` applies the S/N test.
+    """
+    p = dict(DEFAULTS, **(params or {}))
+    cube = np.asarray(cube, dtype=np.float32)
+    if cube.ndim != 3:
+        raise ValueError(f"DeepFocus searches cubes (z, y, x); got shape {cube.shape}")
+    net = networks["blobsfinder"]
+    inputs = blobs_input(cube, net.config.get("inputs", ["sum"]))
+    blobs = blobs_map(net, inputs, device)
+    blank = ~np.isfinite(cube).any(axis=0)
+    if mask is not None:
+        blank |= mask
+    boxes, scores = detect_boxes(blobs, threshold=p["detection_threshold"], dilation=p["dilation"],
+                                 min_area=p["min_area"], mask=blank)
+    products = {"blobs": blobs, "integrated": inputs[0]}
+    if not boxes:
+        return [], products
+    denoised = denoise_spectra(networks["deepgru"], np.stack([box_spectrum(cube, b) for b in boxes]), device)
+    candidates = []
+    for box, score, spec in zip(boxes, scores, denoised, strict=True):
+        lines = find_lines(spec, height=p["peak_height"], prominence=p["peak_prominence"],
+                           distance=p["peak_distance"], half_window=p["fit_half_window"], window_fwhm=p["window_fwhm"],
+                           valley=p["merge_valley"])
+        for line in lines[: int(p["max_lines"])]:
+            src = _focus(cube, box, line["window"], p)
+            if src is not None:
+                src.update(score=score, blob_box=tuple(int(v) for v in box), line=line)
+                candidates.append(src)
+    return candidates, products
+
+
+def focused_inputs(cube, sources, size=64):
+    """The normalised ResNet inputs ``(n, size, size)`` and scales of sources (``center``, ``window``, ``box``)."""
+    images, scales = [], []
+    for src in sources:
+        img = line_image(cube, src["center"], src["window"], size)
+        lbox, _ = _local_box(src["box"], src["center"], size)
+        x, s = resnet_input(img, lbox)
+        images.append(x)
+        scales.append(s)
+    if not images:
+        return np.zeros((0, size, size), np.float32), np.zeros(0)
+    return np.stack(images), np.asarray(scales)
+
+
+def _regress_window(src, factor, n):
+    """The ResNets' window of ``src``: its fitted centre +- ``factor`` FWHM, never narrower than its line window."""
+    line = src.get("line") or {}
+    if "centre" not in line:
+        return src["window"]
+    half = max(float(factor) * float(line["fwhm"]), 1.0)
+    z0 = int(np.clip(np.floor(line["centre"] - half), 0, n - 1))
+    z1 = int(np.clip(np.ceil(line["centre"] + half) + 1, z0 + 1, n))
+    return (min(z0, src["window"][0]), max(z1, src["window"][1]))
+
+
+def run_pipeline(cube, networks, params=None, *, mask=None, device="cpu"):
+    """Search a dirty cube with the six networks.
+
+    Parameters
+    ----------
+    cube : array (z, y, x)
+        The dirty cube (NaN = blank).
+    networks : dict
+        The six networks by name (`~astro_mlfinder.neural.models.deepfocus.networks.NETWORK_NAMES`), in eval mode.
+    params : dict, optional
+        Pipeline parameters (`DEFAULTS` for those missing).
+    mask : bool array (y, x), optional
+        Pixels never detected.
+    device : str or `torch.device`
+        Where the networks are.
+
+    Returns
+    -------
+    sources : list of dict
+        Brightest blob first, then brightest line: ``box`` (y0, y1, x0, x1)
+        of the source's pixels, ``blob_box`` (the Blobs Finder box),
+        ``window`` (z0, z1), ``center`` (y, x), ``pixels`` (ys, xs),
+        ``snr``, ``ref_snr``, ``noise``, ``score`` (Blobs Finder maximum in
+        the box), ``line`` (the spectral fit), and the regressed ``fwhm_x``,
+        ``fwhm_y`` (pixels), ``pa`` (degrees), ``flux`` (line-image units x
+        pixels: sum over channels and pixels, continuum subtracted).
+    products : dict
+        ``blobs`` (the Blobs Finder output) and ``integrated`` (its first input).
+    """
+    p = dict(DEFAULTS, **(params or {}))
+    candidates, products = find_candidates(cube, networks, p, mask=mask, device=device)
+    sources = select_sources(candidates, p)
+    if sources:
+        cube = np.asarray(cube, dtype=np.float32)
+        factor = p.get("regress_window_fwhm")
+        windows = [_regress_window(s, factor, cube.shape[0]) if factor is not None else s["window"] for s in sources]
+        images, scales = focused_inputs(cube, [dict(s, window=w) for s, w in zip(sources, windows, strict=True)],
+                                        int(p["focus_size"]))
+        values = regress(networks, images, scales, device, int(p["batch_size"]))
+        for i, src in enumerate(sources):
+            for key, vals in values.items():
+                src[key] = float(vals[i])
+    return sources, products

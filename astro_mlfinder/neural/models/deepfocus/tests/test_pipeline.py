@@ -1,0 +1,142 @@
+"""The DeepFocus pipeline with deterministic stand-in networks on a synthetic cube.
+
+The stand-ins make every stage exactly predictable: the "Blobs Finder"
+returns its input (the normalised integrated image), the "Deep GRU" its
+input (the normalised spectrum), the "ResNets" zeros. What is tested is
+the pipeline -- boxes, spectra, lines, focusing, S/N selection, separation
+of two lines on one line of sight, ResNet decoding -- not the training.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from astro_mlfinder.neural.models.deepfocus.defaults import FWHM_SCALE  # noqa: E402
+from astro_mlfinder.neural.models.deepfocus.pipeline import (  # noqa: E402
+    decode_outputs,
+    detect_boxes,
+    find_candidates,
+    run_pipeline,
+    select_sources,
+)
+
+from ._synthetic import synthetic_record  # noqa: E402
+
+
+class _Identity(torch.nn.Module):
+    config = {}
+    divisor = 16
+
+    def forward(self, x):
+        return x
+
+
+class _Zeros(torch.nn.Module):
+    def __init__(self, k=1):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return torch.zeros(x.shape[0], self.k)
+
+
+def _networks():
+    return {"blobsfinder": _Identity(), "deepgru": _Identity(), "resnet_fwhm_x": _Zeros(), "resnet_fwhm_y": _Zeros(),
+            "resnet_pa": _Zeros(2), "resnet_flux": _Zeros()}
+
+
+#: The stand-in Blobs Finder passes the noisy integrated image: a threshold well above its noise.
+PARAMS = {"detection_threshold": 0.35}
+
+
+def _cube(positions, lines, shape=(64, 80, 80), noise=0.02, seed=0):
+    """Gaussian blobs (sigma 2 px) with Gaussian lines (sigma 2 ch) on beam-like correlated noise."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    nz, ny, nx = shape
+    yy, xx = np.mgrid[:ny, :nx]
+    z = np.arange(nz)[:, None, None]
+    cube = ndimage.gaussian_filter(rng.normal(0, 1, shape), (0, 1.5, 1.5))
+    cube *= noise / cube.std()
+    for (y, x), (zc, amp) in zip(positions, lines, strict=True):
+        cube += amp * np.exp(-0.5 * ((yy - y) ** 2 + (xx - x) ** 2) / 4.0) * np.exp(-0.5 * (z - zc) ** 2 / 4.0)
+    return cube.astype(np.float32)
+
+
+def test_finds_the_sources_with_boxes_and_windows():
+    cube = _cube([(20, 24), (55, 60)], [(20, 1.0), (44, 0.6)])
+    sources, products = run_pipeline(cube, _networks(), PARAMS)
+    assert products["blobs"].shape == (80, 80)
+    assert len(sources) == 2
+    (a, b) = sorted(sources, key=lambda s: s["center"][0])
+    assert a["center"] == pytest.approx((20, 24), abs=0.5) and b["center"] == pytest.approx((55, 60), abs=0.5)
+    assert a["window"][0] <= 18 and a["window"][1] >= 23
+    assert b["window"][0] <= 42 and b["window"][1] >= 47
+    y0, y1, x0, x1 = a["box"]
+    assert y0 <= 18 and y1 >= 23 and x0 <= 22 and x1 >= 27
+    assert a["snr"] > 20 and b["snr"] > 10
+    # the zero ResNets decode to FWHM 0, PA 0 and a flux equal to the line image's peak
+    assert a["fwhm_x"] == 0 and a["pa"] == 0 and a["flux"] > 0
+
+
+def test_two_lines_on_one_line_of_sight_are_two_sources():
+    cube = _cube([(40, 40), (40, 41)], [(15, 1.0), (48, 0.8)])
+    sources, _ = run_pipeline(cube, _networks(), PARAMS)
+    assert len(sources) == 2
+    windows = sorted(s["window"] for s in sources)
+    assert windows[0][0] <= 14 < windows[0][1] and windows[1][0] <= 47 < windows[1][1]
+
+
+def test_snr_selection_rejects_noise_and_is_a_keyword():
+    cube = _cube([(30, 30)], [(30, 1.0)])
+    networks = _networks()
+    cands, _ = find_candidates(cube, networks, PARAMS)
+    assert cands and max(c["snr"] for c in cands) > 20
+    assert len(select_sources(cands, {"snr_keep": 6, "snr_min": 3})) >= 1
+    assert select_sources(cands, {"snr_keep": 1e6, "snr_min": 1e6}) == []
+    # pure noise: the stand-in's blob is the whole image, whose brightest noise pixel reaches ~4 sigma
+    noise_only, _ = run_pipeline(_cube([], [], seed=3), networks, dict(PARAMS, snr_min=5.0))
+    assert noise_only == []
+
+
+def test_duplicates_within_merge_radius_are_merged():
+    c1 = {"snr": 10.0, "ref_snr": 1.0, "center": (10.0, 10.0), "window": (5, 15)}
+    c2 = {"snr": 8.0, "ref_snr": 1.0, "center": (11.0, 11.0), "window": (8, 18)}
+    c3 = {"snr": 9.0, "ref_snr": 1.0, "center": (11.0, 11.0), "window": (30, 40)}
+    assert select_sources([c1, c2, c3]) == [c1, c3]
+    assert select_sources([c1, c2, c3], {"merge_radius": 0.5}) == [c1, c2, c3]
+
+
+def test_detect_boxes_threshold_dilation_and_mask():
+    pred = np.zeros((32, 32), np.float32)
+    pred[5:8, 5:8] = 1.0
+    pred[20:22, 20:22] = 0.5
+    boxes, scores = detect_boxes(pred, threshold=0.4, dilation=0, min_area=1)
+    assert boxes == [(5, 8, 5, 8), (20, 22, 20, 22)] and scores == [1.0, 0.5]
+    boxes, _ = detect_boxes(pred, threshold=0.6, dilation=1, min_area=1)
+    assert boxes == [(4, 9, 4, 9)]
+    mask = np.zeros((32, 32), bool)
+    mask[:16] = True
+    assert detect_boxes(pred, threshold=0.4, dilation=0, min_area=1, mask=mask)[0] == [(20, 22, 20, 22)]
+
+
+def test_decode_outputs():
+    assert decode_outputs("resnet_fwhm_x", np.array([[0.5], [-1.0]])).tolist() == [0.5 * FWHM_SCALE, 0.0]
+    pa = decode_outputs("resnet_pa", np.array([[np.cos(np.radians(60)), np.sin(np.radians(60))], [1.0, -1e-9]]))
+    assert pa == pytest.approx([30.0, 180.0], abs=1e-6)
+    assert decode_outputs("resnet_flux", np.array([[np.log(3.0)]]), np.array([2.0])) == pytest.approx([6.0])
+    with pytest.raises(ValueError, match="unknown ResNet"):
+        decode_outputs("resnet_z", np.zeros((1, 1)))
+
+
+def test_synthetic_record_truth_layout():
+    rec = synthetic_record(5, (48, 64, 64), n_sources=2)
+    assert rec.dirty.shape == rec.clean.shape == (48, 64, 64) and rec.n == 2
+    assert set(rec.truth) == {"center", "box", "window", "fwhm_x", "fwhm_y", "pa", "flux", "snr"}
+
+
+def test_rejects_a_2d_image():
+    with pytest.raises(ValueError, match=r"searches cubes \(z, y, x\)"):
+        run_pipeline(np.zeros((32, 32), np.float32), _networks(), PARAMS)

@@ -1,0 +1,87 @@
+"""Spectral stages: normalisation, peaks, 1D Gaussian fits, line windows, merging of the horns of one line."""
+
+import numpy as np
+import pytest
+
+from astro_mlfinder.neural.models.deepfocus.spectral import (
+    box_spectrum,
+    find_lines,
+    fit_line,
+    merge_windows,
+    normalize_spectra,
+    window_iou,
+)
+
+
+def _gauss(n, mu, fwhm, amp=1.0):
+    z = np.arange(n)
+    return amp * np.exp(-0.5 * ((z - mu) / (fwhm / 2.3548)) ** 2)
+
+
+def test_normalize_spectra_range_and_flat():
+    s = np.vstack([_gauss(64, 20, 6) * 5 + 3, np.full(64, 7.0)])
+    out = normalize_spectra(s)
+    assert out.dtype == np.float32 and out.shape == (2, 64)
+    assert out[0].min() == 0 and out[0].max() == pytest.approx(1) and out[0].argmax() == 20
+    assert np.all(out[1] == 0)
+    assert normalize_spectra(s[0]).shape == (64,)
+
+
+def test_fit_line_recovers_centre_and_width():
+    rng = np.random.default_rng(0)
+    spec = _gauss(128, 57.3, 8.0) + rng.normal(0, 0.02, 128) + 0.1
+    centre, fwhm, amp = fit_line(spec, 57)
+    assert centre == pytest.approx(57.3, abs=0.2)
+    assert fwhm == pytest.approx(8.0, rel=0.1)
+    assert amp == pytest.approx(1.0, rel=0.1)
+
+
+def test_fit_line_falls_back_on_failure():
+    assert fit_line(np.zeros(128), 5) == (5.0, pytest.approx(3 * 2.3548, rel=1e-3), 0.0)
+
+
+def test_find_lines_two_lines_brightest_first_with_windows():
+    spec = _gauss(128, 30, 6, 0.5) + _gauss(128, 90, 10, 1.0)
+    lines = find_lines(spec / spec.max())
+    assert [line["peak"] for line in lines] == [90, 30]
+    z0, z1 = lines[0]["window"]
+    assert z0 == pytest.approx(80, abs=1) and z1 == pytest.approx(101, abs=1)  # +-1 FWHM, half-open
+    assert lines[1]["fwhm"] == pytest.approx(6, rel=0.1)
+
+
+def test_find_lines_thresholds_are_keywords():
+    spec = _gauss(128, 30, 6, 0.2) + _gauss(128, 90, 10, 1.0)
+    assert len(find_lines(spec)) == 2
+    assert len(find_lines(spec, height=0.3)) == 1
+    assert find_lines(spec, max_fwhm=5) == []
+
+
+def test_double_horned_line_is_one_window():
+    spec = _gauss(128, 60, 6) + _gauss(128, 68, 6)  # two horns 8 channels apart, a shallow dip
+    lines = find_lines(spec / spec.max(), distance=6)
+    assert len(lines) == 1
+    z0, z1 = lines[0]["window"]
+    assert z0 <= 56 and z1 >= 72
+    assert lines[0]["centre"] == pytest.approx(64, abs=0.5)
+    # horns too far apart for their windows to overlap: merged through the valley only
+    wide = _gauss(128, 55, 4) + _gauss(128, 75, 4) + 0.6 * _gauss(128, 65, 16)
+    assert len(find_lines(wide / wide.max(), distance=6)) == 1
+    assert len(find_lines(wide / wide.max(), distance=6, valley=0.99)) == 2
+
+
+def test_merge_and_iou():
+    a = {"window": (10, 20), "fwhm": 5.0, "centre": 15.0}
+    b = {"window": (18, 30), "fwhm": 6.0, "centre": 24.0}
+    c = {"window": (40, 50), "fwhm": 5.0, "centre": 45.0}
+    merged = merge_windows([a, b, c])
+    assert [m["window"] for m in merged] == [(10, 30), (40, 50)]
+    assert window_iou((10, 20), (15, 25)) == pytest.approx(5 / 15)
+    assert window_iou((0, 5), (5, 9)) == 0
+
+
+def test_box_spectrum_sums_the_box():
+    cube = np.zeros((4, 10, 10), np.float32)
+    cube[2, 3:5, 6:8] = 1
+    cube[1, 0, 0] = np.nan
+    assert box_spectrum(cube, (3, 5, 6, 8)).tolist() == [0, 0, 4, 0]
+    assert box_spectrum(cube, (0, 10, 0, 10)).tolist() == [0, 0, 4, 0]
