@@ -175,7 +175,7 @@ class BlendSimulation(Simulation):
         return paths
 
 
-def make_optical_header(shape, *, pixel_scale=0.2, center=(150.1, 2.2), zero_point=30.0,
+def make_optical_header(shape, *, pixel_scale=0.2, center=(150.1, 2.2), zero_point=31.0,
                         gain=2.0, read_noise=5.0, sky=300.0, psf_fwhm=3.5, psf_beta=2.5):
     """
     FITS header of a simulated optical image: RA/Dec TAN WCS centred on the
