@@ -18,6 +18,8 @@ from types import SimpleNamespace
 import numpy as np
 from astropy.wcs import WCS
 
+from astro_mlfinder.simulate._hi_sources import _C_KMS, HI_REST_FREQUENCY, _solve_amplitude
+from astro_mlfinder.simulate._hi_truth import _truth_table
 from astro_mlfinder.simulate._instrument import (
     beam_noise,
     blank_edges,
@@ -30,15 +32,7 @@ from astro_mlfinder.simulate._instrument import (
 from astro_mlfinder.simulate._morphology import MORPHOLOGIES, draw_shape, galaxy_particles, grid_particles
 from astro_mlfinder.simulate._noise import FWHM_TO_SIGMA, beam_area_pixels
 from astro_mlfinder.simulate._realism import REALISM_DEFAULTS, channel_rms, make_artefacts
-from astro_mlfinder.simulate.hi import (
-    _C_KMS,
-    HI_REST_FREQUENCY,
-    HISimulation,
-    _check_range,
-    _solve_amplitude,
-    _truth_table,
-    make_hi_header,
-)
+from astro_mlfinder.simulate.hi import HISimulation, _check_range, make_hi_header
 from astro_mlfinder.simulate.telescopes import draw_instrument
 
 from ..core.exceptions import AstroMLFinderWarning
