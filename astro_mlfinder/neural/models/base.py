@@ -37,6 +37,7 @@ __all__ = [
     "import_object",
     "probability",
     "non_negative_int",
+    "non_negative_float",
     "positive_int",
     "boolean",
     "per_axis",
@@ -67,6 +68,14 @@ def non_negative_int(value, name, ndim):
     """An int >= 0."""
     value = int(value)
     if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def non_negative_float(value, name, ndim):
+    """A float >= 0."""
+    value = float(value)
+    if not value >= 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
     return value
 

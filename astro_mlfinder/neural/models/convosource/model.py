@@ -32,17 +32,18 @@ import time
 import numpy as np
 
 from ....core.segmentation import Segmentation
-from ..base import NeuralModel, TrainingRecipe, boolean, non_negative_int, per_axis, positive_int, probability
+from ..base import (
+    NeuralModel,
+    TrainingRecipe,
+    boolean,
+    non_negative_float,
+    non_negative_int,
+    per_axis,
+    positive_int,
+    probability,
+)
 
-__all__ = ["ConvoSourceModel", "non_negative_float"]
-
-
-def non_negative_float(value, name, ndim):
-    """A float >= 0."""
-    value = float(value)
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
+__all__ = ["ConvoSourceModel"]
 
 
 class ConvoSourceModel(NeuralModel):

@@ -19,18 +19,10 @@ import astropy.units as u
 import numpy as np
 
 from ....core.segmentation import Segmentation
-from ..base import NeuralModel, TrainingRecipe, boolean, non_negative_int, positive_int, probability
+from ..base import NeuralModel, TrainingRecipe, boolean, non_negative_float, non_negative_int, positive_int, probability
 from .defaults import DEFAULTS
 
-__all__ = ["DeepFocusModel", "non_negative_float", "flux_quantity"]
-
-
-def non_negative_float(value, name, ndim):
-    """A float >= 0."""
-    value = float(value)
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
+__all__ = ["DeepFocusModel", "flux_quantity"]
 
 
 def _focus_size(value, name, ndim):
