@@ -115,6 +115,15 @@ def _checkpoint_payload(model_name, model, optimizer, epoch, history, rng, meta,
     }
 
 
+def _resume_state(ckpt, optimizer, rng):
+    """Restore the optimiser and both random generators from ``ckpt``; return ``(history, start_epoch, best_f1)``."""
+    torch = require_torch("training")
+    optimizer.load_state_dict(ckpt["optimizer"])
+    rng.bit_generator.state = ckpt["rng_state"]
+    torch.set_rng_state(ckpt["torch_rng_state"])
+    return list(ckpt.get("history", [])), int(ckpt["epoch"]) + 1, float(ckpt.get("best_f1", -1.0))
+
+
 def _plot_history(history, path):
     try:
         import matplotlib
@@ -335,12 +344,7 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history, start_epoch, best_f1 = [], 0, -1.0
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        history = list(ckpt.get("history", []))
-        start_epoch = int(ckpt["epoch"]) + 1
-        best_f1 = float(ckpt.get("best_f1", -1.0))
-        source.rng.bit_generator.state = ckpt["rng_state"]
-        torch.set_rng_state(ckpt["torch_rng_state"])
+        history, start_epoch, best_f1 = _resume_state(ckpt, optimizer, source.rng)
         lr = float(meta.get("training", {}).get("lr", lr))
     else:
         meta = {

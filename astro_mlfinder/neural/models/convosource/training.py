@@ -252,8 +252,8 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
         ``val_recall``, ``val_f1``, ``seconds``.
     """
     from ..._torch import describe_hardware, require_torch, resolve_device
-    from ...training.loop import _load_checkpoint
-    from ...weights import WEIGHTS_FORMAT, _to_plain, atomic_save
+    from ...training.loop import _checkpoint_payload, _load_checkpoint, _resume_state
+    from ...weights import _to_plain, atomic_save
     from .. import get_model
 
     torch = require_torch("training convosource")
@@ -313,12 +313,7 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=dev))
     history, start_epoch, best_f1 = [], 0, -1.0
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        history = list(ckpt.get("history", []))
-        start_epoch = int(ckpt["epoch"]) + 1
-        best_f1 = float(ckpt.get("best_f1", -1.0))
-        rng.bit_generator.state = ckpt["rng_state"]
-        torch.set_rng_state(ckpt["torch_rng_state"])
+        history, start_epoch, best_f1 = _resume_state(ckpt, optimizer, rng)
     else:
         meta = {
             "normalization": normalization,
@@ -384,20 +379,7 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
         score = entry["val_f1"] if val_sims else -entry["loss"]
         is_best = score > best_f1
         best_f1 = max(best_f1, score)
-        payload = {
-            "format": WEIGHTS_FORMAT,
-            "format_version": 1,
-            "model": model_class.name,
-            "config": _to_plain(net.config),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
-            "meta": _to_plain(meta),
-            "optimizer": optimizer.state_dict(),
-            "epoch": int(epoch),
-            "history": _to_plain(history),
-            "best_f1": float(best_f1),
-            "rng_state": _to_plain(rng.bit_generator.state),
-            "torch_rng_state": torch.get_rng_state(),
-        }
+        payload = _checkpoint_payload(model_class.name, net, optimizer, epoch, history, rng, meta, best_f1)
         atomic_save(payload, output)
         if is_best:
             atomic_save(payload, best_path)

@@ -268,8 +268,8 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
         ``val_recall``, ``val_f1``, ``seconds``.
     """
     from ..._torch import describe_hardware, require_torch, resolve_device
-    from ...training.loop import _load_checkpoint
-    from ...weights import WEIGHTS_FORMAT, _to_plain, atomic_save
+    from ...training.loop import _checkpoint_payload, _load_checkpoint, _resume_state
+    from ...weights import _to_plain, atomic_save
     from .. import get_model
     from .losses import pais_loss
 
@@ -323,12 +323,7 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     history, start_epoch, best_f1 = [], 0, -1.0
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        history = list(ckpt.get("history", []))
-        start_epoch = int(ckpt["epoch"]) + 1
-        best_f1 = float(ckpt.get("best_f1", -1.0))
-        rng.bit_generator.state = ckpt["rng_state"]
-        torch.set_rng_state(ckpt["torch_rng_state"])
+        history, start_epoch, best_f1 = _resume_state(ckpt, optimizer, rng)
     else:
         from .inference import DEFAULT_NORMALIZATION
 
@@ -397,20 +392,7 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
         score = entry["val_f1"] if val_sims else -entry["loss"]
         is_best = score > best_f1
         best_f1 = max(best_f1, score)
-        payload = {
-            "format": WEIGHTS_FORMAT,
-            "format_version": 1,
-            "model": model_class.name,
-            "config": _to_plain(net.config),
-            "state_dict": {key: v.detach().cpu().clone() for key, v in net.state_dict().items()},
-            "meta": _to_plain(meta),
-            "optimizer": optimizer.state_dict(),
-            "epoch": int(epoch),
-            "history": _to_plain(history),
-            "best_f1": float(best_f1),
-            "rng_state": _to_plain(rng.bit_generator.state),
-            "torch_rng_state": torch.get_rng_state(),
-        }
+        payload = _checkpoint_payload(model_class.name, net, optimizer, epoch, history, rng, meta, best_f1)
         atomic_save(payload, output)
         if is_best:
             atomic_save(payload, best_path)
