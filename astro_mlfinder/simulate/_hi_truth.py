@@ -105,3 +105,15 @@ def _truth_table(records, model, labels, rms, wcs, omega, channel_width,
     t['cut'] = np.asarray(rows['cut'], dtype=bool)
     t['sightline'] = np.asarray(rows['sightline'], dtype=bool)
     return t
+
+
+def _renumber(truth, labels, n_records):
+    """Ids 1..N for the galaxies that kept truth voxels (one may be hidden by a brighter one, or lie in
+    blank pixels); ``truth['id']`` is updated in place and the relabelled ``labels`` returned."""
+    expected = np.arange(1, len(truth) + 1, dtype=np.int32)
+    if np.array_equal(np.asarray(truth['id']), expected):
+        return labels
+    lut = np.zeros(n_records + 1, dtype=np.int32)
+    lut[np.asarray(truth['id'])] = expected
+    truth['id'] = expected
+    return lut[labels]

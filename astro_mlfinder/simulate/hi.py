@@ -16,7 +16,7 @@ from astropy.wcs import WCS
 from astro_mlfinder.simulate._base import Simulation, sin_header
 from astro_mlfinder.simulate._galaxy import disk_model
 from astro_mlfinder.simulate._hi_sources import HI_REST_FREQUENCY, _Placer, _solve_amplitude
-from astro_mlfinder.simulate._hi_truth import _truth_table
+from astro_mlfinder.simulate._hi_truth import _renumber, _truth_table
 from astro_mlfinder.simulate._noise import beam_area_pixels, correlated_noise
 from astro_mlfinder.simulate._realism import (
     REALISM_DEFAULTS,
@@ -394,14 +394,7 @@ def simulate_hi_cube(shape=(128, 96, 96), n_sources=8, *, seed=0,
 
     truth = _truth_table(records, model, labels, rms, wcs, omega,
                          channel_width, freq0)
-    expected = np.arange(1, len(truth) + 1, dtype=np.int32)
-    if not np.array_equal(np.asarray(truth['id']), expected):
-        # A source entirely hidden by a brighter overlapping one has no
-        # voxel left: renumber the survivors 1..N.
-        lut = np.zeros(len(records) + 1, dtype=np.int32)
-        lut[np.asarray(truth['id'])] = expected
-        labels = lut[labels]
-        truth['id'] = expected
+    labels = _renumber(truth, labels, len(records))
     params = dict(shape=shape, n_sources=n_sources, seed=seed if isinstance(
         seed, (int, type(None))) else repr(seed), snr_range=(snr_lo, snr_hi),
         noise=noise, beam_fwhm=beam_fwhm, channel_width=channel_width,

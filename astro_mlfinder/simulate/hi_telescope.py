@@ -19,7 +19,7 @@ import numpy as np
 from astropy.wcs import WCS
 
 from astro_mlfinder.simulate._hi_sources import _C_KMS, HI_REST_FREQUENCY, _solve_amplitude
-from astro_mlfinder.simulate._hi_truth import _truth_table
+from astro_mlfinder.simulate._hi_truth import _renumber, _truth_table
 from astro_mlfinder.simulate._instrument import (
     beam_noise,
     blank_edges,
@@ -238,13 +238,7 @@ def simulate_telescope_cube(shape=(128, 96, 96), n_sources=4, *, telescope='WSRT
     for row in truth:
         m = labels == row['id']
         row['snr'] = float(model[m].sum() / np.sqrt(omega * (rms_vox[m]**2).sum()))
-    expected = np.arange(1, len(truth) + 1, dtype=np.int32)
-    if not np.array_equal(np.asarray(truth['id']), expected):
-        # a galaxy entirely in blank pixels or flagged channels has no truth voxel left: ids 1..N
-        lut = np.zeros(len(records) + 1, dtype=np.int32)
-        lut[np.asarray(truth['id'])] = expected
-        labels = lut[labels]
-        truth['id'] = expected
+    labels = _renumber(truth, labels, len(records))
     truth.meta.update({'telescope': inst['telescope'], 'mask_threshold': float(mask_threshold),
                        'beam_area_pix': omega, 'rfi_channels': art_info['rfi_channels'],
                        'flagged_channels': np.flatnonzero(flagged).tolist(),
