@@ -8,10 +8,10 @@ lines of sight); and the beam helpers they need.
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord
 from astropy.table import QTable
 from scipy import fft as sfft
 
+from astro_mlfinder.simulate._base import world_columns
 from astro_mlfinder.simulate._uv import C_LIGHT
 
 __all__ = ['BOX_DEFINITION', 'PA_DEFINITION', 'crop_beam', 'gaussian_transfer', 'truth_table']
@@ -100,15 +100,7 @@ def truth_table(records, labels, best, level, noise, omega, wcs, freqs, channel_
     t['profile'] = col['profile'].astype('U11').reshape(n)
     for name in ('x', 'y', 'z'):
         t[name] = col[name].astype(np.float64).reshape(n)
-    if n:
-        ra, dec, freq = (np.asarray(v, dtype=np.float64)
-                         for v in wcs.pixel_to_world_values(t['x'], t['y'], t['z']))
-    else:
-        ra = dec = freq = np.zeros(0)
-    t['ra'] = ra * u.deg
-    t['dec'] = dec * u.deg
-    t['freq'] = freq * u.Hz
-    t['sky_centroid'] = SkyCoord(ra * u.deg, dec * u.deg, frame='icrs')
+    world_columns(t, wcs)
     for name in ('x_min', 'x_max', 'y_min', 'y_max', 'z_min', 'z_max'):
         t[name] = col[name].astype(np.int64).reshape(n)
     t['fwhm_x'] = col['fwhm_x'].astype(np.float64).reshape(n)

@@ -13,7 +13,7 @@ from astropy.wcs import WCS
 
 from astro_mlfinder.io.atomic import atomic_path, check_writable
 
-__all__ = ['Simulation', 'sin_header']
+__all__ = ['Simulation', 'sin_header', 'world_columns']
 
 
 def sin_header(ny, nx, *, pixel_scale, center, wcsaxes=2):
@@ -204,3 +204,23 @@ class Simulation:
         self.write(image_path, overwrite=overwrite, **kwargs)
         self.write_truth(truth_path, overwrite=overwrite)
         return [image_path, truth_path]
+
+
+def world_columns(table, wcs):
+    """Add ``ra``, ``dec`` (deg), ``freq`` (Hz) and ``sky_centroid`` of a cube's truth table at its ``x, y, z``.
+
+    Returns the frequencies as a plain float array (empty for an empty table).
+    """
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    if len(table):
+        ra, dec, freq = (np.asarray(v, dtype=np.float64)
+                         for v in wcs.pixel_to_world_values(table['x'], table['y'], table['z']))
+    else:
+        ra = dec = freq = np.zeros(0)
+    table['ra'] = ra * u.deg
+    table['dec'] = dec * u.deg
+    table['freq'] = freq * u.Hz
+    table['sky_centroid'] = SkyCoord(ra * u.deg, dec * u.deg, frame='icrs')
+    return freq

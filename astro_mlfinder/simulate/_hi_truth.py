@@ -3,9 +3,9 @@
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord
 from astropy.table import QTable
 
+from astro_mlfinder.simulate._base import world_columns
 from astro_mlfinder.simulate._hi_sources import _C_KMS, HI_REST_FREQUENCY, _width
 
 __all__ = []
@@ -69,15 +69,7 @@ def _truth_table(records, model, labels, rms, wcs, omega, channel_width,
     t['id'] = np.asarray(rows['id'], dtype=np.int32)
     for name in ('x', 'y', 'z'):
         t[name] = np.asarray(rows[name], dtype=np.float64)
-    if n:
-        sky = wcs.pixel_to_world_values(t['x'], t['y'], t['z'])
-        ra, dec, freq = (np.asarray(v, dtype=np.float64) for v in sky)
-    else:
-        ra = dec = freq = np.zeros(0)
-    t['ra'] = ra * u.deg
-    t['dec'] = dec * u.deg
-    t['freq'] = freq * u.Hz
-    t['sky_centroid'] = SkyCoord(ra * u.deg, dec * u.deg, frame='icrs')
+    freq = world_columns(t, wcs)
     t['v_sys'] = (_C_KMS * (HI_REST_FREQUENCY / freq - 1.0) if n
                   else np.zeros(0)) * (u.km / u.s)
     jyb = u.Jy / u.beam
