@@ -39,7 +39,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .packed_mask import PackedMask
 
-__all__ = ['LinkerResult', 'link', 'linker_structure']
+__all__ = ['LinkerResult', 'link', 'linker_structure', 'sparse_zeros']
 
 
 @dataclass
@@ -76,9 +76,13 @@ class LinkerResult:
     m2 : `~numpy.ndarray` of float64
         Sum of squared deviations from the mean (used internally for
         ``std``/``skew``/``kurt`` and kept for reliability parameters).
+    pixels : tuple or None
+        ``(shape, index, ids)`` of a result linked with ``dense=False``:
+        the labelled voxels' ascending linear indices (int64) and their ids
+        (int32); ``labels`` is then None and `label_cube` makes the cube.
     """
 
-    labels: np.ndarray
+    labels: np.ndarray | None
     x_min: np.ndarray
     x_max: np.ndarray
     y_min: np.ndarray
@@ -97,6 +101,7 @@ class LinkerResult:
     flag: np.ndarray
     global_rms: float = 1.0
     m2: np.ndarray = field(default=None, repr=False)
+    pixels: tuple | None = field(default=None, repr=False)
 
     @property
     def n_sources(self):
@@ -109,7 +114,44 @@ class LinkerResult:
     @property
     def ndim(self):
         """Dimensionality of the label array (2 or 3)."""
-        return self.labels.ndim
+        return self.labels.ndim if self.labels is not None else len(self.pixels[0])
+
+    def label_cube(self, keep=None):
+        """
+        The int32 label array, with only the ``keep`` sources renumbered 1..M.
+
+        For a result linked with ``dense=False`` the array is made here and
+        only the labelled voxels are written into it (``np.zeros``: pages
+        that no kept source touches cost no memory); otherwise ``labels`` is
+        relabelled in place.
+
+        Parameters
+        ----------
+        keep : array_like of bool, optional
+            Per-source selection indexed by ``id - 1``; all sources if None.
+
+        Returns
+        -------
+        labels : `~numpy.ndarray` of int32
+        """
+        from .reliability import relabel
+
+        if self.pixels is None:
+            return self.labels if keep is None else relabel(self.labels, keep, inplace=True)
+        shape, index, ids = self.pixels
+        labels = sparse_zeros(shape, np.int32)
+        if keep is None:
+            labels.ravel()[index] = ids
+            return labels
+        keep = np.asarray(keep, dtype=bool).ravel()
+        if keep.shape != (self.n_sources,):
+            raise ValueError(f'keep must have one entry per source ({self.n_sources}), got {keep.shape}')
+        lut = np.zeros(keep.size + 1, dtype=np.int32)
+        lut[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+        new = lut[ids]
+        sel = np.flatnonzero(new)
+        labels.ravel()[index[sel]] = new[sel]
+        return labels
 
     def columns(self):
         """
@@ -154,8 +196,11 @@ class LinkerResult:
             raise ValueError(f'keep must have one entry per source '
                              f'({self.n_sources}), got shape {keep.shape}')
         if labels is None:
-            from .reliability import relabel
-            labels = relabel(self.labels, keep)
+            if self.labels is None:
+                labels = self.label_cube(keep)
+            else:
+                from .reliability import relabel
+                labels = relabel(self.labels, keep)
         kwargs = {}
         for name in ('x_min', 'x_max', 'y_min', 'y_max', 'z_min', 'z_max',
                      'n_pix', 'f_min', 'f_max', 'f_sum', 'fill', 'mean',
@@ -164,6 +209,39 @@ class LinkerResult:
             kwargs[name] = None if value is None else value[keep]
         return LinkerResult(labels=labels, global_rms=self.global_rms,
                             **kwargs)
+
+
+def sparse_zeros(shape, dtype=np.int32):
+    """
+    A zero-filled array whose memory is taken page by page as it is written.
+
+    ``np.zeros`` gets lazily zeroed memory too, but numpy asks the kernel
+    for transparent huge pages (2 MiB) on large arrays, so that the few
+    voxels of a handful of sources spread over all planes make the whole
+    label cube resident. An anonymous memory map without that advice is
+    taken 4 KiB at a time.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    dtype : data-type, optional
+
+    Returns
+    -------
+    array : `~numpy.ndarray`
+    """
+    import mmap
+
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes < (4 << 20) or not hasattr(mmap, 'MAP_PRIVATE'):  # small, or Windows
+        return np.zeros(shape, dtype=dtype)
+    # private and anonymous: reads see the shared zero page, a write takes a page (a shared map would
+    # take pages on reads too)
+    buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        buffer.madvise(mmap.MADV_NOHUGEPAGE)  # also where huge pages are the system's default
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape)
 
 
 def linker_structure(radius_xy=1, radius_z=1, ndim=3):
@@ -401,7 +479,7 @@ def _blank_neighbour(data, coords, shape, structure):
 def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
          max_size_xy=0, max_size_z=0, min_pixels=0, max_pixels=0,
          min_fill=0.0, max_fill=0.0, positivity=False, remove_negative=True,
-         global_rms=1.0):
+         global_rms=1.0, dense=True):
     """
     Link detected pixels into sources (SoFiA-2 linker).
 
@@ -432,6 +510,12 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
         `False` when the reliability filter follows.
     global_rms : float, optional
         Noise level by which all fluxes are divided.
+    dense : bool, optional
+        Make the label array. `False` keeps only the labelled voxels'
+        indices and ids (``LinkerResult.pixels``); `LinkerResult.label_cube`
+        then makes the array, e.g. for the sources that pass the
+        reliability filter only (the noise peaks of a low threshold touch
+        most pages of a label cube).
 
     Returns
     -------
@@ -530,11 +614,19 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     new_id = np.zeros(n_comp, dtype=np.int64)
     new_id[survivors] = np.arange(1, n_src + 1)
 
-    # Output labels (np.zeros: untouched pages of the mostly empty array
-    # cost no memory until written)
-    labels = np.zeros(shape3, dtype=np.int32)
+    # Output labels: only the kept sources' voxels are written into the
+    # lazily zeroed cube (the zeros of rejected noise peaks would touch
+    # most of its pages), or kept as indices and ids (dense=False)
     pix_id = new_id[comp] if n_det else np.zeros(0, dtype=np.int64)
-    labels.ravel()[nz_idx] = pix_id
+    kept = np.flatnonzero(pix_id)
+    pixels = (data.shape, nz_idx[kept].astype(np.int64, copy=False), pix_id[kept].astype(np.int32))
+    del kept
+    labels = None
+    if dense:
+        labels = sparse_zeros(shape3, np.int32)
+        labels.ravel()[pixels[1]] = pixels[2]
+        labels = labels.reshape(data.shape)
+        pixels = None
 
     # Moments (two-pass, equivalent to SoFiA's running Welford moments)
     mean = f_sum / np.maximum(n_pix, 1)
@@ -566,7 +658,7 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
 
     sel = survivors
     result = LinkerResult(
-        labels=labels.reshape(data.shape),
+        labels=labels, pixels=pixels,
         x_min=x_min[sel], x_max=x_max[sel], y_min=y_min[sel],
         y_max=y_max[sel], z_min=z_min[sel], z_max=z_max[sel],
         n_pix=n_pix[sel].astype(np.int64), f_min=f_min[sel],

@@ -241,12 +241,23 @@ def link(finder, state):
         max_size_z=finder.max_size_z, min_pixels=finder.min_pixels, max_pixels=finder.max_pixels,
         min_fill=finder.min_fill, max_fill=finder.max_fill, positivity=finder.positivity,
         remove_negative=not (finder.reliability is True or finder.keep_negative), global_rms=state.meta["global_rms"],
+        # with reliability on, the label cube is made after the filter, for the kept sources only: the
+        # many noise peaks of a low threshold would touch most of its pages (about 1x the cube resident)
+        dense=not finder.reliability,
     )
     state.linked = linked
-    state.labels = linked.labels
+    state.labels = linked.labels  # None until _label_cube when linked sparsely
     state.keep = np.ones(len(linked.n_pix), dtype=bool)
     state.columns = _linker_columns(linked, state.keep, np.zeros(len(linked.n_pix)))
     return state
+
+
+def _label_cube(state):
+    """``state.labels``, made from the linker's voxel list for the ``state.keep`` sources if not yet made."""
+    if state.labels is None:
+        keep = state.keep if state.keep is not None and not state.keep.all() else None
+        state.labels = state.linked.label_cube(keep)
+    return state.labels
 
 
 def _linker_columns(linked, keep, rel):
@@ -262,7 +273,7 @@ def _score_candidates(finder, state, progress):
 
     scorer = finder._scorer
     n = len(state.linked.n_pix)
-    scores = np.asarray(scorer(state.work, state.labels, n, progress=progress), dtype=float)
+    scores = np.asarray(scorer(state.work, _label_cube(state), n, progress=progress), dtype=float)
     if scores.shape != (n,):
         raise RuntimeError(f"candidate scorer {finder.reliability!r} returned {scores.shape} scores for {n} candidates")
     threshold = float(scorer.threshold)
@@ -287,6 +298,7 @@ def reliability(finder, state, progress=False):
     linked = state.linked
     if not len(linked.n_pix):
         warnings.warn("no sources were linked; reliability was not measured", AstroMLFinderWarning, stacklevel=3)
+        _label_cube(state)
         return state
     if isinstance(finder.reliability, str):
         return _score_candidates(finder, state, progress)
@@ -302,8 +314,12 @@ def reliability(finder, state, progress=False):
     )
     state.keep = np.asarray(result.keep, dtype=bool)
     state.meta["reliability"] = result
-    # in place: a copy would hold two label cubes (the linker's labels are not used again)
-    state.labels = _reliability.relabel(state.labels, state.keep, inplace=True)
+    # the label cube of the kept sources, renumbered (linked sparsely: only their voxels are written);
+    # a dense one is relabelled in place (a copy would hold two label cubes)
+    if state.labels is None:
+        state.labels = linked.label_cube(state.keep)
+    else:
+        state.labels = _reliability.relabel(state.labels, state.keep, inplace=True)
     state.columns = _linker_columns(linked, state.keep, np.asarray(result.rel, dtype=float))
     return state
 
@@ -312,6 +328,8 @@ def dilate(finder, state):
     """Mask dilation (when enabled), adding SoFiA's flag 8 where a source touched another."""
     from ..core import dilation as _dilation
 
+    if state.linked is not None:
+        _label_cube(state)
     if not (finder.dilation and state.keep is not None and state.keep.any()):
         return state
     state.labels, flags_added = _dilation.dilate_mask(
@@ -331,6 +349,8 @@ def segmentation(finder, state):
     searched data.
     """
     image = state.image
+    if state.linked is not None:
+        _label_cube(state)
     measure = state.base if state.reload else state.work
     if state.reload and finder.gain is not None:
         measure = measure / np.float32(finder.gain)

@@ -590,5 +590,9 @@ def relabel(labels, keep, *, inplace=False):
             raise ValueError(f'labels must lie in 0..{keep.size} (one keep entry '
                              f'per source)')
     for part in chunks:
-        part[...] = lut[part]
+        # only the labelled voxels are written (lut[0] = 0): the pages of a mostly
+        # empty, lazily allocated label cube that hold no source stay untouched
+        hit = np.flatnonzero(part)
+        part[hit] = lut[part[hit]]
+        del hit
     return labels if inplace else flat.reshape(np.shape(labels))

@@ -129,10 +129,39 @@ def _filtered_header(image, history):
 
 
 
+#: Arrays larger than this (bytes) are written slab by slab by `_write_fits`.
+_SLAB_WRITE_MIN = 16 * 2**20
+
+
 def _write_fits(path, data, header, overwrite):
     with atomic_path(path, overwrite=overwrite) as tmp:
-        fits.PrimaryHDU(data=data, header=header).writeto(tmp)
+        hdu = fits.PrimaryHDU(data=data, header=header)
+        if _slab_writable(data):
+            _write_slabs(tmp, hdu.header, data)
+        else:
+            hdu.writeto(tmp)
     return Path(path)
+
+
+def _slab_writable(data):
+    return (getattr(data, "nbytes", 0) > _SLAB_WRITE_MIN and data.ndim >= 2 and data.flags.c_contiguous
+            and data.dtype.kind in "iuf" and data.dtype.itemsize > 1 and data.dtype.name in
+            ("int16", "int32", "int64", "float32", "float64"))
+
+
+def _write_slabs(path, header, data):
+    """The bytes of ``PrimaryHDU(data, header).writeto(path)``, the data converted to big-endian
+    slab by slab (astropy swaps the whole array in place, which makes every page of a mostly
+    empty, lazily allocated label cube resident)."""
+    big = data.dtype.newbyteorder(">")
+    step = max(1, (4 * 2**20) // max(1, data[0].nbytes))
+    with open(path, "wb") as fh:
+        fh.write(header.tostring().encode("ascii"))
+        for i in range(0, data.shape[0], step):
+            fh.write(data[i:i + step].astype(big).tobytes())
+        pad = -data.nbytes % 2880
+        if pad:
+            fh.write(b"\0" * pad)
 
 
 def _param_flag(params, key, default):

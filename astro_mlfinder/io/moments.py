@@ -139,8 +139,11 @@ def mask_2d(labels):
         return labels.astype(np.int32)
     if labels.ndim != 3:
         raise ValueError(f"mask_2d needs a (z, y, x) label cube, got shape {labels.shape}")
-    nonzero = labels != 0
-    top = labels.shape[0] - 1 - np.argmax(nonzero[::-1], axis=0)
-    out = np.take_along_axis(labels, top[np.newaxis], axis=0)[0]
-    return np.where(nonzero.any(axis=0), out, 0).astype(np.int32)
+    # plane by plane from the highest channel down: no cube-sized temporary
+    out = np.zeros(labels.shape[1:], dtype=np.int32)
+    for z in range(labels.shape[0] - 1, -1, -1):
+        plane = labels[z]
+        fill = (out == 0) & (plane != 0)
+        out[fill] = plane[fill]
+    return out
 

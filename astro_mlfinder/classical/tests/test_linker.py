@@ -459,3 +459,39 @@ def test_non_contiguous_data():
     res = link(mask, data, min_size_xy=1, min_size_z=1)
     np.testing.assert_array_equal(res.labels, ref.labels)
     np.testing.assert_array_equal(res.f_sum, ref.f_sum)
+
+
+@pytest.mark.parametrize('rxy,rz', [(1, 1), (2, 1)])
+def test_sparse_linking_gives_the_dense_labels(rxy, rz):
+    from astro_mlfinder.classical.reliability import relabel
+
+    mask, data = _random_case(31 + rxy, shape=(30, 40, 40), fill=0.12)
+    kw = dict(radius_xy=rxy, radius_z=rz, min_size_xy=2, min_size_z=2, remove_negative=False)
+    dense = link(mask, data, **kw)
+    sparse = link(mask, data, dense=False, **kw)
+    assert dense.n_sources > 5 and sparse.labels is None and dense.pixels is None
+    assert sparse.ndim == 3
+    for name, value in dense.columns().items():
+        np.testing.assert_array_equal(value, sparse.columns()[name], err_msg=name)
+    np.testing.assert_array_equal(sparse.label_cube(), dense.labels)
+    keep = np.arange(dense.n_sources) % 3 != 1
+    expected = relabel(dense.labels, keep)
+    np.testing.assert_array_equal(sparse.label_cube(keep), expected)
+    np.testing.assert_array_equal(sparse.subset(keep).labels, expected)
+    assert sparse.subset(keep).n_sources == keep.sum()
+    with pytest.raises(ValueError, match='one entry per source'):
+        sparse.label_cube(keep[:-1])
+    # a dense result is relabelled in place
+    assert dense.label_cube(keep) is dense.labels
+    np.testing.assert_array_equal(dense.labels, expected)
+
+
+def test_sparse_zeros_is_a_writeable_zero_array():
+    from astro_mlfinder.classical.linker import sparse_zeros
+
+    for shape in ((3, 4, 5), (64, 128, 160)):  # np.zeros below 4 MiB, a private anonymous map above
+        a = sparse_zeros(shape, np.int32)
+        assert a.shape == shape and a.dtype == np.int32 and a.flags.writeable and a.flags.c_contiguous
+        assert not a.any()
+        a[1, 2, 3] = 7
+        assert a.sum() == 7 and a.ravel()[np.ravel_multi_index((1, 2, 3), shape)] == 7
