@@ -36,6 +36,12 @@ In units of the float32 cube ("1x"; 512 MiB for 512^3):
   1.30 GB peak RSS of which about 0.2 GB is the Python/numba runtime
   (``benchmarks/classical.py``).  Without spatial smoothing the replacement is
   applied while the spectral boxcar reads the input, so there is no copy step.
+* Cubes larger than :data:`STREAM_MIN_BYTES` (``stream=None``) are instead
+  smoothed plane by plane (:mod:`astro_mlfinder.classical._stream_clip`):
+  no working cube, about 0.35x at 512^3 (0.2x at 1024x512x512) in batch and
+  plane buffers and candidates, with the same mask bit for bit.  A ``scale_noise``
+  callable or the ``'gauss'`` statistic needs the whole smoothed cube and
+  keeps the working cube.
 * Pre-conditioning stages work in place on the pipeline's working copy of the
   data: :func:`~astro_mlfinder.classical.flagging.flag_regions`,
   :func:`~astro_mlfinder.classical.flagging.flag_catalog`,
@@ -66,10 +72,13 @@ import numpy as np
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.progress import progress_bar
 from ..core.stats import check_flux_range, check_statistic, measure_noise
-from . import _boxcar, _jit
+from . import _boxcar, _jit, _stream_clip
 from .packed_mask import PackedMask
 
-__all__ = ["SmoothClipResult", "optimal_filter_size", "smooth_clip"]
+__all__ = ["STREAM_MIN_BYTES", "SmoothClipResult", "optimal_filter_size", "smooth_clip"]
+
+#: Cubes larger than this (bytes of float32) are smoothed plane by plane by default (``stream``).
+STREAM_MIN_BYTES = 64 * 2**20
 
 #: FWHM of a Gaussian in units of its sigma, 2 sqrt(2 ln 2) (sigma = FWHM / this, as SoFiA divides).
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -213,7 +222,7 @@ def _check_rms(rms, what):
 
 def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshold=5.0,
                 replacement=2.0, statistic="mad", flux_range="negative", scale_noise=None,
-                mask=None, progress=False):
+                mask=None, progress=False, stream=None):
     """Run SoFiA-2's smooth-and-clip finder.
 
     Parameters
@@ -248,6 +257,13 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
         take part in the replacement from the first pass on.  Not modified.
     progress : bool
         Show a progress bar over the passes.
+    stream : bool or None
+        Smooth each pass plane by plane instead of into a working cube (no
+        cube-sized copy; the same mask bit for bit, see
+        :mod:`astro_mlfinder.classical._stream_clip`).  ``None`` (default):
+        stream when the cube is larger than :data:`STREAM_MIN_BYTES` and
+        neither ``scale_noise`` nor ``statistic='gauss'`` needs the whole
+        smoothed cube.  ``True`` with one of those raises ValueError.
 
     Returns
     -------
@@ -280,6 +296,10 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
     if scale_noise is not None and not callable(scale_noise):
         raise ValueError("scale_noise must be a callable that rescales an array in place.")
     kxy, kz = _check_kernels(kernels_xy, kernels_z, arr.shape)
+    streamable = scale_noise is None and stat != "gauss"
+    if stream and not streamable:
+        raise ValueError("stream=True needs statistic 'mad' or 'std' and no scale_noise (both need "
+                         "the whole smoothed cube); use stream=None.")
 
     # float32, C order: a view of the caller's array when it already is one
     cube = np.ascontiguousarray(arr, dtype=np.float32)
@@ -295,6 +315,10 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
 
     _jit.announce_compilation((_boxcar.clip_bits, _boxcar.spatial_pass, _boxcar.spectral_pass_inplace,
                                _boxcar.spectral_pass_from))
+    if stream is None:
+        stream = streamable and cube.nbytes > STREAM_MIN_BYTES
+    if stream:
+        _jit.announce_compilation(_stream_clip.KERNELS)
     rms0 = measure_noise(cube, stat, flux_range, sample=True)
     _check_rms(rms0, "the input cube")
     use_repl = replacement >= 0.0
@@ -312,6 +336,12 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
                 if k_xy == 0.0 and k_z == 0:
                     rms = rms0
                     n_new = int(_boxcar.clip_bits(cube, bits, threshold * rms))
+                elif stream:
+                    rms, n_new = _stream_clip.stream_pass(
+                        cube, bits, threshold=threshold, rv=rv, use_repl=use_repl, n_iter=n_iter,
+                        radius_xy=radius_xy, radius_z=radius_z, spatial=k_xy > 0.0, stat=stat,
+                        code=check_flux_range(flux_range))
+                    _check_rms(rms, f"the cube smoothed with kernel ({k_xy:g}, {k_z})")
                 else:
                     if work is None:
                         work = np.empty_like(cube)
