@@ -51,9 +51,10 @@ class LinkerResult:
 
     Attributes
     ----------
-    labels : `~numpy.ndarray` of int32
+    labels : `~numpy.ndarray` of int32 or None
         Label array with the same shape as the input mask; 0 is
-        background and sources are numbered 1..N in SoFiA order.
+        background and sources are numbered 1..N in SoFiA order.  None
+        when linked with ``dense=False`` (see ``pixels``).
     x_min, x_max, y_min, y_max, z_min, z_max : `~numpy.ndarray` of int64
         Inclusive bounding boxes (0-based pixels).  For 2D inputs the z
         bounds are 0.
