@@ -193,6 +193,17 @@ def predict_tiled(
     total = np.zeros(plan.padded, dtype=np.float32)
     weight = np.zeros(plan.padded, dtype=np.float32)
     jobs = list(plan)
+    crop = tuple(slice(0, n) for n in volume.shape)
+    if len(jobs) == 1:  # one tile covers the volume: its window is 1 everywhere, nothing to blend
+        bar = progress_bar(total=1, desc=desc, unit="tile", enabled=progress)
+        try:
+            out = np.asarray(predict_fn(work[None]), dtype=np.float32)
+            if out.shape != (1,) + work.shape:
+                raise ValueError(f"predict_fn returned shape {out.shape} for a batch of shape {(1,) + work.shape}")
+            bar.update(1)
+        finally:
+            bar.close()
+        return out[(0,) + crop]
     bar = progress_bar(total=len(jobs), desc=desc, unit="tile", enabled=progress)
     try:
         for start in range(0, len(jobs), batch_size):
@@ -209,7 +220,6 @@ def predict_tiled(
             bar.update(len(chunk))
     finally:
         bar.close()
-    crop = tuple(slice(0, n) for n in volume.shape)
     return total[crop] / weight[crop]
 
 
@@ -289,11 +299,13 @@ def predict_probability(
     was_training = model.training
     model.eval()
     model.to(device)
+    # the network's inference form (BatchNorm folded, channels_last_3d...) when it has one: same logits
+    net = model.for_inference() if hasattr(model, "for_inference") else model
 
     def predict_fn(batch):
         with torch.inference_mode(), _autocast(torch, device):
             x = torch.from_numpy(np.ascontiguousarray(batch[:, None])).to(device)
-            prob = torch.sigmoid(model(x).float())
+            prob = torch.sigmoid_(net(x).float())
         return prob[:, 0].cpu().numpy()
 
     flips = [(), (0,), (1,), (2,)] if tta else [()]
@@ -353,12 +365,63 @@ def _upsample_z(small, n_channels, stride):
 
 def filter_sizes(labels, min_size):
     """Drop components with fewer than ``min_size`` voxels and renumber the rest 1..N in order (int32)."""
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= max(int(min_size), 1)
-    keep[0] = False
-    remap = np.zeros(sizes.size, dtype=np.int32)
-    remap[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return remap[labels]
+    labels = np.array(labels, dtype=np.int32)
+    _filter_in_place(labels, min_size)
+    return labels
+
+
+#: Above this many components the per-component work of `_filter_in_place` runs vectorised over the array.
+_MAX_LOOPED = 4000
+
+
+def _filter_in_place(labels, min_size, prob=None):
+    """`filter_sizes` in place on an int32 array with ids 1..n; also the mean of ``prob`` per kept component.
+
+    Each component is visited inside its bounding box (`scipy.ndimage.find_objects`),
+    so the work is one pass over the array plus the components' boxes, without
+    the cube-sized temporaries of a bincount and remap. Returns ``(n_keep, score)``
+    (``score`` is None without ``prob``); the means add the float32 values in
+    float64 in raster order.
+    """
+    from scipy import ndimage
+
+    objects = ndimage.find_objects(labels)
+    n = len(objects)
+    if n > _MAX_LOOPED:
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        keep = sizes >= max(int(min_size), 1)
+        keep[0] = False
+        n_keep = int(keep.sum())
+        if n_keep < n:
+            remap = np.zeros(sizes.size, dtype=np.int32)
+            remap[keep] = np.arange(1, n_keep + 1, dtype=np.int32)
+            labels[...] = remap[labels]
+        if prob is None:
+            return n_keep, None
+        idx = np.flatnonzero(labels)
+        lab = labels.ravel()[idx]
+        sums = np.bincount(lab, weights=prob.ravel()[idx], minlength=n_keep + 1)[1:]
+        return n_keep, (sums / np.bincount(lab, minlength=n_keep + 1)[1:]).astype(np.float32)
+    new_id = 0
+    score = []
+    for old_id, box in enumerate(objects, start=1):
+        if box is None:
+            continue
+        sub = labels[box]
+        member = sub == old_id
+        size = int(np.count_nonzero(member))
+        if size < max(int(min_size), 1):
+            sub[member] = 0
+            continue
+        new_id += 1
+        if new_id != old_id:  # every smaller id is already renumbered to less than new_id or removed
+            sub[member] = new_id
+        if prob is not None:
+            values = prob[box][member]
+            # sequential float64 sum in raster order (as a bincount with weights)
+            total = np.bincount(np.zeros(values.size, dtype=np.intp), weights=values, minlength=1)[0]
+            score.append(total / size)
+    return new_id, (np.asarray(score, dtype=np.float32) if prob is not None else None)
 
 
 def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, opening=True, mask=None):
@@ -396,10 +459,11 @@ def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, openi
         fg &= ~np.asarray(mask, dtype=bool)
     # work inside the box of the foreground plus two voxels (the morphology reaches one voxel out and
     # the ring beyond stays empty), which gives the same labels as the whole array, in far less time
-    labels = np.zeros(prob.shape, dtype=np.int32)
     box = _foreground_box(fg, margin=2)
     if box is None:
-        return labels, np.zeros(0, np.float32)
+        return np.zeros(prob.shape, dtype=np.int32), np.zeros(0, np.float32)
+    shape = prob.shape
+    whole = all(b.start == 0 and b.stop == n for b, n in zip(box, shape, strict=True))
     fg, prob = fg[box], prob[box]
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)[box]
@@ -408,20 +472,14 @@ def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, openi
     if opening:  # = ndimage.binary_opening with the cross
         fg = _cross_dilate(_cross_erode(fg))
     if mask is not None:
-        fg &= ~np.asarray(mask, dtype=bool)
-    crop, n = ndimage.label(fg, structure=np.ones((3,) * prob.ndim, dtype=bool))
-    if n == 0:
-        return labels, np.zeros(0, np.float32)
-    crop = filter_sizes(crop, min_size)
-    n_keep = int(crop.max())
-    if n_keep == 0:
-        return labels, np.zeros(0, np.float32)
+        fg &= ~mask
+    crop, _ = ndimage.label(fg, structure=np.ones((3,) * prob.ndim, dtype=bool), output=np.int32)
+    # sizes and mean probabilities visit each component's box only (no cube-sized bincount or remap)
+    _, score = _filter_in_place(crop, min_size, prob)
+    if whole:
+        return crop, score
+    labels = np.zeros(shape, dtype=np.int32)
     labels[box] = crop
-    # mean over the labelled voxels only (ndimage.mean would visit the whole array)
-    idx = np.flatnonzero(crop)
-    lab = crop.ravel()[idx]
-    sums = np.bincount(lab, weights=prob.ravel()[idx], minlength=n_keep + 1)[1:]
-    score = (sums / np.bincount(lab, minlength=n_keep + 1)[1:]).astype(np.float32)
     return labels, score
 
 
