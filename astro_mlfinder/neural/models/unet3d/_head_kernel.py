@@ -43,7 +43,8 @@ def head_conv(x, u, w, bias, out):
                     for ky in range(3):
                         for c in range(nch):
                             row = plane[c, y + ky]
-                            for kx in range(3):
-                                wv = w[c, kz, ky, kx]
-                                for i in range(nx):
-                                    acc[i] += wv * row[i + kx]
+                            w0 = w[c, kz, ky, 0]
+                            w1 = w[c, kz, ky, 1]
+                            w2 = w[c, kz, ky, 2]
+                            for i in range(nx):  # the three x taps at once: one load and store of acc
+                                acc[i] += w0 * row[i] + w1 * row[i + 1] + w2 * row[i + 2]

@@ -200,7 +200,10 @@ class Unet3DModel(NeuralModel):
             tta=params["tta"],
         )
         t_net = time.perf_counter() - t1
-        labels, score = segment_probability(prob, params["threshold"], params["min_size"], mask=~np.isfinite(data))
+        finite = np.isfinite(data)
+        blank = None if finite.all() else ~finite  # no mask pass over the cube when nothing is blank
+        del finite
+        labels, score = segment_probability(prob, params["threshold"], params["min_size"], mask=blank)
         if params["dilate"] and labels.max() > 0:
             labels = _grow(labels, data, params["dilate"], image.beam_area)
         meta = {

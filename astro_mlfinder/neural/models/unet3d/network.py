@@ -276,11 +276,20 @@ class UNet3D(nn.Module):
 
         BatchNorm folded into the convolutions, channels_last_3d on a CPU,
         and the output convolution without its concatenation; ``self`` when
-        the network is training.
+        the network is training. The copy is kept and reused while no weight,
+        running statistic or device changes (tensor versions and identities).
         """
         from .fused import fuse_for_inference
 
-        return fuse_for_inference(self, channels_last=next(self.parameters()).device.type == "cpu")
+        if self.training:
+            return self
+        tensors = [*self.parameters(), *self.buffers()]
+        key = (tensors[0].device, tuple((id(t), t._version) for t in tensors))
+        cached = self.__dict__.get("_inference_copy")  # a tuple: not registered as a submodule
+        if cached is None or cached[0] != key:
+            cached = (key, fuse_for_inference(self, channels_last=tensors[0].device.type == "cpu"))
+            self.__dict__["_inference_copy"] = cached
+        return cached[1]
 
     def forward(self, x):
         """Return logits of shape (batch, 1, z, y, x) for an input (batch, in_channels, z, y, x)."""
