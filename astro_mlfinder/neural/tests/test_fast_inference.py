@@ -28,22 +28,27 @@ def _reference_segmentation(prob, threshold, min_size, mask=None):
     return out, score
 
 
-def _blobs(shape, n, rng):
-    prob = np.zeros(shape, np.float32)
-    for _ in range(n):
-        centre = [int(rng.integers(0, s)) for s in shape]
-        half = [int(rng.integers(1, 6)) for _ in shape]
-        box = tuple(slice(max(c - h, 0), c + h) for c, h in zip(centre, half, strict=True))
-        prob[box] = np.maximum(prob[box], 0.45 + 0.5 * rng.random(prob[box].shape, dtype=np.float32))
+def _blobs(shape, rng):
+    """Blobs on a grid 40 voxels apart (separate regions), each with a second blob close by, plus noise."""
+    prob = (0.3 * rng.random(shape, dtype=np.float32)).astype(np.float32)
+    for centre in np.ndindex(*(max(1, s // 40) for s in shape)):
+        for extra in (0, 7):
+            c = [20 + 40 * i + int(rng.integers(-3, 4)) + extra for i in centre]
+            half = [int(rng.integers(1, 5)) for _ in shape]
+            box = tuple(slice(max(ci - h, 0), ci + h) for ci, h in zip(c, half, strict=True))
+            prob[box] = np.maximum(prob[box], 0.45 + 0.5 * rng.random(prob[box].shape, dtype=np.float32))
     return prob
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_segmentation_of_separate_regions_matches_scipy_on_the_whole_array(seed):
+    from astro_mlfinder.neural.inference import _regions
+
     rng = np.random.default_rng(seed)
-    shape = (70, 60, 50) if seed % 3 else (90, 80)
-    prob = _blobs(shape, 15, rng)
+    shape = (90, 85, 80) if seed % 3 else (130, 120)
+    prob = _blobs(shape, rng)
     mask = rng.random(shape) < 0.01 if seed % 2 else None
+    assert len(_regions(prob > 0.5)) >= 2  # labelled region by region
     labels, score = segment_probability(prob, 0.5, 8, mask=mask)
     ref_labels, ref_score = _reference_segmentation(prob, 0.5, 8, mask)
     assert labels.max() >= 2  # several sources, in raster order of their first voxel
