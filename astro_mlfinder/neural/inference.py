@@ -54,6 +54,19 @@ def _mad(values):
     return MAD_TO_STD * float(np.median(np.abs(values - med)))
 
 
+def _map_channels(func, n):
+    """``[func(k) for k in range(n)]`` on two threads (numpy's medians release the GIL)."""
+    import os
+
+    threads = min(2, os.cpu_count() or 1, n)
+    if threads < 2:
+        return [func(k) for k in range(n)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(func, range(n)))
+
+
 def robust_noise(cube, per_channel=True):
     """Robust noise of a cube: ``1.4826 * median(|x - median(x)|)`` of the finite values.
 
@@ -80,7 +93,7 @@ def robust_noise(cube, per_channel=True):
     if cube.ndim != 3:
         raise ValueError(f"robust_noise expects a (z, y, x) cube, got shape {cube.shape}")
     if per_channel:
-        sigma = np.array([_mad(cube[k].ravel()) for k in range(cube.shape[0])], dtype=np.float64)
+        sigma = np.array(_map_channels(lambda k: _mad(cube[k].ravel()), cube.shape[0]), dtype=np.float64)
         good = np.isfinite(sigma) & (sigma > 0)
         if not good.any():
             total = _mad(cube.ravel())
