@@ -64,11 +64,14 @@ def worker(path, small_path):
     t_start = {}
 
     def conv_hook(mod, inp, out):
-        k = int(np.prod(mod.kernel_size))
         if isinstance(mod, torch.nn.ConvTranspose3d):
+            k = int(np.prod(mod.kernel_size))
             counts["flop"] += 2.0 * inp[0].numel() * mod.out_channels * k / mod.groups
-        else:
+        elif isinstance(mod, torch.nn.Conv3d):
+            k = int(np.prod(mod.kernel_size))
             counts["flop"] += 2.0 * out.numel() * mod.in_channels * k / mod.groups
+        else:  # the fused output convolution (unet3d.fused._Head): weight (1, channels, kz, ky, kx)
+            counts["flop"] += 2.0 * out.numel() * int(np.prod(mod.weight.shape[1:]))
 
     def pre(mod, inp):
         t_start["t"] = time.perf_counter()
@@ -78,11 +81,20 @@ def worker(path, small_path):
         counts["voxels"] += int(np.prod(inp[0].shape[2:])) * inp[0].shape[0]
         counts["net_s"] += time.perf_counter() - t_start["t"]
 
-    for m in net.modules():
-        if isinstance(m, torch.nn.Conv3d | torch.nn.ConvTranspose3d):
-            m.register_forward_hook(conv_hook)
-    net.register_forward_pre_hook(pre)
-    net.register_forward_hook(post)
+    def instrument(module):
+        for m in module.modules():
+            if isinstance(m, torch.nn.Conv3d | torch.nn.ConvTranspose3d) or type(m).__name__ == "_Head":
+                m.register_forward_hook(conv_hook)
+        module.register_forward_pre_hook(pre)
+        module.register_forward_hook(post)
+        return module
+
+    # the network runs through its inference form where it has one (a fused copy built per call)
+    if hasattr(type(net), "for_inference"):
+        build = type(net).for_inference
+        type(net).for_inference = lambda self: instrument(build(self))
+    else:
+        instrument(net)
     t0 = time.perf_counter()
     cat = finder(path)
     wall = time.perf_counter() - t0

@@ -36,3 +36,9 @@ def test_numpy_cube_catalogue_needs_no_coordinates_table_or_nddata():
     assert "numba" in loaded and "scipy" in loaded  # the search itself
     assert not {"astropy.coordinates", "astropy.table", "astropy.nddata", "astropy.wcs", "matplotlib",
                 "torch"} & set(loaded), loaded
+
+
+def test_neural_inference_and_unet3d_model_load_no_torch():
+    # the fused network, its numba head and the inference kernels load when a network runs
+    code = "import astro_mlfinder.neural.inference\nimport astro_mlfinder.neural.models.unet3d\n"
+    assert "torch" not in _modules_after(code)

@@ -8,6 +8,7 @@ released again, and `_read_float32` converts to native float32 in chunks of
 
 import math
 import mmap
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +26,8 @@ _CHECK_BYTES = 4 * 2**20
 #: FITS BITPIX -> on-disk dtype (FITS is big-endian).
 _BITPIX_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 _MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
+#: Threads converting the chunks of `_read_float32` (page faults and byte swaps of a memory-mapped file).
+_READ_THREADS = min(2, os.cpu_count() or 1)
 
 
 # ---------------------------------------------------------------- lazy arrays
@@ -175,10 +178,23 @@ def _read_float32(data):
         out[...] = data
         return out
     release = _page_releaser(data)
-    for index in _blocks(data.shape, max(data.dtype.itemsize, 4), _CHUNK_BYTES):
+
+    def convert(index):
         part = data[index]
-        np.copyto(out[index], part, casting="unsafe")
+        np.copyto(out[index], part, casting="unsafe")  # numpy releases the GIL: chunks convert in parallel
         release(part)
+
+    chunks = list(_blocks(data.shape, max(data.dtype.itemsize, 4), _CHUNK_BYTES))
+    threads = min(_READ_THREADS, len(chunks))
+    if threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            for _ in pool.map(convert, chunks):
+                pass
+    else:
+        for index in chunks:
+            convert(index)
     return out
 
 

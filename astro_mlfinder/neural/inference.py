@@ -54,6 +54,19 @@ def _mad(values):
     return MAD_TO_STD * float(np.median(np.abs(values - med)))
 
 
+def _map_channels(func, n):
+    """``[func(k) for k in range(n)]`` on two threads (numpy's medians release the GIL)."""
+    import os
+
+    threads = min(2, os.cpu_count() or 1, n)
+    if threads < 2:
+        return [func(k) for k in range(n)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(func, range(n)))
+
+
 def robust_noise(cube, per_channel=True):
     """Robust noise of a cube: ``1.4826 * median(|x - median(x)|)`` of the finite values.
 
@@ -80,7 +93,7 @@ def robust_noise(cube, per_channel=True):
     if cube.ndim != 3:
         raise ValueError(f"robust_noise expects a (z, y, x) cube, got shape {cube.shape}")
     if per_channel:
-        sigma = np.array([_mad(cube[k].ravel()) for k in range(cube.shape[0])], dtype=np.float64)
+        sigma = np.array(_map_channels(lambda k: _mad(cube[k].ravel()), cube.shape[0]), dtype=np.float64)
         good = np.isfinite(sigma) & (sigma > 0)
         if not good.any():
             total = _mad(cube.ravel())
@@ -193,6 +206,17 @@ def predict_tiled(
     total = np.zeros(plan.padded, dtype=np.float32)
     weight = np.zeros(plan.padded, dtype=np.float32)
     jobs = list(plan)
+    crop = tuple(slice(0, n) for n in volume.shape)
+    if len(jobs) == 1:  # one tile covers the volume: its window is 1 everywhere, nothing to blend
+        bar = progress_bar(total=1, desc=desc, unit="tile", enabled=progress)
+        try:
+            out = np.asarray(predict_fn(work[None]), dtype=np.float32)
+            if out.shape != (1,) + work.shape:
+                raise ValueError(f"predict_fn returned shape {out.shape} for a batch of shape {(1,) + work.shape}")
+            bar.update(1)
+        finally:
+            bar.close()
+        return out[(0,) + crop]
     bar = progress_bar(total=len(jobs), desc=desc, unit="tile", enabled=progress)
     try:
         for start in range(0, len(jobs), batch_size):
@@ -209,7 +233,6 @@ def predict_tiled(
             bar.update(len(chunk))
     finally:
         bar.close()
-    crop = tuple(slice(0, n) for n in volume.shape)
     return total[crop] / weight[crop]
 
 
@@ -289,11 +312,13 @@ def predict_probability(
     was_training = model.training
     model.eval()
     model.to(device)
+    # the network's inference form (BatchNorm folded, channels_last_3d...) when it has one: same logits
+    net = model.for_inference() if hasattr(model, "for_inference") else model
 
     def predict_fn(batch):
         with torch.inference_mode(), _autocast(torch, device):
             x = torch.from_numpy(np.ascontiguousarray(batch[:, None])).to(device)
-            prob = torch.sigmoid(model(x).float())
+            prob = torch.sigmoid_(net(x).float())
         return prob[:, 0].cpu().numpy()
 
     flips = [(), (0,), (1,), (2,)] if tta else [()]
@@ -315,22 +340,22 @@ def predict_probability(
     finally:
         model.train(was_training)
     prob_small /= len(flips)
-    if rebin:
-        prob = _upsample_z(prob_small, nz, stride)
-    else:
-        prob = prob_small
-    prob = np.ascontiguousarray(prob, dtype=np.float32)
+    if rebin:  # back to the native channels, 0 on blank voxels, in one parallel pass
+        return _upsample_z(prob_small, nz, stride, blank_from=cube)
+    prob = np.ascontiguousarray(prob_small, dtype=np.float32)
     prob[~np.isfinite(cube)] = 0.0
     return prob
 
 
-def _upsample_z(small, n_channels, stride):
+def _upsample_z(small, n_channels, stride, blank_from=None):
     """`~astro_mlfinder.neural.models.unet3d.network.spectral_upsample` of a (z, y, x) array, plane by plane.
 
     The same float32 arithmetic (``lo * (1 - w) + hi * w``) without the
     gathered cube-sized temporaries of the tensor version, which spent more
-    time than the network's largest layer on a 512 x 256 x 256 cube.
+    time than the network's largest layer on a 512 x 256 x 256 cube. With
+    ``blank_from`` (the native cube) the voxels where it is not finite are 0.
     """
+    from ._kernels import upsample_z_into
     from .models.unet3d.network import rebinned_length
 
     n_in = small.shape[0]
@@ -341,24 +366,73 @@ def _upsample_z(small, n_channels, stride):
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, n_in - 1)
     w = (pos - lo).astype(np.float32)
-    one = np.float32(1)
     out = np.empty((n_channels,) + small.shape[1:], dtype=np.float32)
-    tmp = np.empty(small.shape[1:], dtype=np.float32)
-    for i in range(n_channels):
-        np.multiply(small[lo[i]], one - w[i], out=out[i])
-        np.multiply(small[hi[i]], w[i], out=tmp)
-        out[i] += tmp
+    if blank_from is None:
+        blank_from = np.zeros((n_channels,) + (1,) * (small.ndim - 1), dtype=np.float32)
+    blank_from = np.broadcast_to(blank_from, out.shape)
+    upsample_z_into(np.ascontiguousarray(small, dtype=np.float32), lo, hi, w, blank_from, out)
     return out
 
 
 def filter_sizes(labels, min_size):
     """Drop components with fewer than ``min_size`` voxels and renumber the rest 1..N in order (int32)."""
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= max(int(min_size), 1)
-    keep[0] = False
-    remap = np.zeros(sizes.size, dtype=np.int32)
-    remap[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return remap[labels]
+    labels = np.array(labels, dtype=np.int32)
+    _filter_in_place(labels, min_size)
+    return labels
+
+
+#: Above this many components the per-component work of `_filter_in_place` runs vectorised over the array.
+_MAX_LOOPED = 4000
+
+
+def _filter_in_place(labels, min_size, prob=None):
+    """`filter_sizes` in place on an int32 array with ids 1..n; also the mean of ``prob`` per kept component.
+
+    Each component is visited inside its bounding box (`scipy.ndimage.find_objects`),
+    so the work is one pass over the array plus the components' boxes, without
+    the cube-sized temporaries of a bincount and remap. Returns ``(n_keep, score)``
+    (``score`` is None without ``prob``); the means add the float32 values in
+    float64 in raster order.
+    """
+    from scipy import ndimage
+
+    objects = ndimage.find_objects(labels)
+    n = len(objects)
+    if n > _MAX_LOOPED:
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        keep = sizes >= max(int(min_size), 1)
+        keep[0] = False
+        n_keep = int(keep.sum())
+        if n_keep < n:
+            remap = np.zeros(sizes.size, dtype=np.int32)
+            remap[keep] = np.arange(1, n_keep + 1, dtype=np.int32)
+            labels[...] = remap[labels]
+        if prob is None:
+            return n_keep, None
+        idx = np.flatnonzero(labels)
+        lab = labels.ravel()[idx]
+        sums = np.bincount(lab, weights=prob.ravel()[idx], minlength=n_keep + 1)[1:]
+        return n_keep, (sums / np.bincount(lab, minlength=n_keep + 1)[1:]).astype(np.float32)
+    new_id = 0
+    score = []
+    for old_id, box in enumerate(objects, start=1):
+        if box is None:
+            continue
+        sub = labels[box]
+        member = sub == old_id
+        size = int(np.count_nonzero(member))
+        if size < max(int(min_size), 1):
+            sub[member] = 0
+            continue
+        new_id += 1
+        if new_id != old_id:  # every smaller id is already renumbered to less than new_id or removed
+            sub[member] = new_id
+        if prob is not None:
+            values = prob[box][member]
+            # sequential float64 sum in raster order (as a bincount with weights)
+            total = np.bincount(np.zeros(values.size, dtype=np.intp), weights=values, minlength=1)[0]
+            score.append(total / size)
+    return new_id, (np.asarray(score, dtype=np.float32) if prob is not None else None)
 
 
 def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, opening=True, mask=None):
@@ -393,36 +467,101 @@ def segment_probability(prob, threshold=0.5, min_size=16, *, closing=True, openi
         raise ValueError(f"min_size must be >= 0, got {min_size}")
     fg = prob > threshold
     if mask is not None:
-        fg &= ~np.asarray(mask, dtype=bool)
-    # work inside the box of the foreground plus two voxels (the morphology reaches one voxel out and
-    # the ring beyond stays empty), which gives the same labels as the whole array, in far less time
+        mask = np.asarray(mask, dtype=bool)
+        fg &= ~mask
+    regions = _regions(fg)
+    if regions is None:
+        # one region: work inside the box of the foreground plus two voxels (the morphology reaches one
+        # voxel out and the ring beyond stays empty), which gives the same labels as the whole array
+        box = _foreground_box(fg, margin=2)
+        if box is None:
+            return np.zeros(prob.shape, dtype=np.int32), np.zeros(0, np.float32)
+        crop = _label_region(fg[box], None if mask is None else mask[box], closing, opening)
+        # sizes and mean probabilities visit each component's box only (no cube-sized bincount or remap)
+        _, score = _filter_in_place(crop, min_size, prob[box])
+        if all(b.start == 0 and b.stop == n for b, n in zip(box, prob.shape, strict=True)):
+            return crop, score
+        labels = np.zeros(prob.shape, dtype=np.int32)
+        labels[box] = crop
+        return labels, score
+    # separate regions: each is labelled on its own box; the sources are numbered in raster order of
+    # their first voxel over the whole array, as one labelling of the whole array numbers them
+    found = []
+    for box, member in regions:
+        sub = fg[box] if member is None else fg[box] & member
+        crop = _label_region(sub, None if mask is None else mask[box], closing, opening)
+        for i, obj in enumerate(ndimage.find_objects(crop), start=1):
+            inside = crop[obj] == i
+            size = int(np.count_nonzero(inside))
+            if size < max(int(min_size), 1):
+                continue
+            first = np.unravel_index(int(np.argmax(inside)), inside.shape)
+            first = tuple(int(f) + o.start + b.start for f, o, b in zip(first, obj, box, strict=True))
+            values = prob[box][obj][inside]
+            total = np.bincount(np.zeros(values.size, dtype=np.intp), weights=values, minlength=1)[0]
+            found.append((first, box, obj, inside, total / size))
+    found.sort(key=lambda item: item[0])
     labels = np.zeros(prob.shape, dtype=np.int32)
-    box = _foreground_box(fg, margin=2)
-    if box is None:
-        return labels, np.zeros(0, np.float32)
-    fg, prob = fg[box], prob[box]
-    if mask is not None:
-        mask = np.asarray(mask, dtype=bool)[box]
+    for new_id, (_, box, obj, inside, _) in enumerate(found, start=1):
+        labels[box][obj][inside] = new_id
+    return labels, np.array([item[4] for item in found], dtype=np.float32)
+
+
+#: Block edge of the coarse grid on which `_regions` separates the foreground.
+_BLOCK = 8
+#: At most this many regions are labelled one by one (else the foreground's box is labelled whole).
+_MAX_REGIONS = 256
+
+
+def _label_region(fg, mask, closing, opening):
+    """Closing, opening (cross, outside = background), blanks removed, 26- (8-) connected labels (int32)."""
     if closing:  # = ndimage.binary_closing with the cross and border_value=0, by array shifts (faster)
         fg = _cross_erode(_cross_dilate(fg))
     if opening:  # = ndimage.binary_opening with the cross
         fg = _cross_dilate(_cross_erode(fg))
     if mask is not None:
-        fg &= ~np.asarray(mask, dtype=bool)
-    crop, n = ndimage.label(fg, structure=np.ones((3,) * prob.ndim, dtype=bool))
-    if n == 0:
-        return labels, np.zeros(0, np.float32)
-    crop = filter_sizes(crop, min_size)
-    n_keep = int(crop.max())
-    if n_keep == 0:
-        return labels, np.zeros(0, np.float32)
-    labels[box] = crop
-    # mean over the labelled voxels only (ndimage.mean would visit the whole array)
-    idx = np.flatnonzero(crop)
-    lab = crop.ravel()[idx]
-    sums = np.bincount(lab, weights=prob.ravel()[idx], minlength=n_keep + 1)[1:]
-    score = (sums / np.bincount(lab, minlength=n_keep + 1)[1:]).astype(np.float32)
-    return labels, score
+        fg &= ~mask
+    labels, _ = ndimage.label(fg, structure=np.ones((3,) * fg.ndim, dtype=bool), output=np.int32)
+    return labels
+
+
+def _regions(fg):
+    """Boxes that hold separate parts of the foreground, or None when there are not several.
+
+    The foreground is reduced to a grid of `_BLOCK`-voxel blocks (a block is
+    on if any voxel is), grown by one block and labelled; each label is one
+    region, whose box is the bounding box of its grown blocks. Foreground in
+    two regions is at least two blocks apart, far beyond the one or two
+    voxels the closing and opening reach, and each box reaches one block
+    beyond its foreground, so labelling the regions one by one gives the
+    components of the whole array. Returns a list of ``(box, member)``, where
+    ``member`` is None or the voxels of the box that belong to the region
+    (when another region's blocks fall inside its box).
+    """
+    from ._kernels import block_any
+
+    cube = fg if fg.ndim == 3 else fg.reshape((1,) * (3 - fg.ndim) + fg.shape)
+    coarse = block_any(cube.view(np.uint8), _BLOCK).astype(bool).reshape(
+        tuple(-(-n // _BLOCK) for n in fg.shape))
+    if not coarse.any():
+        return None
+    full = np.ones((3,) * fg.ndim, dtype=bool)
+    grown = ndimage.binary_dilation(coarse, structure=full)
+    blocks, n = ndimage.label(grown, structure=full)
+    if n < 2 or n > _MAX_REGIONS:
+        return None
+    regions = []
+    for k, obj in enumerate(ndimage.find_objects(blocks), start=1):
+        box = tuple(slice(o.start * _BLOCK, min(o.stop * _BLOCK, size)) for o, size in zip(obj, fg.shape, strict=True))
+        own = blocks[obj]
+        member = None
+        if np.any((own != k) & (own != 0)):
+            member = own == k
+            for axis in range(fg.ndim):
+                member = np.repeat(member, _BLOCK, axis=axis)
+            member = member[tuple(slice(0, b.stop - b.start) for b in box)]
+        regions.append((box, member))
+    return regions
 
 
 def _shifted(axis, start, stop):

@@ -12,8 +12,11 @@
    `~astro_mlfinder.core.tiling.plan_tiles` plan): the rebinned cube is
    mirror-padded to multiples of 16 and cut into overlapping tiles whose
    origins are multiples of 16; tiles run in batches under
-   ``torch.inference_mode`` (bf16/fp16 autocast on GPUs) and are blended with
-   weights that form a partition of unity.
+   ``torch.inference_mode`` (bf16/fp16 autocast on GPUs) through the
+   network's inference form (`~astro_mlfinder.neural.models.unet3d.fused`:
+   BatchNorm folded, channels_last_3d, the output convolution as a numba
+   kernel on a CPU; the same logits) and are blended with weights that form
+   a partition of unity (a single tile is used as it is).
 4. **Upsample** the probability back to the native channel count.
 5. **Segment** (`~astro_mlfinder.neural.inference.segment_probability`):
    threshold, binary closing then opening, 26-connected components, minimum
@@ -200,7 +203,10 @@ class Unet3DModel(NeuralModel):
             tta=params["tta"],
         )
         t_net = time.perf_counter() - t1
-        labels, score = segment_probability(prob, params["threshold"], params["min_size"], mask=~np.isfinite(data))
+        finite = np.isfinite(data)
+        blank = None if finite.all() else ~finite  # no mask pass over the cube when nothing is blank
+        del finite
+        labels, score = segment_probability(prob, params["threshold"], params["min_size"], mask=blank)
         if params["dilate"] and labels.max() > 0:
             labels = _grow(labels, data, params["dilate"], image.beam_area)
         meta = {

@@ -77,20 +77,49 @@ def spectral_rebin(x, kernel=REBIN_KERNEL, stride=REBIN_STRIDE, nan_aware=True):
     if kernel < stride:
         raise ValueError(f"kernel ({kernel}) must be >= stride ({stride})")
     front, back, n_out = _rebin_padding(x.shape[2], kernel, stride)
-    pool = dict(kernel_size=(kernel, 1, 1), stride=(stride, 1, 1))
     if nan_aware and torch.isnan(x).any():
         finite = torch.isfinite(x)
         values = torch.where(finite, x, torch.zeros((), dtype=x.dtype, device=x.device))
         weight = finite.to(x.dtype)
-        values = F.pad(values, (0, 0, 0, 0, front, back), mode="replicate")
-        weight = F.pad(weight, (0, 0, 0, 0, front, back), mode="replicate")
-        total = F.avg_pool3d(values, **pool)
-        count = F.avg_pool3d(weight, **pool)
+        total = _padded_pool(values, kernel, stride, front, back)
+        count = _padded_pool(weight, kernel, stride, front, back)
         out = total / count  # 0/0 -> NaN where a box holds no finite value
     else:
-        out = F.avg_pool3d(F.pad(x, (0, 0, 0, 0, front, back), mode="replicate"), **pool)
+        out = _padded_pool(x, kernel, stride, front, back)
     assert out.shape[2] == n_out
     return out
+
+
+def _padded_pool(x, kernel, stride, front, back):
+    """``avg_pool3d`` along z of ``x`` edge-padded by (front, back), without padding the whole tensor.
+
+    Only the boxes that reach beyond the data are pooled from padded slices;
+    the others from the data themselves, with the same values in the same
+    order, so the result equals pooling the padded tensor.
+    """
+    n = x.shape[2]
+    n_out = (n + front + back - kernel) // stride + 1
+    pool = dict(kernel_size=(kernel, 1, 1), stride=(stride, 1, 1))
+    # output j reads native channels [stride * j - front, stride * j - front + kernel)
+    first = min(-(-front // stride), n_out)  # the first box inside the data
+    last = max(min((n + front - kernel) // stride, n_out - 1), first - 1)  # the last box inside
+    parts = []
+    for j in range(0, first):
+        parts.append(_edge_box(x, j, kernel, stride, front, pool))
+    if last >= first:
+        lo = stride * first - front
+        parts.append(F.avg_pool3d(x[:, :, lo : stride * last - front + kernel], **pool))
+    for j in range(max(last + 1, first), n_out):
+        parts.append(_edge_box(x, j, kernel, stride, front, pool))
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
+
+
+def _edge_box(x, j, kernel, stride, front, pool):
+    n = x.shape[2]
+    lo, hi = stride * j - front, stride * j - front + kernel
+    part = x[:, :, max(lo, 0) : min(hi, n)]
+    part = F.pad(part, (0, 0, 0, 0, max(-lo, 0), max(hi - n, 0)), mode="replicate")
+    return F.avg_pool3d(part, **pool)
 
 
 def spectral_upsample(x, n_channels, stride=REBIN_STRIDE):
@@ -270,6 +299,26 @@ class UNet3D(nn.Module):
     def divisor(self):
         """Every input dimension must be a multiple of this (16)."""
         return 2**self.levels
+
+    def for_inference(self):
+        """A faster copy computing the same logits in eval mode (`~astro_mlfinder.neural.models.unet3d.fused`).
+
+        BatchNorm folded into the convolutions, channels_last_3d on a CPU,
+        and the output convolution without its concatenation; ``self`` when
+        the network is training. The copy is kept and reused while no weight,
+        running statistic or device changes (tensor versions and identities).
+        """
+        from .fused import fuse_for_inference
+
+        if self.training:
+            return self
+        tensors = [*self.parameters(), *self.buffers()]
+        key = (tensors[0].device, tuple((id(t), t._version) for t in tensors))
+        cached = self.__dict__.get("_inference_copy")  # a tuple: not registered as a submodule
+        if cached is None or cached[0] != key:
+            cached = (key, fuse_for_inference(self, channels_last=tensors[0].device.type == "cpu"))
+            self.__dict__["_inference_copy"] = cached
+        return cached[1]
 
     def forward(self, x):
         """Return logits of shape (batch, 1, z, y, x) for an input (batch, in_channels, z, y, x)."""
