@@ -1,8 +1,11 @@
 """`NeuralFinder`: source finding with a trained model, one `SourceCatalog` out."""
 
+import numpy as np
+
 from ..core.finder import Finder
 from ._torch import require_torch
 from .models import available_models, get_model
+from .vetting import make_scorer, vet_segmentation
 
 __all__ = ["NeuralFinder"]
 
@@ -37,6 +40,25 @@ class NeuralFinder(Finder):
         SoFiA-2's ``parameter.physical`` do.
     name_prefix : str
         Prefix of the source names (SoFiA-2's ``parameter.prefix``).
+    reliability : str or None
+        None (default): keep every source the model segments. ``'neural'`` (a
+        candidate scorer of `astro_mlfinder.core.scorers`; cubes only): score
+        every source with the ``hi_reliability`` 3D CNN, keep the sources of at
+        least ``reliability_size`` voxels and the smaller ones whose score
+        reaches ``reliability_threshold``, and put the score in the ``rel``
+        column (`astro_mlfinder.neural.vetting`). Meant with a low model
+        threshold and minimum size, e.g. ``NeuralFinder('unet3d',
+        threshold=0.02, min_size=128, reliability='neural',
+        reliability_threshold=0.7, reliability_size=256)``, the configuration
+        tuned on validation cubes (docs/finders/unet3d.rst).
+    reliability_threshold : float or None
+        Minimum score of a kept small source; None: the threshold stored with
+        the scorer's weights.
+    reliability_size : int
+        Sources of at least this many voxels are kept whatever their score
+        (0: every source is vetted).
+    reliability_weights : str or None
+        The scorer's weights (registry name or file); None: its default.
     **model_kwargs
         Keywords of the model; ``unet3d`` accepts ``threshold``,
         ``min_size``, ``tile_shape``, ``overlap``, ``batch_size``, ``tta``
@@ -65,6 +87,10 @@ class NeuralFinder(Finder):
         progress=True,
         physical=False,
         name_prefix="SoFiA",
+        reliability=None,
+        reliability_threshold=None,
+        reliability_size=0,
+        reliability_weights=None,
         **model_kwargs,
     ):
         model_class = get_model(model)
@@ -72,6 +98,14 @@ class NeuralFinder(Finder):
             raise TypeError(f"name_prefix must be a string, got {type(name_prefix).__name__}")
         require_torch("NeuralFinder")
         self.neural_model = model_class(weights=weights, device=device, progress=progress, **model_kwargs)
+        self._scorer = None
+        if reliability is not None:  # created now: a missing scorer, weights or bad keyword fails before a search
+            self._scorer = make_scorer(reliability, reliability_weights, reliability_threshold, reliability_size,
+                                       model_class)
+        self.reliability = reliability
+        self.reliability_threshold = None if reliability_threshold is None else float(reliability_threshold)
+        self.reliability_size = int(reliability_size)
+        self.reliability_weights = reliability_weights
         self.model = model_class.name
         self.device = device
         self.weights = self.neural_model.weights
@@ -95,6 +129,10 @@ class NeuralFinder(Finder):
             "progress": self.progress,
             "physical": self.physical,
             "name_prefix": self.name_prefix,
+            "reliability": self.reliability,
+            "reliability_threshold": self.reliability_threshold,
+            "reliability_size": self.reliability_size,
+            "reliability_weights": self.reliability_weights,
         }
         params.update(self.neural_model.params)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
@@ -128,6 +166,12 @@ class NeuralFinder(Finder):
         not know them.
         """
         segmentation = self.neural_model.predict(image, mask, bool(progress and self.progress))
+        if self._scorer is not None:
+            data = (segmentation.image if segmentation.image is not None else image).read()
+            if mask is not None:
+                data = np.where(mask, np.float32(np.nan), data)
+            segmentation = vet_segmentation(segmentation, data, self._scorer, self.reliability_size,
+                                            bool(progress and self.progress))
         segmentation.physical = self.physical
         segmentation.name_prefix = self.name_prefix
         return segmentation
