@@ -72,7 +72,8 @@ import numpy as np
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.progress import progress_bar
 from ..core.stats import check_flux_range, check_statistic, measure_noise
-from . import _boxcar, _jit, _stream_clip
+from ..core import _jit
+from . import _boxcar, _stream_clip
 from .packed_mask import PackedMask
 
 __all__ = ["STREAM_MIN_BYTES", "SmoothClipResult", "optimal_filter_size", "smooth_clip"]

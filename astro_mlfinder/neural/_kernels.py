@@ -3,7 +3,20 @@
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["upsample_z_into", "block_any"]
+__all__ = ["upsample_z_into", "block_any", "announce"]
+
+
+def announce(*dispatchers):
+    """Say once per process, on stderr, that the neural kernels are compiling (first run after installation).
+
+    Parameters
+    ----------
+    *dispatchers : numba dispatchers
+        The kernels about to run; nothing is printed when all are cached.
+    """
+    from ..core._jit import announce_compilation
+
+    return announce_compilation(dispatchers, "the neural finder's numba kernels")
 
 
 @njit(cache=True, parallel=True)

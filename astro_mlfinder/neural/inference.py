@@ -355,7 +355,9 @@ def _upsample_z(small, n_channels, stride, blank_from=None):
     time than the network's largest layer on a 512 x 256 x 256 cube. With
     ``blank_from`` (the native cube) the voxels where it is not finite are 0.
     """
-    from ._kernels import upsample_z_into
+    from ._kernels import announce, upsample_z_into
+
+    announce(upsample_z_into)
     from .models.unet3d.network import rebinned_length
 
     n_in = small.shape[0]
@@ -538,7 +540,9 @@ def _regions(fg):
     ``member`` is None or the voxels of the box that belong to the region
     (when another region's blocks fall inside its box).
     """
-    from ._kernels import block_any
+    from ._kernels import announce, block_any
+
+    announce(block_any)
 
     cube = fg if fg.ndim == 3 else fg.reshape((1,) * (3 - fg.ndim) + fg.shape)
     coarse = block_any(cube.view(np.uint8), _BLOCK).astype(bool).reshape(

@@ -92,7 +92,10 @@ def _head_kernel(x, u, w, bias, out):
     needs as (channel, y, x) arrays with a zero border, so the 351
     multiply-adds of a voxel run as vector operations along x.
     """
-    from ._head_kernel import head_conv
+    from ..._kernels import announce
+    from ._head_kernel import _load, head_conv
+
+    announce(head_conv, _load)
 
     head_conv(x, u, w, np.float32(bias), out)
 

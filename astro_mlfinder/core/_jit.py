@@ -1,6 +1,7 @@
 """Where the compiled numba kernels live, and a one-time notice when they must be compiled.
 
-Every kernel of the classical finder is ``@njit(cache=True)``: the first run
+Every numba kernel of the package (the classical finder's, and the neural
+finder's upsampling, block and output-convolution kernels) is ``@njit(cache=True)``: the first run
 after an installation compiles it (tens of seconds on a small machine) and
 writes the machine code to numba's on-disk cache, which later processes load
 in a fraction of a second. Numba chooses the cache folder: ``NUMBA_CACHE_DIR``
@@ -8,16 +9,16 @@ when set, else ``__pycache__`` beside the source when that is writable (an
 editable or user install), else the user-wide cache folder (for example
 ``~/.cache/numba``) for a read-only installation; all survive the process.
 
-`announce_compilation` prints one line to stderr, once per process, when a
-kernel about to run has no cached machine code for the current source and
-numba version, so that a long first run says why it is long.
+`announce_compilation` prints one line to stderr, once per process and group
+of kernels, when a kernel about to run has no cached machine code for the
+current source and numba version, so that a long first run says why it is long.
 """
 
 import sys
 
 __all__ = ["announce_compilation", "is_cached"]
 
-_announced = False
+_announced = set()  # the ``what`` of every notice printed by this process
 
 
 def is_cached(dispatcher):
@@ -47,7 +48,7 @@ def is_cached(dispatcher):
 
 
 def announce_compilation(dispatchers, what="the classical finder's numba kernels"):
-    """Print once per process that ``dispatchers`` are about to be compiled, if any is not cached.
+    """Print once per process and ``what`` that ``dispatchers`` are about to be compiled, if any is not cached.
 
     Parameters
     ----------
@@ -61,10 +62,9 @@ def announce_compilation(dispatchers, what="the classical finder's numba kernels
     bool
         True if the notice was printed by this call.
     """
-    global _announced
-    if _announced or all(is_cached(d) is not False for d in dispatchers):
+    if what in _announced or all(is_cached(d) is not False for d in dispatchers):
         return False
-    _announced = True
+    _announced.add(what)
     print(f"astro_mlfinder: compiling {what} (first run after installation, once; "
           "later runs load them from numba's cache) ...", file=sys.stderr, flush=True)
     return True
