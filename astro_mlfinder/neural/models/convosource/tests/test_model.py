@@ -112,3 +112,20 @@ def test_bad_input(finder, sim):
         finder(np.full((64, 64), np.nan, np.float32), progress=False)
     with pytest.raises(ValueError, match="cannot estimate the noise"):  # a constant image has no noise
         finder(np.ones((64, 64), np.float32), progress=False)
+
+
+def test_tta_map_does_not_depend_on_the_orientation(finder, sim):
+    from astro_mlfinder.neural.models.convosource.inference import probability_map
+
+    nets, info = finder.load_model()
+    net, norm = nets["convosource"], info["meta"].get("normalization")
+    img = np.asarray(sim.data[:96, :96], dtype=np.float32)
+    plain, _ = probability_map(net, img, normalization=norm, device="cpu")
+    tta, _ = probability_map(net, img, normalization=norm, device="cpu", tta=True)
+    turned, _ = probability_map(net, np.rot90(img[:, ::-1]), normalization=norm, device="cpu", tta=True)
+    assert np.allclose(np.rot90(tta[:, ::-1]), turned, atol=1e-5)
+    assert not np.allclose(plain, tta, atol=1e-3)   # the eight views do differ
+    assert abs(float(plain.max()) - float(tta.max())) < 0.2
+    small = simulate_continuum_image(shape=(96, 96), n_sources=40, seed=43)
+    cat = NeuralFinder("convosource", progress=False, tta=True, threshold=0.5)(small.to_hdu(), progress=False)
+    assert cat.meta["tta"] is True and len(cat) >= 1
