@@ -58,6 +58,9 @@ class ConvoSourceModel(NeuralModel):
         Non-maximum suppression radius in pixels.
     ``grow_snr``
         Segments grow over connected pixels above this many local-noise sigma.
+    ``min_snr``
+        Drop a peak whose brightest data pixel (after ``snap``) is below this
+        many local-noise sigma (0: keep every peak of the network).
     ``snap``
         Pixels a peak may move to reach the brightest data pixel.
     ``dilate``
@@ -89,6 +92,7 @@ class ConvoSourceModel(NeuralModel):
         "threshold": 0.5,
         "nms_radius": 3.0,
         "grow_snr": 2.0,
+        "min_snr": 0.0,
         "snap": 1,
         "dilate": None,
         "background": True,
@@ -103,6 +107,7 @@ class ConvoSourceModel(NeuralModel):
         "threshold": probability,
         "nms_radius": non_negative_float,
         "grow_snr": non_negative_float,
+        "min_snr": non_negative_float,
         "snap": non_negative_int,
         "dilate": non_negative_float,
         "background": boolean,
@@ -184,7 +189,10 @@ class ConvoSourceModel(NeuralModel):
             image = dataclasses.replace(image, data=data)
         with np.errstate(invalid="ignore", divide="ignore"):
             snr = data / noise
-        labels, _, _ = grow_segments(snr, ys, xs, grow_snr=params["grow_snr"], snap=params["snap"], mask=blank)
+        labels, sy, sx = grow_segments(snr, ys, xs, grow_snr=params["grow_snr"], snap=params["snap"], mask=blank)
+        if params["min_snr"] > 0 and sy.size:
+            faint = np.flatnonzero(~(snr[sy, sx] >= params["min_snr"])) + 1
+            labels[np.isin(labels, faint)] = 0
         dilate = params["dilate"]
         if dilate is None:
             area = float(image.beam_area)
@@ -197,6 +205,7 @@ class ConvoSourceModel(NeuralModel):
             "threshold": params["threshold"],
             "nms_radius": params["nms_radius"],
             "grow_snr": params["grow_snr"],
+            "min_snr": params["min_snr"],
             "snap": params["snap"],
             "dilate": float(dilate),
             "background": params["background"],

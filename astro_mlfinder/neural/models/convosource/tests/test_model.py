@@ -129,3 +129,16 @@ def test_tta_map_does_not_depend_on_the_orientation(finder, sim):
     small = simulate_continuum_image(shape=(96, 96), n_sources=40, seed=43)
     cat = NeuralFinder("convosource", progress=False, tta=True, threshold=0.5)(small.to_hdu(), progress=False)
     assert cat.meta["tta"] is True and len(cat) >= 1
+
+
+def test_min_snr_keeps_only_peaks_confirmed_on_the_data(sim, cat):
+    cut = NeuralFinder("convosource", progress=False, min_snr=10.0)(sim.to_hdu(), progress=False)
+    assert cut.meta["min_snr"] == 10.0 and cat.meta["min_snr"] == 0.0
+    assert 0 < len(cut) < len(cat)
+    noise = float(sim.params["noise"])
+    peak = np.asarray(cut.peak_flux.to_value("Jy / beam"), dtype=float)
+    assert np.all(peak >= 0.9 * 10 * noise)   # the local noise is estimated, hence the 10% margin
+    kept = np.asarray(cat.peak_flux.to_value("Jy / beam"), dtype=float)
+    assert np.sum(kept >= 11 * noise) <= len(cut) + 1   # the bright ones all stay
+    with pytest.raises(ValueError, match="min_snr must be >= 0"):
+        NeuralFinder("convosource", min_snr=-1)
