@@ -8,7 +8,8 @@
 2. **Tile** (`~astro_mlfinder.neural.inference.predict_tiled` with a
    `~astro_mlfinder.core.tiling.plan_tiles` plan): the fully convolutional
    network runs on overlapping tiles of any image size and the per-pixel
-   sigmoid probabilities are blended; the default overlap (32 pixels) is
+   sigmoid probabilities are blended (optionally averaged over the eight
+   flips and rotations, ``tta``); the default overlap (32 pixels) is
    over four times the half-width of the 13-pixel receptive field, where
    the blending windows make the tiled map equal to the untiled one.
 3. **Peaks** (`~astro_mlfinder.neural.models.convosource.peaks.find_peaks`):
@@ -19,8 +20,10 @@
    floods the connected pixels above ``grow_snr`` times the local noise;
    peaks sharing an island split it along the watershed of the data; the
    segments then grow by ``dilate`` pixels (half the beam FWHM by default)
-   to take in the sources' wings. The core 2D measurement then gives
-   fluxes, sizes and positions.
+   to take in the sources' wings. With ``min_snr`` > 0, a peak whose
+   brightest data pixel stays below that local S/N is dropped (the
+   network's peaks confirmed on the data; off by default). The core 2D
+   measurement then gives fluxes, sizes and positions.
 
 This module imports without PyTorch; the network lives in
 `astro_mlfinder.neural.models.convosource.network`.
@@ -153,7 +156,7 @@ class ConvoSourceModel(NeuralModel):
         """
         from ..._torch import resolve_device
         from .inference import probability_map
-        from .peaks import dilate_segments, find_peaks, grow_segments
+        from .peaks import confirm_peaks, dilate_segments, find_peaks, grow_segments
         from .preprocess import DEFAULT_NORMALIZATION, local_background
 
         t0 = time.perf_counter()
@@ -189,10 +192,10 @@ class ConvoSourceModel(NeuralModel):
             image = dataclasses.replace(image, data=data)
         with np.errstate(invalid="ignore", divide="ignore"):
             snr = data / noise
-        labels, sy, sx = grow_segments(snr, ys, xs, grow_snr=params["grow_snr"], snap=params["snap"], mask=blank)
-        if params["min_snr"] > 0 and sy.size:
-            faint = np.flatnonzero(~(snr[sy, sx] >= params["min_snr"])) + 1
-            labels[np.isin(labels, faint)] = 0
+        if params["min_snr"] > 0 and ys.size:   # before growing, so that a neighbour takes a dropped peak's island
+            keep = confirm_peaks(snr, ys, xs, params["min_snr"], snap=params["snap"], mask=blank)
+            ys, xs, score = ys[keep], xs[keep], score[keep]
+        labels, _, _ = grow_segments(snr, ys, xs, grow_snr=params["grow_snr"], snap=params["snap"], mask=blank)
         dilate = params["dilate"]
         if dilate is None:
             area = float(image.beam_area)
