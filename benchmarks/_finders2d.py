@@ -6,6 +6,7 @@ pixels), ``ra``, ``dec``, ``f_int`` (Jy), ``f_peak`` (Jy/beam), a segment or
 island map and the wall time of the whole call.
 """
 
+import hashlib
 import time
 import warnings
 
@@ -63,10 +64,40 @@ CONVOSOURCE = {"weights": None, "device": "cpu"}
 CONVOSOURCE_INFO = {}
 
 
-def _convosource(threshold):
+_PROBABILITY_CACHE = {}
+
+
+def _memoised_probability_map():
+    """Keep ConvoSource's probability map of the last image, so that a threshold sweep runs the network once.
+
+    The map does not depend on the threshold (only the peaks and segments do), so the sweep's results are
+    those of separate runs; only the wall time of the later settings is shorter (the first setting of each
+    image carries the network time).
+    """
+    from astro_mlfinder.neural.models.convosource import inference
+
+    original = getattr(inference.probability_map, "__wrapped__", inference.probability_map)
+
+    def probability_map(network, image, **kw):
+        digest = hashlib.sha1(np.ascontiguousarray(image, dtype=np.float32).tobytes()).hexdigest()
+        weights = hashlib.sha1(b"".join(v.detach().cpu().numpy().tobytes() for v in network.state_dict().values()))
+        key = (weights.hexdigest(), digest, repr(sorted(kw.items(), key=lambda kv: kv[0])))
+        if key not in _PROBABILITY_CACHE:
+            _PROBABILITY_CACHE.clear()
+            _PROBABILITY_CACHE[key] = original(network, image, **kw)
+        prob, noise = _PROBABILITY_CACHE[key]
+        return prob.copy(), noise.copy()
+
+    probability_map.__wrapped__ = original
+    inference.probability_map = probability_map
+
+
+def _convosource(threshold, min_snr=None):
     from astro_mlfinder import NeuralFinder
 
-    return NeuralFinder("convosource", threshold=threshold, progress=False, **CONVOSOURCE)
+    _memoised_probability_map()
+    extra = {} if min_snr is None else {"min_snr": min_snr}
+    return NeuralFinder("convosource", threshold=threshold, progress=False, **CONVOSOURCE, **extra)
 
 
 def _check_classical():
@@ -116,7 +147,9 @@ FINDERS = {
 _SNR = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0)
 GRIDS = {
     "ClassicalFinder": [{"threshold": t} for t in _SNR],
-    "ConvoSource": [{"threshold": t} for t in (None, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)],
+    # the network's peak probability, and the data S/N its peak must reach (min_snr; 0: the network alone)
+    "ConvoSource": [{"threshold": t, "min_snr": m} for m in (0.0, 3.75, 3.9, 4.0, 4.25)
+                    for t in (None, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)],
     "PyBDSF": [{"threshold": t} for t in _SNR],
     "Aegean": [{"threshold": t, "level": lv} for t in _SNR for lv in ("component", "island")],
     "photutils": [{"threshold": t} for t in (2.0, 2.5, 3.0, 3.5, 4.0, 5.0)],
@@ -133,15 +166,19 @@ def describe(name, params):
     text = f"{_THRESHOLD_NAME[name]} {value}"
     if "level" in params:
         text += f", {params['level']}s"
+    if params.get("min_snr") is not None:
+        text += f", min_snr {params['min_snr']:g}"
     return text
 
 
 def parse_setting(name, value):
-    """``'4'``, ``'4:island'`` (Aegean) or ``'tuned'`` (ConvoSource) as a setting dict."""
+    """``'4'``, ``'4:island'`` (Aegean), ``'tuned'`` or ``'0.7:3.9'`` (ConvoSource, threshold:min_snr) as a dict."""
     threshold, _, option = value.partition(":")
     params = {"threshold": None if threshold == "tuned" else float(threshold)}
     if name == "Aegean":
         params["level"] = option or "component"
+    elif name == "ConvoSource" and option:
+        params["min_snr"] = float(option)
     elif option:
         raise ValueError(f"{name} takes only a threshold, got {value!r}")
     return params

@@ -25,6 +25,7 @@ Usage::
     python benchmarks/detection_2d.py                       # 6 tuning + 16 test images, updates docs
     python benchmarks/detection_2d.py --n-tune 2 --n-test 4 --no-docs
     python benchmarks/detection_2d.py --fixed PyBDSF=4 --fixed Aegean=4:island   # skip a sweep
+    python benchmarks/detection_2d.py --cache peers.json   # keep the peers' scores between runs
 
 The report is printed and written between ``.. detection-2d-start`` and ``.. detection-2d-end`` in
 docs/performance.rst.
@@ -126,8 +127,13 @@ def tune(names, args, log):
         best_all = int(np.nanargmax([f[ALL] for f in f1]))
         best_35 = int(np.nanargmax([f["3-5"] for f in f1]))
         chosen[name] = [tl[best_all].params] + ([tl[best_35].params] if best_35 != best_all else [])
+        alone = [k for k, t in enumerate(tl) if t.params.get("min_snr") == 0]
+        best_alone = max(alone, key=lambda k: f1[k]["3-5"]) if alone else None
+        if best_alone is not None and best_alone not in (best_all, best_35):
+            # ConvoSource's network alone (no S/N confirmation of its peaks), for comparison
+            chosen[name].append(tl[best_alone].params)
         for k, (t, f) in enumerate(zip(tl, f1, strict=True)):
-            mark = ("*" if k == best_all else "") + ("+" if k == best_35 else "")
+            mark = ("*" if k == best_all else "") + ("+" if k == best_35 else "") + ("o" if k == best_alone else "")
             rows.append((name, describe(name, t.params), f[ALL], f["3-5"], t.seconds / max(t.n_images, 1), mark))
     return chosen, rows
 
@@ -208,6 +214,10 @@ def verdicts(tallies, rows_1904, rows_ami, pixel_scale):
         c = best[("ConvoSource", "3-5")]
         lines.append(f"ConvoSource F1 at S/N 3-5: {c:.3f} vs best peer {n35} {p35:.3f} -> "
                      f"{'MET' if c > p35 else 'NOT met'}")
+        alone = [t.f1(pixel_scale)["3-5"] for t in tallies if t.name == "ConvoSource" and t.params.get("min_snr") == 0]
+        if alone:
+            lines.append(f"ConvoSource's network alone (min_snr 0, no S/N confirmation of its peaks) at S/N 3-5: "
+                         f"{max(alone):.3f} vs {p35:.3f}")
     else:
         lines.append("ConvoSource: not run (no weights) -> NOT met")
     if ("ClassicalFinder", ALL) in best:
@@ -255,7 +265,10 @@ def report(tune_rows, tallies, pixel_scale, rows_1904, rows_ami, ami_rms, args, 
         f"sigma ({classes}); {pb}). Tuning seeds {args.tune_seed0}-{last_t}, test seeds {args.seed0}-{last} "
         "(outside ConvoSource's training and validation seed ranges, and used for nothing else). Settings swept "
         "on the tuning images; * marks the best overall F1 (true S/N >= 3), + the best F1 at S/N 3-5; both are "
-        "run on the test images. Matching: one-to-one within max(beam FWHM, half the source's largest size) "
+        "run on the test images. ConvoSource's setting is a pair: the network's peak probability and min_snr, "
+        "the data S/N (over its local noise) that the peak's brightest pixel must reach (0: the network "
+        "alone; o marks the network alone's best F1 at S/N 3-5, also run on the test images). "
+        "Matching: one-to-one within max(beam FWHM, half the source's largest size) "
         "of the true flux centroid, every image scored whole (empty regions included); a second detection "
         "inside the truth segment of a source already found counts as a split, not a false positive; false "
         "positives are binned by the image's peak S/N within half a beam of their position (measured by the "

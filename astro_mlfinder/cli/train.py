@@ -112,10 +112,22 @@ def _train_convosource(args):
     for flag, value in (("--num-threads", args.num_threads), ("--device", args.device), ("--resume", args.resume)):
         if value is not None:
             words += [flag, value]
+    for flag, value in (("--init", args.init), ("--network", args.network), ("--faint-weight", args.faint_weight),
+                        ("--first-image", args.first_image)):
+        if value is not None:
+            words += [flag, value]
+    extra = {}
+    if args.network is not None:
+        from ..neural.models.convosource.network import CONFIGURATIONS
+
+        extra["config"] = CONFIGURATIONS[args.network]
+    for key in ("init", "faint_weight", "first_image"):
+        if getattr(args, key) is not None:
+            extra[key] = getattr(args, key)
     history = train("convosource", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     train_images=args.train_images, val_images=args.val_images, output=args.output,
                     resume=args.resume, device=args.device, progress=_progress(args), seed=args.seed,
-                    num_threads=args.num_threads, command=shlex.join(str(w) for w in words))
+                    num_threads=args.num_threads, command=shlex.join(str(w) for w in words), **extra)
     _say(args, f"trained convosource for {args.epochs} epoch(s); weights in {args.output}")
     if history:
         print(f"last epoch: {history[-1]}")
@@ -173,6 +185,15 @@ def add_parser(sub):
     p.add_argument("--mask-threshold", type=float,
                    help="sim:hi: training targets where the noiseless model exceeds this many noise rms "
                         "(default 0.5; lower reaches the faint outskirts)")
+    p.add_argument("--network", choices=("paper", "deep"),
+                   help="convosource: network configuration, the published one (default) or 'deep' (a fourth, "
+                        "dilated layer: 19-pixel receptive field)")
+    p.add_argument("--faint-weight", type=float,
+                   help="convosource: loss weight of the targets of sources of S/N 3-5 relative to the others "
+                        "(default 1)")
+    p.add_argument("--first-image", type=int,
+                   help="convosource: index of the first training seed (default 0; a fine-tune may start past "
+                        "the images its initial weights saw)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the data and the initial weights")
     _quiet_options(p)
     p.add_argument("--tune", metavar="CHECKPOINT",

@@ -10,7 +10,7 @@ __all__ = ["probability_map"]
 
 
 def probability_map(network, image, *, normalization=None, tile_shape=(256, 256), overlap=(32, 32), batch_size=8,
-                    device="auto", progress=False):
+                    device="auto", progress=False, tta=False):
     """Per-pixel source probability of a 2D image.
 
     Parameters
@@ -30,6 +30,11 @@ def probability_map(network, image, *, normalization=None, tile_shape=(256, 256)
         ``'auto'``, ``'cpu'``, ``'cuda'``...
     progress : bool
         Show a progress bar over tiles.
+    tta : bool
+        Test-time augmentation: average the probabilities of the eight
+        flips and 90-degree rotations of the image (each mapped back), eight
+        times the network time for a map that no longer depends on the
+        image's orientation.
 
     Returns
     -------
@@ -58,9 +63,23 @@ def probability_map(network, image, *, normalization=None, tile_shape=(256, 256)
             return torch.sigmoid(network(t).float())[:, 0].cpu().numpy()
 
     try:
-        prob = predict_tiled(x, predict_fn, tile_shape, overlap, batch_size=batch_size, divisor=1,
-                             progress=progress, desc="convosource")
+        prob = None
+        for k, flip in _transforms(tta):
+            xt = np.rot90(x[:, ::-1] if flip else x, k)
+            p = predict_tiled(np.ascontiguousarray(xt), predict_fn, tile_shape, overlap, batch_size=batch_size,
+                              divisor=1, progress=progress, desc="convosource")
+            p = np.rot90(p, -k)
+            p = p[:, ::-1] if flip else p
+            prob = p.astype(np.float32) if prob is None else prob + p
+        prob = np.ascontiguousarray(prob / len(_transforms(tta)), dtype=np.float32)
     finally:
         network.train(was_training)
     prob[~np.isfinite(image)] = 0.0
     return prob, noise
+
+
+def _transforms(tta):
+    """(quarter turns, flip) pairs: the identity, or the eight symmetries of the square when ``tta``."""
+    if not tta:
+        return [(0, False)]
+    return [(k, flip) for flip in (False, True) for k in range(4)]

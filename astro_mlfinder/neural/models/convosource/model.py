@@ -8,7 +8,8 @@
 2. **Tile** (`~astro_mlfinder.neural.inference.predict_tiled` with a
    `~astro_mlfinder.core.tiling.plan_tiles` plan): the fully convolutional
    network runs on overlapping tiles of any image size and the per-pixel
-   sigmoid probabilities are blended; the default overlap (32 pixels) is
+   sigmoid probabilities are blended (optionally averaged over the eight
+   flips and rotations, ``tta``); the default overlap (32 pixels) is
    over four times the half-width of the 13-pixel receptive field, where
    the blending windows make the tiled map equal to the untiled one.
 3. **Peaks** (`~astro_mlfinder.neural.models.convosource.peaks.find_peaks`):
@@ -19,8 +20,10 @@
    floods the connected pixels above ``grow_snr`` times the local noise;
    peaks sharing an island split it along the watershed of the data; the
    segments then grow by ``dilate`` pixels (half the beam FWHM by default)
-   to take in the sources' wings. The core 2D measurement then gives
-   fluxes, sizes and positions.
+   to take in the sources' wings. With ``min_snr`` > 0, a peak whose
+   brightest data pixel stays below that local S/N is dropped (the
+   network's peaks confirmed on the data; off by default). The core 2D
+   measurement then gives fluxes, sizes and positions.
 
 This module imports without PyTorch; the network lives in
 `astro_mlfinder.neural.models.convosource.network`.
@@ -58,6 +61,9 @@ class ConvoSourceModel(NeuralModel):
         Non-maximum suppression radius in pixels.
     ``grow_snr``
         Segments grow over connected pixels above this many local-noise sigma.
+    ``min_snr``
+        Drop a peak whose brightest data pixel (after ``snap``) is below this
+        many local-noise sigma (0: keep every peak of the network).
     ``snap``
         Pixels a peak may move to reach the brightest data pixel.
     ``dilate``
@@ -68,6 +74,10 @@ class ConvoSourceModel(NeuralModel):
         interpolated) before growing and measuring the sources, as radio
         continuum finders do; the catalogue is measured on the subtracted
         image (``products['background']``).
+    ``tta``
+        Test-time augmentation: average the network's probabilities over the
+        eight flips and 90-degree rotations of the image (eight times the
+        network time).
     ``tile_shape``, ``overlap``
         Tile size and overlap in pixels, int or (y, x).
     ``batch_size``
@@ -85,9 +95,11 @@ class ConvoSourceModel(NeuralModel):
         "threshold": 0.5,
         "nms_radius": 3.0,
         "grow_snr": 2.0,
+        "min_snr": 0.0,
         "snap": 1,
         "dilate": None,
         "background": True,
+        "tta": False,
         "tile_shape": (256, 256),
         "overlap": (32, 32),
         "batch_size": 8,
@@ -98,9 +110,11 @@ class ConvoSourceModel(NeuralModel):
         "threshold": probability,
         "nms_radius": non_negative_float,
         "grow_snr": non_negative_float,
+        "min_snr": non_negative_float,
         "snap": non_negative_int,
         "dilate": non_negative_float,
         "background": boolean,
+        "tta": boolean,
         "tile_shape": per_axis(1),
         "overlap": per_axis(0),
         "batch_size": positive_int,
@@ -142,7 +156,7 @@ class ConvoSourceModel(NeuralModel):
         """
         from ..._torch import resolve_device
         from .inference import probability_map
-        from .peaks import dilate_segments, find_peaks, grow_segments
+        from .peaks import confirm_peaks, dilate_segments, find_peaks, grow_segments
         from .preprocess import DEFAULT_NORMALIZATION, local_background
 
         t0 = time.perf_counter()
@@ -165,6 +179,7 @@ class ConvoSourceModel(NeuralModel):
             batch_size=params["batch_size"],
             device=self.device,
             progress=progress,
+            tta=params["tta"],
         )
         t_net = time.perf_counter() - t1
         blank = ~np.isfinite(data)
@@ -177,6 +192,9 @@ class ConvoSourceModel(NeuralModel):
             image = dataclasses.replace(image, data=data)
         with np.errstate(invalid="ignore", divide="ignore"):
             snr = data / noise
+        if params["min_snr"] > 0 and ys.size:   # before growing, so that a neighbour takes a dropped peak's island
+            keep = confirm_peaks(snr, ys, xs, params["min_snr"], snap=params["snap"], mask=blank)
+            ys, xs, score = ys[keep], xs[keep], score[keep]
         labels, _, _ = grow_segments(snr, ys, xs, grow_snr=params["grow_snr"], snap=params["snap"], mask=blank)
         dilate = params["dilate"]
         if dilate is None:
@@ -190,9 +208,11 @@ class ConvoSourceModel(NeuralModel):
             "threshold": params["threshold"],
             "nms_radius": params["nms_radius"],
             "grow_snr": params["grow_snr"],
+            "min_snr": params["min_snr"],
             "snap": params["snap"],
             "dilate": float(dilate),
             "background": params["background"],
+            "tta": params["tta"],
             "device": str(resolve_device(self.device)),
             "normalization": info["meta"].get("normalization"),
             "n_peaks": int(ys.size),

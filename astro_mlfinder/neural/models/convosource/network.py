@@ -16,7 +16,16 @@ Array order is (batch, channel, y, x).
 import torch
 from torch import nn
 
-__all__ = ["ConvoSourceNet"]
+__all__ = ["CONFIGURATIONS", "ConvoSourceNet"]
+
+#: Named network configurations: ``'paper'`` is ConvoSource as published (13-pixel receptive field);
+#: ``'deep'`` adds a fourth 3x3 convolution of 64 filters dilated by 3 (receptive field 19 pixels, about six
+#: beams of the SDC1-like images) -- a departure from the paper, for more context around faint peaks.
+CONFIGURATIONS = {
+    "paper": {"filters": [16, 32, 64], "kernels": [7, 5, 3], "dropout": 0.25, "prior": 0.01},
+    "deep": {"filters": [16, 32, 64, 64], "kernels": [7, 5, 3, 3], "dilations": [1, 1, 1, 3], "dropout": 0.25,
+             "prior": 0.01},
+}
 
 
 class ConvoSourceNet(nn.Module):
@@ -30,6 +39,9 @@ class ConvoSourceNet(nn.Module):
         Filters of the three convolutions (16, 32, 64 in ConvoSource).
     kernels : tuple of int
         Kernel sizes of the three convolutions (7, 5, 3 in ConvoSource).
+    dilations : tuple of int, optional
+        Dilation of each convolution (default 1 for all, as in ConvoSource);
+        a dilated layer widens the receptive field at no extra cost.
     dropout : float
         Dropout rate after the first convolution (0.25 in ConvoSource).
     prior : float
@@ -41,12 +53,16 @@ class ConvoSourceNet(nn.Module):
     #: Tile sizes need not be multiples of anything (no pooling).
     divisor = 1
 
-    def __init__(self, in_channels=1, filters=(16, 32, 64), kernels=(7, 5, 3), dropout=0.25, prior=0.01):
+    def __init__(self, in_channels=1, filters=(16, 32, 64), kernels=(7, 5, 3), dropout=0.25, prior=0.01,
+                 dilations=None):
         super().__init__()
         filters = tuple(int(f) for f in filters)
         kernels = tuple(int(k) for k in kernels)
         if len(filters) != len(kernels) or not filters:
             raise ValueError(f"filters {filters} and kernels {kernels} must have the same, non-zero length")
+        dilations = (1,) * len(kernels) if dilations is None else tuple(int(d) for d in dilations)
+        if len(dilations) != len(kernels) or any(d < 1 for d in dilations):
+            raise ValueError(f"dilations {dilations} must be positive, one per kernel {kernels}")
         if any(k < 1 or k % 2 == 0 for k in kernels):
             raise ValueError(f"kernels must be odd and positive ('same' padding), got {kernels}")
         if not 0 <= float(dropout) < 1:
@@ -60,10 +76,12 @@ class ConvoSourceNet(nn.Module):
             "dropout": float(dropout),
             "prior": float(prior),
         }
+        if any(d != 1 for d in dilations):   # the paper's configuration keeps its original config dict
+            self.config["dilations"] = list(dilations)
         layers = []
         channels = int(in_channels)
-        for i, (f, k) in enumerate(zip(filters, kernels, strict=True)):
-            layers += [nn.Conv2d(channels, f, k, padding=k // 2), nn.ReLU(inplace=True)]
+        for i, (f, k, d) in enumerate(zip(filters, kernels, dilations, strict=True)):
+            layers += [nn.Conv2d(channels, f, k, padding=d * (k // 2), dilation=d), nn.ReLU(inplace=True)]
             if i == 0 and dropout > 0:
                 layers.append(nn.Dropout(float(dropout)))
             channels = f
@@ -79,7 +97,8 @@ class ConvoSourceNet(nn.Module):
     @property
     def receptive_field(self):
         """Side, in pixels, of the square of input pixels that an output pixel sees."""
-        return 1 + sum(k - 1 for k in self.config["kernels"])
+        dilations = self.config.get("dilations") or [1] * len(self.config["kernels"])
+        return 1 + sum(d * (k - 1) for k, d in zip(self.config["kernels"], dilations, strict=True))
 
     def forward(self, x):
         """Logits ``(n, 1, y, x)`` of a batch ``(n, in_channels, y, x)``."""

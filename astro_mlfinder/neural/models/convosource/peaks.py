@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-__all__ = ["find_peaks", "grow_segments", "dilate_segments"]
+__all__ = ["confirm_peaks", "find_peaks", "grow_segments", "dilate_segments"]
 
 
 def find_peaks(prob, threshold=0.5, radius=3, mask=None):
@@ -79,6 +79,39 @@ def find_peaks(prob, threshold=0.5, radius=3, mask=None):
                         keep[j] = False
         ys, xs, score = ys[keep], xs[keep], score[keep]
     return ys.astype(np.intp), xs.astype(np.intp), score.astype(np.float32)
+
+
+def confirm_peaks(snr, ys, xs, min_snr, *, snap=1, mask=None):
+    """Which peaks reach ``min_snr`` on the data at their brightest pixel within ``snap`` pixels.
+
+    Parameters
+    ----------
+    snr : `~numpy.ndarray`
+        (y, x) data divided by the noise (NaN = blank).
+    ys, xs : array-like of int
+        Peak positions (``find_peaks``).
+    min_snr : float
+        S/N the brightest data pixel near a peak must reach.
+    snap : int
+        Search window half-width in pixels, as in `grow_segments`.
+    mask : `~numpy.ndarray` of bool, optional
+        Excluded pixels (True).
+
+    Returns
+    -------
+    keep : `~numpy.ndarray` of bool
+        One per peak.
+    """
+    snr = np.asarray(snr, dtype=np.float32)
+    ys = np.asarray(ys, dtype=np.intp)
+    xs = np.asarray(xs, dtype=np.intp)
+    finite = np.isfinite(snr)
+    if mask is not None:
+        finite &= ~np.asarray(mask, dtype=bool)
+    work = np.where(finite, snr, np.nan)
+    sy, sx = _snap(work, ys, xs, int(snap))
+    with np.errstate(invalid="ignore"):
+        return work[sy, sx] >= float(min_snr)
 
 
 def _snap(snr, ys, xs, snap):

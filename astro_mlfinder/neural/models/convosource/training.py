@@ -83,16 +83,25 @@ def make_image(seed, shape=(256, 256)):
                                     primary_beam=pb, pb_corrected=True)
 
 
-def make_tiles(sim, tile=50, target_snr=3.0, normalization=None):
+def make_tiles(sim, tile=50, target_snr=3.0, normalization=None, faint_snr=None):
     """Every ``tile`` x ``tile`` tile of a simulated image: network inputs and one-pixel targets.
+
+    Parameters
+    ----------
+    faint_snr : float, optional
+        Mark the targets of sources with integrated S/N below this with 2
+        instead of 1 (the faint ones that the loss may weigh more).
 
     Returns
     -------
     x, y : `~numpy.ndarray`
-        float32 ``(n, tile, tile)`` inputs and uint8 targets.
+        float32 ``(n, tile, tile)`` inputs and uint8 targets (0 background,
+        1 source, 2 faint source).
     """
     x, _ = normalize_image(sim.data, normalization)
     target = (sim.point_map(min_snr=target_snr) > 0).astype(np.uint8)
+    if faint_snr is not None:
+        target[(target > 0) & ~(sim.point_map(min_snr=faint_snr) > 0)] = 2
     ny, nx = x.shape
     xs, ys = [], []
     for oy in tile_origins(ny, tile, tile):
@@ -204,7 +213,8 @@ def _lr_at(progress, lr0):
 def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=2e-3, train_images=100,
                       val_images=6, image_shape=(256, 256), tile=50, target_snr=3.0, output="convosource.pt",
                       resume=None, device="auto", progress=True, seed=0, num_threads=None, command=None,
-                      normalization=None, tune=True):
+                      normalization=None, tune=True, config=None, init=None, faint_weight=1.0, faint_snr=5.0,
+                      first_image=0):
     """Train ConvoSource on simulated continuum images (see the module docstring for the recipe).
 
     Parameters
@@ -244,6 +254,23 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
         Input normalisation (default `DEFAULT_NORMALIZATION`).
     tune : bool
         Tune the peak threshold on the validation images at the end.
+    config : dict, optional
+        Network configuration (`ConvoSourceNet` keywords; default the
+        paper's 16/32/64 filters, 7/5/3 kernels).
+    init : str or path, optional
+        Start from these weights (registry name, ``'name@version'`` or a
+        file) and their normalisation: layers of the same shape are copied;
+        convolutions that ``config`` adds after them, with as many input
+        as output channels, start as the identity (and the head is copied),
+        so training starts from the initial network's output.
+    faint_weight : float
+        Extra weight of the targets of faint sources (integrated S/N from
+        ``target_snr`` to ``faint_snr``) in the loss; 1: none.
+    faint_snr : float
+        Upper S/N of the faint sources weighted by ``faint_weight``.
+    first_image : int
+        Index of the first training seed (``TRAINING_SEEDS[first_image:]``):
+        a fine-tune may use images the initial weights never saw.
 
     Returns
     -------
@@ -263,7 +290,11 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
                              ("val_images", val_images, 0), ("tile", tile, 14)):
         if int(value) < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
-    if train_images > len(TRAINING_SEEDS) or val_images > len(VALIDATION_SEEDS):
+    if resume is not None and init is not None:
+        raise ValueError("pass either resume (continue a run) or init (start from weights), not both")
+    if float(faint_weight) < 1:
+        raise ValueError(f"faint_weight must be >= 1, got {faint_weight}")
+    if first_image + train_images > len(TRAINING_SEEDS) or val_images > len(VALIDATION_SEEDS):
         raise ValueError(f"at most {len(TRAINING_SEEDS)} training and {len(VALIDATION_SEEDS)} validation images")
     if num_threads:
         torch.set_num_threads(int(num_threads))
@@ -285,23 +316,31 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
         train_images, val_images = rec["train_images"], rec["val_images"]
         image_shape, tile, target_snr = tuple(rec["image_shape"]), rec["tile"], rec["target_snr"]
         lr, batch_size = rec["lr"], rec["batch_size"]
+        faint_weight, faint_snr = rec.get("faint_weight", 1.0), rec.get("faint_snr", 5.0)
+        first_image = rec.get("first_image", 0)
         if command:
             rec["resumed_with"] = [*rec.get("resumed_with", []), command]
     else:
         ckpt = None
-        net = network_class()
+        net = network_class.from_config(config or {})
+        init_info = None
+        if init is not None:
+            init_info, init_norm = _init_from(net, init, torch)
+            normalization = dict(init_norm or normalization)
     net.to(dev)
 
     t_data = time.perf_counter()
     xs, ys = [], []
-    bar = progress_bar(TRAINING_SEEDS[:train_images], desc="training images", enabled=progress)
+    seeds = TRAINING_SEEDS[first_image : first_image + train_images]
+    bar = progress_bar(seeds, desc="training images", enabled=progress)
     for s in bar:
-        x, y = make_tiles(make_image(s, image_shape), tile, target_snr, normalization)
+        x, y = make_tiles(make_image(s, image_shape), tile, target_snr, normalization,
+                          faint_snr=faint_snr if faint_weight != 1 else None)
         xs.append(x)
         ys.append(y)
     bar.close()
     x_all, y_all = np.concatenate(xs), np.concatenate(ys)
-    n_pos = int(y_all.sum())
+    n_pos = int((y_all > 0).sum())
     pos_weight = float(np.sqrt((y_all.size - n_pos) / max(n_pos, 1)))
     val_sims = [make_image(s, image_shape) for s in VALIDATION_SEEDS[:val_images]]
     t_data = time.perf_counter() - t_data
@@ -310,7 +349,13 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
           file=sys.stderr, flush=True)
 
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=dev))
+    # per-pixel weights: 1 (background), pos_weight (source), pos_weight * faint_weight (faint source)
+    class_weight = torch.tensor([1.0, pos_weight, pos_weight * float(faint_weight)], device=dev)
+
+    def loss_fn(logits, target):
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, (target > 0).float(), reduction="none")
+        return (bce * class_weight[target]).mean()
+
     history, start_epoch, best_f1 = [], 0, -1.0
     if ckpt is not None:
         history, start_epoch, best_f1 = _resume_state(ckpt, optimizer, rng)
@@ -320,7 +365,11 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
             "inference": {"threshold": 0.5},
             "training": {
                 "data": "simulate.continuum images, every tile (astro_mlfinder.neural.models.convosource.training)",
-                "train_seeds": [TRAINING_SEEDS.start, TRAINING_SEEDS.start + int(train_images) - 1],
+                "train_seeds": [seeds.start, seeds.start + int(train_images) - 1],
+                "first_image": int(first_image),
+                "faint_weight": float(faint_weight),
+                "faint_snr": float(faint_snr),
+                "init": init_info,
                 "val_seeds": [VALIDATION_SEEDS.start, VALIDATION_SEEDS.start + int(val_images) - 1],
                 "held_out_note": f"benchmarks must use seeds outside {TRAINING_SEEDS} and {VALIDATION_SEEDS}",
                 "train_images": int(train_images),
@@ -334,7 +383,9 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
                 "batch_size": int(batch_size),
                 "lr": float(lr),
                 "seed": int(seed),
-                "loss": "BCE with pos_weight = sqrt(negative/positive pixels)",
+                "loss": ("BCE with pos_weight = sqrt(negative/positive pixels)" if faint_weight == 1 else
+                         f"BCE with pos_weight = sqrt(negative/positive pixels), times {float(faint_weight):g} for "
+                         f"sources of S/N {float(target_snr):g}-{float(faint_snr):g}"),
                 "optimizer": "adam",
                 "lr_schedule": "cosine to lr/20",
                 "augmentation": "random flips and 90-degree rotations",
@@ -360,7 +411,7 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = _augment(x_all[idx], y_all[idx], rng)
             xb = torch.from_numpy(xb[:, None]).to(dev)
-            yb = torch.from_numpy(yb[:, None].astype(np.float32)).to(dev)
+            yb = torch.from_numpy(yb[:, None].astype(np.int64)).to(dev)
             loss = loss_fn(net(xb), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -395,6 +446,38 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
         if final != output:
             tune_convosource(output, device=dev, progress=progress)
     return history
+
+
+def _init_from(net, init, torch):
+    """Copy the weights ``init`` into ``net`` (see `train_convosource`); return their record and normalisation."""
+    from ...weights import load_weights
+
+    text = str(init)
+    name, _, version = text.partition("@") if "@" in text and not Path(text).exists() else (text, "", "")
+    payload = load_weights(name, version or None)
+    if payload["model"] not in (None, "convosource"):
+        raise ValueError(f"init weights {payload['path']} are for model {payload['model']!r}, not 'convosource'")
+    src = {k: v.float() for k, v in payload["state_dict"].items()}
+    own = net.state_dict()
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    n_init = len(payload["config"]["filters"])
+    with torch.no_grad():
+        for key, value in src.items():
+            if key not in own or own[key].shape != value.shape:
+                raise ValueError(f"init weights {payload['path']}: {key} {tuple(value.shape)} does not fit the "
+                                 f"network ({tuple(own[key].shape) if key in own else 'absent'}); pass a config "
+                                 "that keeps their layers")
+            own[key].copy_(value)
+        for conv in convs[n_init:]:
+            if conv.in_channels != conv.out_channels:
+                raise ValueError("layers added after the init weights' must keep their channels "
+                                 f"({conv.in_channels} in, {conv.out_channels} out)")
+            torch.nn.init.dirac_(conv.weight)
+            torch.nn.init.zeros_(conv.bias)
+    net.load_state_dict(own)
+    info = {"source": text, "file": Path(payload["path"]).name, "sha256": payload["sha256"],
+            "config": payload["config"]}
+    return info, payload["meta"].get("normalization")
 
 
 #: Thresholds tried when tuning.

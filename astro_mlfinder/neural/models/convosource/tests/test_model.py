@@ -112,3 +112,33 @@ def test_bad_input(finder, sim):
         finder(np.full((64, 64), np.nan, np.float32), progress=False)
     with pytest.raises(ValueError, match="cannot estimate the noise"):  # a constant image has no noise
         finder(np.ones((64, 64), np.float32), progress=False)
+
+
+def test_tta_map_does_not_depend_on_the_orientation(finder, sim):
+    from astro_mlfinder.neural.models.convosource.inference import probability_map
+
+    nets, info = finder.load_model()
+    net, norm = nets["convosource"], info["meta"].get("normalization")
+    img = np.asarray(sim.data[:96, :96], dtype=np.float32)
+    plain, _ = probability_map(net, img, normalization=norm, device="cpu")
+    tta, _ = probability_map(net, img, normalization=norm, device="cpu", tta=True)
+    turned, _ = probability_map(net, np.rot90(img[:, ::-1]), normalization=norm, device="cpu", tta=True)
+    assert np.allclose(np.rot90(tta[:, ::-1]), turned, atol=1e-5)
+    assert not np.allclose(plain, tta, atol=1e-3)   # the eight views do differ
+    assert abs(float(plain.max()) - float(tta.max())) < 0.2
+    small = simulate_continuum_image(shape=(96, 96), n_sources=40, seed=43)
+    cat = NeuralFinder("convosource", progress=False, tta=True, threshold=0.5)(small.to_hdu(), progress=False)
+    assert cat.meta["tta"] is True and len(cat) >= 1
+
+
+def test_min_snr_keeps_only_peaks_confirmed_on_the_data(sim, cat):
+    cut = NeuralFinder("convosource", progress=False, min_snr=10.0)(sim.to_hdu(), progress=False)
+    assert cut.meta["min_snr"] == 10.0 and cat.meta["min_snr"] == 0.0
+    assert 0 < len(cut) < len(cat)
+    noise = float(sim.params["noise"])
+    peak = np.asarray(cut.peak_flux.to_value("Jy / beam"), dtype=float)
+    assert np.all(peak >= 0.9 * 10 * noise)   # the local noise is estimated, hence the 10% margin
+    kept = np.asarray(cat.peak_flux.to_value("Jy / beam"), dtype=float)
+    assert np.sum(kept >= 11 * noise) <= len(cut) + 1   # the bright ones all stay
+    with pytest.raises(ValueError, match="min_snr must be >= 0"):
+        NeuralFinder("convosource", min_snr=-1)

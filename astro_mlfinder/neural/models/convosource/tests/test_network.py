@@ -55,3 +55,24 @@ def test_config_round_trip_and_errors():
         ConvoSourceNet(dropout=1.0)
     with pytest.raises(ValueError, match=r"\(batch, channel, y, x\)"):
         net(torch.zeros((1, 50, 50)))
+
+
+def test_named_configurations_and_dilation():
+    from astro_mlfinder.neural.models.convosource.network import CONFIGURATIONS
+
+    paper = ConvoSourceNet.from_config(CONFIGURATIONS["paper"])
+    assert paper.config == ConvoSourceNet().config and paper.receptive_field == 13
+    deep = ConvoSourceNet.from_config(CONFIGURATIONS["deep"])
+    assert deep.config["dilations"] == [1, 1, 1, 3]
+    assert deep.receptive_field == 19
+    assert ConvoSourceNet.from_config(deep.config).config == deep.config
+    assert deep(torch.zeros((1, 1, 37, 50))).shape == (1, 1, 37, 50)
+    with torch.no_grad():  # the dilated layer sees exactly 19 x 19 input pixels
+        for p in deep.parameters():
+            p.copy_(p.abs() + 0.01)
+    x = torch.zeros((1, 1, 41, 41), requires_grad=True)
+    deep.eval()(x)[0, 0, 20, 20].backward()
+    touched = np.argwhere(x.grad[0, 0].numpy() != 0)
+    assert touched.min(axis=0).tolist() == [11, 11] and touched.max(axis=0).tolist() == [29, 29]
+    with pytest.raises(ValueError, match="dilations"):
+        ConvoSourceNet(dilations=(1, 2))

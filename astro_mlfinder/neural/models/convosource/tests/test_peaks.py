@@ -79,3 +79,17 @@ def test_dilate_segments_nearest_wins_and_mask():
     assert np.array_equal(dilate_segments(labels, 0), labels)
     with pytest.raises(ValueError, match="radius must be >= 0"):
         dilate_segments(labels, -1)
+
+
+def test_confirm_peaks_uses_the_brightest_pixel_nearby():
+    from astro_mlfinder.neural.models.convosource.peaks import confirm_peaks
+
+    snr = np.zeros((20, 20), dtype=np.float32)
+    snr[5, 5], snr[10, 11], snr[15, 15] = 6.0, 4.5, 3.0
+    snr[2, 18] = np.nan
+    ys, xs = np.array([5, 10, 15, 2]), np.array([5, 10, 15, 18])
+    assert confirm_peaks(snr, ys, xs, 4.0).tolist() == [True, True, False, False]   # (10, 10) snaps to 4.5
+    assert confirm_peaks(snr, ys, xs, 4.0, snap=0).tolist() == [True, False, False, False]
+    mask = np.zeros_like(snr, dtype=bool)
+    mask[5, 5] = True
+    assert confirm_peaks(snr, ys, xs, 4.0, mask=mask).tolist() == [False, True, False, False]

@@ -91,3 +91,51 @@ def test_cli_train_convosource(tmp_path, capsys):
     assert "tuning needs at least one validation image" in capsys.readouterr().err
     assert main(["train", "convosource", "--epochs", "0", "--output", str(out), "--no-progress"]) == 1
     assert "epochs must be >= 1" in capsys.readouterr().err
+
+
+def test_faint_targets_are_marked_apart():
+    sim = make_image(TRAINING_SEEDS[1], (160, 160))   # 8 sources of S/N 3-5, 15 brighter
+    _, y = make_tiles(sim, tile=50, target_snr=3.0, faint_snr=5.0)
+    _, plain = make_tiles(sim, tile=50, target_snr=3.0)
+    assert np.array_equal(y > 0, plain > 0)
+    snr = np.asarray(sim.truth["snr_int"])
+    faint = (sim.point_map(min_snr=3.0) > 0) & ~(sim.point_map(min_snr=5.0) > 0)
+    assert faint.sum() == np.sum((snr >= 3) & (snr < 5)) == 8
+    assert set(np.unique(y)) == {0, 1, 2}
+
+
+def test_init_keeps_the_network_and_adds_identity_layers(tmp_path):
+    torch = pytest.importorskip("torch")
+    from astro_mlfinder.neural import train
+    from astro_mlfinder.neural.models.convosource.network import CONFIGURATIONS, ConvoSourceNet
+    from astro_mlfinder.neural.models.convosource.training import _init_from
+
+    out = tmp_path / "base.pt"
+    train("convosource", epochs=1, train_images=1, val_images=0, image_shape=(100, 100), output=out,
+          batch_size=8, progress=False, seed=2, num_threads=1, tune=False)
+    base = torch.load(out, weights_only=True)
+    old = ConvoSourceNet.from_config(base["config"]).eval()
+    old.load_state_dict(base["state_dict"])
+    deep = ConvoSourceNet.from_config(CONFIGURATIONS["deep"])
+    info, norm = _init_from(deep, out, torch)
+    assert info["config"] == base["config"] and norm == base["meta"]["normalization"]
+    x = torch.randn((2, 1, 40, 40)) * 3
+    with torch.no_grad():
+        assert torch.allclose(deep.eval()(x), old(x), atol=1e-5)  # the added dilated layer starts as the identity
+    with pytest.raises(ValueError, match="keep their channels"):
+        _init_from(ConvoSourceNet(filters=(16, 32, 64, 32, 64), kernels=(7, 5, 3, 3, 3)), out, torch)
+    with pytest.raises(ValueError, match="does not fit"):
+        _init_from(ConvoSourceNet(filters=(8, 32, 64), kernels=(7, 5, 3)), out, torch)
+    # a fine-tune of the deep network from those weights, faint sources weighted, records all of it
+    hist = train("convosource", epochs=1, train_images=1, val_images=0, image_shape=(100, 100), batch_size=8,
+                 output=tmp_path / "deep.pt", progress=False, seed=2, num_threads=1, tune=False,
+                 config=CONFIGURATIONS["deep"], init=out, faint_weight=3.0, first_image=5)
+    assert np.isfinite(hist[0]["loss"])
+    rec = torch.load(tmp_path / "deep.pt", weights_only=True)
+    assert rec["config"]["dilations"] == [1, 1, 1, 3]
+    t = rec["meta"]["training"]
+    assert t["train_seeds"] == [TRAINING_SEEDS[5], TRAINING_SEEDS[5]] and t["faint_weight"] == 3.0
+    assert t["init"]["file"] == "base.pt" and "times 3" in t["loss"]
+    with pytest.raises(ValueError, match="faint_weight must be >= 1"):
+        train("convosource", epochs=1, train_images=1, val_images=0, output=tmp_path / "x.pt", faint_weight=0.5,
+              progress=False)
