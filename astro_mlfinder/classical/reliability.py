@@ -321,12 +321,16 @@ def _whitening(cov):
     covariance whose numerical inverse is indefinite keeps SoFiA-2's
     quadratic form ``d^T C^-1 d`` exactly through signed eigen-directions.
     """
+    singular = ReliabilityError(
+        'Covariance matrix is not invertible (zero determinant); cannot measure '
+        'reliability. Ensure that there are enough negative detections and that no '
+        'reliability parameter is constant or a copy of another.')
     if sofia_is_singular(cov):
-        raise ReliabilityError(
-            'Covariance matrix is not invertible (zero determinant); cannot measure '
-            'reliability. Ensure that there are enough negative detections and that no '
-            'reliability parameter is constant or a copy of another.')
-    inv = np.linalg.inv(cov)
+        raise singular
+    try:
+        inv = np.linalg.inv(cov)
+    except np.linalg.LinAlgError:  # exactly singular in LAPACK's LU though SoFiA's determinant test passed
+        raise singular from None
     try:
         return np.linalg.cholesky(inv)
     except np.linalg.LinAlgError:

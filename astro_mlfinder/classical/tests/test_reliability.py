@@ -249,3 +249,14 @@ def test_singularity_is_decided_as_sofia_does():
     four = np.eye(4)
     four[3] = four[2]
     assert sofia_is_singular(four)
+
+
+def test_exactly_singular_covariance_that_passes_sofias_test_raises_reliability_error():
+    # SoFiA's analytic 3x3 determinant rounds to a non-zero value here, but LAPACK's LU meets an
+    # exactly zero pivot: the filter must stop with its own error, not numpy's LinAlgError
+    from astro_mlfinder.classical.reliability import ReliabilityError, _whitening, sofia_is_singular
+
+    cov = np.array([[0.1, 0.2, 0.3], [0.2, 0.4, 0.6], [0.1, 0.1, 0.1]])
+    assert not sofia_is_singular(cov)
+    with pytest.raises(ReliabilityError, match="Covariance matrix is not invertible"):
+        _whitening(cov)
