@@ -24,7 +24,7 @@ DEFAULTS = {
     "grow_snr": 2.5,
     "box_pad": 4,
     "max_lines": 3,
-    "merge_radius": 3.0,
+    "merge_radius": 6.0,
     "batch_size": 32,
 }
 
