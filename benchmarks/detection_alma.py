@@ -411,6 +411,7 @@ def run(n_cubes=20, n_tune=6, shape=(128, 256, 256), device="cpu", weights=None,
                 else f"deepfocus {src or 'default'}")
         if neural is None:
             info["deepfocus_unavailable"] = why
+            print(f"deepfocus {src} unavailable: {why}", file=sys.stderr, flush=True)
         else:
             neurals[name] = neural
             tallies[name] = Tally()
@@ -426,6 +427,7 @@ def run(n_cubes=20, n_tune=6, shape=(128, 256, 256), device="cpu", weights=None,
                 cat_n, wall, cpu = _run_finder(neural, sim)
             except Exception as exc:  # e.g. weights missing: report it, keep the other columns
                 info["deepfocus_unavailable"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                print(f"{name} dropped: {info['deepfocus_unavailable']}", file=sys.stderr, flush=True)
                 del neurals[name], tallies[name]
             else:
                 tallies[name].add(measurements(cat_n, sim, name), sim, wall, cpu)
