@@ -151,7 +151,7 @@ def measurements(cat, sim, kind):
     pix = sim.params["pixel_scale"]
     omega = sim.params["beam_area"]
     dnu = sim.params["channel_width"]
-    if kind == "deepfocus" and "fwhm_x" in t.colnames:
+    if kind.startswith("deepfocus") and "fwhm_x" in t.colnames:
         fx, fy = t["fwhm_x"], t["fwhm_y"]
         fx = fx.to_value(u.arcsec) / pix if hasattr(fx, "unit") and fx.unit.physical_type == "angle" else _value(fx)
         fy = fy.to_value(u.arcsec) / pix if hasattr(fy, "unit") and fy.unit.physical_type == "angle" else _value(fy)
@@ -385,7 +385,11 @@ def tuned(n_tune, shape, cache=None, progress=True):
 def run(n_cubes=20, n_tune=6, shape=(128, 256, 256), device="cpu", weights=None, threads=None, progress=True,
         cache=None):
     """Tune the classical finder (or read the scan from ``cache``), then score both finders on the benchmark
-    cubes."""
+    cubes.
+
+    ``weights``: None (the newest registered DeepFocus weights), one weights source, or a list of them (each
+    scored as its own DeepFocus column on the same cubes, interleaved).
+    """
     from astro_mlfinder.simulate import ALMA_SEEDS
 
     if threads:
@@ -397,11 +401,20 @@ def run(n_cubes=20, n_tune=6, shape=(128, 256, 256), device="cpu", weights=None,
             pass
     best, scanned = tuned(n_tune, shape, cache, progress)
     classical = _classical(best)
-    neural, why = _deepfocus(device, weights)
+    sources = list(weights) if isinstance(weights, (list, tuple)) else [weights]
     tallies = {"classical": Tally()}
-    if neural is not None:
-        tallies["deepfocus"] = Tally()
-    info = {"best": best, "scanned": scanned, "deepfocus_unavailable": why, "sim_s": 0.0}
+    neurals = {}
+    info = {"best": best, "scanned": scanned, "deepfocus_unavailable": None, "sim_s": 0.0}
+    for src in sources:
+        neural, why = _deepfocus(device, src)
+        name = ("deepfocus" if len(sources) == 1 else str(src) if str(src).startswith("deepfocus")
+                else f"deepfocus {src or 'default'}")
+        if neural is None:
+            info["deepfocus_unavailable"] = why
+            print(f"deepfocus {src} unavailable: {why}", file=sys.stderr, flush=True)
+        else:
+            neurals[name] = neural
+            tallies[name] = Tally()
     for i in range(n_cubes):
         t0 = time.perf_counter()
         sim = _simulate(ALMA_SEEDS["benchmark"] + i, shape)
@@ -409,20 +422,20 @@ def run(n_cubes=20, n_tune=6, shape=(128, 256, 256), device="cpu", weights=None,
         cat, wall, cpu = _run_finder(classical, sim)
         tallies["classical"].add(measurements(cat, sim, "classical"), sim, wall, cpu)
         line = f"cube {i + 1}/{n_cubes}: truth {len(sim.truth)}, classical {len(cat)}"
-        if neural is not None:
+        for name, neural in list(neurals.items()):
             try:
                 cat_n, wall, cpu = _run_finder(neural, sim)
-            except Exception as exc:  # e.g. weights missing: report it, keep the classical column
+            except Exception as exc:  # e.g. weights missing: report it, keep the other columns
                 info["deepfocus_unavailable"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                neural = None
-                del tallies["deepfocus"]
+                print(f"{name} dropped: {info['deepfocus_unavailable']}", file=sys.stderr, flush=True)
+                del neurals[name], tallies[name]
             else:
-                tallies["deepfocus"].add(measurements(cat_n, sim, "deepfocus"), sim, wall, cpu)
-                line += f", deepfocus {len(cat_n)}"
+                tallies[name].add(measurements(cat_n, sim, name), sim, wall, cpu)
+                line += f", {name} {len(cat_n)}"
         if progress:
             print(line, file=sys.stderr, flush=True)
-    if neural is not None:
-        info["deepfocus_weights"] = getattr(neural, "load_model", lambda: (None, {}))()[1].get("weights", {})
+    info["deepfocus_weights"] = {name: neural.neural_model.load(False)[1].get("weights", {})
+                                 for name, neural in neurals.items()}
     return tallies, info
 
 
@@ -474,13 +487,15 @@ def report(tallies, info, args):
         rst_table(("finder", "wall s / cube", "CPU s / cube"), speed),
         "",
     ]
-    if "deepfocus" in tallies:
-        p, r, f1 = tallies["deepfocus"].scores()
+    neural_names = [name for name in tallies if name.startswith("deepfocus")]
+    if neural_names:
         pc, rc, f1c = tallies["classical"].scores()
-        text += [f"F1 ratio deepfocus / classical: {f1 / f1c:.2f}." if f1c else "", ""]
-        w = info.get("deepfocus_weights") or {}
-        if w:
-            text += [f"DeepFocus weights ``{w.get('name')}`` {w.get('version')}.", ""]
+        for name in neural_names:
+            p, r, f1 = tallies[name].scores()
+            text += [f"F1 ratio {name} / classical: {f1 / f1c:.2f}." if f1c else "", ""]
+            w = (info.get("deepfocus_weights") or {}).get(name) or {}
+            if w:
+                text += [f"{name}: weights ``{w.get('name')}`` {w.get('version')}.", ""]
     else:
         text += [f"NeuralFinder('deepfocus') unavailable in this run ({info['deepfocus_unavailable']}).", ""]
     text += ["Classical tuning scan (over the tuning cubes; the median flux error is computed where stage 3 "
@@ -501,7 +516,9 @@ def main(argv=None):
     parser.add_argument("--n-tune", type=int, default=6, help="classical tuning cubes (seeds 7,000,000+)")
     parser.add_argument("--shape", type=_triple, default=(128, 256, 256))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--weights", default=None)
+    parser.add_argument("--weights", action="append", default=None,
+                        help="DeepFocus weights (registry 'deepfocus@0.1.0', a directory); repeat to score several "
+                             "on the same cubes (default: the newest registered)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--docs", default=str(Path(__file__).resolve().parent.parent / "docs" / "performance.rst"))
     parser.add_argument("--no-docs", action="store_true")

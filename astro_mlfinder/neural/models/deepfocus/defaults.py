@@ -7,6 +7,10 @@ DEFAULTS = {
     "detection_threshold": 0.15,
     "dilation": 1,
     "min_area": 4,
+    "split_distance": 6,
+    "split_contrast": 0.2,
+    "residual_passes": 1,
+    "merge_gap": 2,
     "peak_height": 0.1,
     "peak_prominence": 0.05,
     "peak_distance": 10,
@@ -20,7 +24,7 @@ DEFAULTS = {
     "grow_snr": 2.5,
     "box_pad": 4,
     "max_lines": 3,
-    "merge_radius": 3.0,
+    "merge_radius": 6.0,
     "batch_size": 32,
 }
 

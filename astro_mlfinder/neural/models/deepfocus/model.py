@@ -46,6 +46,14 @@ def flux_quantity(flux_pix, image):
     return flux_pix * image.unit
 
 
+def _gap(value, name, ndim):
+    value = int(value)
+    if value < -1:
+        raise ValueError(f"{name} must be an int >= -1 (channels; -1: never merge windows that do not overlap), "
+                         f"got {value}")
+    return value
+
+
 def _angle_quantity(pix, image):
     """Widths in pixels as arcsec when the image has a celestial WCS, else as pixels."""
     pix = np.asarray(pix, dtype=np.float64)
@@ -64,6 +72,13 @@ class DeepFocusModel(NeuralModel):
         Threshold on the min-max normalised Blobs Finder output (0.15).
     ``dilation``, ``min_area``
         Binary dilations of the thresholded map (3x3), smallest blob in pixels.
+    ``split_distance``, ``split_contrast``
+        Cut a blob between local maxima of the Blobs Finder output at least
+        ``split_distance`` pixels apart whose saddle lies ``split_contrast``
+        (fraction of the fainter maximum) below it (0: blobs stay whole).
+    ``residual_passes``
+        Passes of the Deep GRU over each box's spectrum with the lines found
+        so far taken out, for fainter lines on the same line of sight (0).
     ``peak_height``, ``peak_prominence``, ``peak_distance``
         Peak finding in the denoised spectra: height above the mean,
         prominence (normalised units) and minimum distance (channels).
@@ -89,6 +104,10 @@ class DeepFocusModel(NeuralModel):
     ``merge_radius``
         Two kept lines with overlapping windows and centres within this many
         pixels are one source (the brighter stays).
+    ``merge_gap``
+        Two kept lines within ``merge_radius`` pixels whose windows are at
+        most this many channels apart are one line, their windows joined
+        (-1: only overlapping windows).
     ``refine``
         Label the source's pixels (True) or the whole box (False) in the
         line window.
@@ -112,6 +131,10 @@ class DeepFocusModel(NeuralModel):
         "detection_threshold": probability,
         "dilation": non_negative_int,
         "min_area": positive_int,
+        "split_distance": non_negative_int,
+        "split_contrast": non_negative_float,
+        "residual_passes": non_negative_int,
+        "merge_gap": _gap,
         "peak_height": non_negative_float,
         "peak_prominence": non_negative_float,
         "peak_distance": positive_int,

@@ -9,7 +9,10 @@
 2. **Blobs Finder** -- the predicted integrated clean image (`blobs_map`);
 3. **detection** -- min-max normalise, threshold at ``detection_threshold``,
    ``dilation`` binary dilations with a 3x3 element, 8-connected
-   components of at least ``min_area`` pixels, their bounding boxes
+   components of at least ``min_area`` pixels, each cut between local
+   maxima of the output at least ``split_distance`` pixels apart whose
+   saddle is deep enough (``split_contrast``; `split_blobs`) -- sources
+   whose blobs touch get boxes of their own -- and their bounding boxes
    (`detect_boxes`);
 4. **spectra** -- the dirty cube summed over each box, z-scored and
    min-max normalised, through the **Deep GRU**, min-max normalised again;
@@ -17,7 +20,10 @@
    peaks (``peak_height`` above the mean, ``peak_prominence``,
    ``peak_distance``), 1D Gaussian fits on ``+-fit_half_window`` channels,
    windows of ``+-window_fwhm`` FWHM, overlapping windows and the horns of
-   one profile (``merge_valley``) merged;
+   one profile (``merge_valley``) merged; then ``residual_passes`` more
+   passes of the Deep GRU over the spectrum with the lines found taken out
+   (`residual_spectrum`), which finds a faint line behind a bright one on
+   the same line of sight;
 6. **spectral focusing and false-positive rejection** -- per line, the
    continuum-subtracted line image of a ``focus_size`` cut-out; the line is
    a source when its peak S/N in the box reaches ``snr_keep``, or reaches
@@ -27,7 +33,10 @@
    its own source, so several lines on one line of sight are separated;
    at most ``max_lines`` per box; of two kept lines with overlapping
    windows within ``merge_radius`` pixels (one source split into two
-   blobs) the brighter stays (`select_sources`);
+   blobs) the brighter stays, and two whose windows are at most
+   ``merge_gap`` channels apart there are one line (the horns of a
+   double-horned profile found apart) with the joined window
+   (`select_sources`);
 7. **the source's pixels** -- connected pixels of the line image above
    ``grow_snr`` x its noise holding the peak (inside the box grown by
    ``box_pad``); the source is re-centred on them and focused again;
@@ -46,7 +55,8 @@ from .focus import blobs_input, box_snr, line_image, reference_image, resnet_inp
 from .spectral import box_spectrum, find_lines, normalize_spectra
 
 __all__ = ["DEFAULTS", "run_pipeline", "find_candidates", "select_sources", "focused_inputs", "blobs_map",
-           "detect_boxes", "denoise_spectra", "regress", "decode_outputs", "FWHM_SCALE"]
+           "detect_boxes", "split_blobs", "residual_spectrum", "denoise_spectra", "regress", "decode_outputs",
+           "FWHM_SCALE"]
 
 def _torch():
     from ..._torch import require_torch
@@ -73,7 +83,8 @@ def blobs_map(net, image, device="cpu"):
     return out[0, 0, :ny, :nx].float().cpu().numpy()
 
 
-def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=None):
+def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=None, split_distance=0,
+                 split_contrast=0.2):
     """Boxes of the blobs of a Blobs Finder output.
 
     Parameters
@@ -88,6 +99,13 @@ def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=Non
         Smallest component (pixels, after dilation).
     mask : bool array, optional
         Pixels never detected (blanked data).
+    split_distance : int
+        When > 0, a blob holding several local maxima of the output (at least
+        this many pixels apart) is cut between them (`split_blobs`), so that
+        sources whose blobs touch get boxes of their own.
+    split_contrast : float
+        A maximum is kept apart only when it rises above the saddle to its
+        neighbour by this fraction of its height (`split_blobs`).
 
     Returns
     -------
@@ -105,6 +123,8 @@ def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=Non
     if dilation:
         binary = ndimage.binary_dilation(binary, np.ones((3, 3), bool), iterations=int(dilation))
     labels, n = ndimage.label(binary, structure=np.ones((3, 3), bool))
+    if split_distance and n:
+        labels = split_blobs(norm, labels, distance=split_distance, contrast=split_contrast)
     boxes, scores = [], []
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None or int((labels[sl] == i).sum()) < min_area:
@@ -113,6 +133,89 @@ def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=Non
         scores.append(float(p[sl].max()))
     order = np.argsort(-np.asarray(scores), kind="stable")
     return [boxes[i] for i in order], [scores[i] for i in order]
+
+
+def _flood(values, markers, allowed):
+    """Priority flood (watershed) of ``allowed`` pixels from ``markers``, highest ``values`` first, 8-connected."""
+    import heapq
+
+    ny, nx = values.shape
+    out = np.where(allowed, markers, 0).astype(np.int64)
+    heap = [(-float(values[y, x]), int(y), int(x)) for y, x in zip(*np.nonzero(out), strict=True)]
+    heapq.heapify(heap)
+    while heap:
+        _, y, x = heapq.heappop(heap)
+        lab = out[y, x]
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                yy, xx = y + dy, x + dx
+                if 0 <= yy < ny and 0 <= xx < nx and allowed[yy, xx] and out[yy, xx] == 0:
+                    out[yy, xx] = lab
+                    heapq.heappush(heap, (-float(values[yy, xx]), yy, xx))
+    return out
+
+
+def split_blobs(norm, labels, *, distance=6, contrast=0.2):
+    """Cut blobs with several maxima: a watershed of the Blobs Finder output seeded at its local maxima.
+
+    Parameters
+    ----------
+    norm : array (y, x)
+        The normalised output.
+    labels : int array (y, x)
+        Blobs (0: background).
+    distance : int
+        Local maxima are the largest value within ``distance`` pixels.
+    contrast : float
+        Two neighbouring regions stay apart only when the fainter maximum
+        exceeds the highest saddle between them by ``contrast`` times its
+        value; otherwise they are merged again.
+
+    Returns
+    -------
+    int array (y, x)
+        The new labels (0: background).
+    """
+    binary = labels > 0
+    size = 2 * int(distance) + 1
+    peaks = binary & (norm >= ndimage.maximum_filter(norm, size=size, mode="constant", cval=-np.inf))
+    n_blobs = int(labels.max())
+    for y, x in ndimage.maximum_position(norm, labels, index=np.arange(1, n_blobs + 1)):
+        peaks[int(y), int(x)] = True  # every blob keeps a seed, even next to a brighter one
+    markers, n_peaks = ndimage.label(peaks, structure=np.ones((3, 3), bool))
+    if n_peaks <= n_blobs:
+        return labels
+    regions = _flood(norm, markers, binary)
+    top = np.zeros(n_peaks + 1)
+    top[1:] = ndimage.maximum(norm, markers, index=np.arange(1, n_peaks + 1))
+    saddle = {}
+    ny, nx = norm.shape
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        ya, yb = slice(0, ny - dy), slice(dy, ny)
+        xa, xb = (slice(0, nx - dx), slice(dx, nx)) if dx >= 0 else (slice(-dx, nx), slice(0, nx + dx))
+        a, b = regions[ya, xa], regions[yb, xb]
+        edge = (a > 0) & (b > 0) & (a != b)
+        for i, j, v in zip(a[edge], b[edge], np.minimum(norm[ya, xa][edge], norm[yb, xb][edge]), strict=True):
+            key = (min(i, j), max(i, j))
+            saddle[key] = max(saddle.get(key, -np.inf), float(v))
+    parent = np.arange(n_peaks + 1)
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for (i, j), v in sorted(saddle.items(), key=lambda kv: -kv[1]):
+        ri, rj = root(i), root(j)
+        if ri == rj:
+            continue
+        low = min(top[ri], top[rj])
+        if low - v < float(contrast) * low:
+            keep, gone = (ri, rj) if top[ri] >= top[rj] else (rj, ri)
+            parent[gone] = keep
+    roots = np.array([root(i) for i in range(n_peaks + 1)])
+    return np.where(regions > 0, roots[regions], 0)
 
 
 def denoise_spectra(net, spectra, device="cpu", batch_size=256):
@@ -204,14 +307,37 @@ def select_sources(candidates, params=None):
             continue
         dup = False
         for k in kept:
-            overlap = min(k["window"][1], c["window"][1]) > max(k["window"][0], c["window"][0])
+            gap = max(k["window"][0], c["window"][0]) - min(k["window"][1], c["window"][1])
             dist = np.hypot(k["center"][0] - c["center"][0], k["center"][1] - c["center"][1])
-            if overlap and dist <= p["merge_radius"]:
+            if gap < 0 and dist <= p["merge_radius"]:
+                dup = True
+                break
+            if 0 <= gap <= p["merge_gap"] and dist <= p["merge_radius"]:
+                # the two halves of one line (horns split by the peak finder): one window
+                k["window"] = (min(k["window"][0], c["window"][0]), max(k["window"][1], c["window"][1]))
                 dup = True
                 break
         if not dup:
             kept.append(c)
     return sorted(kept, key=lambda c: candidates.index(c))
+
+
+def residual_spectrum(spectrum, windows, gap=2):
+    """``spectrum`` with the channels of ``windows`` (grown by ``gap``) replaced by the median of the others.
+
+    The Deep GRU sees what is left once the lines already found are taken
+    out, so that a fainter line on the same line of sight (at other
+    frequencies) is no longer flattened by the min-max normalisation to the
+    brighter one.
+    """
+    out = np.array(spectrum, dtype=np.float64)
+    taken = np.zeros(out.size, dtype=bool)
+    for z0, z1 in windows:
+        taken[max(0, int(z0) - gap) : int(z1) + gap] = True
+    if taken.all():
+        return out
+    out[taken] = np.median(out[~taken])
+    return out
 
 
 def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
@@ -230,17 +356,39 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
     if mask is not None:
         blank |= mask
     boxes, scores = detect_boxes(blobs, threshold=p["detection_threshold"], dilation=p["dilation"],
-                                 min_area=p["min_area"], mask=blank)
+                                 min_area=p["min_area"], mask=blank, split_distance=p["split_distance"],
+                                 split_contrast=p["split_contrast"])
     products = {"blobs": blobs, "integrated": inputs[0]}
     if not boxes:
         return [], products
-    denoised = denoise_spectra(networks["deepgru"], np.stack([box_spectrum(cube, b) for b in boxes]), device)
+    spectra = np.stack([box_spectrum(cube, b) for b in boxes])
+    denoised = denoise_spectra(networks["deepgru"], spectra, device)
+
+    def lines_of(spec):
+        return find_lines(spec, height=p["peak_height"], prominence=p["peak_prominence"],
+                          distance=p["peak_distance"], half_window=p["fit_half_window"], window_fwhm=p["window_fwhm"],
+                          valley=p["merge_valley"])
+
+    per_box = [lines_of(spec)[: int(p["max_lines"])] for spec in denoised]
+    for _ in range(int(p["residual_passes"])):
+        todo = [i for i, lines in enumerate(per_box) if lines and len(lines) < int(p["max_lines"])]
+        if not todo:
+            break
+        masked = np.stack([residual_spectrum(spectra[i], [ln["window"] for ln in per_box[i]]) for i in todo])
+        found = False
+        for i, spec in zip(todo, denoise_spectra(networks["deepgru"], masked, device), strict=True):
+            taken = [ln["window"] for ln in per_box[i]]
+            for line in lines_of(spec):
+                w = line["window"]
+                if len(per_box[i]) < int(p["max_lines"]) and all(min(w[1], t[1]) <= max(w[0], t[0]) for t in taken):
+                    per_box[i].append(line)
+                    taken.append(w)
+                    found = True
+        if not found:
+            break
     candidates = []
-    for box, score, spec in zip(boxes, scores, denoised, strict=True):
-        lines = find_lines(spec, height=p["peak_height"], prominence=p["peak_prominence"],
-                           distance=p["peak_distance"], half_window=p["fit_half_window"], window_fwhm=p["window_fwhm"],
-                           valley=p["merge_valley"])
-        for line in lines[: int(p["max_lines"])]:
+    for box, score, lines in zip(boxes, scores, per_box, strict=True):
+        for line in lines:
             src = _focus(cube, box, line["window"], p)
             if src is not None:
                 src.update(score=score, blob_box=tuple(int(v) for v in box), line=line)

@@ -17,8 +17,10 @@ from astro_mlfinder.neural.models.deepfocus.pipeline import (  # noqa: E402
     decode_outputs,
     detect_boxes,
     find_candidates,
+    residual_spectrum,
     run_pipeline,
     select_sources,
+    split_blobs,
 )
 
 from ._synthetic import synthetic_record  # noqa: E402
@@ -120,6 +122,48 @@ def test_detect_boxes_threshold_dilation_and_mask():
     mask = np.zeros((32, 32), bool)
     mask[:16] = True
     assert detect_boxes(pred, threshold=0.4, dilation=0, min_area=1, mask=mask)[0] == [(20, 22, 20, 22)]
+
+
+def test_split_blobs_cuts_between_two_maxima_and_keeps_one_source_whole():
+    yy, xx = np.mgrid[:40, :60]
+    two = np.exp(-((yy - 20) ** 2 + (xx - 18) ** 2) / 50.0) + 0.6 * np.exp(-((yy - 20) ** 2 + (xx - 40) ** 2) / 50.0)
+    boxes, scores = detect_boxes(two, threshold=0.1, dilation=0, min_area=1)
+    assert len(boxes) == 1  # one blob without splitting
+    boxes, scores = detect_boxes(two, threshold=0.1, dilation=0, min_area=1, split_distance=6)
+    assert len(boxes) == 2 and scores[0] == pytest.approx(1.0, abs=1e-3)
+    (a, b) = sorted(boxes, key=lambda bx: bx[2])
+    assert a[2] <= 18 < a[3] <= 31 and 27 <= b[2] <= 40 < b[3]
+    # a saddle within split_contrast of the fainter maximum: one blob again
+    assert len(detect_boxes(two, threshold=0.1, dilation=0, min_area=1, split_distance=6, split_contrast=0.99)[0]) == 1
+    one = np.exp(-((yy - 20) ** 2 + (xx - 30) ** 2) / 50.0)
+    labels = (one > 0.1).astype(int)
+    assert np.array_equal(split_blobs(one, labels, distance=6) > 0, labels > 0)
+    assert len(np.unique(split_blobs(one, labels, distance=6))) == 2  # background and one blob
+
+
+def test_residual_spectrum_takes_out_the_lines_found():
+    spec = np.zeros(64)
+    spec[10:20] = 5.0
+    spec[40] = 1.0
+    out = residual_spectrum(spec, [(12, 18)], gap=2)
+    assert np.all(out[10:20] == 0.0) and out[40] == 1.0 and spec[12] == 5.0
+
+
+def test_faint_line_behind_a_bright_one_is_found_by_the_residual_pass():
+    cube = _cube([(40, 40), (40, 41)], [(15, 1.0), (48, 0.08)], noise=0.004)
+    one = run_pipeline(cube, _networks(), dict(PARAMS, residual_passes=0, snr_keep=5, snr_min=5))[0]
+    two = run_pipeline(cube, _networks(), dict(PARAMS, residual_passes=1, snr_keep=5, snr_min=5))[0]
+    assert [s["window"][0] <= 15 < s["window"][1] for s in one] == [True]
+    assert len(two) == 2 and any(s["window"][0] <= 48 < s["window"][1] for s in two)
+
+
+def test_touching_windows_at_one_position_are_one_line_with_merge_gap():
+    c1 = {"snr": 10.0, "ref_snr": 1.0, "center": (10.0, 10.0), "window": (5, 15)}
+    c2 = {"snr": 8.0, "ref_snr": 1.0, "center": (10.5, 10.0), "window": (16, 25)}
+    assert len(select_sources([dict(c1), dict(c2)], {"merge_gap": -1})) == 2
+    kept = select_sources([dict(c1), dict(c2)], {"merge_gap": 2})
+    assert len(kept) == 1 and kept[0]["window"] == (5, 25)
+    assert len(select_sources([dict(c1), dict(c2, window=(20, 25))], {"merge_gap": 2})) == 2
 
 
 def test_decode_outputs():
