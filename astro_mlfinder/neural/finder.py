@@ -5,7 +5,7 @@ import numpy as np
 from ..core.finder import Finder
 from ._torch import require_torch
 from .models import available_models, get_model
-from .vetting import make_scorer, vet_segmentation
+from .vetting import make_scorer, vet_segmentation, vetted_defaults
 
 __all__ = ["NeuralFinder"]
 
@@ -46,17 +46,18 @@ class NeuralFinder(Finder):
         every source with the ``hi_reliability`` 3D CNN, keep the sources of at
         least ``reliability_size`` voxels and the smaller ones whose score
         reaches ``reliability_threshold``, and put the score in the ``rel``
-        column (`astro_mlfinder.neural.vetting`). Meant with a low model
-        threshold and minimum size, e.g. ``NeuralFinder('unet3d',
-        threshold=0.02, min_size=128, reliability='neural',
-        reliability_threshold=0.7, reliability_size=256)``, the configuration
-        tuned on validation cubes (docs/finders/unet3d.rst).
+        column (`astro_mlfinder.neural.vetting`). It works with a lower model
+        threshold and minimum size than the model alone: the model keywords
+        and the two below that are left as None take the configuration tuned
+        on validation cubes (`~astro_mlfinder.neural.vetting.VETTED_DEFAULTS`;
+        for unet3d ``threshold=0.02, min_size=128, reliability_threshold=0.7,
+        reliability_size=256``, docs/finders/unet3d.rst).
     reliability_threshold : float or None
-        Minimum score of a kept small source; None: the threshold stored with
-        the scorer's weights.
-    reliability_size : int
+        Minimum score of a kept small source; None: the tuned value of
+        ``VETTED_DEFAULTS``, else the threshold stored with the scorer's weights.
+    reliability_size : int or None
         Sources of at least this many voxels are kept whatever their score
-        (0: every source is vetted).
+        (0: every source is vetted); None: the tuned value, else 0.
     reliability_weights : str or None
         The scorer's weights (registry name or file); None: its default.
     **model_kwargs
@@ -89,7 +90,7 @@ class NeuralFinder(Finder):
         name_prefix="SoFiA",
         reliability=None,
         reliability_threshold=None,
-        reliability_size=0,
+        reliability_size=None,
         reliability_weights=None,
         **model_kwargs,
     ):
@@ -97,6 +98,11 @@ class NeuralFinder(Finder):
         if not isinstance(name_prefix, str):
             raise TypeError(f"name_prefix must be a string, got {type(name_prefix).__name__}")
         require_torch("NeuralFinder")
+        if reliability is not None:
+            model_kwargs, reliability_threshold, reliability_size = vetted_defaults(
+                model_class.name, model_kwargs, reliability_threshold, reliability_size)
+        elif reliability_size is None:
+            reliability_size = 0
         self.neural_model = model_class(weights=weights, device=device, progress=progress, **model_kwargs)
         self._scorer = None
         if reliability is not None:  # created now: a missing scorer, weights or bad keyword fails before a search

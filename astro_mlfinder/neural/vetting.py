@@ -13,13 +13,54 @@ data, the source's mask and the channel noise) and keeps
 
 The score becomes the catalogue's ``rel`` column. The option is measured in
 ``benchmarks/detection_hi.py`` (method ``unet3d + neural rel``).
+
+`VETTED_DEFAULTS` holds, per model, the keywords that
+``NeuralFinder(model, reliability='neural')`` uses for those the caller
+leaves out: the configuration tuned for unet3d 0.1.0 and hi_reliability
+0.1.0 on validation cubes (seeds 4,000,600-4,000,645; docs/finders/unet3d.rst).
 """
 
 import dataclasses
 
 import numpy as np
 
-__all__ = ["make_scorer", "vet_segmentation"]
+__all__ = ["VETTED_DEFAULTS", "make_scorer", "vet_segmentation", "vetted_defaults"]
+
+#: Keywords of ``NeuralFinder(model, reliability='neural')`` left out by the caller: model threshold and
+#: minimum size (lower than the model alone uses), score threshold and the size kept whatever the score.
+VETTED_DEFAULTS = {
+    "unet3d": {"threshold": 0.02, "min_size": 128, "reliability_threshold": 0.7, "reliability_size": 256},
+}
+
+
+def vetted_defaults(model, model_kwargs, reliability_threshold, reliability_size):
+    """Fill the keywords a vetted ``model`` run leaves as None from `VETTED_DEFAULTS`.
+
+    Parameters
+    ----------
+    model : str
+        The model's name.
+    model_kwargs : dict
+        The model keywords given to `~astro_mlfinder.NeuralFinder`; a copy is returned.
+    reliability_threshold : float or None
+        Given score threshold (None: the tuned one, else the scorer's own default).
+    reliability_size : int or None
+        Given size kept whatever the score (None: the tuned one, else 0).
+
+    Returns
+    -------
+    model_kwargs, reliability_threshold, reliability_size
+    """
+    tuned = VETTED_DEFAULTS.get(model, {})
+    model_kwargs = dict(model_kwargs)
+    for key in ("threshold", "min_size"):
+        if model_kwargs.get(key) is None and key in tuned:
+            model_kwargs[key] = tuned[key]
+    if reliability_threshold is None:
+        reliability_threshold = tuned.get("reliability_threshold")
+    if reliability_size is None:
+        reliability_size = tuned.get("reliability_size", 0)
+    return model_kwargs, reliability_threshold, reliability_size
 
 
 def make_scorer(name, weights=None, threshold=None, keep_size=0, model=None):

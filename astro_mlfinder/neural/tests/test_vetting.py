@@ -116,3 +116,22 @@ def test_vetted_unet3d_on_a_simulated_cube():
     everything = NeuralFinder("unet3d", **low, reliability="neural", reliability_threshold=0.0)(sim.data,
                                                                                               progress=False)
     assert np.array_equal(everything.segment, plain.segment)
+
+
+def test_vetted_unet3d_defaults_to_the_tuned_configuration():
+    from astro_mlfinder.neural import NeuralFinder
+    from astro_mlfinder.neural.vetting import VETTED_DEFAULTS
+
+    tuned = VETTED_DEFAULTS["unet3d"]
+    params = NeuralFinder("unet3d", device="cpu", progress=False, reliability="neural").get_params()
+    assert {k: params[k] for k in tuned} == tuned == {"threshold": 0.02, "min_size": 128,
+                                                      "reliability_threshold": 0.7, "reliability_size": 256}
+    # what the caller gives wins, keyword by keyword
+    given = NeuralFinder("unet3d", device="cpu", progress=False, reliability="neural", threshold=0.1,
+                         reliability_size=0).get_params()
+    assert (given["threshold"], given["min_size"], given["reliability_threshold"], given["reliability_size"]) == (
+        0.1, 128, 0.7, 0)
+    # without vetting the model keeps its own recorded settings and nothing is vetted
+    alone = NeuralFinder("unet3d", device="cpu", progress=False).get_params()
+    assert alone["reliability"] is None and alone["reliability_size"] == 0
+    assert alone["threshold"] != 0.02 and alone["min_size"] != 128
