@@ -259,3 +259,22 @@ def test_evaluate_plot(small_cube, tmp_path, capsys):
     assert main(["evaluate", str(catalog), str(truth), "--plot", str(plot)]) == 1
     assert "truth.png already exists; use --overwrite" in capsys.readouterr().err
     assert main(["evaluate", str(catalog), str(truth), "--plot", str(plot), "--overwrite"]) == 0
+
+
+def test_find_reliability_neural_vets_the_candidates_and_refuses_sofia(small_cube, tmp_path, capfd):
+    pytest.importorskip("torch")
+    cube, truth = small_cube
+    for finder in ("classical", "unet3d"):
+        out = tmp_path / finder
+        assert main(["find", str(cube), "--finder", finder, "--reliability", "neural", "--device", "cpu",
+                     "--output-dir", str(out), "--regions", "", "--quiet"]) == 0
+        table = QTable.read(out / "sim_hi_3_cat.ecsv")
+        rel = np.asarray(table["rel"], float)
+        # sources are found, each with the CNN's score
+        assert len(table) >= 1 and np.all((rel >= 0) & (rel <= 1))
+    capfd.readouterr()
+    assert main(["find", str(cube), "--finder", "sofia", "--reliability", "neural", "--output-dir",
+                 str(tmp_path / "s"), "--no-progress"]) == 1
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err == ["astro-mlfinder: error: --reliability neural applies to the classical finder and the neural cube "
+                   "finders, not 'sofia' (SoFiA-2's own filter is set in its --par file)"]

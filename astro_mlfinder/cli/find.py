@@ -74,6 +74,11 @@ def _finder_kwargs(args, *, progress):
         kwargs["progress"] = progress
     if args.threshold is not None:
         kwargs["threshold"] = args.threshold
+    if args.reliability:
+        if args.finder == "sofia":
+            raise ValueError("--reliability neural applies to the classical finder and the neural cube finders, "
+                             "not 'sofia' (SoFiA-2's own filter is set in its --par file)")
+        kwargs["reliability"] = args.reliability
     return kwargs
 
 
@@ -159,6 +164,9 @@ def add_parser(sub):
                         f"registered neural model ({neural})")
     p.add_argument("--par", help="SoFiA-2 parameter file (classical and sofia finders)")
     p.add_argument("--threshold", type=float, help="detection threshold (classical: in noise units)")
+    p.add_argument("--reliability", choices=["neural"],
+                   help="vet candidates with the hi_reliability 3D CNN: classical, instead of SoFiA-2's filter; "
+                        "unet3d, its small sources at the tuned low threshold (cubes only)")
     p.add_argument("--output-dir", help="directory of the products (default: '.', or a .par's output.directory)")
     p.add_argument("--prefix", help="product file prefix, a plain name (default: input file name, or a .par's "
                                     "output.filename)")
