@@ -96,6 +96,14 @@ class NeuralFinder(Finder):
         model_class = get_model(model)
         if not isinstance(name_prefix, str):
             raise TypeError(f"name_prefix must be a string, got {type(name_prefix).__name__}")
+        if reliability is None:  # a scorer's option without the scorer would be ignored silently
+            given = [name for name, value, default in (("reliability_threshold", reliability_threshold, None),
+                                                       ("reliability_size", reliability_size, 0),
+                                                       ("reliability_weights", reliability_weights, None))
+                     if not (value is None if default is None else value == default)]
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply with reliability='neural' (a candidate scorer); "
+                                 "pass reliability or leave them unset")
         require_torch("NeuralFinder")
         self.neural_model = model_class(weights=weights, device=device, progress=progress, **model_kwargs)
         self._scorer = None
