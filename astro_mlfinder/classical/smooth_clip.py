@@ -69,10 +69,10 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from ..core import _jit
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.progress import progress_bar
 from ..core.stats import check_flux_range, check_statistic, measure_noise
-from ..core import _jit
 from . import _boxcar, _stream_clip
 from .packed_mask import PackedMask
 
