@@ -76,6 +76,7 @@ class _Head(nn.Module):
         if u.device.type != "cpu" or u.dtype != torch.float32:
             w = self.weight.to(u.dtype)
             return nn.functional.conv3d(torch.cat([x, u], dim=1), w, self.bias.to(u.dtype), padding=1)
+        x, u = x.detach(), u.detach()  # the numba kernel reads numpy views (no autograd through the head)
         n, _, nz, ny, nx = u.shape
         out = torch.empty((n, 1, nz, ny, nx), dtype=torch.float32)
         w = self.weight[0].contiguous().numpy()
@@ -127,6 +128,7 @@ class FusedUNet3D(nn.Module):
         self.head = _Head(net.head)
         if self.channels_last:
             self.to(memory_format=torch.channels_last_3d)
+        self.requires_grad_(False)  # inference only: the numba head reads the activations as numpy arrays
         self.eval()
 
     @property
