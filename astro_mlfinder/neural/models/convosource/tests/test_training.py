@@ -91,6 +91,8 @@ def test_cli_train_convosource(tmp_path, capsys):
     assert "tuning needs at least one validation image" in capsys.readouterr().err
     assert main(["train", "convosource", "--epochs", "0", "--output", str(out), "--no-progress"]) == 1
     assert "epochs must be >= 1" in capsys.readouterr().err
+    assert main(["train", "unet3d", "--network", "deep", "--first-image", "3", "--no-progress"]) == 1
+    assert "--network, --first-image only apply to convosource, not unet3d" in capsys.readouterr().err
 
 
 def test_faint_targets_are_marked_apart():
