@@ -82,6 +82,9 @@ def worker(path, small_path):
         counts["net_s"] += time.perf_counter() - t_start["t"]
 
     def instrument(module):
+        if getattr(module, "_speed_hooks", False):  # the cached inference copy: its hooks are already there
+            return module
+        module._speed_hooks = True
         for m in module.modules():
             if isinstance(m, torch.nn.Conv3d | torch.nn.ConvTranspose3d) or type(m).__name__ == "_Head":
                 m.register_forward_hook(conv_hook)
@@ -89,7 +92,8 @@ def worker(path, small_path):
         module.register_forward_hook(post)
         return module
 
-    # the network runs through its inference form where it has one (a fused copy built per call)
+    # the network runs through its inference form where it has one (a fused copy, cached by UNet3D.for_inference
+    # while the weights do not change: instrumented once however often it is fetched)
     if hasattr(type(net), "for_inference"):
         build = type(net).for_inference
         type(net).for_inference = lambda self: instrument(build(self))

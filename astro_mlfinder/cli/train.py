@@ -24,6 +24,11 @@ def _train_command(args):
 def _cmd_train(args):
     from ..neural import get_model, train
 
+    given = [flag for flag, value in (("--network", args.network), ("--faint-weight", args.faint_weight),
+                                      ("--first-image", args.first_image)) if value is not None]
+    if given and str(args.model).lower() != "convosource":  # else silently ignored
+        raise ValueError(f"{', '.join(given)} only apply to convosource, "
+                         f"not {args.model}")
     if str(args.model).lower() == "hi_reliability":  # the candidate scorer of ClassicalFinder(reliability='neural')
         from ._hi_reliability import train_hi_reliability
 

@@ -98,7 +98,10 @@ def make_scorer(name, weights=None, threshold=None, keep_size=0, model=None):
     if weights is not None:
         options["weights"] = weights
     if threshold is not None:
-        threshold = float(threshold)
+        try:
+            threshold = float(threshold)
+        except (TypeError, ValueError):
+            raise ValueError(f"reliability_threshold must be a number in [0, 1], got {threshold!r}") from None
         if not 0 <= threshold <= 1:
             raise ValueError(f"reliability_threshold must lie in [0, 1], got {threshold!r}")
         options["threshold"] = threshold

@@ -216,7 +216,13 @@ class NeuralModel(abc.ABC):
         params = {}
         for key, convert in cls.keywords.items():
             value = kwargs.get(key)
-            params[key] = None if value is None else convert(value, key, cls.data_ndim())
+            try:
+                params[key] = None if value is None else convert(value, key, cls.data_ndim())
+            except (TypeError, ValueError) as err:
+                if key in str(err):
+                    raise
+                # a converter's own int()/float() error does not say which keyword was wrong
+                raise type(err)(f"{key} of model {cls.name!r}: {err} (got {value!r})") from None
         return params
 
     # ------------------------------------------------------------ networks and weights

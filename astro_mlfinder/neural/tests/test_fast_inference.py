@@ -125,6 +125,10 @@ def test_fused_unet3d_gives_the_same_logits(channels_last):
     np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
     with pytest.raises(ValueError, match="multiples of 16"):
         fused(torch.rand(1, 1, 20, 16, 16))
+    # outside inference_mode too (the numba head reads numpy views), the original still trainable
+    out = fused(x.requires_grad_(True))
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
+    assert all(p.requires_grad for p in net.parameters())
 
 
 def test_inference_copy_is_reused_until_the_weights_change():

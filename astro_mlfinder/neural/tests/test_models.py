@@ -138,6 +138,11 @@ def test_model_keywords_are_validated_and_merged():
         Unet3DModel(batch_size=0)
     with pytest.raises(ValueError, match=r"overlap must be an int or a \(z, y, x\)"):
         Unet3DModel(overlap=(1, 2))
+    # a value the converter cannot read: the error names the keyword
+    with pytest.raises(ValueError, match=r"^min_size of model 'unet3d': invalid literal for int\(\)"):
+        Unet3DModel(min_size="large")
+    with pytest.raises(TypeError, match=r"^threshold of model 'unet3d': .* \(got \[0.1, 0.2\]\)"):
+        Unet3DModel(threshold=[0.1, 0.2])
 
 
 def test_registry_imports_without_torch():

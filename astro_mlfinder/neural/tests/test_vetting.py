@@ -84,6 +84,12 @@ def test_bad_options_are_refused_at_construction():
         NeuralFinder("unet3d", reliability="neural", reliability_size=-1)
     with pytest.raises(ValueError, match="model 'convosource' finds sources in images: leave reliability=None"):
         NeuralFinder("convosource", reliability="neural")
+    with pytest.raises(ValueError, match=r"reliability_threshold must be a number in \[0, 1\], got 'high'"):
+        NeuralFinder("unet3d", reliability="neural", reliability_threshold="high")
+    with pytest.raises(ValueError, match="reliability_threshold, reliability_size only apply with reliability="):
+        NeuralFinder("unet3d", reliability_threshold=0.7, reliability_size=256)
+    with pytest.raises(ValueError, match="^reliability_weights only apply with reliability="):
+        NeuralFinder("unet3d", reliability_weights="/no/such/rel.pt")
     with pytest.raises(FileNotFoundError, match="weights file not found: /no/such/rel.pt"):
         NeuralFinder("unet3d", reliability="neural", reliability_weights="/no/such/rel.pt")
 

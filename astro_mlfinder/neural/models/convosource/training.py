@@ -287,15 +287,19 @@ def train_convosource(model_name="convosource", *, epochs=30, batch_size=32, lr=
     model_class = get_model(model_name)
     network_class = model_class.network_class()
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("train_images", train_images, 1),
-                             ("val_images", val_images, 0), ("tile", tile, 14)):
+                             ("val_images", val_images, 0), ("tile", tile, 14), ("first_image", first_image, 0)):
         if int(value) < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
     if resume is not None and init is not None:
         raise ValueError("pass either resume (continue a run) or init (start from weights), not both")
-    if float(faint_weight) < 1:
+    if not float(faint_weight) >= 1:
         raise ValueError(f"faint_weight must be >= 1, got {faint_weight}")
+    if float(faint_weight) != 1 and not float(faint_snr) > float(target_snr):
+        raise ValueError(f"faint_snr ({faint_snr}) must exceed target_snr ({target_snr}) for faint_weight to weigh "
+                         "any source")
     if first_image + train_images > len(TRAINING_SEEDS) or val_images > len(VALIDATION_SEEDS):
-        raise ValueError(f"at most {len(TRAINING_SEEDS)} training and {len(VALIDATION_SEEDS)} validation images")
+        raise ValueError(f"at most {len(TRAINING_SEEDS)} training images (first_image + train_images) and "
+                         f"{len(VALIDATION_SEEDS)} validation images")
     if num_threads:
         torch.set_num_threads(int(num_threads))
     dev = resolve_device(device)

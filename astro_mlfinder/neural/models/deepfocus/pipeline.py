@@ -296,10 +296,25 @@ def select_sources(candidates, params=None):
     ``snr_min`` and the S/N of the reference (all-channel) image. Of two kept
     lines whose windows overlap and whose centres lie within
     ``merge_radius`` pixels (one source split into two blobs), the one with
-    the higher S/N stays.
+    the higher S/N stays; of two whose windows are at most ``merge_gap``
+    channels apart (the horns of one line found apart), the brighter stays
+    with the joined window.
+
+    Parameters
+    ----------
+    candidates : list of dict
+        Candidate lines (``snr``, ``ref_snr``, ``center``, ``window``...);
+        not modified.
+    params : dict, optional
+        Pipeline parameters (`DEFAULTS` for those not given).
+
+    Returns
+    -------
+    list of dict
+        The kept lines (copies) in the order of ``candidates``.
     """
     p = dict(DEFAULTS, **(params or {}))
-    kept = []
+    kept = []  # copies: a joined window must not change the caller's candidate
     order = sorted(range(len(candidates)), key=lambda i: -candidates[i]["snr"])
     for i in order:
         c = candidates[i]
@@ -318,8 +333,8 @@ def select_sources(candidates, params=None):
                 dup = True
                 break
         if not dup:
-            kept.append(c)
-    return sorted(kept, key=lambda c: candidates.index(c))
+            kept.append(dict(c, _index=i))
+    return [{k: v for k, v in c.items() if k != "_index"} for c in sorted(kept, key=lambda c: c["_index"])]
 
 
 def residual_spectrum(spectrum, windows, gap=2):
@@ -329,6 +344,20 @@ def residual_spectrum(spectrum, windows, gap=2):
     out, so that a fainter line on the same line of sight (at other
     frequencies) is no longer flattened by the min-max normalisation to the
     brighter one.
+
+    Parameters
+    ----------
+    spectrum : array-like
+        One spectrum (channels).
+    windows : iterable of (int, int)
+        Half-open channel windows of the lines found.
+    gap : int
+        Channels added on each side of every window.
+
+    Returns
+    -------
+    `~numpy.ndarray`
+        float64 copy of ``spectrum``; unchanged when the windows cover every channel.
     """
     out = np.array(spectrum, dtype=np.float64)
     taken = np.zeros(out.size, dtype=bool)

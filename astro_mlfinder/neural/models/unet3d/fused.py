@@ -13,13 +13,16 @@ time:
 * the output convolution (13 -> 1 channels, 3x3x3, at full resolution: a
   third of the network's time on a CPU, where one output channel leaves
   the vector units mostly idle) is computed without concatenating the input
-  to the last decoder level: per slab of planes, one matrix product maps the
-  13 channels of each voxel to the 27 kernel taps and the taps are summed
-  with their shifts (`_Head`).
+  to the last decoder level: a numba kernel (`_head_kernel`) keeps the
+  three input planes each output plane needs and sums the 27 taps of every
+  channel along x (`_Head`; on other devices or dtypes, the plain
+  convolution of the concatenation).
 
 The copy shares nothing with the original (weights are copied when folded),
-so a network that keeps training is unaffected; it is built afresh for each
-prediction (milliseconds).
+so a network that keeps training is unaffected;
+`~astro_mlfinder.neural.models.unet3d.network.UNet3D.for_inference` builds it
+(milliseconds) and reuses it until a weight, running statistic or the device
+changes.
 """
 
 import copy
@@ -73,6 +76,7 @@ class _Head(nn.Module):
         if u.device.type != "cpu" or u.dtype != torch.float32:
             w = self.weight.to(u.dtype)
             return nn.functional.conv3d(torch.cat([x, u], dim=1), w, self.bias.to(u.dtype), padding=1)
+        x, u = x.detach(), u.detach()  # the numba kernel reads numpy views (no autograd through the head)
         n, _, nz, ny, nx = u.shape
         out = torch.empty((n, 1, nz, ny, nx), dtype=torch.float32)
         w = self.weight[0].contiguous().numpy()
@@ -124,6 +128,7 @@ class FusedUNet3D(nn.Module):
         self.head = _Head(net.head)
         if self.channels_last:
             self.to(memory_format=torch.channels_last_3d)
+        self.requires_grad_(False)  # inference only: the numba head reads the activations as numpy arrays
         self.eval()
 
     @property

@@ -91,6 +91,8 @@ def test_cli_train_convosource(tmp_path, capsys):
     assert "tuning needs at least one validation image" in capsys.readouterr().err
     assert main(["train", "convosource", "--epochs", "0", "--output", str(out), "--no-progress"]) == 1
     assert "epochs must be >= 1" in capsys.readouterr().err
+    assert main(["train", "unet3d", "--network", "deep", "--first-image", "3", "--no-progress"]) == 1
+    assert "--network, --first-image only apply to convosource, not unet3d" in capsys.readouterr().err
 
 
 def test_faint_targets_are_marked_apart():
@@ -139,3 +141,19 @@ def test_init_keeps_the_network_and_adds_identity_layers(tmp_path):
     with pytest.raises(ValueError, match="faint_weight must be >= 1"):
         train("convosource", epochs=1, train_images=1, val_images=0, output=tmp_path / "x.pt", faint_weight=0.5,
               progress=False)
+
+
+def test_bad_fine_tune_options_are_refused_before_any_data(tmp_path):
+    pytest.importorskip("torch")
+    from astro_mlfinder.neural import train
+
+    common = dict(epochs=1, train_images=1, val_images=0, output=tmp_path / "x.pt", progress=False)
+    with pytest.raises(ValueError, match="first_image must be >= 0, got -3"):
+        train("convosource", first_image=-3, **common)
+    with pytest.raises(ValueError, match=r"faint_snr \(3.0\) must exceed target_snr \(3.0\)"):
+        train("convosource", faint_weight=2.0, faint_snr=3.0, **common)
+    with pytest.raises(ValueError, match="faint_weight must be >= 1, got nan"):
+        train("convosource", faint_weight=float("nan"), **common)
+    with pytest.raises(ValueError, match=r"training images \(first_image \+ train_images\)"):
+        train("convosource", first_image=len(TRAINING_SEEDS), **common)
+    assert not (tmp_path / "x.pt").exists()

@@ -184,3 +184,14 @@ def test_synthetic_record_truth_layout():
 def test_rejects_a_2d_image():
     with pytest.raises(ValueError, match=r"searches cubes \(z, y, x\)"):
         run_pipeline(np.zeros((32, 32), np.float32), _networks(), PARAMS)
+
+
+def test_select_sources_leaves_the_candidates_unchanged():
+    c1 = {"snr": 10.0, "ref_snr": 1.0, "center": (10.0, 10.0), "window": (5, 15)}
+    c2 = {"snr": 8.0, "ref_snr": 1.0, "center": (10.5, 10.0), "window": (16, 25)}
+    c3 = {"snr": 12.0, "ref_snr": 1.0, "center": (40.0, 10.0), "window": (5, 15)}
+    candidates = [c2, c1, c3]
+    kept = select_sources(candidates, {"merge_gap": 2})
+    assert [k["center"] for k in kept] == [(10.0, 10.0), (40.0, 10.0)]  # in the candidates' order
+    assert kept[0]["window"] == (5, 25) and c1["window"] == (5, 15) and c2["window"] == (16, 25)
+    assert set(kept[0]) == set(c1)
