@@ -98,10 +98,10 @@ class NeuralFinder(Finder):
         if not isinstance(name_prefix, str):
             raise TypeError(f"name_prefix must be a string, got {type(name_prefix).__name__}")
         if reliability is None:  # a scorer's option without the scorer would be ignored silently
-            given = [name for name, value, default in (("reliability_threshold", reliability_threshold, None),
-                                                       ("reliability_size", reliability_size, 0),
-                                                       ("reliability_weights", reliability_weights, None))
-                     if not (value is None if default is None else value == default)]
+            given = [name for name, value in (("reliability_threshold", reliability_threshold),
+                                              ("reliability_size", reliability_size),
+                                              ("reliability_weights", reliability_weights))
+                     if value is not None and not (name == "reliability_size" and value == 0)]  # 0: get_params
             if given:
                 raise ValueError(f"{', '.join(given)} only apply with reliability='neural' (a candidate scorer); "
                                  "pass reliability or leave them unset")
