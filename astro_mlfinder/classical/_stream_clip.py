@@ -138,12 +138,14 @@ def _planes(dst, base, m, data, bits, rv, use_repl, n_iter, r, j0, j1, mode, pas
 
 
 @njit(cache=True, parallel=True)
-def _spectral(out, ring, m, acc, data, z0, z1, r, nchunk):
+def _spectral(out, ring, m, acc, data, z0, z1, r, nchunk, stage, level, sidx, counts):
     """Spectral boxcar of radius ``r`` for output planes ``z1 - 1`` down to ``z0`` (then NaN restore).
 
     ``ring[j % m]`` holds stage-one plane ``j`` for ``z0 - r <= j <= z1 + r``;
     ``acc`` carries the running sums from the previous batch (``z1 < nz``).
     Same float32 operations in the same order as ``_boxcar.spectral_pass_inplace``.
+    With ``stage``, each output row is staged while it is in cache, as
+    :func:`_stage` would (``counts`` has one column per chunk of rows).
     """
     nz, ny, nx = data.shape
     fs = 2 * r + 1
@@ -193,6 +195,12 @@ def _spectral(out, ring, m, acc, data, z0, z1, r, nchunk):
                 for j in range(nx):
                     dj = d[j]
                     o[j] = a[j] if dj == dj else np.float32(np.nan)
+                if stage:
+                    si = sidx[i - z0]
+                    k = counts[i - z0, c]
+                    s0 = y0 * nx + k
+                    k = _stage_row(o, si, s0, y * nx, level) - y0 * nx
+                    counts[i - z0, c] = k
 
 
 @njit(cache=True)
@@ -211,39 +219,67 @@ def _gather(out, z0, z1, plane, n, cadence, sample):
         k += 1
 
 
+@njit(cache=True, inline="always")
+def _stage_row(row, si, k, base, level):
+    # append base + x for the voxels of ``row`` with |v| > level to si[k:]; new k.  ``level`` is
+    # float32: rounded down from the float64 level, |v| > it is exactly abs(float64(v)) > level
+    for x in range(row.shape[0]):
+        if abs(row[x]) > level:
+            si[k] = base + x
+            k += 1
+    return k
+
+
 @njit(cache=True, parallel=True)
 def _stage(out, nplanes, level, sidx, counts):
-    # per plane: in-plane offsets of the voxels with |v| > level (double comparison)
+    # per plane: in-plane offsets of the voxels with |v| > level (chunk 0 of ``counts``)
     ny = out.shape[1]
     nx = out.shape[2]
     for p in prange(nplanes):
         k = 0
         si = sidx[p]
         for y in range(ny):
-            row = out[p, y]
-            base = y * nx
-            for x in range(nx):
-                v = row[x]
-                if abs(np.float64(v)) > level:
-                    si[k] = base + x
-                    k += 1
-        counts[p] = k
+            k = _stage_row(out[p, y], si, k, y * nx, level)
+        counts[p, 0] = k
+        for c in range(1, counts.shape[1]):
+            counts[p, c] = 0
 
 
 @njit(cache=True)
-def _commit(out, sidx, counts, nplanes, z0, plane, level, cidx, cval, count):
-    # append the staged voxels with |v| > level to the candidate store; new count
+def _commit(out, sidx, counts, nplanes, z0, plane, cidx, cval, count):
+    # append the staged voxels to the candidate store (chunk c of plane p starts at
+    # sidx[p, y0(c) * nx]); new count
+    ny = out.shape[1]
+    nx = out.shape[2]
+    nch = counts.shape[1]
+    offs = np.empty(nplanes + 1, dtype=np.int64)
+    offs[0] = count
+    for p in range(nplanes):
+        t = 0
+        for c in range(nch):
+            t += counts[p, c]
+        offs[p + 1] = offs[p] + t
     for p in range(nplanes):
         base = (z0 + p) * plane
         si = sidx[p]
         flat = out[p].reshape(-1)
-        for k in range(counts[p]):
-            v = flat[si[k]]
-            if abs(np.float64(v)) > level:
-                cidx[count] = base + si[k]
-                cval[count] = v
-                count += 1
-    return count
+        o = offs[p]
+        for c in range(nch):
+            s0 = ((c * ny) // nch) * nx
+            for k in range(counts[p, c]):
+                idx = si[s0 + k]
+                cidx[o] = base + idx
+                cval[o] = flat[idx]
+                o += 1
+    return offs[nplanes]
+
+
+def _level32(level):
+    """The largest float32 <= ``level``: ``|v| > it`` equals ``abs(float64(v)) > level`` for float32 v."""
+    f = np.float32(level)
+    if float(f) > level:
+        f = np.nextafter(f, np.float32(-np.inf))
+    return f
 
 
 @njit(cache=True)
@@ -292,6 +328,9 @@ def _popcount8(v):
     return c
 
 
+_NO_SIDX = np.empty((1, 1), dtype=np.int32)
+_NO_COUNTS = np.empty((1, 1), dtype=np.int64)
+
 KERNELS = (_planes, _spectral, _gather, _stage, _commit, _apply)  # _merge: only on the rare re-smoothing path
 
 
@@ -330,19 +369,47 @@ def _estimate(values, stat, code):
     return math.sqrt(float(np.mean(np.square(values, dtype=np.float64))))
 
 
-def _sweep(data, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, consumer, nchunk):
-    """Produce the pass's output planes in batches, from the last plane down; ``consumer(out, z0, z1)``."""
+class Workspace:
+    """Buffers kept from one pass to the next (private).
+
+    Every pass of a cube needs the same batch, ring, plane and staging buffers
+    (the ring and plane buffers grow with the kernel radii).  Large numpy
+    arrays are memory maps that go back to the system when freed, so
+    allocating them per pass makes the kernel zero and map every page again
+    (about 0.15 GB per pass at 512^3); one workspace per
+    :func:`~astro_mlfinder.classical.smooth_clip.smooth_clip` call maps them once.
+    """
+
+    def __init__(self):
+        self._bufs = {}
+
+    def get(self, name, shape, dtype=np.float32):
+        """A C-contiguous array of ``shape`` (contents undefined) on the buffer ``name``."""
+        size = math.prod(shape)
+        buf = self._bufs.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = self._bufs[name] = np.empty(max(size, 1), dtype=dtype)
+        return buf[:size].reshape(shape)
+
+
+def _sweep(data, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, consumer, nchunk, ws, staging=None):
+    """Produce the pass's output planes in batches, from the last plane down.
+
+    Calls ``consumer(out, z0, z1, staged)``.  With ``staging = (state, sidx,
+    counts)`` and ``radius_z > 0``, the spectral kernel stages the voxels above
+    ``state["level"]`` itself once ``state["staging"]`` is set (``staged`` True).
+    """
     nz, ny, nx = data.shape
     batch = _batch(data.shape)
-    out = np.empty((batch, ny, nx), dtype=np.float32)
+    out = ws.get("out", (batch, ny, nx))
     k = max(1, min(batch, 4 * nchunk))
     rr = radius_xy if spatial else 0
-    bufs = (np.empty((k, ny + 2 * rr, nx), dtype=np.float32), np.empty((k, ny + 2 * rr, nx), dtype=np.float32),
-            np.empty((k, nx + 2 * rr, ny), dtype=np.float32), np.empty((k, nx + 2 * rr, ny), dtype=np.float32))
+    bufs = (ws.get("pa", (k, ny + 2 * rr, nx)), ws.get("pb", (k, ny + 2 * rr, nx)),
+            ws.get("ta", (k, nx + 2 * rr, ny)), ws.get("tb", (k, nx + 2 * rr, ny)))
     if radius_z > 0:
         m = batch + 2 * radius_z + 2
-        ring = np.empty((m, ny, nx), dtype=np.float32)
-        acc = np.empty((ny, nx), dtype=np.float32)
+        ring = ws.get("ring", (m, ny, nx))
+        acc = ws.get("acc", (ny, nx))
         mode = _SMOOTH if spatial else _FILL
         done = nz  # stage-one planes >= done are computed
         for z1 in range(nz, 0, -batch):
@@ -353,40 +420,52 @@ def _sweep(data, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, consu
             else:
                 _planes(ring, 0, m, data, bits, rv, use_repl, n_iter, radius_xy, lo, done, mode, *bufs)
             done = lo
-            _spectral(out, ring, m, acc, data, z0, z1, radius_z, 4 * nchunk)
-            consumer(out, z0, z1)
+            staged = staging is not None and staging[0]["staging"]
+            if staged:
+                counts = staging[2]
+                counts[:] = 0
+                _spectral(out, ring, m, acc, data, z0, z1, radius_z, counts.shape[1], True,
+                          _level32(staging[0]["level"]), staging[1], counts)
+            else:
+                _spectral(out, ring, m, acc, data, z0, z1, radius_z, 4 * nchunk, False, np.float32(0),
+                          _NO_SIDX, _NO_COUNTS)
+            consumer(out, z0, z1, staged)
     else:
         mode = _SMOOTH_NAN if spatial else _REPLACE
         for z1 in range(nz, 0, -batch):
             z0 = max(0, z1 - batch)
             _planes(out, z0, batch, data, bits, rv, use_repl, n_iter, radius_xy, z0, z1, mode, *bufs)
-            consumer(out, z0, z1)
+            consumer(out, z0, z1, False)
 
 
 def stream_pass(cube, bits, *, threshold, rv, use_repl, n_iter, radius_xy, radius_z, spatial,
-                stat, code):
+                stat, code, workspace=None):
     """One smooth-and-clip pass streamed plane by plane; returns ``(rms, n_new)``.
 
     Equal to smoothing the whole cube, ``measure_noise(work, stat, ...,
     sample=True)`` and ``clip_bits(work, bits, threshold * rms)``; ``stat``
     must be ``'mad'`` or ``'std'``.  ``rms`` may be NaN or <= 0 (no bit is
-    then set; the caller raises).
+    then set; the caller raises).  ``workspace`` (a :class:`Workspace`)
+    carries the buffers from one pass of a cube to the next.
     """
+    ws = Workspace() if workspace is None else workspace
     nz, ny, nx = cube.shape
     plane = ny * nx
     n = nz * plane
     cadence = noise_stride(n, nx)
-    sample = np.full(n // cadence, np.nan, dtype=np.float32)
+    sample = ws.get("sample", (n // cadence,))
+    sample[:] = np.nan
     nchunk = get_num_threads()
     batch = _batch(cube.shape)
     cap = max(n // 64, MIN_CANDIDATES)
-    cidx = np.empty(cap, dtype=np.int64)
-    cval = np.empty(cap, dtype=np.float32)
-    counts = np.empty(batch, dtype=np.int64)
-    sidx = np.empty((batch, plane), dtype=np.int32)
-    state = {"count": 0, "level": 0.0}
+    cidx = ws.get("cidx", (cap,), np.int64)
+    cval = ws.get("cval", (cap,))
+    # staged in-plane offsets: chunk c of the spectral kernel's rows writes from its first row on
+    counts = np.zeros((batch, max(1, min(ny, 4 * nchunk))), dtype=np.int64)
+    sidx = ws.get("sidx", (batch, plane), np.int32)
+    state = {"count": 0, "level": 0.0, "staging": False}
 
-    def collect(out, z0, z1):
+    def collect(out, z0, z1, staged):
         nplanes = z1 - z0
         _gather(out, z0, z1, plane, n, cadence, sample)
         if z1 == nz:
@@ -395,12 +474,16 @@ def stream_pass(cube, bits, *, threshold, rv, use_repl, n_iter, radius_xy, radiu
             est = _estimate(sample[: (n - z0 * plane) // cadence], stat, code)
             if math.isfinite(est) and est > 0.0:
                 state["level"] = float(EARLY_LEVEL * threshold * est)
-        _stage(out, nplanes, state["level"], sidx, counts)
+            state["staging"] = True
+        if not staged:
+            _stage(out, nplanes, _level32(state["level"]), sidx, counts)
         total = int(counts[:nplanes].sum())
         count = state["count"]
         if count + total > cap:
             # raise the level so that at most cap // 2 of the stored and staged voxels stay above it
-            mags = np.abs(np.concatenate([cval[:count]] + [out[p].reshape(-1)[sidx[p, : counts[p]]]
+            if staged:  # the rows' chunks as one list per plane
+                _stage(out, nplanes, _level32(state["level"]), sidx, counts)
+            mags = np.abs(np.concatenate([cval[:count]] + [out[p].reshape(-1)[sidx[p, : counts[p, 0]]]
                                                             for p in range(nplanes)]))
             k = mags.size - cap // 2
             level = max(state["level"], float(np.partition(mags, k)[k]))
@@ -411,9 +494,11 @@ def stream_pass(cube, bits, *, threshold, rv, use_repl, n_iter, radius_xy, radiu
             count = keep.size
             del keep
             state["level"] = level
-        state["count"] = _commit(out, sidx, counts, nplanes, z0, plane, state["level"], cidx, cval, count)
+            _stage(out, nplanes, _level32(level), sidx, counts)
+        state["count"] = int(_commit(out, sidx, counts, nplanes, z0, plane, cidx, cval, count))
 
-    _sweep(cube, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, collect, nchunk)
+    _sweep(cube, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, collect, nchunk, ws,
+           (state, sidx, counts))
     rms = _noise(sample, n, cadence, stat, code)
     if not (math.isfinite(rms) and rms > 0.0):
         return rms, 0
@@ -425,8 +510,8 @@ def stream_pass(cube, bits, *, threshold, rv, use_repl, n_iter, radius_xy, radiu
 
     new = np.zeros_like(bits)
 
-    def clip(out, z0, z1):
+    def clip(out, z0, z1, staged):
         clip_bits(out[: z1 - z0], new[z0:z1], thr)
 
-    _sweep(cube, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, clip, nchunk)
+    _sweep(cube, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, clip, nchunk, ws)
     return rms, int(_merge(bits, new))
