@@ -245,21 +245,14 @@ def _stage(out, nplanes, level, sidx, counts):
             counts[p, c] = 0
 
 
-@njit(cache=True)
-def _commit(out, sidx, counts, nplanes, z0, plane, cidx, cval, count):
-    # append the staged voxels to the candidate store (chunk c of plane p starts at
-    # sidx[p, y0(c) * nx]); new count
+@njit(cache=True, parallel=True)
+def _commit_at(out, sidx, counts, offs, nplanes, z0, plane, cidx, cval):
+    # plane p's staged voxels to cidx/cval[offs[p]:offs[p + 1]] (chunk c of plane p starts
+    # at sidx[p, y0(c) * nx])
     ny = out.shape[1]
     nx = out.shape[2]
     nch = counts.shape[1]
-    offs = np.empty(nplanes + 1, dtype=np.int64)
-    offs[0] = count
-    for p in range(nplanes):
-        t = 0
-        for c in range(nch):
-            t += counts[p, c]
-        offs[p + 1] = offs[p] + t
-    for p in range(nplanes):
+    for p in prange(nplanes):
         base = (z0 + p) * plane
         si = sidx[p]
         flat = out[p].reshape(-1)
@@ -271,7 +264,16 @@ def _commit(out, sidx, counts, nplanes, z0, plane, cidx, cval, count):
                 cidx[o] = base + idx
                 cval[o] = flat[idx]
                 o += 1
-    return offs[nplanes]
+
+
+def _commit(out, sidx, counts, nplanes, z0, plane, cidx, cval, count):
+    """Append the staged voxels of the batch to the candidate store; the new count."""
+    offs = np.empty(nplanes + 1, dtype=np.int64)
+    offs[0] = count
+    np.cumsum(counts[:nplanes].sum(axis=1), out=offs[1:])
+    offs[1:] += count
+    _commit_at(out, sidx, counts, offs, nplanes, z0, plane, cidx, cval)
+    return int(offs[nplanes])
 
 
 def _level32(level):
@@ -331,7 +333,7 @@ def _popcount8(v):
 _NO_SIDX = np.empty((1, 1), dtype=np.int32)
 _NO_COUNTS = np.empty((1, 1), dtype=np.int64)
 
-KERNELS = (_planes, _spectral, _gather, _stage, _commit, _apply)  # _merge: only on the rare re-smoothing path
+KERNELS = (_planes, _spectral, _gather, _stage, _commit_at, _apply)  # _merge: only on the rare re-smoothing path
 
 
 def _noise(sample, n, cadence, stat, code):
