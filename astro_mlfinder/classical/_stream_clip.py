@@ -50,6 +50,9 @@ BATCH_BYTES = 32 * 2**20
 #: the candidate level starts at this fraction of the first batch's estimate of the clip level
 EARLY_LEVEL = 0.7
 
+#: ... and rises up to this fraction if the first batch's values suggest the store would overflow
+EARLY_LEVEL_MAX = 0.8
+
 #: smallest size of the candidate store (else 1/64 of the voxels)
 MIN_CANDIDATES = 1 << 16
 
@@ -473,9 +476,17 @@ def stream_pass(cube, bits, *, threshold, rv, use_repl, n_iter, radius_xy, radiu
         if z1 == nz:
             # first batch: start the level at EARLY_LEVEL x the clip level its own sample
             # suggests (a guess only: a pass whose final clip level is below it is re-smoothed)
-            est = _estimate(sample[: (n - z0 * plane) // cadence], stat, code)
+            first = sample[: (n - z0 * plane) // cadence]
+            est = _estimate(first, stat, code)
             if math.isfinite(est) and est > 0.0:
                 state["level"] = float(EARLY_LEVEL * threshold * est)
+                # up to EARLY_LEVEL_MAX x, the level that leaves about half the store filled if
+                # the batch is typical (what the store's overflow would otherwise raise it to)
+                mags = np.abs(first[np.isfinite(first)])
+                k = int(mags.size * (1.0 - min(1.0, (cap // 2) / n)))
+                if 0 <= k < mags.size:
+                    q = float(np.partition(mags, k)[k])
+                    state["level"] = max(state["level"], min(q, EARLY_LEVEL_MAX * threshold * est))
             state["staging"] = True
         if not staged:
             _stage(out, nplanes, _level32(state["level"]), sidx, counts)
