@@ -15,8 +15,14 @@ values, so the result is bit for bit the one-cube result:
   computed exactly as :func:`~astro_mlfinder.core.stats.measure_noise` does;
 * voxels with ``|x| > L`` are kept as candidates (flat index and value).
   ``L`` starts at :data:`EARLY_LEVEL` times the clip level that the first
-  batch's own sample suggests, and is raised whenever the candidate store
-  (1/64 of the voxels) would overflow, to the value that halves it.  Once the
+  batch's own sample suggests, or up to :data:`EARLY_LEVEL_MAX` times it
+  where that batch's values say the candidate store (1/64 of the voxels)
+  would otherwise be more than half filled, and is raised whenever the store
+  would overflow, to the value that halves it.  The voxels above ``L`` are
+  staged by the spectral kernel while each output row is still in cache (by
+  a separate scan for the first batch and passes without spectral
+  smoothing), as a float32 comparison against ``L`` rounded down, which is
+  the float64 comparison exactly.  Once the
   noise ``rms`` is known, every voxel with ``|x| > threshold * rms`` is a
   candidate provided ``threshold * rms >= L`` (the usual case), and the clip
   is made from the candidates.  Otherwise (detections filling more than
@@ -24,6 +30,7 @@ values, so the result is bit for bit the one-cube result:
   pass is smoothed a second time and clipped plane by plane into a separate
   bit array, then merged, so the mask is the same either way.
 
+The buffers live in a :class:`Workspace` kept for all passes of a cube.
 Batches are :data:`BATCH_BYTES` of planes (at most 1/16 of the cube): a
 parallel region per batch and kernel waits on the scheduler of a loaded
 machine, so few large batches keep the streamed pass as fast as the
