@@ -32,6 +32,9 @@ Usage::
     python benchmarks/classical.py                 # 128^3, 256^3 and 512^3
     python benchmarks/classical.py --sizes 128 256 # choose sizes
     python benchmarks/classical.py --no-reference  # skip the scipy reference
+    python benchmarks/classical.py --stream 512 --threshold 3.5 5 --repeat 2
+        # smooth_clip streamed plane by plane against the working cube, interleaved in
+        # one process (wall and CPU seconds, masks compared)
 """
 
 import argparse
@@ -238,6 +241,32 @@ def print_table(results):
                 print("  (peak memory could not be reset: it includes cube creation)")
 
 
+def stream_compare(n, thresholds, repeat):
+    """Streamed and working-cube smooth_clip on one cube, interleaved; prints a table."""
+    sys.path.insert(0, ROOT)
+    from astro_mlfinder.classical.smooth_clip import smooth_clip
+
+    cube = make_cube(n)
+    small = np.ascontiguousarray(cube[:64, :64, :64])
+    for stream in (True, False):  # load the numba kernels
+        smooth_clip(small, kernels_xy=KERNELS_XY, kernels_z=KERNELS_Z, threshold=5.0, stream=stream)
+    print(f"{n}^3, kernels 0,3,6 x 0,3,7,15, {os.cpu_count()} cores")
+    print(f"{'threshold':>9}  {'run':>3}  {'path':<12} {'wall s':>7} {'cpu s':>7}  {'load':>5}  mask")
+    for thr in thresholds:
+        for rep in range(repeat):
+            bits = None
+            for stream in ((False, True) if rep % 2 == 0 else (True, False)):  # alternate the order
+                t, c = time.perf_counter(), time.process_time()
+                res = smooth_clip(cube, kernels_xy=KERNELS_XY, kernels_z=KERNELS_Z, threshold=thr,
+                                  stream=stream)
+                wall, cpu = time.perf_counter() - t, time.process_time() - c
+                same = "" if bits is None else ("same mask" if np.array_equal(bits, res.packed.bits)
+                                                else "MASKS DIFFER")
+                bits = res.packed.bits.copy()
+                print(f"{thr:9g}  {rep + 1:3d}  {'streamed' if stream else 'working cube':<12} "
+                      f"{wall:7.2f} {cpu:7.2f}  {os.getloadavg()[0]:5.2f}  {same}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512],
@@ -247,8 +276,17 @@ def main(argv=None):
     parser.add_argument("--no-finder", action="store_true",
                         help="skip the full ClassicalFinder run")
     parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument("--stream", type=int, metavar="N",
+                        help="instead: streamed against working-cube smooth_clip on an N^3 cube")
+    parser.add_argument("--threshold", type=float, nargs="+", default=[THRESHOLD],
+                        help="clip thresholds for --stream (default: 5)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per path and threshold for --stream")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.stream:
+        stream_compare(args.stream, args.threshold, args.repeat)
+        return 0
 
     if args.worker:
         res = worker(args.worker, not args.no_reference, not args.no_finder)

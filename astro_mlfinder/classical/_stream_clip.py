@@ -15,8 +15,14 @@ values, so the result is bit for bit the one-cube result:
   computed exactly as :func:`~astro_mlfinder.core.stats.measure_noise` does;
 * voxels with ``|x| > L`` are kept as candidates (flat index and value).
   ``L`` starts at :data:`EARLY_LEVEL` times the clip level that the first
-  batch's own sample suggests, and is raised whenever the candidate store
-  (1/64 of the voxels) would overflow, to the value that halves it.  Once the
+  batch's own sample suggests, or up to :data:`EARLY_LEVEL_MAX` times it
+  where that batch's values say the candidate store (1/64 of the voxels)
+  would otherwise be more than half filled, and is raised whenever the store
+  would overflow, to the value that halves it.  The voxels above ``L`` are
+  staged by the spectral kernel while each output row is still in cache (by
+  a separate scan for the first batch and passes without spectral
+  smoothing), as a float32 comparison against ``L`` rounded down, which is
+  the float64 comparison exactly.  Once the
   noise ``rms`` is known, every voxel with ``|x| > threshold * rms`` is a
   candidate provided ``threshold * rms >= L`` (the usual case), and the clip
   is made from the candidates.  Otherwise (detections filling more than
@@ -24,6 +30,7 @@ values, so the result is bit for bit the one-cube result:
   pass is smoothed a second time and clipped plane by plane into a separate
   bit array, then merged, so the mask is the same either way.
 
+The buffers live in a :class:`Workspace` kept for all passes of a cube.
 Batches are :data:`BATCH_BYTES` of planes (at most 1/16 of the cube): a
 parallel region per batch and kernel waits on the scheduler of a loaded
 machine, so few large batches keep the streamed pass as fast as the
@@ -49,6 +56,9 @@ BATCH_BYTES = 32 * 2**20
 
 #: the candidate level starts at this fraction of the first batch's estimate of the clip level
 EARLY_LEVEL = 0.7
+
+#: ... and rises up to this fraction if the first batch's values suggest the store would overflow
+EARLY_LEVEL_MAX = 0.8
 
 #: smallest size of the candidate store (else 1/64 of the voxels)
 MIN_CANDIDATES = 1 << 16
@@ -138,12 +148,14 @@ def _planes(dst, base, m, data, bits, rv, use_repl, n_iter, r, j0, j1, mode, pas
 
 
 @njit(cache=True, parallel=True)
-def _spectral(out, ring, m, acc, data, z0, z1, r, nchunk):
+def _spectral(out, ring, m, acc, data, z0, z1, r, nchunk, stage, level, sidx, counts):
     """Spectral boxcar of radius ``r`` for output planes ``z1 - 1`` down to ``z0`` (then NaN restore).
 
     ``ring[j % m]`` holds stage-one plane ``j`` for ``z0 - r <= j <= z1 + r``;
     ``acc`` carries the running sums from the previous batch (``z1 < nz``).
     Same float32 operations in the same order as ``_boxcar.spectral_pass_inplace``.
+    With ``stage``, each output row is staged while it is in cache, as
+    :func:`_stage` would (``counts`` has one column per chunk of rows).
     """
     nz, ny, nx = data.shape
     fs = 2 * r + 1
@@ -193,6 +205,12 @@ def _spectral(out, ring, m, acc, data, z0, z1, r, nchunk):
                 for j in range(nx):
                     dj = d[j]
                     o[j] = a[j] if dj == dj else np.float32(np.nan)
+                if stage:
+                    si = sidx[i - z0]
+                    k = counts[i - z0, c]
+                    s0 = y0 * nx + k
+                    k = _stage_row(o, si, s0, y * nx, level) - y0 * nx
+                    counts[i - z0, c] = k
 
 
 @njit(cache=True)
@@ -211,39 +229,69 @@ def _gather(out, z0, z1, plane, n, cadence, sample):
         k += 1
 
 
+@njit(cache=True, inline="always")
+def _stage_row(row, si, k, base, level):
+    # append base + x for the voxels of ``row`` with |v| > level to si[k:]; new k.  ``level`` is
+    # float32: rounded down from the float64 level, |v| > it is exactly abs(float64(v)) > level
+    for x in range(row.shape[0]):
+        if abs(row[x]) > level:
+            si[k] = base + x
+            k += 1
+    return k
+
+
 @njit(cache=True, parallel=True)
 def _stage(out, nplanes, level, sidx, counts):
-    # per plane: in-plane offsets of the voxels with |v| > level (double comparison)
+    # per plane: in-plane offsets of the voxels with |v| > level (chunk 0 of ``counts``)
     ny = out.shape[1]
     nx = out.shape[2]
     for p in prange(nplanes):
         k = 0
         si = sidx[p]
         for y in range(ny):
-            row = out[p, y]
-            base = y * nx
-            for x in range(nx):
-                v = row[x]
-                if abs(np.float64(v)) > level:
-                    si[k] = base + x
-                    k += 1
-        counts[p] = k
+            k = _stage_row(out[p, y], si, k, y * nx, level)
+        counts[p, 0] = k
+        for c in range(1, counts.shape[1]):
+            counts[p, c] = 0
 
 
-@njit(cache=True)
-def _commit(out, sidx, counts, nplanes, z0, plane, level, cidx, cval, count):
-    # append the staged voxels with |v| > level to the candidate store; new count
-    for p in range(nplanes):
+@njit(cache=True, parallel=True)
+def _commit_at(out, sidx, counts, offs, nplanes, z0, plane, cidx, cval):
+    # plane p's staged voxels to cidx/cval[offs[p]:offs[p + 1]] (chunk c of plane p starts
+    # at sidx[p, y0(c) * nx])
+    ny = out.shape[1]
+    nx = out.shape[2]
+    nch = counts.shape[1]
+    for p in prange(nplanes):
         base = (z0 + p) * plane
         si = sidx[p]
         flat = out[p].reshape(-1)
-        for k in range(counts[p]):
-            v = flat[si[k]]
-            if abs(np.float64(v)) > level:
-                cidx[count] = base + si[k]
-                cval[count] = v
-                count += 1
-    return count
+        o = offs[p]
+        for c in range(nch):
+            s0 = ((c * ny) // nch) * nx
+            for k in range(counts[p, c]):
+                idx = si[s0 + k]
+                cidx[o] = base + idx
+                cval[o] = flat[idx]
+                o += 1
+
+
+def _commit(out, sidx, counts, nplanes, z0, plane, cidx, cval, count):
+    """Append the staged voxels of the batch to the candidate store; the new count."""
+    offs = np.empty(nplanes + 1, dtype=np.int64)
+    offs[0] = count
+    np.cumsum(counts[:nplanes].sum(axis=1), out=offs[1:])
+    offs[1:] += count
+    _commit_at(out, sidx, counts, offs, nplanes, z0, plane, cidx, cval)
+    return int(offs[nplanes])
+
+
+def _level32(level):
+    """The largest float32 <= ``level``: ``|v| > it`` equals ``abs(float64(v)) > level`` for float32 v."""
+    f = np.float32(level)
+    if float(f) > level:
+        f = np.nextafter(f, np.float32(-np.inf))
+    return f
 
 
 @njit(cache=True)
@@ -292,7 +340,10 @@ def _popcount8(v):
     return c
 
 
-KERNELS = (_planes, _spectral, _gather, _stage, _commit, _apply)  # _merge: only on the rare re-smoothing path
+_NO_SIDX = np.empty((1, 1), dtype=np.int32)
+_NO_COUNTS = np.empty((1, 1), dtype=np.int64)
+
+KERNELS = (_planes, _spectral, _gather, _stage, _commit_at, _apply)  # _merge: only on the rare re-smoothing path
 
 
 def _noise(sample, n, cadence, stat, code):
@@ -330,19 +381,47 @@ def _estimate(values, stat, code):
     return math.sqrt(float(np.mean(np.square(values, dtype=np.float64))))
 
 
-def _sweep(data, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, consumer, nchunk):
-    """Produce the pass's output planes in batches, from the last plane down; ``consumer(out, z0, z1)``."""
+class Workspace:
+    """Buffers kept from one pass to the next (private).
+
+    Every pass of a cube needs the same batch, ring, plane and staging buffers
+    (the ring and plane buffers grow with the kernel radii).  Large numpy
+    arrays are memory maps that go back to the system when freed, so
+    allocating them per pass makes the kernel zero and map every page again
+    (about 0.15 GB per pass at 512^3); one workspace per
+    :func:`~astro_mlfinder.classical.smooth_clip.smooth_clip` call maps them once.
+    """
+
+    def __init__(self):
+        self._bufs = {}
+
+    def get(self, name, shape, dtype=np.float32):
+        """A C-contiguous array of ``shape`` (contents undefined) on the buffer ``name``."""
+        size = math.prod(shape)
+        buf = self._bufs.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = self._bufs[name] = np.empty(max(size, 1), dtype=dtype)
+        return buf[:size].reshape(shape)
+
+
+def _sweep(data, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, consumer, nchunk, ws, staging=None):
+    """Produce the pass's output planes in batches, from the last plane down.
+
+    Calls ``consumer(out, z0, z1, staged)``.  With ``staging = (state, sidx,
+    counts)`` and ``radius_z > 0``, the spectral kernel stages the voxels above
+    ``state["level"]`` itself once ``state["staging"]`` is set (``staged`` True).
+    """
     nz, ny, nx = data.shape
     batch = _batch(data.shape)
-    out = np.empty((batch, ny, nx), dtype=np.float32)
+    out = ws.get("out", (batch, ny, nx))
     k = max(1, min(batch, 4 * nchunk))
     rr = radius_xy if spatial else 0
-    bufs = (np.empty((k, ny + 2 * rr, nx), dtype=np.float32), np.empty((k, ny + 2 * rr, nx), dtype=np.float32),
-            np.empty((k, nx + 2 * rr, ny), dtype=np.float32), np.empty((k, nx + 2 * rr, ny), dtype=np.float32))
+    bufs = (ws.get("pa", (k, ny + 2 * rr, nx)), ws.get("pb", (k, ny + 2 * rr, nx)),
+            ws.get("ta", (k, nx + 2 * rr, ny)), ws.get("tb", (k, nx + 2 * rr, ny)))
     if radius_z > 0:
         m = batch + 2 * radius_z + 2
-        ring = np.empty((m, ny, nx), dtype=np.float32)
-        acc = np.empty((ny, nx), dtype=np.float32)
+        ring = ws.get("ring", (m, ny, nx))
+        acc = ws.get("acc", (ny, nx))
         mode = _SMOOTH if spatial else _FILL
         done = nz  # stage-one planes >= done are computed
         for z1 in range(nz, 0, -batch):
@@ -353,54 +432,78 @@ def _sweep(data, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, consu
             else:
                 _planes(ring, 0, m, data, bits, rv, use_repl, n_iter, radius_xy, lo, done, mode, *bufs)
             done = lo
-            _spectral(out, ring, m, acc, data, z0, z1, radius_z, 4 * nchunk)
-            consumer(out, z0, z1)
+            staged = staging is not None and staging[0]["staging"]
+            if staged:
+                counts = staging[2]
+                counts[:] = 0
+                _spectral(out, ring, m, acc, data, z0, z1, radius_z, counts.shape[1], True,
+                          _level32(staging[0]["level"]), staging[1], counts)
+            else:
+                _spectral(out, ring, m, acc, data, z0, z1, radius_z, 4 * nchunk, False, np.float32(0),
+                          _NO_SIDX, _NO_COUNTS)
+            consumer(out, z0, z1, staged)
     else:
         mode = _SMOOTH_NAN if spatial else _REPLACE
         for z1 in range(nz, 0, -batch):
             z0 = max(0, z1 - batch)
             _planes(out, z0, batch, data, bits, rv, use_repl, n_iter, radius_xy, z0, z1, mode, *bufs)
-            consumer(out, z0, z1)
+            consumer(out, z0, z1, False)
 
 
 def stream_pass(cube, bits, *, threshold, rv, use_repl, n_iter, radius_xy, radius_z, spatial,
-                stat, code):
+                stat, code, workspace=None):
     """One smooth-and-clip pass streamed plane by plane; returns ``(rms, n_new)``.
 
     Equal to smoothing the whole cube, ``measure_noise(work, stat, ...,
     sample=True)`` and ``clip_bits(work, bits, threshold * rms)``; ``stat``
     must be ``'mad'`` or ``'std'``.  ``rms`` may be NaN or <= 0 (no bit is
-    then set; the caller raises).
+    then set; the caller raises).  ``workspace`` (a :class:`Workspace`)
+    carries the buffers from one pass of a cube to the next.
     """
+    ws = Workspace() if workspace is None else workspace
     nz, ny, nx = cube.shape
     plane = ny * nx
     n = nz * plane
     cadence = noise_stride(n, nx)
-    sample = np.full(n // cadence, np.nan, dtype=np.float32)
+    sample = ws.get("sample", (n // cadence,))
+    sample[:] = np.nan
     nchunk = get_num_threads()
     batch = _batch(cube.shape)
     cap = max(n // 64, MIN_CANDIDATES)
-    cidx = np.empty(cap, dtype=np.int64)
-    cval = np.empty(cap, dtype=np.float32)
-    counts = np.empty(batch, dtype=np.int64)
-    sidx = np.empty((batch, plane), dtype=np.int32)
-    state = {"count": 0, "level": 0.0}
+    cidx = ws.get("cidx", (cap,), np.int64)
+    cval = ws.get("cval", (cap,))
+    # staged in-plane offsets: chunk c of the spectral kernel's rows writes from its first row on
+    counts = np.zeros((batch, max(1, min(ny, 4 * nchunk))), dtype=np.int64)
+    sidx = ws.get("sidx", (batch, plane), np.int32)
+    state = {"count": 0, "level": 0.0, "staging": False}
 
-    def collect(out, z0, z1):
+    def collect(out, z0, z1, staged):
         nplanes = z1 - z0
         _gather(out, z0, z1, plane, n, cadence, sample)
         if z1 == nz:
             # first batch: start the level at EARLY_LEVEL x the clip level its own sample
             # suggests (a guess only: a pass whose final clip level is below it is re-smoothed)
-            est = _estimate(sample[: (n - z0 * plane) // cadence], stat, code)
+            first = sample[: (n - z0 * plane) // cadence]
+            est = _estimate(first, stat, code)
             if math.isfinite(est) and est > 0.0:
                 state["level"] = float(EARLY_LEVEL * threshold * est)
-        _stage(out, nplanes, state["level"], sidx, counts)
+                # up to EARLY_LEVEL_MAX x, the level that leaves about half the store filled if
+                # the batch is typical (what the store's overflow would otherwise raise it to)
+                mags = np.abs(first[np.isfinite(first)])
+                k = int(mags.size * (1.0 - min(1.0, (cap // 2) / n)))
+                if 0 <= k < mags.size:
+                    q = float(np.partition(mags, k)[k])
+                    state["level"] = max(state["level"], min(q, EARLY_LEVEL_MAX * threshold * est))
+            state["staging"] = True
+        if not staged:
+            _stage(out, nplanes, _level32(state["level"]), sidx, counts)
         total = int(counts[:nplanes].sum())
         count = state["count"]
         if count + total > cap:
             # raise the level so that at most cap // 2 of the stored and staged voxels stay above it
-            mags = np.abs(np.concatenate([cval[:count]] + [out[p].reshape(-1)[sidx[p, : counts[p]]]
+            if staged:  # the rows' chunks as one list per plane
+                _stage(out, nplanes, _level32(state["level"]), sidx, counts)
+            mags = np.abs(np.concatenate([cval[:count]] + [out[p].reshape(-1)[sidx[p, : counts[p, 0]]]
                                                             for p in range(nplanes)]))
             k = mags.size - cap // 2
             level = max(state["level"], float(np.partition(mags, k)[k]))
@@ -411,9 +514,11 @@ def stream_pass(cube, bits, *, threshold, rv, use_repl, n_iter, radius_xy, radiu
             count = keep.size
             del keep
             state["level"] = level
-        state["count"] = _commit(out, sidx, counts, nplanes, z0, plane, state["level"], cidx, cval, count)
+            _stage(out, nplanes, _level32(level), sidx, counts)
+        state["count"] = int(_commit(out, sidx, counts, nplanes, z0, plane, cidx, cval, count))
 
-    _sweep(cube, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, collect, nchunk)
+    _sweep(cube, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, collect, nchunk, ws,
+           (state, sidx, counts))
     rms = _noise(sample, n, cadence, stat, code)
     if not (math.isfinite(rms) and rms > 0.0):
         return rms, 0
@@ -425,8 +530,8 @@ def stream_pass(cube, bits, *, threshold, rv, use_repl, n_iter, radius_xy, radiu
 
     new = np.zeros_like(bits)
 
-    def clip(out, z0, z1):
+    def clip(out, z0, z1, staged):
         clip_bits(out[: z1 - z0], new[z0:z1], thr)
 
-    _sweep(cube, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, clip, nchunk)
+    _sweep(cube, bits, rv, use_repl, n_iter, radius_xy, radius_z, spatial, clip, nchunk, ws)
     return rms, int(_merge(bits, new))

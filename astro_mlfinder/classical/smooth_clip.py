@@ -327,6 +327,7 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
 
     passes = []
     work = None
+    workspace = _stream_clip.Workspace() if stream else None
     nchunk = 4 * numba.get_num_threads()
     bar = _progress(len(kxy) * len(kz), progress)
     try:
@@ -341,7 +342,7 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
                     rms, n_new = _stream_clip.stream_pass(
                         cube, bits, threshold=threshold, rv=rv, use_repl=use_repl, n_iter=n_iter,
                         radius_xy=radius_xy, radius_z=radius_z, spatial=k_xy > 0.0, stat=stat,
-                        code=check_flux_range(flux_range))
+                        code=check_flux_range(flux_range), workspace=workspace)
                     _check_rms(rms, f"the cube smoothed with kernel ({k_xy:g}, {k_z})")
                 else:
                     if work is None:
@@ -367,7 +368,7 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
     finally:
         if bar is not None:
             bar.close()
-        del work
+        del work, workspace
     # the bits are the result; they are expanded to one byte per voxel only if ``mask`` is read
     packed = PackedMask(bits.reshape(tuple(out_shape[:-1]) + bits.shape[-1:]), out_shape)
     return SmoothClipResult(packed=packed, passes=passes)

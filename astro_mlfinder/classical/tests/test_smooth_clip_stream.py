@@ -71,3 +71,37 @@ def test_stream_default_and_validation():
         smooth_clip(cube, statistic="gauss", stream=True)
     with pytest.raises(ValueError, match="stream=True needs statistic"):
         smooth_clip(cube, scale_noise=lambda c: None, stream=True)
+
+
+def test_stream_candidate_level_rises_mid_pass(monkeypatch):
+    # a low starting level fills the small store within a pass: the level is raised (a partition of
+    # the stored and staged values, batches staged by the spectral kernel included) and the mask
+    # is still the working cube's
+    cube, mask = _cube((41, 24, 21), seed=7)
+    partitions = []
+    real = np.partition
+
+    def spy(*args, **kwargs):
+        partitions.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_stream_clip, "MIN_CANDIDATES", 1500)
+    monkeypatch.setattr(_stream_clip, "EARLY_LEVEL", 0.2)
+    monkeypatch.setattr(_stream_clip, "EARLY_LEVEL_MAX", 0.2)
+    kw = dict(kernels_xy=(0, 3), kernels_z=(0, 3, 7), threshold=3.0, mask=mask)
+    a = smooth_clip(cube, stream=False, **kw)
+    monkeypatch.setattr(_stream_clip.np, "partition", spy)
+    b = smooth_clip(cube, stream=True, **kw)
+    monkeypatch.setattr(_stream_clip.np, "partition", real)
+    assert len(partitions) > 2 * 5  # the first-batch quantile of each of the 5 streamed passes, and raises
+    np.testing.assert_array_equal(a.packed.bits, b.packed.bits)
+    assert a.passes == b.passes
+
+
+def test_level32_is_the_float64_comparison():
+    rng = np.random.default_rng(1)
+    vals = np.concatenate([rng.standard_normal(10000).astype(np.float32),
+                           np.float32([2.5, -2.5, np.nextafter(np.float32(2.5), np.float32(3))])])
+    for level in (2.5, 2.4999999, 2.5000001, 0.0, 1.2345678901):
+        l32 = _stream_clip._level32(level)
+        np.testing.assert_array_equal(np.abs(vals) > l32, np.abs(vals.astype(np.float64)) > level)
