@@ -157,9 +157,11 @@ def _restore_plane(work, data, z):
 # ---------------------------------------------------------------------------
 
 @njit(cache=True)
-def _smooth_plane(work, data, bits, z, rv, use_repl, n_iter, r, inv, pa, pb, ta, tb):
-    ny = work.shape[1]
-    nx = work.shape[2]
+def _smooth_plane(dst, data, bits, z, rv, use_repl, n_iter, r, inv, pa, pb, ta, tb):
+    # plane z of ``data`` (replaced, then ``n_iter`` boxcars along x and y) into the 2D ``dst``: a plane of the
+    # working cube here, a plane of the streamed ring in _stream_clip
+    ny = data.shape[1]
+    nx = data.shape[2]
     _zero_pads(pa, ny, r)
     _zero_pads(pb, ny, r)
     _zero_pads(ta, nx, r)
@@ -169,20 +171,20 @@ def _smooth_plane(work, data, bits, z, rv, use_repl, n_iter, r, inv, pa, pb, ta,
     # x direction on the transposed plane (x along axis 0)
     _transpose(ta, r, pa, r, ny, nx)
     src = ta
-    dst = tb
+    tmp = tb
     for _ in range(n_iter):
-        _boxcar_rows(src, dst, r, nx, r, inv)
-        src, dst = dst, src
+        _boxcar_rows(src, tmp, r, nx, r, inv)
+        src, tmp = tmp, src
     _transpose(pa, r, src, r, nx, ny)
-    # y direction; the last iteration writes into the working cube
+    # y direction; the last iteration writes into dst
     src = pa
-    dst = pb
+    tmp = pb
     for it in range(n_iter):
         if it == n_iter - 1:
-            _boxcar_rows(src, work[z], 0, ny, r, inv)
+            _boxcar_rows(src, dst, 0, ny, r, inv)
         else:
-            _boxcar_rows(src, dst, r, ny, r, inv)
-            src, dst = dst, src
+            _boxcar_rows(src, tmp, r, ny, r, inv)
+            src, tmp = tmp, src
 
 
 @njit(cache=True, parallel=True)
@@ -205,7 +207,7 @@ def spatial_pass(work, data, bits, rv, use_repl, n_iter, r, restore_nan, nchunk)
         tb = np.empty((nx + 2 * r, ny), dtype=np.float32)
         for z in range(z0, z1):
             if n_iter > 0:
-                _smooth_plane(work, data, bits, z, rv, use_repl, n_iter, r, inv, pa, pb, ta, tb)
+                _smooth_plane(work[z], data, bits, z, rv, use_repl, n_iter, r, inv, pa, pb, ta, tb)
             else:
                 for y in range(ny):
                     _fill_row(work[z, y], data, bits, z, y, rv, use_repl)

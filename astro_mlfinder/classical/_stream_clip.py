@@ -46,7 +46,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from ..core.stats import MAD_TO_STD, _sum_squares, noise_stride, sofia_median
-from ._boxcar import _F0, _boxcar_rows, _fill_row, _nan0, _repl, _transpose, _zero_pads
+from ._boxcar import _F0, _fill_row, _nan0, _repl, _smooth_plane
 
 __all__ = []
 
@@ -75,34 +75,6 @@ _FILL = 2          # replacement only (NaN voxels take the replacement value if 
 _REPLACE = 3       # replacement only, NaN voxels stay NaN
 
 
-@njit(cache=True)
-def _smooth_into(dst, data, bits, z, rv, use_repl, n_iter, r, inv, pa, pb, ta, tb):
-    # as _boxcar._smooth_plane, but writing plane z into the 2D ``dst``
-    ny = data.shape[1]
-    nx = data.shape[2]
-    _zero_pads(pa, ny, r)
-    _zero_pads(pb, ny, r)
-    _zero_pads(ta, nx, r)
-    _zero_pads(tb, nx, r)
-    for y in range(ny):
-        _fill_row(pa[r + y], data, bits, z, y, rv, use_repl)
-    _transpose(ta, r, pa, r, ny, nx)
-    src = ta
-    dst2 = tb
-    for _ in range(n_iter):
-        _boxcar_rows(src, dst2, r, nx, r, inv)
-        src, dst2 = dst2, src
-    _transpose(pa, r, src, r, nx, ny)
-    src = pa
-    dst2 = pb
-    for it in range(n_iter):
-        if it == n_iter - 1:
-            _boxcar_rows(src, dst, 0, ny, r, inv)
-        else:
-            _boxcar_rows(src, dst2, r, ny, r, inv)
-            src, dst2 = dst2, src
-
-
 @njit(cache=True, parallel=True)
 def _planes(dst, base, m, data, bits, rv, use_repl, n_iter, r, j0, j1, mode, pas, pbs, tas, tbs):
     """Planes ``j0 <= j < j1`` of the pass's first stage into ``dst[(j - base) % m]``.
@@ -128,7 +100,7 @@ def _planes(dst, base, m, data, bits, rv, use_repl, n_iter, r, j0, j1, mode, pas
         for j in range(a, b):
             out = dst[(j - base) % m]
             if mode == _SMOOTH or mode == _SMOOTH_NAN:
-                _smooth_into(out, data, bits, j, rv, use_repl, n_iter, r, inv, pa, pb, ta, tb)
+                _smooth_plane(out, data, bits, j, rv, use_repl, n_iter, r, inv, pa, pb, ta, tb)
                 if mode == _SMOOTH_NAN:
                     for y in range(ny):
                         for x in range(nx):
