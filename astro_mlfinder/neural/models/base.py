@@ -338,11 +338,18 @@ class NeuralModel(abc.ABC):
             out[key] = value
         return out
 
-    # ------------------------------------------------------------ the model's own parts
     @property
-    @abc.abstractmethod
     def margin(self):
-        """Per-axis overlap (z, y, x) a tile of the data needs: tile overlap plus the largest expected source."""
+        """Per-axis overlap a tile of the data needs: tile overlap plus the largest expected source.
+
+        The sum of the ``overlap`` and ``max_source`` inference parameters, one
+        value per axis; a model that plans its tiles otherwise (unet3d,
+        deepfocus) overrides it.
+        """
+        params = self.inference_params()
+        return tuple(int(o + m) for o, m in zip(params["overlap"], params["max_source"], strict=True))
+
+    # ------------------------------------------------------------ the model's own parts
 
     @abc.abstractmethod
     def predict(self, image, mask, progress):

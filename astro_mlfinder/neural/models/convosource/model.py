@@ -138,12 +138,6 @@ class ConvoSourceModel(NeuralModel):
         command="astro-mlfinder train convosource --epochs N --output convosource.pt",
     )
 
-    @property
-    def margin(self):
-        """Tile overlap plus `max_source`, pixels (y, x)."""
-        params = self.inference_params()
-        return tuple(int(o + m) for o, m in zip(params["overlap"], params["max_source"], strict=True))
-
     def predict(self, image, mask, progress):
         """Probability map, peaks and grown segments of a 2D image.
 

@@ -133,12 +133,6 @@ class PAISModel(NeuralModel):
         command="astro-mlfinder train pais --epochs N --output pais.pt",
     )
 
-    @property
-    def margin(self):
-        """Tile overlap plus `max_source`, pixels (y, x)."""
-        params = self.inference_params()
-        return tuple(int(o + m) for o, m in zip(params["overlap"], params["max_source"], strict=True))
-
     def predict(self, image, mask, progress):
         """Heatmap, claims and attribution of a 2D image.
 
