@@ -15,11 +15,11 @@
 Numpy and scipy only; arrays are (y, x).
 """
 
-import heapq
-
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
+
+from .._flood import priority_flood
 
 __all__ = ["confirm_peaks", "find_peaks", "grow_segments", "dilate_segments"]
 
@@ -196,26 +196,8 @@ def grow_segments(snr, ys, xs, *, grow_snr=2.0, snap=1, mask=None):
         if ids.size == 1:  # one peak: the whole island
             labels[sl][own] = ids[0]
         elif ids.size > 1:  # several: split along the watershed of the data
-            labels[sl][own] = _flood(work[sl], own, np.where(own, markers[sl], 0))[own]
+            labels[sl][own] = priority_flood(work[sl], markers[sl], own)[own]
     return labels, ys, xs
-
-
-def _flood(values, region, markers):
-    """Priority flood (watershed) from ``markers`` over ``region``, highest ``values`` first."""
-    out = markers.astype(np.int32).copy()
-    ny, nx = values.shape
-    heap = [(-float(values[y, x]), y, x) for y, x in zip(*np.nonzero(out), strict=True)]
-    heapq.heapify(heap)
-    while heap:
-        _, y, x = heapq.heappop(heap)
-        lab = out[y, x]
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                yy, xx = y + dy, x + dx
-                if 0 <= yy < ny and 0 <= xx < nx and region[yy, xx] and out[yy, xx] == 0:
-                    out[yy, xx] = lab
-                    heapq.heappush(heap, (-float(values[yy, xx]), yy, xx))
-    return out
 
 
 def dilate_segments(labels, radius, mask=None):

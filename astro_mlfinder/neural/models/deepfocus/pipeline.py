@@ -50,6 +50,7 @@
 import numpy as np
 from scipy import ndimage
 
+from .._flood import priority_flood
 from .defaults import DEFAULTS, FWHM_SCALE
 from .focus import blobs_input, box_snr, line_image, reference_image, resnet_input, source_pixels
 from .spectral import box_spectrum, find_lines, normalize_spectra
@@ -135,26 +136,6 @@ def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=Non
     return [boxes[i] for i in order], [scores[i] for i in order]
 
 
-def _flood(values, markers, allowed):
-    """Priority flood (watershed) of ``allowed`` pixels from ``markers``, highest ``values`` first, 8-connected."""
-    import heapq
-
-    ny, nx = values.shape
-    out = np.where(allowed, markers, 0).astype(np.int64)
-    heap = [(-float(values[y, x]), int(y), int(x)) for y, x in zip(*np.nonzero(out), strict=True)]
-    heapq.heapify(heap)
-    while heap:
-        _, y, x = heapq.heappop(heap)
-        lab = out[y, x]
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                yy, xx = y + dy, x + dx
-                if 0 <= yy < ny and 0 <= xx < nx and allowed[yy, xx] and out[yy, xx] == 0:
-                    out[yy, xx] = lab
-                    heapq.heappush(heap, (-float(values[yy, xx]), yy, xx))
-    return out
-
-
 def split_blobs(norm, labels, *, distance=6, contrast=0.2):
     """Cut blobs with several maxima: a watershed of the Blobs Finder output seeded at its local maxima.
 
@@ -185,7 +166,7 @@ def split_blobs(norm, labels, *, distance=6, contrast=0.2):
     markers, n_peaks = ndimage.label(peaks, structure=np.ones((3, 3), bool))
     if n_peaks <= n_blobs:
         return labels
-    regions = _flood(norm, markers, binary)
+    regions = priority_flood(norm, markers, binary)
     top = np.zeros(n_peaks + 1)
     top[1:] = ndimage.maximum(norm, markers, index=np.arange(1, n_peaks + 1))
     saddle = {}
