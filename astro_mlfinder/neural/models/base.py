@@ -28,6 +28,8 @@ import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ...core.tiling import as_tuple
 
 __all__ = [
@@ -64,9 +66,30 @@ def probability(value, name, ndim):
     return value
 
 
+def _integral(value, name):
+    """``value`` as an int; a bool, a fraction or text that is not an integer is refused, not truncated."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            value = text
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    if not number.is_integer():
+        raise ValueError(f"{name} must be an integer, got {value!r} (it is not rounded for you)")
+    return int(number)
+
+
 def non_negative_int(value, name, ndim):
     """An int >= 0."""
-    value = int(value)
+    value = _integral(value, name)
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
     return value
@@ -82,7 +105,7 @@ def non_negative_float(value, name, ndim):
 
 def positive_int(value, name, ndim):
     """An int >= 1."""
-    value = int(value)
+    value = _integral(value, name)
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
     return value

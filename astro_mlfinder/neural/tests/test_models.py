@@ -139,8 +139,15 @@ def test_model_keywords_are_validated_and_merged():
     with pytest.raises(ValueError, match=r"overlap must be an int or a \(z, y, x\)"):
         Unet3DModel(overlap=(1, 2))
     # a value the converter cannot read: the error names the keyword
-    with pytest.raises(ValueError, match=r"^min_size of model 'unet3d': invalid literal for int\(\)"):
+    with pytest.raises(ValueError, match=r"^min_size must be an integer, got 'large'"):
         Unet3DModel(min_size="large")
+    # a fraction is refused, not truncated; integral floats, numpy ints and digit strings are fine
+    with pytest.raises(ValueError, match=r"^batch_size must be an integer, got 1.5 \(it is not rounded"):
+        Unet3DModel(batch_size=1.5)
+    with pytest.raises(ValueError, match=r"^min_size must be an integer, got True"):
+        Unet3DModel(min_size=True)
+    assert Unet3DModel(min_size=2.0, batch_size=np.int64(3)).params["min_size"] == 2
+    assert Unet3DModel(batch_size=" 4 ").params["batch_size"] == 4
     with pytest.raises(TypeError, match=r"^threshold of model 'unet3d': .* \(got \[0.1, 0.2\]\)"):
         Unet3DModel(threshold=[0.1, 0.2])
 
