@@ -41,7 +41,7 @@ from .merge import merge_tiles
 from .plan import make_plan, parse_memory
 from .reader import TileReader
 
-__all__ = ["run", "plan_for"]
+__all__ = ["run", "plan_for", "merge_tile_meta"]
 
 #: Working memory per tile voxel of a finder without ``tiled_hooks`` (data, probabilities, labels).
 DEFAULT_BYTES_PER_VOXEL = 32
@@ -196,7 +196,7 @@ def run(finder, data, mask=None, wcs=None, *, tiles=None, max_memory=None, clien
     params, flags = measure_sources(reader, labels, kept_boxes, transform, image, physical, progress)
     if "flag" not in columns:
         columns["flag"] = flags
-    seg_meta = dict(first["meta"])
+    seg_meta = merge_tile_meta([piece["meta"] for piece in pieces])
     seg_meta.update(meta)
     seg_meta["tiled"] = {"tiles": len(plan), "halo": list(plan.halo), "max_tile_voxels": plan.max_tile_voxels,
                          "labels_on_disk": label_folder is not None}
@@ -207,6 +207,44 @@ def run(finder, data, mask=None, wcs=None, *, tiles=None, max_memory=None, clien
                             name_prefix=getattr(finder, "name_prefix", first["name_prefix"]), params=params)
     catalog.meta.setdefault("finder", finder.describe())
     return catalog
+
+
+def merge_tile_meta(metas):
+    """One metadata dict from the tiles' segmentation metadata.
+
+    A value every tile agrees on is kept as it is; dicts are merged key by
+    key the same way; a value that differs between tiles (e.g. a per-tile
+    count of candidates) becomes the list of the tiles' values, in plan
+    order, so no tile's record is silently dropped.
+
+    Examples
+    --------
+    >>> merge_tile_meta([{"model": "m", "rel": {"thr": 0.7, "kept": 2}},
+    ...                  {"model": "m", "rel": {"thr": 0.7, "kept": 1}}])
+    {'model': 'm', 'rel': {'thr': 0.7, 'kept': [2, 1]}}
+    """
+    metas = [dict(m or {}) for m in metas]
+    if not metas:
+        return {}
+    merged = {}
+    keys = list(dict.fromkeys(k for m in metas for k in m))
+    for key in keys:
+        values = [m.get(key) for m in metas]
+        if all(isinstance(v, dict) for v in values):
+            merged[key] = merge_tile_meta(values)
+        elif all(_same(v, values[0]) for v in values[1:]):
+            merged[key] = values[0]
+        else:
+            merged[key] = values
+    return merged
+
+
+def _same(a, b):
+    try:
+        same = a == b
+        return bool(same) if not isinstance(same, np.ndarray) else bool(same.all()) and np.shape(a) == np.shape(b)
+    except (TypeError, ValueError):
+        return False
 
 
 class _Transform:

@@ -217,3 +217,46 @@ def test_neural_unet3d_tiled(monkeypatch, tmp_path):
         assert d[k] < 1.0
         f1, f2 = float(row["f_sum"].value), float(t2["f_sum"][k].value)
         assert abs(f2 - f1) <= 0.01 * abs(f1)
+
+
+def test_neural_reliability_tiled_keeps_every_tiles_record(monkeypatch, tmp_path):
+    """With reliability='neural' each tile is vetted; the merged meta keeps every tile's counts."""
+    pytest.importorskip("torch")
+    import warnings
+
+    from astro_mlfinder.neural import NeuralFinder
+    from astro_mlfinder.simulate import simulate_hi_cube
+
+    monkeypatch.setenv("ASTRO_MLFINDER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ASTRO_MLFINDER_WEIGHTS_URL", raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = simulate_hi_cube((128, 64, 160), 6, seed=1, snr=[20.0, 30.0, 40.0, 50.0, 60.0, 80.0])
+    finder = NeuralFinder("unet3d", reliability="neural", device="cpu", progress=False)
+    single = finder(sim.data, progress=False)
+    tiled = finder(sim.data, progress=False, tiles=(1, 1, 2))
+    record = tiled.meta["reliability"]
+    assert record["threshold"] == single.meta["reliability"]["threshold"] == 0.7
+    assert record["keep_size"] == 256
+    # one count per tile, in plan order (halos overlap, so the tiles' candidates are not summed)
+    counts = [record["candidates"]] if isinstance(record["candidates"], int) else record["candidates"]
+    kept = [record["kept"]] if isinstance(record["kept"], int) else record["kept"]
+    assert len(counts) in (1, 2) and len(kept) == len(counts)
+    assert sum(kept) >= len(tiled) == len(single) > 0
+    t1, t2 = single.to_table(), tiled.to_table()
+    for row in t1:
+        k = int(np.argmin(np.hypot(t2["x"].value - row["x"].value, t2["y"].value - row["y"].value)))
+        assert abs(t2["x"][k].value - row["x"].value) < 1.0
+        assert abs(float(t2["rel"][k]) - float(row["rel"])) < 0.05
+
+
+def test_merge_tile_meta_keeps_agreeing_values_and_lists_the_rest():
+    from astro_mlfinder.distributed.runner import merge_tile_meta
+
+    metas = [{"model": "m", "weights": {"version": "0.1.0"}, "n": 3, "arr": np.array([1, 2])},
+             {"model": "m", "weights": {"version": "0.1.0"}, "n": 5, "arr": np.array([1, 2]), "extra": 1}]
+    merged = merge_tile_meta(metas)
+    assert merged["model"] == "m" and merged["weights"] == {"version": "0.1.0"}
+    assert merged["n"] == [3, 5] and merged["extra"] == [None, 1]
+    np.testing.assert_array_equal(merged["arr"], [1, 2])
+    assert merge_tile_meta([]) == {}
