@@ -11,6 +11,11 @@ towards the edges) come from two seed sets that no training or tuning of the pac
 * test seeds ``--seed0 ..`` (default 7_100_000): every finder runs at its kept settings; the tables
   report precision, recall and F1 per bin of integrated S/N, the median flux ratio (found / true
   integrated flux), the median position error and the wall time. Scoring rules: ``_score2d.py``.
+  The F1 at S/N 3-5 has a standard error from a bootstrap over the test images, and ConvoSource's
+  difference from the best peer a paired one (the verdict needs more than two standard errors).
+
+A reference row, `ORACLE` (local maxima of the image over its true noise map above a threshold,
+swept like a finder), shows what a detection threshold can reach; ``--no-oracle`` leaves it out.
 
 Then the real images in ../shared/fixtures/real: the Parkes 1904-66 map against Aegean's 51-component
 catalogue (components lying inside a source each finder found, and the median ratio of the source's
