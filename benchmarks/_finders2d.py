@@ -144,7 +144,9 @@ FINDERS = {
 }
 
 #: Settings swept on the tuning images (threshold: S/N for all but ConvoSource's probability).
-_SNR = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0)
+#: The best F1 at S/N 3-5 is sharp around a 4-sigma cut, so every S/N-threshold finder gets the same fine steps
+#: there as ConvoSource's min_snr (3.75, 3.9, 4, 4.1, 4.25): no finder is held back by a coarse grid.
+_SNR = (3.0, 3.5, 3.75, 3.9, 4.0, 4.1, 4.25, 4.5, 5.0, 5.5, 6.0)
 GRIDS = {
     "ClassicalFinder": [{"threshold": t} for t in _SNR],
     # the network's peak probability, and the data S/N its peak must reach (min_snr; 0: the network alone)
@@ -152,7 +154,7 @@ GRIDS = {
                     for t in (None, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)],
     "PyBDSF": [{"threshold": t} for t in _SNR],
     "Aegean": [{"threshold": t, "level": lv} for t in _SNR for lv in ("component", "island")],
-    "photutils": [{"threshold": t} for t in (2.0, 2.5, 3.0, 3.5, 4.0, 5.0)],
+    "photutils": [{"threshold": t} for t in (2.0, 2.5, 2.75, 2.9, 3.0, 3.1, 3.25, 3.5, 4.0, 5.0)],
 }
 
 _THRESHOLD_NAME = {"ClassicalFinder": "threshold", "ConvoSource": "threshold", "PyBDSF": "thresh_pix",

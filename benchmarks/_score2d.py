@@ -31,7 +31,8 @@ import numpy as np
 #: Bumped whenever the scoring changes, so that cached scores (detection_2d.py --cache) are not reused.
 SCORE_VERSION = 2
 
-__all__ = ["BINS", "BIN_NAMES", "OVERALL_MIN_SNR", "SCORE_VERSION", "Tally", "match_radius", "score_image"]
+__all__ = ["BINS", "BIN_NAMES", "OVERALL_MIN_SNR", "SCORE_VERSION", "Tally", "match_radius", "paired_bootstrap",
+           "score_image"]
 
 BINS = (0.0, 3.0, 5.0, 10.0, 20.0, np.inf)
 BIN_NAMES = ("< 3", "3-5", "5-10", "10-20", "> 20")
@@ -119,6 +120,41 @@ def score_image(det, sim):
     }
 
 
+def _image_counts(r):
+    """``{bin name: (tp, fp, n_true)}`` of one image's `score_image` result (the bins of `Tally.rows`)."""
+    t_bin, t_snr = np.asarray(r["truth_bin"], dtype=int), np.asarray(r["truth_snr"], dtype=np.float64)
+    tp_rows = np.asarray(r["tp_truth"], dtype=int)
+    m_bin, m_snr = t_bin[tp_rows], t_snr[tp_rows]
+    fp_bin = np.asarray(r["fp_bin"], dtype=int)
+    out = {}
+    for k, name in enumerate(BIN_NAMES):
+        out[name] = (int(np.sum(m_bin == k)), int(np.sum(fp_bin == k)), int(np.sum(t_bin == k)))
+    out[f"all >= {OVERALL_MIN_SNR:g}"] = (int(np.sum(m_snr >= OVERALL_MIN_SNR)), len(fp_bin),
+                                           int(np.sum(t_snr >= OVERALL_MIN_SNR)))
+    return out
+
+
+def _f1_of(counts):
+    tp, fp, n_true = (np.sum(c, axis=-1) for c in counts)
+    den = 2 * tp + fp + (n_true - tp)
+    return np.where(den > 0, 2 * tp / np.maximum(den, 1), 0.0)
+
+
+def paired_bootstrap(a, b, key, n=4000, seed=0):
+    """F1 difference ``a - b`` in bin ``key`` and its standard error, resampling the images (paired).
+
+    Both tallies must have scored the same images in the same order; with ``b=None``, ``a``'s own F1 and its
+    standard error. Returns ``(difference, standard error)``.
+    """
+    if not a.per_image or (b is not None and len(a.per_image) != len(b.per_image)):
+        raise ValueError("paired_bootstrap needs two tallies of the same (non-zero number of) images")
+    ca = np.array([img[key] for img in a.per_image], dtype=np.float64).T   # (3, n_images)
+    cb = np.zeros_like(ca) if b is None else np.array([img[key] for img in b.per_image], dtype=np.float64).T
+    idx = np.random.default_rng(seed).integers(0, ca.shape[1], size=(int(n), ca.shape[1]))
+    diffs = _f1_of(ca[:, idx]) - _f1_of(cb[:, idx])
+    return float(_f1_of(ca) - _f1_of(cb)), float(np.std(diffs, ddof=1))
+
+
 def _median(values):
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
@@ -134,6 +170,7 @@ class Tally:
         self.truth_bin, self.truth_snr, self.matched_bin, self.matched_snr = [], [], [], []
         self.separation, self.flux_ratio, self.fp_bin = [], [], []
         self.n_split, self.seconds, self.n_images = 0, 0.0, 0
+        self.per_image = []   # per image: {bin name: (tp, fp, n_true)}, for the bootstrap over images
 
     def add(self, det, sim, seconds):
         """Score the detections ``det`` on ``sim`` and add them; return the `score_image` result."""
@@ -152,6 +189,7 @@ class Tally:
         self.flux_ratio.extend(r["flux_ratio"].tolist())
         self.fp_bin.extend(r["fp_bin"].tolist())
         self.n_split += r["n_split"]
+        self.per_image.append(_image_counts(r))
         self.seconds += float(seconds)
         self.n_images += 1
 
