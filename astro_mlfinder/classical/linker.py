@@ -32,8 +32,6 @@ output labels only slab-sized and per-detected-pixel arrays are made.
 
 import numpy as np
 from scipy import ndimage
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .linker_result import LinkerResult, sparse_zeros
 from .packed_mask import PackedMask
@@ -199,6 +197,9 @@ def _scan_detections(mask, data3, structure, positivity, label):
     ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
     if pair_a:
         # union-find of the slab labels (1-based) that touch across borders
+        from scipy.sparse import coo_matrix  # scipy.sparse (and scipy.linalg) load only when slabs are joined
+        from scipy.sparse.csgraph import connected_components
+
         pair_a = np.concatenate(pair_a) - 1
         pair_b = np.concatenate(pair_b) - 1
         graph = coo_matrix((np.ones(pair_a.size, dtype=np.int8), (pair_a, pair_b)),
@@ -220,6 +221,9 @@ def _graph_components(nz_idx, shape, structure):
     cube-sized array is needed.  Returns a 0-based int64 component per
     pixel.
     """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     coords = np.unravel_index(nz_idx, shape)
     offsets = np.argwhere(structure) - np.array(structure.shape) // 2
     n = nz_idx.size

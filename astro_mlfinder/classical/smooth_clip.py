@@ -66,20 +66,26 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from ..core import _jit
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.progress import progress_bar
 from ..core.stats import check_flux_range, check_statistic, measure_noise
-from . import _boxcar, _stream_clip
 from .packed_mask import PackedMask
 
-__all__ = ["STREAM_MIN_BYTES", "SmoothClipResult", "optimal_filter_size", "smooth_clip"]
+# The numba kernels (._boxcar, ._stream_clip) are imported by the searches that use them: a small cube is
+# searched with the numpy passes of ._boxcar_numpy, and its process never loads numba.
+
+__all__ = ["NUMPY_MAX_VOXELS", "STREAM_MIN_BYTES", "SmoothClipResult", "optimal_filter_size", "smooth_clip"]
 
 #: Cubes larger than this (bytes of float32) are smoothed plane by plane by default (``stream``).
 STREAM_MIN_BYTES = 64 * 2**20
+
+#: Cubes of at most this many voxels are smoothed by the numpy passes of ``_boxcar_numpy`` (the same
+#: mask bit for bit) instead of the numba kernels: below it, importing numba and loading its cached
+#: kernels (about 0.5 s of CPU per process) costs more than the numpy passes take longer.
+NUMPY_MAX_VOXELS = 160**3
 
 #: FWHM of a Gaussian in units of its sigma, 2 sqrt(2 ln 2) (sigma = FWHM / this, as SoFiA divides).
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -207,6 +213,51 @@ def _check_kernels(kernels_xy, kernels_z, shape):
     return kxy, kz
 
 
+class _NumbaPasses:
+    """The numba kernels of ._boxcar behind the interface of `._boxcar_numpy.NumpyPasses`."""
+
+    def __init__(self, data, bits, rv, use_repl):
+        import numba
+
+        from . import _boxcar
+
+        self.data, self.bits, self.rv, self.use_repl = data, bits, rv, use_repl
+        self.nchunk = 4 * numba.get_num_threads()
+        self._k = _boxcar
+
+    def smooth(self, work, n_iter, radius_xy, radius_z):
+        k, data, bits, rv, use_repl, nchunk = self._k, self.data, self.bits, self.rv, self.use_repl, self.nchunk
+        if n_iter > 0:
+            k.spatial_pass(work, data, bits, rv, use_repl, n_iter, radius_xy, radius_z == 0, nchunk)
+            if radius_z > 0:
+                k.spectral_pass_inplace(work, data, radius_z, nchunk)
+        elif radius_z > 0:
+            k.spectral_pass_from(work, data, bits, rv, use_repl, radius_z, nchunk)
+        else:
+            k.replace_pass(work, data, bits, rv, use_repl)
+
+    def clip_bits(self, arr, thr):
+        return self._k.clip_bits(arr, self.bits, thr)
+
+
+def _kernels(cube, bits, rv, use_repl, kernels_xy, kernels_z, stream):
+    """The passes for ``cube``: numpy at most `NUMPY_MAX_VOXELS` voxels (unless streamed), else numba."""
+    if not stream and cube.size <= NUMPY_MAX_VOXELS:
+        from ._boxcar_numpy import NumpyPasses
+
+        radius_xy = max((optimal_filter_size(k)[1] for k in kernels_xy if k > 0.0), default=0)
+        return NumpyPasses(cube, bits, rv, use_repl, radius_xy, max(kernels_z) // 2)
+    from . import _boxcar
+
+    _jit.announce_compilation((_boxcar.clip_bits, _boxcar.spatial_pass, _boxcar.spectral_pass_inplace,
+                               _boxcar.spectral_pass_from))
+    if stream:
+        from . import _stream_clip
+
+        _jit.announce_compilation(_stream_clip.KERNELS)
+    return _NumbaPasses(cube, bits, rv, use_repl)
+
+
 def _progress(total, enabled):
     if not enabled:
         return None
@@ -314,21 +365,21 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
             raise ValueError(f"mask has shape {m.shape}, data have shape {out_shape}.")
         bits = PackedMask.from_array(m.reshape(cube.shape)).bits.copy()  # the kernels write to it
 
-    _jit.announce_compilation((_boxcar.clip_bits, _boxcar.spatial_pass, _boxcar.spectral_pass_inplace,
-                               _boxcar.spectral_pass_from))
     if stream is None:
         stream = streamable and cube.nbytes > STREAM_MIN_BYTES
-    if stream:
-        _jit.announce_compilation(_stream_clip.KERNELS)
     rms0 = measure_noise(cube, stat, flux_range, sample=True)
     _check_rms(rms0, "the input cube")
     use_repl = replacement >= 0.0
     rv = float(np.float32(replacement * rms0)) if use_repl else 0.0
+    kernels = _kernels(cube, bits, rv, use_repl, kxy, kz, stream)
 
     passes = []
     work = None
-    workspace = _stream_clip.Workspace() if stream else None
-    nchunk = 4 * numba.get_num_threads()
+    workspace = None
+    if stream:
+        from . import _stream_clip
+
+        workspace = _stream_clip.Workspace()
     bar = _progress(len(kxy) * len(kz), progress)
     try:
         for k_xy in kxy:
@@ -337,7 +388,7 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
                 radius_z = k_z // 2
                 if k_xy == 0.0 and k_z == 0:
                     rms = rms0
-                    n_new = int(_boxcar.clip_bits(cube, bits, threshold * rms))
+                    n_new = int(kernels.clip_bits(cube, threshold * rms))
                 elif stream:
                     rms, n_new = _stream_clip.stream_pass(
                         cube, bits, threshold=threshold, rv=rv, use_repl=use_repl, n_iter=n_iter,
@@ -347,21 +398,12 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
                 else:
                     if work is None:
                         work = np.empty_like(cube)
-                    if k_xy > 0.0:
-                        _boxcar.spatial_pass(work, cube, bits, rv, use_repl, n_iter, radius_xy,
-                                             radius_z == 0, nchunk)
-                        if radius_z > 0:
-                            _boxcar.spectral_pass_inplace(work, cube, radius_z, nchunk)
-                    elif radius_z > 0:
-                        _boxcar.spectral_pass_from(work, cube, bits, rv, use_repl, radius_z,
-                                                   nchunk)
-                    else:
-                        _boxcar.replace_pass(work, cube, bits, rv, use_repl)
+                    kernels.smooth(work, n_iter, radius_xy, radius_z)
                     if scale_noise is not None:
                         scale_noise(work)
                     rms = measure_noise(work, stat, flux_range, sample=True)
                     _check_rms(rms, f"the cube smoothed with kernel ({k_xy:g}, {k_z})")
-                    n_new = int(_boxcar.clip_bits(work, bits, threshold * rms))
+                    n_new = int(kernels.clip_bits(work, threshold * rms))
                 passes.append({"kernel_xy": k_xy, "kernel_z": k_z, "rms": rms, "n_new": n_new})
                 if bar is not None:
                     bar.update(1)

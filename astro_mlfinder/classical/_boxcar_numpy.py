@@ -1,0 +1,269 @@
+"""The smooth-and-clip passes in numpy, for small cubes (private).
+
+:func:`~astro_mlfinder.classical.smooth_clip.smooth_clip` runs these instead
+of the numba kernels of :mod:`._boxcar` for cubes of at most
+:data:`~astro_mlfinder.classical.smooth_clip.NUMPY_MAX_VOXELS` voxels, so
+that the search of a small cube never loads numba (importing numba and
+loading its cached machine code costs about half a second of CPU per
+process, about what the whole search of a 128^3 cube takes).  The arithmetic
+is that of :mod:`._boxcar`, operation for operation, so the mask is the same
+bit for bit:
+
+* a boxcar of radius ``r`` (width ``w = 2r + 1``, ``inv = float32(1 / w)``)
+  along an axis of length ``n`` sets its last output to the float32 sum,
+  from 0, of the inputs ``n-1+r, ..., n-1-r`` (those beyond the ends count
+  as 0) times ``inv``, and every earlier output to
+  ``o[i] = o[i+1] + (c[i-r] - c[i+r+1]) * inv``, all in float32, NaN inputs
+  counting as 0;
+* the recursion runs over whole rows: the filtered axis is the outermost one
+  of a zero-padded array, so each step is three numpy operations on
+  ``nz * ny`` (x), ``p * nx`` (y, ``p`` planes) or ``ny * nx`` (z)
+  contiguous values;
+* the clip ``|x| > thr`` (a float64 comparison in the kernels) is a float32
+  comparison against ``thr`` rounded down to float32, which is the same test.
+
+Work shared between passes is not redone, which changes no bit either: the
+replaced input (masked voxels set to ``copysign(rv, x)``, NaN as 0) is kept
+in the two layouts the filters read (x outermost, and z outermost) and
+updated voxel by voxel as the mask grows, and the spatially smoothed cube of
+each spatial kernel is kept: the x boxcars of a row depend only on that row
+of the replaced input, and the y boxcars of a plane only on that plane of the
+x-smoothed cube, so a later pass with the same spatial kernel redoes only the
+rows (x) and planes (y) in which the mask changed since.
+
+Memory: besides the input and the working cube, the two replaced copies,
+per spatial kernel its x-smoothed and its smoothed cube, and a few
+temporaries of up to a cube each: about 8x the float32 cube with two spatial
+kernels, which is why this path is for small cubes only.
+"""
+
+import numpy as np
+
+__all__ = ["NumpyPasses"]
+
+_F0 = np.float32(0.0)
+
+
+def _boxcar_rows(src, dst, n, r, inv, tmp):
+    """Boxcar of radius ``r`` along axis 0: padded ``src`` (``n + 2r`` rows, zero pads) -> ``dst`` (``n`` rows).
+
+    ``src`` must not contain NaN (SoFiA's NaN-as-0 rule is applied by the
+    caller); ``tmp`` is a scratch row of ``dst[0]``'s shape.
+    """
+    fs = 2 * r + 1
+    last = dst[n - 1]
+    last[...] = _F0
+    for k in range(fs - 1, -1, -1):
+        np.add(last, src[n - 1 + k], out=last)
+    np.multiply(last, inv, out=last)
+    subtract, multiply, add = np.subtract, np.multiply, np.add
+    for i in range(n - 2, -1, -1):
+        subtract(src[i], src[i + fs], out=tmp)
+        multiply(tmp, inv, out=tmp)
+        add(dst[i + 1], tmp, out=dst[i])
+
+
+def _nan_to_zero(arr):
+    """SoFiA's NaN-as-0 rule for filter inputs, in place (a cheap test first: boxcar outputs rarely hold NaN)."""
+    if not np.isfinite(np.add.reduce(arr, axis=None)):
+        arr[np.isnan(arr)] = _F0
+
+
+def _padded(n, r, rest):
+    """An uninitialised float32 array of ``n + 2r`` rows of shape ``rest`` whose first and last ``r`` rows are 0."""
+    buf = np.empty((n + 2 * r, *rest), dtype=np.float32)
+    buf[:r] = _F0
+    buf[n + r:] = _F0
+    return buf
+
+
+def _iterate(src, n, r, n_iter, out):
+    """``n_iter`` boxcars of radius ``r`` along axis 0 of the padded, NaN-free ``src``; the last one into ``out``."""
+    inv = np.float32(1.0 / (2 * r + 1))
+    tmp = np.empty(src.shape[1:], dtype=np.float32)
+    buffers = [None, None]
+    for it in range(n_iter):
+        if it == n_iter - 1:
+            _boxcar_rows(src, out, n, r, inv, tmp)
+            return
+        dst = buffers[it % 2]
+        if dst is None:
+            dst = buffers[it % 2] = _padded(n, r, src.shape[1:])
+        _boxcar_rows(src, dst[r:r + n], n, r, inv, tmp)
+        _nan_to_zero(dst[r:r + n])
+        src = dst
+
+
+def _float32_below(value):
+    """The largest float32 <= ``value``: ``x > value`` (float64) is ``x > result`` for every float32 ``x``."""
+    t = np.float32(value)
+    if float(t) > value:
+        t = np.nextafter(t, np.float32(-np.inf))
+    return t
+
+
+class _Spatial:
+    """One spatial kernel's smoothed cube and what is needed to bring it up to date with the mask."""
+
+    def __init__(self, shape, n_iter, r):
+        self.n_iter, self.r = n_iter, r
+        self.x = None                                       # x-smoothed cube, (z, y, x)
+        self.smoothed = None                                # x- then y-smoothed cube, (z, y, x)
+        self.rows = np.zeros(shape[:2], dtype=bool)         # rows (z, y) whose mask changed since
+
+
+class NumpyPasses:
+    """The passes of :mod:`._boxcar` on one input cube, in numpy.
+
+    Parameters
+    ----------
+    data : `~numpy.ndarray` of float32
+        The C-contiguous (z, y, x) input cube; only read.
+    bits : `~numpy.ndarray` of uint8
+        The packed running mask (one bit per voxel along x, little bit
+        order); updated by `clip_bits`, which must be the only writer.
+    rv : float
+        The replacement value (``copysign(rv, x)`` on masked voxels).
+    use_repl : bool
+        Whether masked voxels are replaced.
+    radius_xy, radius_z : int
+        The largest spatial and spectral boxcar radii that will be used.
+    """
+
+    def __init__(self, data, bits, rv, use_repl, radius_xy, radius_z):
+        self.data, self.bits = data, bits
+        self.use_repl = bool(use_repl)
+        self.rv = np.float32(rv)
+        nz, ny, nx = self.shape = data.shape
+        self.pad_xy, self.pad_z = int(radius_xy), int(radius_z)
+        nan = np.flatnonzero(np.isnan(data))
+        self.nan = nan if nan.size else None                # flat indices of the input's NaN voxels
+        self.mask = np.unpackbits(bits, axis=-1, count=nx, bitorder="little").view(bool)
+        self._spatial = {}
+        self._x_major = None                                # replaced input, (x, z, y), padded along x
+        self._z_major = None                                # replaced input, (z, y, x), padded along z
+
+    # -------------------------------------------------------- replaced input
+    def _replacement(self, index):
+        return np.copysign(self.rv, self.data.ravel()[index])
+
+    def _replaced_z_major(self):
+        """The replaced input padded by ``pad_z`` zero planes; NaN as 0 (updated by `clip_bits`)."""
+        if self._z_major is None:
+            nz = self.shape[0]
+            buf = _padded(nz, self.pad_z, self.shape[1:])
+            inner = buf[self.pad_z:self.pad_z + nz]
+            np.copyto(inner, self.data)
+            if self.nan is not None:
+                inner.ravel()[self.nan] = _F0
+            if self.use_repl:
+                index = np.flatnonzero(self.mask)
+                inner.ravel()[index] = self._replacement(index)
+            self._z_major = buf
+        return self._z_major
+
+    def _replaced_x_major(self):
+        """The replaced input transposed to (x, z, y), padded by ``pad_xy`` zero planes; NaN as 0."""
+        if self._x_major is None:
+            nz, ny, nx = self.shape
+            buf = _padded(nx, self.pad_xy, (nz, ny))
+            zmaj = self._replaced_z_major()
+            np.copyto(buf[self.pad_xy:self.pad_xy + nx], zmaj[self.pad_z:self.pad_z + nz].transpose(2, 0, 1))
+            self._x_major = buf
+        return self._x_major
+
+    def _update_replaced(self, index):
+        """Set the newly masked voxels ``index`` (flat, ascending) to their replacement value in both copies."""
+        values = self._replacement(index)
+        nz, ny, nx = self.shape
+        if self._z_major is not None:
+            self._z_major[self.pad_z:self.pad_z + nz].ravel()[index] = values
+        if self._x_major is not None:
+            z, rem = np.divmod(index, ny * nx)
+            y, x = np.divmod(rem, nx)
+            self._x_major[x + self.pad_xy, z, y] = values
+
+    # ---------------------------------------------------------------- passes
+    def _restore(self, work):
+        if self.nan is not None:
+            work.ravel()[self.nan] = np.nan
+
+    def _spatial_cube(self, n_iter, r):
+        """The replaced input smoothed by ``n_iter`` boxcars of radius ``r`` along x, then y (no NaN restore)."""
+        nz, ny, nx = self.shape
+        state = self._spatial.get((n_iter, r))
+        if state is None:
+            state = self._spatial[(n_iter, r)] = _Spatial(self.shape, n_iter, r)
+        src = self._replaced_x_major()[self.pad_xy - r:self.pad_xy + nx + r]
+        if state.smoothed is None:  # first time: every row and plane
+            xs = np.empty((nx, nz, ny), dtype=np.float32)
+            _iterate(src, nx, r, n_iter, xs)
+            state.x = np.ascontiguousarray(xs.transpose(1, 2, 0))
+            planes = None
+        else:
+            rows = np.flatnonzero(state.rows)
+            if not rows.size:
+                return state.smoothed
+            z, y = np.divmod(rows, ny)
+            xs = np.empty((nx, rows.size), dtype=np.float32)
+            _iterate(src[:, z, y], nx, r, n_iter, xs)
+            state.x[z, y] = xs.T
+            planes = np.flatnonzero(state.rows.any(axis=1))
+        state.rows[...] = False
+        part = state.x if planes is None else state.x[planes]
+        ysrc = _padded(ny, r, (part.shape[0], nx))
+        np.copyto(ysrc[r:r + ny], part.transpose(1, 0, 2))
+        _nan_to_zero(ysrc[r:r + ny])
+        if planes is None:
+            state.smoothed = np.empty(self.shape, dtype=np.float32)
+            _iterate(ysrc, ny, r, n_iter, state.smoothed.transpose(1, 0, 2))
+        else:
+            out = np.empty((ny, planes.size, nx), dtype=np.float32)
+            _iterate(ysrc, ny, r, n_iter, out)
+            state.smoothed[planes] = out.transpose(1, 0, 2)
+        return state.smoothed
+
+    def _spectral(self, work, padded, r):
+        """Boxcar of radius ``r`` along z of the NaN-free, ``r``-padded ``padded`` into ``work``; NaN restore."""
+        inv = np.float32(1.0 / (2 * r + 1))
+        _boxcar_rows(padded, work, work.shape[0], r, inv, np.empty(work.shape[1:], dtype=np.float32))
+        self._restore(work)
+
+    def smooth(self, work, n_iter, radius_xy, radius_z):
+        """Replace, smooth (``n_iter`` boxcars of ``radius_xy`` along x, then y; one of ``radius_z`` along z),
+        restore NaN: the smoothed copy of one pass, into ``work``."""
+        nz = self.shape[0]
+        with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf gives NaN, as in the kernels
+            if n_iter > 0:
+                smoothed = self._spatial_cube(n_iter, radius_xy)
+                if radius_z == 0:
+                    np.copyto(work, smoothed)
+                    self._restore(work)
+                    return
+                padded = _padded(nz, radius_z, self.shape[1:])
+                np.copyto(padded[radius_z:radius_z + nz], smoothed)
+                _nan_to_zero(padded[radius_z:radius_z + nz])
+                self._spectral(work, padded, radius_z)
+                return
+            zmaj = self._replaced_z_major()
+            if radius_z > 0:
+                self._spectral(work, zmaj[self.pad_z - radius_z:self.pad_z + nz + radius_z], radius_z)
+                return
+            np.copyto(work, zmaj[self.pad_z:self.pad_z + nz])  # replacement only: NaN voxels stay NaN
+            self._restore(work)
+
+    def clip_bits(self, arr, thr):
+        """Add the voxels with ``|arr| > thr`` to the mask; return how many are new."""
+        hit = np.abs(arr) > _float32_below(thr)
+        np.greater(hit, self.mask, out=hit)  # new voxels only
+        index = np.flatnonzero(hit)
+        if not index.size:
+            return 0
+        self.mask.ravel()[index] = True
+        np.bitwise_or(self.bits, np.packbits(hit, axis=-1, bitorder="little"), out=self.bits)
+        rows = index // self.shape[2]
+        for state in self._spatial.values():
+            state.rows.ravel()[rows] = True
+        if self.use_repl:
+            self._update_replaced(index)
+        return int(index.size)
