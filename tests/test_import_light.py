@@ -33,9 +33,9 @@ def test_numpy_cube_catalogue_needs_no_coordinates_table_or_nddata():
         "assert len(cat) >= 1\n"
     )
     loaded = _modules_after(code)
-    assert "scipy" in loaded  # the linker labels with scipy.ndimage
-    # a small cube is smoothed by the numpy passes (classical._boxcar_numpy): numba never loads
-    assert not {"numba", "astropy.coordinates", "astropy.table", "astropy.nddata", "astropy.wcs", "matplotlib",
+    # a small cube is smoothed by the numpy passes (classical._boxcar_numpy), linked and measured with numpy
+    # (core._small): neither numba nor scipy loads
+    assert not {"numba", "scipy", "astropy.coordinates", "astropy.table", "astropy.nddata", "astropy.wcs", "matplotlib",
                 "torch"} & set(loaded), loaded
 
 
@@ -43,17 +43,18 @@ def test_numba_loads_for_cubes_above_the_numpy_limit():
     code = (
         "import numpy as np\n"
         "from astro_mlfinder import ClassicalFinder\n"
-        "from astro_mlfinder.classical import smooth_clip\n"
-        "smooth_clip.NUMPY_MAX_VOXELS = 0\n"
+        "from astro_mlfinder.core import _small\n"
+        "_small.NUMPY_MAX_VOXELS = 0\n"
         "cube = np.random.default_rng(1).standard_normal((24, 32, 32)).astype(np.float32)\n"
         "cube[10:14, 14:18, 14:18] += 8\n"
         "cat = ClassicalFinder(kernels_xy=(0, 3), kernels_z=(0, 3), threshold=4.0)(cube, progress=False)\n"
         "assert len(cat) >= 1\n"
     )
-    assert "numba" in _modules_after(code)
+    loaded = _modules_after(code)
+    assert "numba" in loaded and "scipy" in loaded  # the kernels, and scipy.ndimage's labels and slices
 
 
-def test_small_fits_cube_sofia_run_loads_no_numba_nor_sparse_graphs(tmp_path):
+def test_small_fits_cube_sofia_run_loads_neither_numba_nor_scipy(tmp_path):
     # the whole-process path of benchmarks/speed.py at a small size: parameter file, FITS cube with a WCS,
     # XML catalogue; the stages that are off (reliability, flagging, noise scaling...) load nothing
     import numpy as np
@@ -78,7 +79,7 @@ def test_small_fits_cube_sofia_run_loads_no_numba_nor_sparse_graphs(tmp_path):
     )
     loaded = _modules_after(code)
     assert "astropy.wcs" in loaded  # the catalogue's world coordinates
-    assert not {"numba", "scipy.sparse", "matplotlib", "torch"} & set(loaded), loaded
+    assert not {"numba", "scipy", "matplotlib", "torch"} & set(loaded), loaded
     assert (tmp_path / "cat.xml").exists()
 
 

@@ -2,7 +2,7 @@
 
 :func:`~astro_mlfinder.classical.smooth_clip.smooth_clip` runs these instead
 of the numba kernels of :mod:`._boxcar` for cubes of at most
-:data:`~astro_mlfinder.classical.smooth_clip.NUMPY_MAX_VOXELS` voxels, so
+:data:`~astro_mlfinder.core._small.NUMPY_MAX_VOXELS` voxels, so
 that the search of a small cube never loads numba (importing numba and
 loading its cached machine code costs about half a second of CPU per
 process, about what the whole search of a 128^3 cube takes).  The arithmetic
@@ -16,9 +16,9 @@ bit for bit:
   ``o[i] = o[i+1] + (c[i-r] - c[i+r+1]) * inv``, all in float32, NaN inputs
   counting as 0;
 * the recursion runs over whole rows: the filtered axis is the outermost one
-  of a zero-padded array, so each step is three numpy operations on
-  ``nz * ny`` (x), ``p * nx`` (y, ``p`` planes) or ``ny * nx`` (z)
-  contiguous values;
+  of a zero-padded array, so each step is one numpy addition of ``nz * ny``
+  (x), ``p * nx`` (y, ``p`` planes) or ``ny * nx`` (z) contiguous values
+  (the differences times ``inv`` are computed for 16 rows at a time);
 * the clip ``|x| > thr`` (a float64 comparison in the kernels) is a float32
   comparison against ``thr`` rounded down to float32, which is the same test.
 
@@ -44,11 +44,15 @@ __all__ = ["NumpyPasses"]
 _F0 = np.float32(0.0)
 
 
+#: rows of differences ``(c[i-r] - c[i+r+1]) * inv`` computed at a time (they stay in cache for the adds)
+_BLOCK = 16
+
+
 def _boxcar_rows(src, dst, n, r, inv, tmp):
     """Boxcar of radius ``r`` along axis 0: padded ``src`` (``n + 2r`` rows, zero pads) -> ``dst`` (``n`` rows).
 
     ``src`` must not contain NaN (SoFiA's NaN-as-0 rule is applied by the
-    caller); ``tmp`` is a scratch row of ``dst[0]``'s shape.
+    caller); ``tmp`` is scratch space of ``_BLOCK`` rows of ``dst[0]``'s shape.
     """
     fs = 2 * r + 1
     last = dst[n - 1]
@@ -56,11 +60,20 @@ def _boxcar_rows(src, dst, n, r, inv, tmp):
     for k in range(fs - 1, -1, -1):
         np.add(last, src[n - 1 + k], out=last)
     np.multiply(last, inv, out=last)
-    subtract, multiply, add = np.subtract, np.multiply, np.add
-    for i in range(n - 2, -1, -1):
-        subtract(src[i], src[i + fs], out=tmp)
-        multiply(tmp, inv, out=tmp)
-        add(dst[i + 1], tmp, out=dst[i])
+    add = np.add
+    hi = n - 2  # the rows hi, hi - 1, ..., lo of this block
+    while hi >= 0:
+        lo = max(hi - _BLOCK + 1, 0)
+        diff = tmp[:hi - lo + 1]
+        np.subtract(src[lo:hi + 1], src[lo + fs:hi + 1 + fs], out=diff)
+        np.multiply(diff, inv, out=diff)
+        for i in range(hi, lo - 1, -1):
+            add(dst[i + 1], diff[i - lo], out=dst[i])
+        hi = lo - 1
+
+
+def _scratch(shape):
+    return np.empty((_BLOCK, *shape), dtype=np.float32)
 
 
 def _nan_to_zero(arr):
@@ -80,7 +93,7 @@ def _padded(n, r, rest):
 def _iterate(src, n, r, n_iter, out):
     """``n_iter`` boxcars of radius ``r`` along axis 0 of the padded, NaN-free ``src``; the last one into ``out``."""
     inv = np.float32(1.0 / (2 * r + 1))
-    tmp = np.empty(src.shape[1:], dtype=np.float32)
+    tmp = _scratch(src.shape[1:])
     buffers = [None, None]
     for it in range(n_iter):
         if it == n_iter - 1:
@@ -226,7 +239,7 @@ class NumpyPasses:
     def _spectral(self, work, padded, r):
         """Boxcar of radius ``r`` along z of the NaN-free, ``r``-padded ``padded`` into ``work``; NaN restore."""
         inv = np.float32(1.0 / (2 * r + 1))
-        _boxcar_rows(padded, work, work.shape[0], r, inv, np.empty(work.shape[1:], dtype=np.float32))
+        _boxcar_rows(padded, work, work.shape[0], r, inv, _scratch(work.shape[1:]))
         self._restore(work)
 
     def smooth(self, work, n_iter, radius_xy, radius_z):

@@ -31,8 +31,8 @@ output labels only slab-sized and per-detected-pixel arrays are made.
 """
 
 import numpy as np
-from scipy import ndimage
 
+from ..core import _small
 from .linker_result import LinkerResult, sparse_zeros
 from .packed_mask import PackedMask
 
@@ -139,6 +139,8 @@ def _scan_detections(mask, data3, structure, positivity, label):
     step = max(1, min(nz, _SLAB_VOXELS // max(plane, 1)))
     read = _mask_reader(mask, data3.shape)
     if label:
+        from scipy import ndimage
+
         full = _padded_structure(structure)
         # (dy, dx) offsets that link plane z to plane z + 1
         z_links = np.argwhere(full[2]) - 1
@@ -221,9 +223,6 @@ def _graph_components(nz_idx, shape, structure):
     cube-sized array is needed.  Returns a 0-based int64 component per
     pixel.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     coords = np.unravel_index(nz_idx, shape)
     offsets = np.argwhere(structure) - np.array(structure.shape) // 2
     n = nz_idx.size
@@ -251,6 +250,11 @@ def _graph_components(nz_idx, shape, structure):
         cols = np.concatenate(cols)
     else:
         rows = cols = np.zeros(0, dtype=np.int64)
+    if _small.is_small(np.prod(shape)):  # a small cube: numpy, no scipy.sparse (same components)
+        return _small.connected_components(n, rows, cols)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)),
                        shape=(n, n)).tocsr()
     _, comp = connected_components(graph, directed=False)
@@ -357,7 +361,8 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     # Linkable pixels and their components, slab by slab: besides the
     # output labels no cube-sized array is made (the per-pixel arrays only
     # cover the detected pixels, which are sparse).
-    use_ndimage = all(n <= 3 for n in structure.shape)
+    # (a small cube is linked by the graph path with numpy's union-find: no scipy import)
+    use_ndimage = all(n <= 3 for n in structure.shape) and not _small.is_small(data3.size)
     nz_idx, values, comp, has_blank_data = _scan_detections(
         mask, data3, structure, positivity, label=use_ndimage)
     if not use_ndimage:

@@ -334,12 +334,11 @@ def reliability(finder, state, progress=False):
 
 def dilate(finder, state):
     """Mask dilation (when enabled), adding SoFiA's flag 8 where a source touched another."""
-    from ..core import dilation as _dilation
-
     if state.linked is not None:
         _label_cube(state)
     if not (finder.dilation and state.keep is not None and state.keep.any()):
         return state
+    from ..core import dilation as _dilation  # scipy.ndimage: imported when masks are dilated
     state.labels, flags_added = _dilation.dilate_mask(
         state.labels, state.work, np.asarray(state.linked.f_sum)[state.keep],
         iterations_xy=finder.dilation_iterations_xy, iterations_z=finder.dilation_iterations_z,

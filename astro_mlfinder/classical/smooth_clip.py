@@ -68,24 +68,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import _jit
+from ..core import _jit, _small
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.progress import progress_bar
 from ..core.stats import check_flux_range, check_statistic, measure_noise
 from .packed_mask import PackedMask
 
-# The numba kernels (._boxcar, ._stream_clip) are imported by the searches that use them: a small cube is
-# searched with the numpy passes of ._boxcar_numpy, and its process never loads numba.
+# The numba kernels (._boxcar, ._stream_clip) are imported by the searches that use them: a small cube
+# (core._small.NUMPY_MAX_VOXELS) is searched with the numpy passes of ._boxcar_numpy, the same mask bit for
+# bit, and its process never loads numba.
 
-__all__ = ["NUMPY_MAX_VOXELS", "STREAM_MIN_BYTES", "SmoothClipResult", "optimal_filter_size", "smooth_clip"]
+__all__ = ["STREAM_MIN_BYTES", "SmoothClipResult", "optimal_filter_size", "smooth_clip"]
 
 #: Cubes larger than this (bytes of float32) are smoothed plane by plane by default (``stream``).
 STREAM_MIN_BYTES = 64 * 2**20
-
-#: Cubes of at most this many voxels are smoothed by the numpy passes of ``_boxcar_numpy`` (the same
-#: mask bit for bit) instead of the numba kernels: below it, importing numba and loading its cached
-#: kernels (about 0.5 s of CPU per process) costs more than the numpy passes take longer.
-NUMPY_MAX_VOXELS = 160**3
 
 #: FWHM of a Gaussian in units of its sigma, 2 sqrt(2 ln 2) (sigma = FWHM / this, as SoFiA divides).
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -241,8 +237,8 @@ class _NumbaPasses:
 
 
 def _kernels(cube, bits, rv, use_repl, kernels_xy, kernels_z, stream):
-    """The passes for ``cube``: numpy at most `NUMPY_MAX_VOXELS` voxels (unless streamed), else numba."""
-    if not stream and cube.size <= NUMPY_MAX_VOXELS:
+    """The passes for ``cube``: numpy for a small cube (`astro_mlfinder.core._small`) unless streamed, else numba."""
+    if not stream and _small.is_small(cube.size):
         from ._boxcar_numpy import NumpyPasses
 
         radius_xy = max((optimal_filter_size(k)[1] for k in kernels_xy if k > 0.0), default=0)

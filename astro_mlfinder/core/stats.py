@@ -145,9 +145,69 @@ def mad_about(values, value=0.0, cadence=1, code=0):
     n = flat.size
     cadence = max(int(cadence), 1)
     cap = n // cadence if code == 0 else n // (2 * cadence)
-    sample = _select(flat[n - cadence : 0 : -cadence], code)[:cap]
+    view = flat[n - cadence : 0 : -cadence]
+    if value == 0 and view.size >= _BAND_MIN_SAMPLE and np.issubdtype(flat.dtype, np.floating):
+        median = _median_abs_banded(view, code, cap)
+        if median is not None:
+            return median
+    sample = _select(view, code)[:cap]
     dev = np.abs(sample - flat.dtype.type(value)) if value != 0 else np.abs(sample)
     return sofia_median(dev)
+
+
+#: Samples at least this long take `_median_abs_banded`'s shortcut.
+_BAND_MIN_SAMPLE = 1 << 15
+
+
+def _median_abs_banded(view, code, cap):
+    """`sofia_median` of ``|x|`` over the values of ``view`` in the flux range ``code``, or None.
+
+    The same order statistics without extracting and partitioning the whole
+    sample: ``d = max(-x, 0)`` (``'negative'``), ``max(x, 0)`` (``'positive'``)
+    or ``|x|`` (``'full'``) puts the values that do not count at 0 (their
+    number shifts the ranks) and NaN last; a strided sub-sample brackets the
+    middle ranks by ``[lo, hi]``, counting the values below ``lo`` tells the
+    ranks inside the band, and only the values in the band are partitioned.
+    None (the caller then takes the plain path) when the bracket misses, or
+    when more values qualify than ``cap`` (then which ones count depends on
+    the sampling order).
+    """
+    c = np.ascontiguousarray(view)
+    zero = c.dtype.type(0)
+    with np.errstate(invalid="ignore"):
+        if code < 0:
+            m = int(np.count_nonzero(c < zero))
+            d = np.maximum(np.negative(c), zero)
+        elif code > 0:
+            m = int(np.count_nonzero(c > zero))
+            d = np.maximum(c, zero)
+        else:
+            m = c.size - int(np.count_nonzero(np.isnan(c)))
+            d = np.abs(c)
+    if m < 2 or m > cap:
+        return None
+    shift = 0 if code == 0 else c.size - m - int(np.count_nonzero(np.isnan(c)))  # the zeros that do not count
+    k = m // 2
+    ranks = [k + shift] if m % 2 else [k - 1 + shift, k + shift]
+    sub = d[:: max(1, c.size // 16384)]
+    sub = sub[sub > zero] if code else sub[~np.isnan(sub)]
+    if sub.size < 256:
+        return None
+    frac = k / m
+    margin = 8.0 * math.sqrt(sub.size * frac * (1.0 - frac)) + 32.0
+    lo_rank = int(frac * sub.size - margin)
+    hi_rank = int(frac * sub.size + margin) + 1
+    part = np.partition(sub, [r for r in (lo_rank, hi_rank) if 0 <= r < sub.size])
+    lo = part[lo_rank] if lo_rank >= 0 else zero
+    hi = part[hi_rank] if hi_rank < sub.size else d.dtype.type(np.inf)
+    below = int(np.count_nonzero(d < lo))
+    band = d[(d >= lo) & (d <= hi)]
+    if not all(below <= r < below + band.size for r in ranks):
+        return None
+    part = np.partition(band, [r - below for r in ranks])
+    if m % 2:
+        return part[ranks[0] - below]
+    return (part[ranks[1] - below] + part[ranks[0] - below]) / d.dtype.type(2)
 
 
 def _sum_squares(sample):

@@ -7,6 +7,7 @@ import pytest
 
 from astro_mlfinder.classical import smooth_clip as sc
 from astro_mlfinder.classical._boxcar_numpy import NumpyPasses, _float32_below
+from astro_mlfinder.core import _small
 
 
 def _cube(shape, seed, nan_fraction=0.01):
@@ -24,9 +25,9 @@ def _both(monkeypatch, cube, **kwargs):
     """smooth_clip with the numba kernels and with the numpy passes."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        monkeypatch.setattr(sc, "NUMPY_MAX_VOXELS", 0)
+        monkeypatch.setattr(_small, "NUMPY_MAX_VOXELS", 0)
         numba_result = sc.smooth_clip(cube, **kwargs)
-        monkeypatch.setattr(sc, "NUMPY_MAX_VOXELS", cube.size)
+        monkeypatch.setattr(_small, "NUMPY_MAX_VOXELS", cube.size)
         numpy_result = sc.smooth_clip(cube, **kwargs)
     return numba_result, numpy_result
 
@@ -100,5 +101,5 @@ def test_small_cubes_take_the_numpy_passes_and_large_ones_numba(monkeypatch):
     cube = _cube((16, 16, 16), seed=1)
     bits = np.zeros((16, 16, 2), np.uint8)
     assert type(sc._kernels(cube, bits, 1.0, True, [0.0, 3.0], [0, 3], False)).__name__ == "NumpyPasses"
-    monkeypatch.setattr(sc, "NUMPY_MAX_VOXELS", cube.size - 1)
+    monkeypatch.setattr(_small, "NUMPY_MAX_VOXELS", cube.size - 1)
     assert type(sc._kernels(cube, bits, 1.0, True, [0.0, 3.0], [0, 3], False)).__name__ == "_NumbaPasses"
