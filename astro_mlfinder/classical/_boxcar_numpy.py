@@ -37,6 +37,8 @@ temporaries of up to a cube each: about 8x the float32 cube with two spatial
 kernels, which is why this path is for small cubes only.
 """
 
+import math
+
 import numpy as np
 
 __all__ = ["NumpyPasses"]
@@ -72,36 +74,32 @@ def _boxcar_rows(src, dst, n, r, inv, tmp):
         hi = lo - 1
 
 
-def _scratch(shape):
-    return np.empty((_BLOCK, *shape), dtype=np.float32)
-
-
 def _nan_to_zero(arr):
     """SoFiA's NaN-as-0 rule for filter inputs, in place (a cheap test first: boxcar outputs rarely hold NaN)."""
     if not np.isfinite(np.add.reduce(arr, axis=None)):
         arr[np.isnan(arr)] = _F0
 
 
-def _padded(n, r, rest):
-    """An uninitialised float32 array of ``n + 2r`` rows of shape ``rest`` whose first and last ``r`` rows are 0."""
-    buf = np.empty((n + 2 * r, *rest), dtype=np.float32)
+def _zero_pads(buf, n, r):
+    """Zero the first and last ``r`` rows of ``buf`` (``n + 2r`` rows)."""
     buf[:r] = _F0
     buf[n + r:] = _F0
     return buf
 
 
-def _iterate(src, n, r, n_iter, out):
-    """``n_iter`` boxcars of radius ``r`` along axis 0 of the padded, NaN-free ``src``; the last one into ``out``."""
+def _iterate(src, n, r, n_iter, out, buffer):
+    """``n_iter`` boxcars of radius ``r`` along axis 0 of the padded, NaN-free ``src``; the last one into ``out``.
+
+    ``buffer(name, shape)`` lends the scratch arrays (reused between calls).
+    """
     inv = np.float32(1.0 / (2 * r + 1))
-    tmp = _scratch(src.shape[1:])
-    buffers = [None, None]
+    rest = src.shape[1:]
+    tmp = buffer("diff", (_BLOCK, *rest))
     for it in range(n_iter):
         if it == n_iter - 1:
             _boxcar_rows(src, out, n, r, inv, tmp)
             return
-        dst = buffers[it % 2]
-        if dst is None:
-            dst = buffers[it % 2] = _padded(n, r, src.shape[1:])
+        dst = _zero_pads(buffer(f"ping{it % 2}", (n + 2 * r, *rest)), n, r)
         _boxcar_rows(src, dst[r:r + n], n, r, inv, tmp)
         _nan_to_zero(dst[r:r + n])
         src = dst
@@ -118,10 +116,13 @@ def _float32_below(value):
 class _Spatial:
     """One spatial kernel's smoothed cube and what is needed to bring it up to date with the mask."""
 
-    def __init__(self, shape, n_iter, r):
-        self.n_iter, self.r = n_iter, r
+    def __init__(self, shape, pad_z):
+        nz = shape[0]
         self.x = None                                       # x-smoothed cube, (z, y, x)
-        self.smoothed = None                                # x- then y-smoothed cube, (z, y, x)
+        # x- then y-smoothed cube, (z, y, x), between pad_z zero planes (the spectral boxcar reads it there)
+        self.padded = _zero_pads(np.empty((nz + 2 * pad_z, *shape[1:]), dtype=np.float32), nz, pad_z)
+        self.smoothed = None                                # its interior, once computed
+        self.has_nan = False                                # whether it holds NaN (only from Inf inputs)
         self.rows = np.zeros(shape[:2], dtype=bool)         # rows (z, y) whose mask changed since
 
 
@@ -155,6 +156,21 @@ class NumpyPasses:
         self._spatial = {}
         self._x_major = None                                # replaced input, (x, z, y), padded along x
         self._z_major = None                                # replaced input, (z, y, x), padded along z
+        self._buffers = {}
+        self._hits = np.empty(data.shape, dtype=bool)
+
+    def _buffer(self, name, shape):
+        """A float32 scratch array of ``shape`` (uninitialised) in the memory of the earlier ones of ``name``.
+
+        Names: ``a`` (the x boxcars' output, the y boxcars' partial output, the clip's ``|x|``), ``b`` (the y
+        boxcars' input, a NaN-free copy for the z boxcar), ``ping0``/``ping1`` (intermediate boxcars) and
+        ``diff`` (the scaled differences); a name's arrays are never alive at the same time.
+        """
+        size = math.prod(shape)
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = self._buffers[name] = np.empty(size, dtype=np.float32)
+        return buf[:size].reshape(shape)
 
     # -------------------------------------------------------- replaced input
     def _replacement(self, index):
@@ -164,7 +180,7 @@ class NumpyPasses:
         """The replaced input padded by ``pad_z`` zero planes; NaN as 0 (updated by `clip_bits`)."""
         if self._z_major is None:
             nz = self.shape[0]
-            buf = _padded(nz, self.pad_z, self.shape[1:])
+            buf = _zero_pads(np.empty((nz + 2 * self.pad_z, *self.shape[1:]), dtype=np.float32), nz, self.pad_z)
             inner = buf[self.pad_z:self.pad_z + nz]
             np.copyto(inner, self.data)
             if self.nan is not None:
@@ -179,7 +195,7 @@ class NumpyPasses:
         """The replaced input transposed to (x, z, y), padded by ``pad_xy`` zero planes; NaN as 0."""
         if self._x_major is None:
             nz, ny, nx = self.shape
-            buf = _padded(nx, self.pad_xy, (nz, ny))
+            buf = _zero_pads(np.empty((nx + 2 * self.pad_xy, nz, ny), dtype=np.float32), nx, self.pad_xy)
             zmaj = self._replaced_z_major()
             np.copyto(buf[self.pad_xy:self.pad_xy + nx], zmaj[self.pad_z:self.pad_z + nz].transpose(2, 0, 1))
             self._x_major = buf
@@ -202,44 +218,48 @@ class NumpyPasses:
             work.ravel()[self.nan] = np.nan
 
     def _spatial_cube(self, n_iter, r):
-        """The replaced input smoothed by ``n_iter`` boxcars of radius ``r`` along x, then y (no NaN restore)."""
+        """The `_Spatial` of the replaced input smoothed by ``n_iter`` boxcars of radius ``r`` along x, then y
+        (no NaN restore), brought up to date with the mask."""
         nz, ny, nx = self.shape
+        buffer = self._buffer
         state = self._spatial.get((n_iter, r))
         if state is None:
-            state = self._spatial[(n_iter, r)] = _Spatial(self.shape, n_iter, r)
+            state = self._spatial[(n_iter, r)] = _Spatial(self.shape, self.pad_z)
         src = self._replaced_x_major()[self.pad_xy - r:self.pad_xy + nx + r]
         if state.smoothed is None:  # first time: every row and plane
-            xs = np.empty((nx, nz, ny), dtype=np.float32)
-            _iterate(src, nx, r, n_iter, xs)
+            xs = buffer("a", (nx, nz, ny))
+            _iterate(src, nx, r, n_iter, xs, buffer)
             state.x = np.ascontiguousarray(xs.transpose(1, 2, 0))
             planes = None
         else:
             rows = np.flatnonzero(state.rows)
             if not rows.size:
-                return state.smoothed
+                return state
             z, y = np.divmod(rows, ny)
-            xs = np.empty((nx, rows.size), dtype=np.float32)
-            _iterate(src[:, z, y], nx, r, n_iter, xs)
+            xs = buffer("a", (nx, rows.size))
+            _iterate(src[:, z, y], nx, r, n_iter, xs, buffer)
             state.x[z, y] = xs.T
             planes = np.flatnonzero(state.rows.any(axis=1))
         state.rows[...] = False
         part = state.x if planes is None else state.x[planes]
-        ysrc = _padded(ny, r, (part.shape[0], nx))
+        ysrc = _zero_pads(buffer("b", (ny + 2 * r, part.shape[0], nx)), ny, r)
         np.copyto(ysrc[r:r + ny], part.transpose(1, 0, 2))
         _nan_to_zero(ysrc[r:r + ny])
         if planes is None:
-            state.smoothed = np.empty(self.shape, dtype=np.float32)
-            _iterate(ysrc, ny, r, n_iter, state.smoothed.transpose(1, 0, 2))
+            state.smoothed = state.padded[self.pad_z:self.pad_z + nz]
+            _iterate(ysrc, ny, r, n_iter, state.smoothed.transpose(1, 0, 2), buffer)
         else:
-            out = np.empty((ny, planes.size, nx), dtype=np.float32)
-            _iterate(ysrc, ny, r, n_iter, out)
+            out = buffer("a", (ny, planes.size, nx))
+            _iterate(ysrc, ny, r, n_iter, out, buffer)
             state.smoothed[planes] = out.transpose(1, 0, 2)
-        return state.smoothed
+        state.has_nan = not np.isfinite(np.add.reduce(state.smoothed, axis=None)) and bool(
+            np.isnan(state.smoothed).any())
+        return state
 
     def _spectral(self, work, padded, r):
         """Boxcar of radius ``r`` along z of the NaN-free, ``r``-padded ``padded`` into ``work``; NaN restore."""
         inv = np.float32(1.0 / (2 * r + 1))
-        _boxcar_rows(padded, work, work.shape[0], r, inv, _scratch(work.shape[1:]))
+        _boxcar_rows(padded, work, work.shape[0], r, inv, self._buffer("diff", (_BLOCK, *work.shape[1:])))
         self._restore(work)
 
     def smooth(self, work, n_iter, radius_xy, radius_z):
@@ -248,14 +268,16 @@ class NumpyPasses:
         nz = self.shape[0]
         with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf gives NaN, as in the kernels
             if n_iter > 0:
-                smoothed = self._spatial_cube(n_iter, radius_xy)
+                state = self._spatial_cube(n_iter, radius_xy)
                 if radius_z == 0:
-                    np.copyto(work, smoothed)
+                    np.copyto(work, state.smoothed)
                     self._restore(work)
                     return
-                padded = _padded(nz, radius_z, self.shape[1:])
-                np.copyto(padded[radius_z:radius_z + nz], smoothed)
-                _nan_to_zero(padded[radius_z:radius_z + nz])
+                padded = state.padded[self.pad_z - radius_z:self.pad_z + nz + radius_z]
+                if state.has_nan:  # NaN counts as 0 in the filter: a copy (the smoothed cube is kept as it is)
+                    padded = _zero_pads(self._buffer("b", padded.shape), nz, radius_z)
+                    np.copyto(padded[radius_z:radius_z + nz], state.smoothed)
+                    padded[np.isnan(padded)] = _F0
                 self._spectral(work, padded, radius_z)
                 return
             zmaj = self._replaced_z_major()
@@ -267,7 +289,9 @@ class NumpyPasses:
 
     def clip_bits(self, arr, thr):
         """Add the voxels with ``|arr| > thr`` to the mask; return how many are new."""
-        hit = np.abs(arr) > _float32_below(thr)
+        magnitude = np.abs(arr, out=self._buffer("a", arr.shape))
+        hit = self._hits
+        np.greater(magnitude, _float32_below(thr), out=hit)
         np.greater(hit, self.mask, out=hit)  # new voxels only
         index = np.flatnonzero(hit)
         if not index.size:

@@ -172,24 +172,21 @@ def _median_abs_banded(view, code, cap):
     when more values qualify than ``cap`` (then which ones count depends on
     the sampling order).
     """
-    c = np.ascontiguousarray(view)
-    zero = c.dtype.type(0)
-    with np.errstate(invalid="ignore"):
-        if code < 0:
-            m = int(np.count_nonzero(c < zero))
-            d = np.maximum(np.negative(c), zero)
-        elif code > 0:
-            m = int(np.count_nonzero(c > zero))
-            d = np.maximum(c, zero)
-        else:
-            m = c.size - int(np.count_nonzero(np.isnan(c)))
-            d = np.abs(c)
+    zero = view.dtype.type(0)
+    # one array of the sample's size (temporaries of this size are what a noise measurement costs)
+    d = np.negative(view) if code < 0 else np.abs(view) if code == 0 else np.array(view)
+    n_nan = int(np.count_nonzero(np.isnan(d)))
+    if code:
+        np.maximum(d, zero, out=d)  # NaN stays NaN
+        m = int(np.count_nonzero(d > zero))
+    else:
+        m = d.size - n_nan
     if m < 2 or m > cap:
         return None
-    shift = 0 if code == 0 else c.size - m - int(np.count_nonzero(np.isnan(c)))  # the zeros that do not count
+    shift = 0 if code == 0 else d.size - m - n_nan  # the zeros that do not count
     k = m // 2
     ranks = [k + shift] if m % 2 else [k - 1 + shift, k + shift]
-    sub = d[:: max(1, c.size // 16384)]
+    sub = d[:: max(1, d.size // 16384)]
     sub = sub[sub > zero] if code else sub[~np.isnan(sub)]
     if sub.size < 256:
         return None
