@@ -32,9 +32,10 @@ x-smoothed cube, so a later pass with the same spatial kernel redoes only the
 rows (x) and planes (y) in which the mask changed since.
 
 Memory: besides the input and the working cube, the two replaced copies,
-per spatial kernel its x-smoothed and its smoothed cube, and a few
-temporaries of up to a cube each: about 8x the float32 cube with two spatial
-kernels, which is why this path is for small cubes only.
+per spatial kernel its x-smoothed and its smoothed cube, and four scratch
+arrays of up to a cube each (reused by all passes): about 10x the float32
+cube with two spatial kernels, which is why this path is for small cubes only
+(`astro_mlfinder.core._small`).
 """
 
 import math

@@ -8,10 +8,17 @@ smoothed and clipped by `astro_mlfinder.classical._boxcar_numpy`, linked with
 a numpy union-find and measured with `find_objects` below, all with results
 identical to the numba/scipy paths (the tests compare them bit for bit).
 
-The limit is where the two paths cost the same CPU time in a fresh process
-on the reference machine (2 shared cores): about 0.1 us per voxel more for
-the numpy passes against the fixed ~0.7 s of numba and scipy.ndimage; see
-the start-up section of docs/performance.rst.
+The limit, 192^3 voxels (27 MiB of float32), is chosen by measurement
+(``benchmarks/startup.py`` and ``benchmarks/speed.py``, 2 shared cores, load
+average 8-10): smooth-and-clip with kernels 0,3,6 x 0,3,7,15 took 0.19 CPU s
+in numpy against 0.27 s with numba's kernels at 128^3, 0.49 against 0.48 s at
+192^3 and 0.89 against 0.90 s at 256^3, so below about 256^3 the numpy path
+saves the whole fixed cost of numba and scipy.ndimage (~0.7 CPU s). Above
+192^3 the numpy path's memory decides: it keeps the replaced input in two
+layouts and, per spatial kernel, the x-smoothed and the smoothed cube, about
+12x the float32 cube in all (15x the cube at peak for a whole 256^3 run, 1 GB,
+against 5.3x with numba), and numba's two threads finish sooner in wall time
+on an idle machine.
 """
 
 import numpy as np
@@ -19,7 +26,7 @@ import numpy as np
 __all__ = ["NUMPY_MAX_VOXELS", "connected_components", "find_objects", "is_small"]
 
 #: Arrays of at most this many voxels take the numpy paths.
-NUMPY_MAX_VOXELS = 160**3
+NUMPY_MAX_VOXELS = 192**3
 
 
 def is_small(size):
