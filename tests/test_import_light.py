@@ -87,3 +87,27 @@ def test_neural_inference_and_unet3d_model_load_no_torch():
     # the fused network, its numba head and the inference kernels load when a network runs
     code = "import astro_mlfinder.neural.inference\nimport astro_mlfinder.neural.models.unet3d\n"
     assert "torch" not in _modules_after(code)
+
+
+def test_small_cube_reliability_and_dilation_load_no_numba(tmp_path):
+    # the reliability filter sums its kernels in numpy for small problems; dilation needs scipy.ndimage
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    cube = rng.standard_normal((40, 48, 48)).astype(np.float32)
+    cube[15:22, 20:26, 20:26] += 5
+    code = (
+        "import numpy as np\n"
+        "from astro_mlfinder import ClassicalFinder\n"
+        f"cube = np.load({str(tmp_path / 'cube.npy')!r})\n"
+        "finder = ClassicalFinder(kernels_xy=(0, 3), kernels_z=(0, 3), threshold=3.0, reliability=True,\n"
+        "                         reliability_threshold=0.5, reliability_min_snr=1.0, dilation=True,\n"
+        "                         min_size_xy=2, min_size_z=2)\n"
+        "import warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "cat = finder(cube, progress=False)\n"
+        "assert len(cat) >= 1 and 'reliability' in cat.meta\n"
+    )
+    np.save(tmp_path / "cube.npy", cube)
+    loaded = _modules_after(code)
+    assert "numba" not in loaded, loaded
