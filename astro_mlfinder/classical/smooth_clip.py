@@ -36,6 +36,12 @@ In units of the float32 cube ("1x"; 512 MiB for 512^3):
   1.30 GB peak RSS of which about 0.2 GB is the Python/numba runtime
   (``benchmarks/classical.py``).  Without spatial smoothing the replacement is
   applied while the spectral boxcar reads the input, so there is no copy step.
+* Cubes of at most ``astro_mlfinder.core._small.NUMPY_MAX_VOXELS`` voxels
+  (192^3) are smoothed by the numpy passes of
+  :mod:`astro_mlfinder.classical._boxcar_numpy` instead of the numba kernels
+  (the same mask bit for bit; no numba import): they keep the replaced input
+  and each spatial kernel's smoothed cubes between passes, about 10x the
+  cube besides the input and the working cube.
 * Cubes larger than :data:`STREAM_MIN_BYTES` (``stream=None``) are instead
   smoothed plane by plane (:mod:`astro_mlfinder.classical._stream_clip`):
   no working cube, about 0.35x at 512^3 (0.2x at 1024x512x512) in batch and
