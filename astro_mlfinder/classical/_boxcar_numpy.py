@@ -88,10 +88,12 @@ def _zero_pads(buf, n, r):
     return buf
 
 
-def _iterate(src, n, r, n_iter, out, buffer):
+def _iterate(src, n, r, n_iter, out, buffer, check=True):
     """``n_iter`` boxcars of radius ``r`` along axis 0 of the padded, NaN-free ``src``; the last one into ``out``.
 
-    ``buffer(name, shape)`` lends the scratch arrays (reused between calls).
+    ``buffer(name, shape)`` lends the scratch arrays (reused between calls);
+    ``check=False`` skips the NaN test of the intermediate results (for
+    inputs that cannot make NaN, see `NumpyPasses`).
     """
     inv = np.float32(1.0 / (2 * r + 1))
     rest = src.shape[1:]
@@ -102,7 +104,8 @@ def _iterate(src, n, r, n_iter, out, buffer):
             return
         dst = _zero_pads(buffer(f"ping{it % 2}", (n + 2 * r, *rest)), n, r)
         _boxcar_rows(src, dst[r:r + n], n, r, inv, tmp)
-        _nan_to_zero(dst[r:r + n])
+        if check:
+            _nan_to_zero(dst[r:r + n])
         src = dst
 
 
@@ -153,6 +156,12 @@ class NumpyPasses:
         self.pad_xy, self.pad_z = int(radius_xy), int(radius_z)
         nan = np.flatnonzero(np.isnan(data))
         self.nan = nan if nan.size else None                # flat indices of the input's NaN voxels
+        # Boxcar outputs can hold NaN only from Inf inputs (Inf - Inf) or float32 overflow: without either
+        # (no Inf, every |value| and the replacement far below float32's maximum over the widest boxcar),
+        # the NaN tests of the intermediate results are skipped.
+        with np.errstate(invalid="ignore"):
+            peak = max(float(np.nanmax(np.abs(data))) if nan.size < data.size else 0.0, abs(float(rv)))
+        self.check = not (math.isfinite(peak) and peak * (2 * max(radius_xy, radius_z) + 1) < 1e30)
         self.mask = np.unpackbits(bits, axis=-1, count=nx, bitorder="little").view(bool)
         self._spatial = {}
         self._x_major = None                                # replaced input, (x, z, y), padded along x
@@ -229,7 +238,7 @@ class NumpyPasses:
         src = self._replaced_x_major()[self.pad_xy - r:self.pad_xy + nx + r]
         if state.smoothed is None:  # first time: every row and plane
             xs = buffer("a", (nx, nz, ny))
-            _iterate(src, nx, r, n_iter, xs, buffer)
+            _iterate(src, nx, r, n_iter, xs, buffer, self.check)
             state.x = np.ascontiguousarray(xs.transpose(1, 2, 0))
             planes = None
         else:
@@ -238,22 +247,23 @@ class NumpyPasses:
                 return state
             z, y = np.divmod(rows, ny)
             xs = buffer("a", (nx, rows.size))
-            _iterate(src[:, z, y], nx, r, n_iter, xs, buffer)
+            _iterate(src[:, z, y], nx, r, n_iter, xs, buffer, self.check)
             state.x[z, y] = xs.T
             planes = np.flatnonzero(state.rows.any(axis=1))
         state.rows[...] = False
         part = state.x if planes is None else state.x[planes]
         ysrc = _zero_pads(buffer("b", (ny + 2 * r, part.shape[0], nx)), ny, r)
         np.copyto(ysrc[r:r + ny], part.transpose(1, 0, 2))
-        _nan_to_zero(ysrc[r:r + ny])
+        if self.check:
+            _nan_to_zero(ysrc[r:r + ny])
         if planes is None:
             state.smoothed = state.padded[self.pad_z:self.pad_z + nz]
-            _iterate(ysrc, ny, r, n_iter, state.smoothed.transpose(1, 0, 2), buffer)
+            _iterate(ysrc, ny, r, n_iter, state.smoothed.transpose(1, 0, 2), buffer, self.check)
         else:
             out = buffer("a", (ny, planes.size, nx))
-            _iterate(ysrc, ny, r, n_iter, out, buffer)
+            _iterate(ysrc, ny, r, n_iter, out, buffer, self.check)
             state.smoothed[planes] = out.transpose(1, 0, 2)
-        state.has_nan = not np.isfinite(np.add.reduce(state.smoothed, axis=None)) and bool(
+        state.has_nan = self.check and not np.isfinite(np.add.reduce(state.smoothed, axis=None)) and bool(
             np.isnan(state.smoothed).any())
         return state
 
