@@ -6,13 +6,15 @@ stages of a whole ``ClassicalFinder`` run are timed one after the other
 (``time.process_time``: user + system CPU of the process, all threads; and
 wall): ``import astro_mlfinder``, ``import astropy.wcs`` (what reading the
 header into a WCS imports: astropy.coordinates and astropy.table come with
-it), ``import scipy.ndimage``, ``import numba``, the finder call (which loads
-the other cached kernels) and writing the XML catalogue; before the finder
-call, one small cached kernel of ``core.stats`` is called alone, which
-loads numba's typing and lowering registries (the cost every first kernel
-of a process pays). SoFiA-2 runs on the same file and parameter file in the
-same loop for reference (its user + system CPU from ``wait4``) when it is
-found through ``--sofia``, ``SOFIA2_BIN`` or ``PATH``.
+it), the finder call and writing the XML catalogue. A cube of at most
+``astro_mlfinder.core._small.NUMPY_MAX_VOXELS`` voxels is searched with numpy
+alone; the two stages after the run measure, in the same process, what the
+numba/scipy path of a larger cube would add: ``import scipy.ndimage``, and
+``import numba`` with the first cached kernel (which loads numba's typing and
+lowering registries, the cost every first kernel of a process pays). The
+total counts the run's stages only. SoFiA-2 runs on the same file and
+parameter file in the same loop for reference (its user + system CPU from
+``wait4``) when it is found through ``--sofia``, ``SOFIA2_BIN`` or ``PATH``.
 
 Usage::
 
@@ -33,8 +35,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-STAGES = ("Python itself", "import astro_mlfinder", "import astropy.wcs", "import scipy.ndimage", "import numba",
-          "first cached kernel", "finder call", "write XML catalogue")
+STAGES = ("Python itself", "import astro_mlfinder", "import astropy.wcs", "finder call", "write XML catalogue",
+          "(numba path) import scipy.ndimage", "(numba path) import numba + first cached kernel")
+#: the stages of the run itself (the others measure what a cube above the numpy limit adds)
+RUN_STAGES = 5
 
 WORKER = """
 import json, sys, time
@@ -44,15 +48,16 @@ def mark():
     marks.append((time.process_time() - cpu0, time.perf_counter() - wall0))
 import astro_mlfinder; mark()
 import astropy.wcs; mark()
-import scipy.ndimage; mark()
-import numba; mark()
-import numpy as np
-from astro_mlfinder.core.stats import _sum_squares
-_sum_squares(np.zeros(4, np.float32)); mark()  # the first cached kernel loads numba's registries
 par, cube, out = sys.argv[1:4]
 cat = astro_mlfinder.ClassicalFinder.from_sofia_par(par)(cube, progress=False); mark()
 cat.write(out, format="sofia-xml", overwrite=True); mark()
-print("RESULT " + json.dumps({"python_cpu": cpu0, "marks": marks}))
+loaded = sorted(m for m in ("numba", "scipy") if m in sys.modules)
+import scipy.ndimage; mark()
+import numba
+import numpy as np
+from astro_mlfinder.core._stats_kernels import nth_element
+nth_element(np.zeros(4, np.float32), 4, 2); mark()  # the first cached kernel loads numba's registries
+print("RESULT " + json.dumps({"python_cpu": cpu0, "marks": marks, "loaded": loaded}))
 """
 
 
@@ -66,7 +71,7 @@ def run_stages(script, par, cube, out, env):
     marks = result["marks"]
     cpu = np.diff([0.0] + [m[0] for m in marks])
     wall = np.diff([0.0] + [m[1] for m in marks])
-    return np.concatenate([[result["python_cpu"]], cpu]), np.concatenate([[np.nan], wall])
+    return np.concatenate([[result["python_cpu"]], cpu]), np.concatenate([[np.nan], wall]), result["loaded"]
 
 
 def main(argv=None):
@@ -89,7 +94,7 @@ def main(argv=None):
         script.write_text(WORKER)
         for rep in range(args.repeat):
             print(f"run {rep + 1} ...", file=sys.stderr, flush=True)
-            cpu, wall = run_stages(script, par, cube, tmp / "ours_cat.xml", env)
+            cpu, wall, loaded = run_stages(script, par, cube, tmp / "ours_cat.xml", env)
             cpus.append(cpu)
             walls.append(wall)
             if sofia:
@@ -100,13 +105,17 @@ def main(argv=None):
     cpu, wall = np.median(cpus, axis=0), np.median(walls, axis=0)
     print(f"\nStart-up of a ClassicalFinder run on a {args.size}^3 cube ({os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}): median of {args.repeat} fresh processes")
-    print(f"{'stage':<24}{'cpu s':>8}{'wall s':>8}")
-    print("-" * 40)
+    print(f"{'stage':<48}{'cpu s':>8}{'wall s':>8}")
+    print("-" * 64)
     for name, c, w in zip(STAGES, cpu, wall, strict=True):
-        print(f"{name:<24}{c:>8.3f}" + (f"{w:>8.3f}" if np.isfinite(w) else f"{'-':>8}"))
-    print(f"{'total':<24}{cpu.sum():>8.3f}{np.nansum(wall):>8.3f}  (wall: after Python started)")
+        print(f"{name:<48}{c:>8.3f}" + (f"{w:>8.3f}" if np.isfinite(w) else f"{'-':>8}"))
+    run_cpu, run_wall = cpu[:RUN_STAGES].sum(), np.nansum(wall[:RUN_STAGES])
+    print(f"{'total of the run':<48}{run_cpu:>8.3f}{run_wall:>8.3f}  (wall: after Python started)")
+    print(f"modules the run loaded of numba, scipy: {', '.join(loaded) or 'none'}")
     if sofia:
-        print(f"{'SoFiA-2 whole process':<24}{np.median(sofia_cpu):>8.3f}{np.median(sofia_wall):>8.3f}")
+        s_cpu, s_wall = np.median(sofia_cpu), np.median(sofia_wall)
+        print(f"{'SoFiA-2 whole process':<48}{s_cpu:>8.3f}{s_wall:>8.3f}")
+        print(f"{'ratio (run / SoFiA-2)':<48}{run_cpu / s_cpu:>7.2f}x")
     return 0
 
 

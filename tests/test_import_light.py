@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-HEAVY = ("astropy.coordinates", "astropy.table", "astropy.nddata", "astropy.wcs", "scipy", "numba",
+HEAVY = ("astropy.coordinates", "astropy.table", "astropy.nddata", "astropy.wcs", "scipy", "scipy.sparse", "numba",
          "matplotlib", "torch", "regions")
 
 
@@ -33,12 +33,81 @@ def test_numpy_cube_catalogue_needs_no_coordinates_table_or_nddata():
         "assert len(cat) >= 1\n"
     )
     loaded = _modules_after(code)
-    assert "numba" in loaded and "scipy" in loaded  # the search itself
-    assert not {"astropy.coordinates", "astropy.table", "astropy.nddata", "astropy.wcs", "matplotlib",
+    # a small cube is smoothed by the numpy passes (classical._boxcar_numpy), linked and measured with numpy
+    # (core._small): neither numba nor scipy loads
+    assert not {"numba", "scipy", "astropy.coordinates", "astropy.table", "astropy.nddata", "astropy.wcs", "matplotlib",
                 "torch"} & set(loaded), loaded
+
+
+def test_numba_loads_for_cubes_above_the_numpy_limit():
+    code = (
+        "import numpy as np\n"
+        "from astro_mlfinder import ClassicalFinder\n"
+        "from astro_mlfinder.core import _small\n"
+        "_small.NUMPY_MAX_VOXELS = 0\n"
+        "cube = np.random.default_rng(1).standard_normal((24, 32, 32)).astype(np.float32)\n"
+        "cube[10:14, 14:18, 14:18] += 8\n"
+        "cat = ClassicalFinder(kernels_xy=(0, 3), kernels_z=(0, 3), threshold=4.0)(cube, progress=False)\n"
+        "assert len(cat) >= 1\n"
+    )
+    loaded = _modules_after(code)
+    assert "numba" in loaded and "scipy" in loaded  # the kernels, and scipy.ndimage's labels and slices
+
+
+def test_small_fits_cube_sofia_run_loads_neither_numba_nor_scipy(tmp_path):
+    # the whole-process path of benchmarks/speed.py at a small size: parameter file, FITS cube with a WCS,
+    # XML catalogue; the stages that are off (reliability, flagging, noise scaling...) load nothing
+    import numpy as np
+    from astropy.io import fits
+
+    cube = np.random.default_rng(2).standard_normal((32, 40, 40)).astype(np.float32)
+    cube[12:18, 18:23, 18:23] += 6
+    header = {"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CTYPE3": "FREQ", "CDELT1": -1e-3, "CDELT2": 1e-3,
+              "CDELT3": 2e4, "CRVAL1": 150.0, "CRVAL2": -30.0, "CRVAL3": 1.4e9, "CRPIX1": 20, "CRPIX2": 20,
+              "CRPIX3": 1, "CUNIT3": "Hz", "BUNIT": "Jy/beam"}
+    fits.PrimaryHDU(cube, fits.Header(header)).writeto(tmp_path / "cube.fits")
+    (tmp_path / "run.par").write_text(
+        f"input.data = {tmp_path / 'cube.fits'}\nscfind.kernelsXY = 0, 3\nscfind.kernelsZ = 0, 3\n"
+        "scfind.threshold = 4.0\nlinker.minSizeXY = 2\nlinker.minSizeZ = 2\nparameter.wcs = true\n"
+    )
+    code = (
+        "from astro_mlfinder import ClassicalFinder\n"
+        f"cat = ClassicalFinder.from_sofia_par({str(tmp_path / 'run.par')!r})({str(tmp_path / 'cube.fits')!r}, "
+        "progress=False)\n"
+        "assert len(cat) >= 1\n"
+        f"cat.write({str(tmp_path / 'cat.xml')!r}, format='sofia-xml')\n"
+    )
+    loaded = _modules_after(code)
+    assert "astropy.wcs" in loaded  # the catalogue's world coordinates
+    assert not {"numba", "scipy", "matplotlib", "torch"} & set(loaded), loaded
+    assert (tmp_path / "cat.xml").exists()
 
 
 def test_neural_inference_and_unet3d_model_load_no_torch():
     # the fused network, its numba head and the inference kernels load when a network runs
     code = "import astro_mlfinder.neural.inference\nimport astro_mlfinder.neural.models.unet3d\n"
     assert "torch" not in _modules_after(code)
+
+
+def test_small_cube_reliability_and_dilation_load_no_numba(tmp_path):
+    # the reliability filter sums its kernels in numpy for small problems; dilation needs scipy.ndimage
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    cube = rng.standard_normal((40, 48, 48)).astype(np.float32)
+    cube[15:22, 20:26, 20:26] += 5
+    code = (
+        "import numpy as np\n"
+        "from astro_mlfinder import ClassicalFinder\n"
+        f"cube = np.load({str(tmp_path / 'cube.npy')!r})\n"
+        "finder = ClassicalFinder(kernels_xy=(0, 3), kernels_z=(0, 3), threshold=3.0, reliability=True,\n"
+        "                         reliability_threshold=0.5, reliability_min_snr=1.0, dilation=True,\n"
+        "                         min_size_xy=2, min_size_z=2)\n"
+        "import warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "cat = finder(cube, progress=False)\n"
+        "assert len(cat) >= 1 and 'reliability' in cat.meta\n"
+    )
+    np.save(tmp_path / "cube.npy", cube)
+    loaded = _modules_after(code)
+    assert "numba" not in loaded, loaded

@@ -104,9 +104,12 @@ def prepare(finder, image, mask=None):
     state : `PipelineState`
     """
     from ..core.stats import global_rms
-    from . import flagging as _flagging
-    from . import noise_scaling as _noise_scaling
-    from .contsub import continuum_subtract
+
+    # flagging, contsub and noise_scaling hold numba kernels: imported only by the steps that run
+    if finder.flag_regions or finder.flag_catalog is not None or finder.flag_auto:
+        from . import flagging as _flagging
+    if finder.ripple_filter:
+        from . import noise_scaling as _noise_scaling
 
     offset = (0, 0, 0)
     if finder.region is not None:
@@ -158,6 +161,8 @@ def prepare(finder, image, mask=None):
         with np.errstate(invalid="ignore"):
             work *= np.sqrt(weights_cube)
     if finder.contsub:
+        from .contsub import continuum_subtract
+
         continuum_subtract(work, order=finder.contsub_order, threshold=finder.contsub_threshold,
                            shift=finder.contsub_shift, padding=finder.contsub_padding)
     _scale_noise(finder, state)
@@ -179,6 +184,8 @@ def prepare(finder, image, mask=None):
 
 def _scale_noise(finder, state):
     """Noise scaling of ``state.work`` (spectral or local), and the per-pass function for S+C."""
+    if finder.scale_noise is None:
+        return
     from . import noise_scaling as _noise_scaling
 
     common = dict(statistic=finder.scale_noise_statistic, flux_range=finder.scale_noise_flux_range)
@@ -202,7 +209,6 @@ def _scale_noise(finder, state):
 def detect(finder, state, progress=True):
     """Smooth-and-clip and/or threshold finder: set ``state.raw`` (bit-packed raw mask)."""
     from . import smooth_clip as _smooth_clip
-    from . import threshold as _threshold
     from .packed_mask import PackedMask
 
     raw = None
@@ -218,6 +224,8 @@ def detect(finder, state, progress=True):
         state.meta["scfind_passes"] = result.passes
         del result
     if finder.threshold_finder:
+        from . import threshold as _threshold  # numba kernels: imported when the threshold finder runs
+
         raw = PackedMask.from_array(_threshold.threshold_find(
             state.work, finder.threshold_finder_threshold, mode=finder.threshold_finder_mode,
             statistic=finder.threshold_finder_statistic, flux_range=finder.threshold_finder_flux_range,
@@ -291,10 +299,10 @@ def reliability(finder, state, progress=False):
     ``finder.reliability`` True runs SoFiA-2's filter; a scorer name (``'neural'``) scores every
     candidate with the scorer created by the finder (`astro_mlfinder.core.scorers`).
     """
-    from . import reliability as _reliability
-
     if not finder.reliability:
         return state
+    from . import reliability as _reliability  # numba kernels: imported when the filter runs
+
     linked = state.linked
     if not len(linked.n_pix):
         warnings.warn("no sources were linked; reliability was not measured", AstroMLFinderWarning, stacklevel=3)
@@ -326,12 +334,11 @@ def reliability(finder, state, progress=False):
 
 def dilate(finder, state):
     """Mask dilation (when enabled), adding SoFiA's flag 8 where a source touched another."""
-    from ..core import dilation as _dilation
-
     if state.linked is not None:
         _label_cube(state)
     if not (finder.dilation and state.keep is not None and state.keep.any()):
         return state
+    from ..core import dilation as _dilation  # scipy.ndimage: imported when masks are dilated
     state.labels, flags_added = _dilation.dilate_mask(
         state.labels, state.work, np.asarray(state.linked.f_sum)[state.keep],
         iterations_xy=finder.dilation_iterations_xy, iterations_z=finder.dilation_iterations_z,

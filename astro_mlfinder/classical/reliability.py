@@ -26,7 +26,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
 
 from ..core.exceptions import AstroMLFinderWarning
 
@@ -231,22 +230,11 @@ def _check_parameters(parameters):
     return parameters
 
 
-@njit(parallel=True, cache=True)
-def _kernel_sums_numba(yq, yr, signs):  # pragma: no cover - compiled
-    nq = yq.shape[0]
-    nr = yr.shape[0]
-    dim = yq.shape[1]
-    out = np.zeros(nq)
-    for i in prange(nq):
-        total = 0.0
-        for j in range(nr):
-            d2 = 0.0
-            for k in range(dim):
-                diff = yr[j, k] - yq[i, k]
-                d2 += signs[k] * diff * diff
-            total += np.exp(-0.5 * d2)
-        out[i] = total
-    return out
+def _kernel_sums_numba(yq, yr, signs):
+    """The compiled parallel kernel sums (``_reliability_kernels``; numba loads only for large problems)."""
+    from ._reliability_kernels import kernel_sums
+
+    return kernel_sums(yq, yr, signs)
 
 
 def _kernel_sums(query, ref, whiten, chunk_elements=2_000_000):

@@ -36,6 +36,12 @@ In units of the float32 cube ("1x"; 512 MiB for 512^3):
   1.30 GB peak RSS of which about 0.2 GB is the Python/numba runtime
   (``benchmarks/classical.py``).  Without spatial smoothing the replacement is
   applied while the spectral boxcar reads the input, so there is no copy step.
+* Cubes of at most ``astro_mlfinder.core._small.NUMPY_MAX_VOXELS`` voxels
+  (192^3) are smoothed by the numpy passes of
+  :mod:`astro_mlfinder.classical._boxcar_numpy` instead of the numba kernels
+  (the same mask bit for bit; no numba import): they keep the replaced input
+  and each spatial kernel's smoothed cubes between passes, about 10x the
+  cube besides the input and the working cube.
 * Cubes larger than :data:`STREAM_MIN_BYTES` (``stream=None``) are instead
   smoothed plane by plane (:mod:`astro_mlfinder.classical._stream_clip`):
   no working cube, about 0.35x at 512^3 (0.2x at 1024x512x512) in batch and
@@ -66,15 +72,17 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
-from ..core import _jit
+from ..core import _jit, _small
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.progress import progress_bar
 from ..core.stats import check_flux_range, check_statistic, measure_noise
-from . import _boxcar, _stream_clip
 from .packed_mask import PackedMask
+
+# The numba kernels (._boxcar, ._stream_clip) are imported by the searches that use them: a small cube
+# (core._small.NUMPY_MAX_VOXELS) is searched with the numpy passes of ._boxcar_numpy, the same mask bit for
+# bit, and its process never loads numba.
 
 __all__ = ["STREAM_MIN_BYTES", "SmoothClipResult", "optimal_filter_size", "smooth_clip"]
 
@@ -207,6 +215,51 @@ def _check_kernels(kernels_xy, kernels_z, shape):
     return kxy, kz
 
 
+class _NumbaPasses:
+    """The numba kernels of ._boxcar behind the interface of `._boxcar_numpy.NumpyPasses`."""
+
+    def __init__(self, data, bits, rv, use_repl):
+        import numba
+
+        from . import _boxcar
+
+        self.data, self.bits, self.rv, self.use_repl = data, bits, rv, use_repl
+        self.nchunk = 4 * numba.get_num_threads()
+        self._k = _boxcar
+
+    def smooth(self, work, n_iter, radius_xy, radius_z):
+        k, data, bits, rv, use_repl, nchunk = self._k, self.data, self.bits, self.rv, self.use_repl, self.nchunk
+        if n_iter > 0:
+            k.spatial_pass(work, data, bits, rv, use_repl, n_iter, radius_xy, radius_z == 0, nchunk)
+            if radius_z > 0:
+                k.spectral_pass_inplace(work, data, radius_z, nchunk)
+        elif radius_z > 0:
+            k.spectral_pass_from(work, data, bits, rv, use_repl, radius_z, nchunk)
+        else:
+            k.replace_pass(work, data, bits, rv, use_repl)
+
+    def clip_bits(self, arr, thr):
+        return self._k.clip_bits(arr, self.bits, thr)
+
+
+def _kernels(cube, bits, rv, use_repl, kernels_xy, kernels_z, stream):
+    """The passes for ``cube``: numpy for a small cube (`astro_mlfinder.core._small`) unless streamed, else numba."""
+    if not stream and _small.is_small(cube.size):
+        from ._boxcar_numpy import NumpyPasses
+
+        radius_xy = max((optimal_filter_size(k)[1] for k in kernels_xy if k > 0.0), default=0)
+        return NumpyPasses(cube, bits, rv, use_repl, radius_xy, max(kernels_z) // 2)
+    from . import _boxcar
+
+    _jit.announce_compilation((_boxcar.clip_bits, _boxcar.spatial_pass, _boxcar.spectral_pass_inplace,
+                               _boxcar.spectral_pass_from))
+    if stream:
+        from . import _stream_clip
+
+        _jit.announce_compilation(_stream_clip.KERNELS)
+    return _NumbaPasses(cube, bits, rv, use_repl)
+
+
 def _progress(total, enabled):
     if not enabled:
         return None
@@ -314,21 +367,21 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
             raise ValueError(f"mask has shape {m.shape}, data have shape {out_shape}.")
         bits = PackedMask.from_array(m.reshape(cube.shape)).bits.copy()  # the kernels write to it
 
-    _jit.announce_compilation((_boxcar.clip_bits, _boxcar.spatial_pass, _boxcar.spectral_pass_inplace,
-                               _boxcar.spectral_pass_from))
     if stream is None:
         stream = streamable and cube.nbytes > STREAM_MIN_BYTES
-    if stream:
-        _jit.announce_compilation(_stream_clip.KERNELS)
     rms0 = measure_noise(cube, stat, flux_range, sample=True)
     _check_rms(rms0, "the input cube")
     use_repl = replacement >= 0.0
     rv = float(np.float32(replacement * rms0)) if use_repl else 0.0
+    kernels = _kernels(cube, bits, rv, use_repl, kxy, kz, stream)
 
     passes = []
     work = None
-    workspace = _stream_clip.Workspace() if stream else None
-    nchunk = 4 * numba.get_num_threads()
+    workspace = None
+    if stream:
+        from . import _stream_clip
+
+        workspace = _stream_clip.Workspace()
     bar = _progress(len(kxy) * len(kz), progress)
     try:
         for k_xy in kxy:
@@ -337,7 +390,7 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
                 radius_z = k_z // 2
                 if k_xy == 0.0 and k_z == 0:
                     rms = rms0
-                    n_new = int(_boxcar.clip_bits(cube, bits, threshold * rms))
+                    n_new = int(kernels.clip_bits(cube, threshold * rms))
                 elif stream:
                     rms, n_new = _stream_clip.stream_pass(
                         cube, bits, threshold=threshold, rv=rv, use_repl=use_repl, n_iter=n_iter,
@@ -347,21 +400,12 @@ def smooth_clip(data, *, kernels_xy=(0, 3, 6), kernels_z=(0, 3, 7, 15), threshol
                 else:
                     if work is None:
                         work = np.empty_like(cube)
-                    if k_xy > 0.0:
-                        _boxcar.spatial_pass(work, cube, bits, rv, use_repl, n_iter, radius_xy,
-                                             radius_z == 0, nchunk)
-                        if radius_z > 0:
-                            _boxcar.spectral_pass_inplace(work, cube, radius_z, nchunk)
-                    elif radius_z > 0:
-                        _boxcar.spectral_pass_from(work, cube, bits, rv, use_repl, radius_z,
-                                                   nchunk)
-                    else:
-                        _boxcar.replace_pass(work, cube, bits, rv, use_repl)
+                    kernels.smooth(work, n_iter, radius_xy, radius_z)
                     if scale_noise is not None:
                         scale_noise(work)
                     rms = measure_noise(work, stat, flux_range, sample=True)
                     _check_rms(rms, f"the cube smoothed with kernel ({k_xy:g}, {k_z})")
-                    n_new = int(_boxcar.clip_bits(work, bits, threshold * rms))
+                    n_new = int(kernels.clip_bits(work, threshold * rms))
                 passes.append({"kernel_xy": k_xy, "kernel_z": k_z, "rms": rms, "n_new": n_new})
                 if bar is not None:
                     bar.update(1)

@@ -41,8 +41,8 @@ multiplied by ``|Δν|``, ``err_x/y/z`` by ``√Ω`` and ``err_f_sum`` becomes
 import math
 
 import numpy as np
-from scipy import ndimage
 
+from . import _small
 from .progress import progress_bar
 from .stats import MAD_TO_STD
 
@@ -438,7 +438,12 @@ def parameterise(data, labels, *, rms=None, physical=False,
 
     if lab3.size and lab3.min() < 0:
         raise ValueError('labels must be non-negative (0 = background)')
-    objects = ndimage.find_objects(lab3)
+    if _small.is_small(lab3.size):  # numpy: no scipy.ndimage import for a small cube (same slices)
+        objects = _small.find_objects(lab3)
+    else:
+        from scipy import ndimage
+
+        objects = ndimage.find_objects(lab3)
     ids = np.array([i + 1 for i, sl in enumerate(objects) if sl is not None],
                    dtype=np.int64)
     nsrc = ids.size

@@ -22,9 +22,13 @@ import math
 import warnings
 
 import numpy as np
-from numba import njit
 
 from .exceptions import AstroMLFinderWarning
+
+# The numba kernels (abs_finite_into, nth_element, gauss_fit) live in ._stats_kernels and load on first
+# use (module __getattr__ below): the 'mad' and 'std' statistics are numpy, so measuring the noise of a
+# small cube does not import numba.
+_KERNELS = ("abs_finite_into", "nth_element", "gauss_fit")
 
 __all__ = [
     "MAD_TO_STD",
@@ -37,9 +41,9 @@ __all__ = [
     "check_flux_range",
     "sofia_median",
     "mad_about",
-    "abs_finite_into",
-    "nth_element",
-    "gauss_fit",
+    "abs_finite_into",  # noqa: F822  (loaded on first use, see __getattr__)
+    "nth_element",  # noqa: F822  (loaded on first use, see __getattr__)
+    "gauss_fit",  # noqa: F822  (loaded on first use, see __getattr__)
 ]
 
 #: Conversion factor from the median absolute deviation to the standard
@@ -141,67 +145,74 @@ def mad_about(values, value=0.0, cadence=1, code=0):
     n = flat.size
     cadence = max(int(cadence), 1)
     cap = n // cadence if code == 0 else n // (2 * cadence)
-    sample = _select(flat[n - cadence : 0 : -cadence], code)[:cap]
+    view = flat[n - cadence : 0 : -cadence]
+    if value == 0 and view.size >= _BAND_MIN_SAMPLE and np.issubdtype(flat.dtype, np.floating):
+        median = _median_abs_banded(view, code, cap)
+        if median is not None:
+            return median
+    sample = _select(view, code)[:cap]
     dev = np.abs(sample - flat.dtype.type(value)) if value != 0 else np.abs(sample)
     return sofia_median(dev)
 
 
-@njit(cache=True)
-def abs_finite_into(values, buf):
-    """Copy ``|v|`` of the non-NaN entries of the 1D ``values``, last to first, into ``buf``; return the count."""
-    n = 0
-    for i in range(values.size - 1, -1, -1):
-        v = values[i]
-        if v < 0.0:
-            buf[n] = -v
-            n += 1
-        elif v >= 0.0:
-            buf[n] = v
-            n += 1
-    return n
+#: Samples at least this long take `_median_abs_banded`'s shortcut.
+_BAND_MIN_SAMPLE = 1 << 15
 
 
-@njit(cache=True)
-def nth_element(a, n, k):
-    """k-th smallest of ``a[:n]`` (0-based); reorders ``a[:n]`` in place.
+def _median_abs_banded(view, code, cap):
+    """`sofia_median` of ``|x|`` over the values of ``view`` in the flux range ``code``, or None.
 
-    Hoare-style selection as in SoFiA-2's ``nth_element``; the elements
-    ``a[:k]`` end up <= the result.  ``a`` must not contain NaN.
+    The same order statistics without extracting and partitioning the whole
+    sample: ``d = max(-x, 0)`` (``'negative'``), ``max(x, 0)`` (``'positive'``)
+    or ``|x|`` (``'full'``) puts the values that do not count at 0 (their
+    number shifts the ranks) and NaN last; a strided sub-sample brackets the
+    middle ranks by ``[lo, hi]``, counting the values below ``lo`` tells the
+    ranks inside the band, and only the values in the band are partitioned.
+    None (the caller then takes the plain path) when the bracket misses, or
+    when more values qualify than ``cap`` (then which ones count depends on
+    the sampling order).
     """
-    lo = 0
-    hi = n - 1
-    while lo < hi:
-        pivot = a[k]
-        i = lo
-        j = hi
-        while True:
-            while a[i] < pivot:
-                i += 1
-            while pivot < a[j]:
-                j -= 1
-            if i <= j:
-                t = a[i]
-                a[i] = a[j]
-                a[j] = t
-                i += 1
-                j -= 1
-            if i > j:
-                break
-        if j < k:
-            lo = i
-        if k < i:
-            hi = j
-    return a[k]
+    zero = view.dtype.type(0)
+    # one array of the sample's size (temporaries of this size are what a noise measurement costs)
+    d = np.negative(view) if code < 0 else np.abs(view) if code == 0 else np.array(view)
+    n_nan = int(np.count_nonzero(np.isnan(d)))
+    if code:
+        np.maximum(d, zero, out=d)  # NaN stays NaN
+        m = int(np.count_nonzero(d > zero))
+    else:
+        m = d.size - n_nan
+    if m < 2 or m > cap:
+        return None
+    shift = 0 if code == 0 else d.size - m - n_nan  # the zeros that do not count
+    k = m // 2
+    ranks = [k + shift] if m % 2 else [k - 1 + shift, k + shift]
+    sub = d[:: max(1, d.size // 16384)]
+    sub = sub[sub > zero] if code else sub[~np.isnan(sub)]
+    if sub.size < 256:
+        return None
+    frac = k / m
+    margin = 8.0 * math.sqrt(sub.size * frac * (1.0 - frac)) + 32.0
+    lo_rank = int(frac * sub.size - margin)
+    hi_rank = int(frac * sub.size + margin) + 1
+    part = np.partition(sub, [r for r in (lo_rank, hi_rank) if 0 <= r < sub.size])
+    lo = part[lo_rank] if lo_rank >= 0 else zero
+    hi = part[hi_rank] if hi_rank < sub.size else d.dtype.type(np.inf)
+    below = int(np.count_nonzero(d < lo))
+    band = d[(d >= lo) & (d <= hi)]
+    if not all(below <= r < below + band.size for r in ranks):
+        return None
+    part = np.partition(band, [r - below for r in ranks])
+    if m % 2:
+        return part[ranks[0] - below]
+    return (part[ranks[1] - below] + part[ranks[0] - below]) / d.dtype.type(2)
 
 
-@njit(cache=True)
 def _sum_squares(sample):
-    # Sequential double-precision sum in sampling order (as SoFiA-2).
-    total = 0.0
-    for i in range(sample.shape[0]):
-        v = np.float64(sample[i])
-        total += v * v
-    return total
+    """Sum of ``float64(x)**2`` added one after the other in sampling order (as SoFiA-2; not pairwise)."""
+    squares = np.asarray(sample, dtype=np.float64) ** 2
+    if squares.size == 0:
+        return 0.0
+    return float(np.add.accumulate(squares)[-1])  # an accumulation adds strictly in order
 
 
 def _std_about_zero(flat, cadence, code):
@@ -213,110 +224,17 @@ def _std_about_zero(flat, cadence, code):
     return math.sqrt(_sum_squares(sample) / sample.size)
 
 
-@njit(cache=True)
-def _histogram(flat, n, cadence, n_bins, dmin, dmax):
-    # create_histogram_flt: float32 bin arithmetic, element 0 never used.
-    hist = np.zeros(n_bins, dtype=np.int64)
-    slope = np.float32(np.float32(n_bins - 1) / np.float32(dmax - dmin))
-    tmp = np.float32(0.5 - np.float64(np.float32(slope * dmin)))
-    i = n - cadence
-    while i > 0:
-        v = np.float32(flat[i])
-        if v >= dmin and v <= dmax:
-            hist[np.int64(np.float32(np.float32(slope * v) + tmp))] += 1
-        i -= cadence
-    return hist
+def __getattr__(name):
+    if name in _KERNELS:
+        from . import _stats_kernels
 
-
-@njit(cache=True)
-def gauss_fit(flat, n, cadence, code):
-    """SoFiA-2's ``gaufit_flt`` on ``flat[:n]`` (float32 arithmetic).
-
-    Returns ``(sigma, status)``; ``status`` is 0 on success and 1 when the
-    data do not span zero (``sigma`` is then NaN).
-    """
-    f32 = np.float32
-    dmin = f32(np.nan)
-    dmax = f32(np.nan)
-    for i in range(n - 1, -1, -1):
-        v = f32(flat[i])
-        if v == v:
-            if dmin != dmin:
-                dmin = v
-                dmax = v
-            elif v < dmin:
-                dmin = v
-            elif v > dmax:
-                dmax = v
-    if dmin != dmin:
-        return np.nan, 1
-    if dmin >= 0.0 or dmax <= 0.0:
-        return np.nan, 1
-    if code < 0:
-        dmax = f32(0.0)
-    elif code > 0:
-        dmin = f32(0.0)
-    else:
-        limit = min(abs(dmin), abs(dmax))
-        dmin = f32(-limit)
-        dmax = f32(limit)
-    n_bins = 101
-    origin = n_bins // 2
-    if code < 0:
-        origin = n_bins - 1
-    elif code > 0:
-        origin = 0
-    inv_opt = f32(5.0 / n_bins)
-    hist = _histogram(flat, n, cadence, n_bins, dmin, dmax)
-    mom0 = f32(0.0)
-    mom1 = f32(0.0)
-    for i in range(n_bins - 1, -1, -1):
-        mom0 = f32(mom0 + f32(hist[i]))
-        mom1 = f32(mom1 + f32(f32(hist[i]) * f32(i)))
-    mom1 = f32(mom1 / mom0)
-    mom2 = f32(0.0)
-    for i in range(n_bins - 1, -1, -1):
-        d = f32(mom1 - f32(i))
-        mom2 = f32(mom2 + f32(f32(f32(hist[i]) * d) * d))
-    mom2 = f32(np.sqrt(np.float64(mom2 / mom0)))
-    scale = f32(mom2 * inv_opt)
-    if code < 0:
-        dmin = f32(dmin * scale)
-    elif code > 0:
-        dmax = f32(dmax * scale)
-    else:
-        dmin = f32(dmin * scale)
-        dmax = f32(dmax * scale)
-    hist = _histogram(flat, n, cadence, n_bins, dmin, dmax)
-    mean_x = f32(0.0)
-    mean_y = f32(0.0)
-    counter = 0
-    for i in range(n_bins - 2, 0, -1):
-        if hist[i]:
-            ii = i - origin
-            mean_x = f32(mean_x + f32(ii * ii))
-            mean_y = f32(np.float64(mean_y) + np.log(np.float64(f32(hist[i]))))
-            counter += 1
-    if counter == 0:
-        return np.nan, 0
-    mean_x = f32(mean_x / f32(counter))
-    mean_y = f32(mean_y / f32(counter))
-    upper = f32(0.0)
-    lower = f32(0.0)
-    for i in range(n_bins - 2, 0, -1):
-        if hist[i]:
-            ii = i - origin
-            x = f32(ii * ii)
-            y = f32(np.log(np.float64(f32(hist[i]))))
-            upper = f32(upper + f32(f32(x - mean_x) * f32(y - mean_y)))
-            lower = f32(lower + f32(f32(x - mean_x) * f32(x - mean_x)))
-    ratio = -0.5 * np.float64(lower) / np.float64(upper)
-    if not ratio >= 0.0:
-        return np.nan, 0
-    return np.float64(f32(np.sqrt(ratio) * np.float64(f32(dmax - dmin)) / (n_bins - 1))), 0
+        return getattr(_stats_kernels, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _gauss_fit(flat, cadence, code):
+    from ._stats_kernels import gauss_fit
+
     sigma, status = gauss_fit(flat, flat.size, cadence, code)
     if status:
         warnings.warn(

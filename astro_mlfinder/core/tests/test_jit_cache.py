@@ -38,6 +38,8 @@ import json
 import numpy as np
 from astro_mlfinder.classical import _boxcar
 from astro_mlfinder.classical.smooth_clip import smooth_clip
+from astro_mlfinder.core import _small
+_small.NUMPY_MAX_VOXELS = 0  # the numba kernels even for this small cube
 cube = np.random.default_rng(3).standard_normal((20, 24, 24), dtype=np.float32)
 smooth_clip(cube, kernels_xy=(0, 3), kernels_z=(0, 3))
 out = {}

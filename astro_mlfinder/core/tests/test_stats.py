@@ -174,3 +174,35 @@ def test_measure_noise_of_big_endian_data():
     data = np.random.default_rng(5).normal(0.0, 2.0, (20, 30, 30)).astype(">f4")
     for statistic in ("std", "mad", "gauss"):
         assert measure_noise(data, statistic) == measure_noise(data.astype(np.float32), statistic)
+
+
+def _plain_mad(values, cadence, code):
+    from astro_mlfinder.core.stats import _select, sofia_median
+
+    flat = values.ravel()
+    n = flat.size
+    cap = n // cadence if code == 0 else n // (2 * cadence)
+    return sofia_median(np.abs(_select(flat[n - cadence : 0 : -cadence], code)[:cap]))
+
+
+@pytest.mark.parametrize("kind", ["normal", "nan", "ties", "inf", "offset", "float64"])
+def test_banded_mad_equals_the_plain_median(kind):
+    from astro_mlfinder.core.stats import mad_about
+
+    rng = np.random.default_rng(["normal", "nan", "ties", "inf", "offset", "float64"].index(kind))
+    for n in (70_001, 200_000):
+        x = rng.standard_normal(n).astype(np.float64 if kind == "float64" else np.float32)
+        if kind == "nan":
+            x[rng.random(n) < 0.2] = np.nan
+        elif kind == "ties":
+            x = np.round(x * 3) / 3
+        elif kind == "inf":
+            x[rng.random(n) < 0.6] = -np.inf  # the median itself is infinite for the negative range
+        elif kind == "offset":
+            x = x + x.dtype.type(0.3)
+        for code in (-1, 0, 1):
+            for cadence in (1, 2, 3):
+                expected = _plain_mad(x, cadence, code)
+                got = mad_about(x, 0.0, cadence, code)
+                assert type(got) is type(expected)
+                assert got == expected or (np.isnan(got) and np.isnan(expected)), (n, code, cadence)
