@@ -17,6 +17,7 @@ DEFAULTS = {
     "fit_half_window": 10,
     "window_fwhm": 1.0,
     "regress_window_fwhm": None,
+    "regress_level": 0.1,
     "merge_valley": 0.5,
     "focus_size": 64,
     "snr_keep": 6.0,

@@ -88,6 +88,11 @@ class DeepFocusModel(NeuralModel):
     ``regress_window_fwhm``
         The ResNets see the line summed over its fitted centre +- this many
         FWHM (never narrower than the line window; default: the line window).
+    ``regress_level``
+        The ResNets see the line summed over the channels where its denoised
+        spectrum stays above this fraction of its peak (0.1, the truth's
+        definition of a line's extent; never narrower than the line window);
+        0: ``regress_window_fwhm`` decides.
     ``merge_valley``
         Two peaks are the horns of one line (one window) when the denoised
         spectrum between them stays above this fraction of the fainter one.
@@ -141,6 +146,7 @@ class DeepFocusModel(NeuralModel):
         "fit_half_window": positive_int,
         "window_fwhm": non_negative_float,
         "regress_window_fwhm": non_negative_float,
+        "regress_level": probability,
         "merge_valley": non_negative_float,
         "focus_size": _focus_size,
         "snr_keep": non_negative_float,

@@ -7,6 +7,7 @@ from astro_mlfinder.neural.models.deepfocus.spectral import (
     box_spectrum,
     find_lines,
     fit_line,
+    level_window,
     merge_windows,
     normalize_spectra,
     window_iou,
@@ -47,6 +48,18 @@ def test_find_lines_two_lines_brightest_first_with_windows():
     z0, z1 = lines[0]["window"]
     assert z0 == pytest.approx(80, abs=1) and z1 == pytest.approx(101, abs=1)  # +-1 FWHM, half-open
     assert lines[1]["fwhm"] == pytest.approx(6, rel=0.1)
+
+
+def test_level_window_reaches_the_fraction_of_the_peak():
+    spec = _gauss(128, 60, 10, 1.0)  # sigma = 10 / 2.3548 channels
+    sigma = 10 / 2.3548
+    half = sigma * np.sqrt(2 * np.log(10))  # where a Gaussian falls to 10 % of its peak
+    z0, z1 = level_window(spec, (57, 64), 0.1)
+    assert z0 == int(np.ceil(60 - half)) and z1 == int(np.floor(60 + half)) + 1
+    assert level_window(spec, (57, 64), 0.6) == (56, 65)  # within 60 +- 4.2 channels
+    assert level_window(spec, (50, 70), 0.5) == (50, 70)  # never narrower than the window
+    line = find_lines(spec, window_fwhm=0.5, level=0.1)[0]  # window 60 +- 5 channels
+    assert z0 < line["window"][0] and line["window"][1] < z1 and line["level_window"] == (z0, z1)
 
 
 def test_find_lines_thresholds_are_keywords():
