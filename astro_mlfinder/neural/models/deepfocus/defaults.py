@@ -10,6 +10,7 @@ DEFAULTS = {
     "split_distance": 6,
     "split_contrast": 0.2,
     "residual_passes": 1,
+    "blob_spectrum": False,
     "merge_gap": 2,
     "peak_height": 0.1,
     "peak_prominence": 0.05,

@@ -76,6 +76,9 @@ class DeepFocusModel(NeuralModel):
         Cut a blob between local maxima of the Blobs Finder output at least
         ``split_distance`` pixels apart whose saddle lies ``split_contrast``
         (fraction of the fainter maximum) below it (0: blobs stay whole).
+    ``blob_spectrum``
+        Sum each blob's spectrum over its own pixels (True) instead of its
+        bounding box (False), which may hold a neighbour's pixels.
     ``residual_passes``
         Passes of the Deep GRU over each box's spectrum with the lines found
         so far taken out, for fainter lines on the same line of sight (0).
@@ -139,6 +142,7 @@ class DeepFocusModel(NeuralModel):
         "split_distance": non_negative_int,
         "split_contrast": non_negative_float,
         "residual_passes": non_negative_int,
+        "blob_spectrum": boolean,
         "merge_gap": _gap,
         "peak_height": non_negative_float,
         "peak_prominence": non_negative_float,

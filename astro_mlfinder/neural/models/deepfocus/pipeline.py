@@ -14,7 +14,8 @@
    saddle is deep enough (``split_contrast``; `split_blobs`) -- sources
    whose blobs touch get boxes of their own -- and their bounding boxes
    (`detect_boxes`);
-4. **spectra** -- the dirty cube summed over each box, z-scored and
+4. **spectra** -- the dirty cube summed over each box (or, with
+   ``blob_spectrum``, over the blob's own pixels only), z-scored and
    min-max normalised, through the **Deep GRU**, min-max normalised again;
 5. **lines** -- `~astro_mlfinder.neural.models.deepfocus.spectral.find_lines`:
    peaks (``peak_height`` above the mean, ``peak_prominence``,
@@ -87,7 +88,7 @@ def blobs_map(net, image, device="cpu"):
 
 
 def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=None, split_distance=0,
-                 split_contrast=0.2):
+                 split_contrast=0.2, return_masks=False):
     """Boxes of the blobs of a Blobs Finder output.
 
     Parameters
@@ -109,6 +110,8 @@ def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=Non
     split_contrast : float
         A maximum is kept apart only when it rises above the saddle to its
         neighbour by this fraction of its height (`split_blobs`).
+    return_masks : bool
+        Also return each blob's own pixels.
 
     Returns
     -------
@@ -117,6 +120,8 @@ def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=Non
     scores : list of float
         The maximum of the (unnormalised) output over each blob's own pixels
         (not its box, which may reach into a brighter neighbour's blob).
+    masks : list of bool arrays
+        With ``return_masks``: each blob's pixels, an array of its box's shape.
     """
     p = np.asarray(prediction, dtype=np.float32)
     lo, hi = float(p.min()), float(p.max())
@@ -129,14 +134,17 @@ def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=Non
     labels, n = ndimage.label(binary, structure=np.ones((3, 3), bool))
     if split_distance and n:
         labels = split_blobs(norm, labels, distance=split_distance, contrast=split_contrast)
-    boxes, scores = [], []
+    boxes, scores, masks = [], [], []
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None or int((labels[sl] == i).sum()) < min_area:
+        own = None if sl is None else labels[sl] == i
+        if own is None or int(own.sum()) < min_area:
             continue
         boxes.append((sl[0].start, sl[0].stop, sl[1].start, sl[1].stop))
-        scores.append(float(p[sl][labels[sl] == i].max()))  # its own pixels: a box may hold a neighbour's
+        scores.append(float(p[sl][own].max()))  # its own pixels: a box may hold a neighbour's
+        masks.append(own)
     order = np.argsort(-np.asarray(scores), kind="stable")
-    return [boxes[i] for i in order], [scores[i] for i in order]
+    out = [boxes[i] for i in order], [scores[i] for i in order]
+    return (*out, [masks[i] for i in order]) if return_masks else out
 
 
 def split_blobs(norm, labels, *, distance=6, contrast=0.2):
@@ -368,13 +376,16 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
     blank = ~np.isfinite(cube).any(axis=0)
     if mask is not None:
         blank |= mask
-    boxes, scores = detect_boxes(blobs, threshold=p["detection_threshold"], dilation=p["dilation"],
-                                 min_area=p["min_area"], mask=blank, split_distance=p["split_distance"],
-                                 split_contrast=p["split_contrast"])
+    boxes, scores, masks = detect_boxes(blobs, threshold=p["detection_threshold"], dilation=p["dilation"],
+                                        min_area=p["min_area"], mask=blank, split_distance=p["split_distance"],
+                                        split_contrast=p["split_contrast"], return_masks=True)
     products = {"blobs": blobs, "integrated": inputs[0]}
     if not boxes:
         return [], products
-    spectra = np.stack([box_spectrum(cube, b) for b in boxes])
+    if p["blob_spectrum"]:
+        spectra = np.stack([box_spectrum(cube, b, m) for b, m in zip(boxes, masks, strict=True)])
+    else:
+        spectra = np.stack([box_spectrum(cube, b) for b in boxes])
     denoised = denoise_spectra(networks["deepgru"], spectra, device)
 
     def lines_of(spec):

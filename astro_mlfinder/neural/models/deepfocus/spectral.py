@@ -17,10 +17,16 @@ __all__ = ["box_spectrum", "normalize_spectra", "find_lines", "fit_line", "merge
 _FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
-def box_spectrum(cube, box):
-    """Sum of ``cube`` (z, y, x) over the pixels of ``box = (y0, y1, x0, x1)`` (half-open): one value per channel."""
+def box_spectrum(cube, box, mask=None):
+    """Sum of ``cube`` (z, y, x) over the pixels of ``box = (y0, y1, x0, x1)`` (half-open): one value per channel.
+
+    ``mask`` (bool, the box's shape) restricts the sum to those pixels.
+    """
     y0, y1, x0, x1 = (int(v) for v in box)
-    return np.nansum(cube[:, y0:y1, x0:x1], axis=(1, 2)).astype(np.float64)
+    sub = cube[:, y0:y1, x0:x1]
+    if mask is not None:
+        return np.nansum(sub[:, np.asarray(mask, dtype=bool)], axis=1).astype(np.float64)
+    return np.nansum(sub, axis=(1, 2)).astype(np.float64)
 
 
 def normalize_spectra(spectra):

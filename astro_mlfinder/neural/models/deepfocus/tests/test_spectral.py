@@ -98,3 +98,6 @@ def test_box_spectrum_sums_the_box():
     cube[1, 0, 0] = np.nan
     assert box_spectrum(cube, (3, 5, 6, 8)).tolist() == [0, 0, 4, 0]
     assert box_spectrum(cube, (0, 10, 0, 10)).tolist() == [0, 0, 4, 0]
+    own = np.zeros((10, 10), bool)
+    own[3, 6:8] = True  # only the blob's own pixels
+    assert box_spectrum(cube, (0, 10, 0, 10), own).tolist() == [0, 0, 2, 0]
