@@ -10,7 +10,7 @@ DEFAULTS = {
     "split_distance": 6,
     "split_contrast": 0.2,
     "residual_passes": 1,
-    "blob_spectrum": False,
+    "blob_spectrum": True,
     "merge_gap": 2,
     "peak_height": 0.1,
     "peak_prominence": 0.05,
@@ -25,7 +25,7 @@ DEFAULTS = {
     "snr_min": 3.0,
     "grow_snr": 2.5,
     "box_pad": 4,
-    "max_lines": 3,
+    "max_lines": 5,
     "merge_radius": 6.0,
     "batch_size": 32,
 }

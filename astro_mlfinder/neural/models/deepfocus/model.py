@@ -77,8 +77,9 @@ class DeepFocusModel(NeuralModel):
         ``split_distance`` pixels apart whose saddle lies ``split_contrast``
         (fraction of the fainter maximum) below it (0: blobs stay whole).
     ``blob_spectrum``
-        Sum each blob's spectrum over its own pixels (True) instead of its
-        bounding box (False), which may hold a neighbour's pixels.
+        Sum each blob's spectrum over its own pixels (True, default) instead
+        of its bounding box (False, DeepFocus), which may hold a neighbour's
+        pixels.
     ``residual_passes``
         Passes of the Deep GRU over each box's spectrum with the lines found
         so far taken out, for fainter lines on the same line of sight (0).
