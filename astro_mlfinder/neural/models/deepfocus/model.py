@@ -76,6 +76,10 @@ class DeepFocusModel(NeuralModel):
         Cut a blob between local maxima of the Blobs Finder output at least
         ``split_distance`` pixels apart whose saddle lies ``split_contrast``
         (fraction of the fainter maximum) below it (0: blobs stay whole).
+    ``blob_spectrum``
+        Sum each blob's spectrum over its own pixels (True, default) instead
+        of its bounding box (False, DeepFocus), which may hold a neighbour's
+        pixels.
     ``residual_passes``
         Passes of the Deep GRU over each box's spectrum with the lines found
         so far taken out, for fainter lines on the same line of sight (0).
@@ -88,6 +92,11 @@ class DeepFocusModel(NeuralModel):
     ``regress_window_fwhm``
         The ResNets see the line summed over its fitted centre +- this many
         FWHM (never narrower than the line window; default: the line window).
+    ``regress_level``
+        The ResNets see the line summed over the channels where its denoised
+        spectrum stays above this fraction of its peak (0.1, the truth's
+        definition of a line's extent; never narrower than the line window);
+        0: ``regress_window_fwhm`` decides.
     ``merge_valley``
         Two peaks are the horns of one line (one window) when the denoised
         spectrum between them stays above this fraction of the fainter one.
@@ -134,6 +143,7 @@ class DeepFocusModel(NeuralModel):
         "split_distance": non_negative_int,
         "split_contrast": non_negative_float,
         "residual_passes": non_negative_int,
+        "blob_spectrum": boolean,
         "merge_gap": _gap,
         "peak_height": non_negative_float,
         "peak_prominence": non_negative_float,
@@ -141,6 +151,7 @@ class DeepFocusModel(NeuralModel):
         "fit_half_window": positive_int,
         "window_fwhm": non_negative_float,
         "regress_window_fwhm": non_negative_float,
+        "regress_level": probability,
         "merge_valley": non_negative_float,
         "focus_size": _focus_size,
         "snr_keep": non_negative_float,

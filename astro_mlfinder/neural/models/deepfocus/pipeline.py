@@ -14,7 +14,8 @@
    saddle is deep enough (``split_contrast``; `split_blobs`) -- sources
    whose blobs touch get boxes of their own -- and their bounding boxes
    (`detect_boxes`);
-4. **spectra** -- the dirty cube summed over each box, z-scored and
+4. **spectra** -- the dirty cube summed over each box (or, with
+   ``blob_spectrum``, over the blob's own pixels only), z-scored and
    min-max normalised, through the **Deep GRU**, min-max normalised again;
 5. **lines** -- `~astro_mlfinder.neural.models.deepfocus.spectral.find_lines`:
    peaks (``peak_height`` above the mean, ``peak_prominence``,
@@ -42,9 +43,11 @@
    ``box_pad``); the source is re-centred on them and focused again;
 8. **ResNets** -- FWHM x, FWHM y, PA (cos 2PA, sin 2PA) and flux
    (log of the flux over the line image's peak) on the normalised 64x64
-   line images, summed over ``+-regress_window_fwhm`` FWHM of the line
-   (default: the line window) -- the width the ResNets were trained on
-   when the detection window is tuned narrower.
+   line images, summed over the line's extent down to ``regress_level`` of
+   its denoised peak (the truth's definition of a line's channels, which the
+   ResNets were trained on), or, with ``regress_level=0``, over
+   ``+-regress_window_fwhm`` FWHM of the line (default: the line window) --
+   the detection window is tuned narrower, which biased the fluxes.
 """
 
 import numpy as np
@@ -85,7 +88,7 @@ def blobs_map(net, image, device="cpu"):
 
 
 def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=None, split_distance=0,
-                 split_contrast=0.2):
+                 split_contrast=0.2, return_masks=False):
     """Boxes of the blobs of a Blobs Finder output.
 
     Parameters
@@ -107,13 +110,18 @@ def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=Non
     split_contrast : float
         A maximum is kept apart only when it rises above the saddle to its
         neighbour by this fraction of its height (`split_blobs`).
+    return_masks : bool
+        Also return each blob's own pixels.
 
     Returns
     -------
     boxes : list of tuple
         ``(y0, y1, x0, x1)`` half-open, largest output first.
     scores : list of float
-        The maximum of the (unnormalised) output in each box.
+        The maximum of the (unnormalised) output over each blob's own pixels
+        (not its box, which may reach into a brighter neighbour's blob).
+    masks : list of bool arrays
+        With ``return_masks``: each blob's pixels, an array of its box's shape.
     """
     p = np.asarray(prediction, dtype=np.float32)
     lo, hi = float(p.min()), float(p.max())
@@ -126,14 +134,17 @@ def detect_boxes(prediction, *, threshold=0.15, dilation=1, min_area=4, mask=Non
     labels, n = ndimage.label(binary, structure=np.ones((3, 3), bool))
     if split_distance and n:
         labels = split_blobs(norm, labels, distance=split_distance, contrast=split_contrast)
-    boxes, scores = [], []
+    boxes, scores, masks = [], [], []
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None or int((labels[sl] == i).sum()) < min_area:
+        own = None if sl is None else labels[sl] == i
+        if own is None or int(own.sum()) < min_area:
             continue
         boxes.append((sl[0].start, sl[0].stop, sl[1].start, sl[1].stop))
-        scores.append(float(p[sl].max()))
+        scores.append(float(p[sl][own].max()))  # its own pixels: a box may hold a neighbour's
+        masks.append(own)
     order = np.argsort(-np.asarray(scores), kind="stable")
-    return [boxes[i] for i in order], [scores[i] for i in order]
+    out = [boxes[i] for i in order], [scores[i] for i in order]
+    return (*out, [masks[i] for i in order]) if return_masks else out
 
 
 def split_blobs(norm, labels, *, distance=6, contrast=0.2):
@@ -365,19 +376,22 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
     blank = ~np.isfinite(cube).any(axis=0)
     if mask is not None:
         blank |= mask
-    boxes, scores = detect_boxes(blobs, threshold=p["detection_threshold"], dilation=p["dilation"],
-                                 min_area=p["min_area"], mask=blank, split_distance=p["split_distance"],
-                                 split_contrast=p["split_contrast"])
+    boxes, scores, masks = detect_boxes(blobs, threshold=p["detection_threshold"], dilation=p["dilation"],
+                                        min_area=p["min_area"], mask=blank, split_distance=p["split_distance"],
+                                        split_contrast=p["split_contrast"], return_masks=True)
     products = {"blobs": blobs, "integrated": inputs[0]}
     if not boxes:
         return [], products
-    spectra = np.stack([box_spectrum(cube, b) for b in boxes])
+    if p["blob_spectrum"]:
+        spectra = np.stack([box_spectrum(cube, b, m) for b, m in zip(boxes, masks, strict=True)])
+    else:
+        spectra = np.stack([box_spectrum(cube, b) for b in boxes])
     denoised = denoise_spectra(networks["deepgru"], spectra, device)
 
     def lines_of(spec):
         return find_lines(spec, height=p["peak_height"], prominence=p["peak_prominence"],
                           distance=p["peak_distance"], half_window=p["fit_half_window"], window_fwhm=p["window_fwhm"],
-                          valley=p["merge_valley"])
+                          valley=p["merge_valley"], level=p["regress_level"] or 0.1)
 
     per_box = [lines_of(spec)[: int(p["max_lines"])] for spec in denoised]
     for _ in range(int(p["residual_passes"])):
@@ -420,10 +434,18 @@ def focused_inputs(cube, sources, size=64):
     return np.stack(images), np.asarray(scales)
 
 
-def _regress_window(src, factor, n):
-    """The ResNets' window of ``src``: its fitted centre +- ``factor`` FWHM, never narrower than its line window."""
+def _regress_window(src, factor, n, level=None):
+    """The ResNets' window of ``src``, never narrower than its line window.
+
+    With ``level`` (> 0): the line's ``level_window`` (where the denoised spectrum
+    falls to ``level`` of its peak; `~astro_mlfinder.neural.models.deepfocus.spectral.find_lines`);
+    else, with ``factor``: its fitted centre +- ``factor`` FWHM; else the line window.
+    """
     line = src.get("line") or {}
-    if "centre" not in line:
+    if level and "level_window" in line:
+        lw = line["level_window"]
+        return (min(int(lw[0]), src["window"][0]), max(int(lw[1]), src["window"][1]))
+    if factor is None or "centre" not in line:
         return src["window"]
     half = max(float(factor) * float(line["fwhm"]), 1.0)
     z0 = int(np.clip(np.floor(line["centre"] - half), 0, n - 1))
@@ -465,8 +487,8 @@ def run_pipeline(cube, networks, params=None, *, mask=None, device="cpu"):
     sources = select_sources(candidates, p)
     if sources:
         cube = np.asarray(cube, dtype=np.float32)
-        factor = p.get("regress_window_fwhm")
-        windows = [_regress_window(s, factor, cube.shape[0]) if factor is not None else s["window"] for s in sources]
+        windows = [_regress_window(s, p.get("regress_window_fwhm"), cube.shape[0], p.get("regress_level"))
+                   for s in sources]
         images, scales = focused_inputs(cube, [dict(s, window=w) for s, w in zip(sources, windows, strict=True)],
                                         int(p["focus_size"]))
         values = regress(networks, images, scales, device, int(p["batch_size"]))

@@ -11,15 +11,22 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.signal import find_peaks
 
-__all__ = ["box_spectrum", "normalize_spectra", "find_lines", "fit_line", "merge_windows", "window_iou"]
+__all__ = ["box_spectrum", "normalize_spectra", "find_lines", "fit_line", "merge_windows", "window_iou",
+           "level_window"]
 
 _FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
-def box_spectrum(cube, box):
-    """Sum of ``cube`` (z, y, x) over the pixels of ``box = (y0, y1, x0, x1)`` (half-open): one value per channel."""
+def box_spectrum(cube, box, mask=None):
+    """Sum of ``cube`` (z, y, x) over the pixels of ``box = (y0, y1, x0, x1)`` (half-open): one value per channel.
+
+    ``mask`` (bool, the box's shape) restricts the sum to those pixels.
+    """
     y0, y1, x0, x1 = (int(v) for v in box)
-    return np.nansum(cube[:, y0:y1, x0:x1], axis=(1, 2)).astype(np.float64)
+    sub = cube[:, y0:y1, x0:x1]
+    if mask is not None:
+        return np.nansum(sub[:, np.asarray(mask, dtype=bool)], axis=1).astype(np.float64)
+    return np.nansum(sub, axis=(1, 2)).astype(np.float64)
 
 
 def normalize_spectra(spectra):
@@ -78,7 +85,7 @@ def fit_line(spectrum, peak, *, half_window=10, sigma0=3.0):
 
 
 def find_lines(denoised, *, height=0.1, prominence=0.05, distance=10, half_window=10, window_fwhm=1.0,
-               max_fwhm=None, min_width=2, valley=0.5):
+               max_fwhm=None, min_width=2, valley=0.5, level=0.1):
     """Lines of a denoised, normalised spectrum: peaks, Gaussian fits, windows.
 
     Parameters
@@ -103,13 +110,20 @@ def find_lines(denoised, *, height=0.1, prominence=0.05, distance=10, half_windo
         Two peaks are the horns of one line when the spectrum between them
         stays above ``valley`` times the fainter one (both measured from the
         spectrum's median); their windows are merged.
+    level : float
+        Each line also gets a ``level_window`` (`level_window`): its window
+        grown to where the denoised spectrum falls below ``level`` times its
+        peak (both measured from the median) -- the extent that the truth of
+        `astro_mlfinder.simulate.alma` gives a line (its ``box_level``), which
+        the ResNets see for the flux.
 
     Returns
     -------
     list of dict
         Brightest first: ``peak`` (channel), ``centre``, ``fwhm`` (channels),
         ``amplitude`` (denoised value at the peak), ``window`` ``(z0, z1)``
-        half-open, clipped to the band.
+        half-open, clipped to the band, and ``level_window`` (contains
+        ``window``).
     """
     d = np.asarray(denoised, dtype=np.float64)
     n = d.size
@@ -135,7 +149,41 @@ def find_lines(denoised, *, height=0.1, prominence=0.05, distance=10, half_windo
             if lo < hi and d[lo:hi + 1].min() - base > valley * (min(d[lo], d[hi]) - base):
                 w = (min(a["window"][0], b["window"][0]), max(a["window"][1], b["window"][1]))
                 a["window"] = b["window"] = w
-    return merge_windows(lines)
+    out = merge_windows(lines)
+    for line in out:
+        line["level_window"] = level_window(d, line["window"], level)
+    return out
+
+
+def level_window(denoised, window, level=0.1):
+    """``window`` grown to where ``denoised`` falls to ``level`` times the peak inside it, measured from the median.
+
+    Parameters
+    ----------
+    denoised : array (channels,)
+        A denoised spectrum.
+    window : tuple of int
+        Half-open ``(z0, z1)``.
+    level : float
+        Fraction of the peak (above the median) that bounds the line.
+
+    Returns
+    -------
+    tuple of int
+        Half-open ``(z0, z1)``, never narrower than ``window``.
+    """
+    d = np.asarray(denoised, dtype=np.float64)
+    z0, z1 = int(window[0]), int(window[1])
+    if z1 <= z0:
+        return z0, z1
+    peak = z0 + int(np.argmax(d[z0:z1]))
+    base = float(np.median(d))
+    below = d <= base + float(level) * (d[peak] - base)
+    left = np.nonzero(below[:peak])[0]
+    right = np.nonzero(below[peak + 1 :])[0]
+    a = int(left[-1]) + 1 if left.size else 0
+    b = peak + 1 + int(right[0]) if right.size else d.size
+    return min(a, z0), max(b, z1)
 
 
 def window_iou(a, b):

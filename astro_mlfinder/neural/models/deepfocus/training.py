@@ -69,7 +69,7 @@ TUNING_REFINE = {
     "merge_valley": (0.5, 0.7, 0.85),
     "window_fwhm": (0.75, 1.0, 1.5),
     "peak_height": (0.05, 0.1, 0.2),
-    "max_lines": (3, 4),
+    "max_lines": (3, 5),
 }
 _RESNETS = NETWORK_NAMES[2:]
 

@@ -98,8 +98,10 @@ def test_snr_selection_rejects_noise_and_is_a_keyword():
     assert cands and max(c["snr"] for c in cands) > 20
     assert len(select_sources(cands, {"snr_keep": 6, "snr_min": 3})) >= 1
     assert select_sources(cands, {"snr_keep": 1e6, "snr_min": 1e6}) == []
-    # pure noise: the stand-in's blob is the whole image, whose brightest noise pixel reaches ~4 sigma
-    noise_only, _ = run_pipeline(_cube([], [], seed=3), networks, dict(PARAMS, snr_min=5.0))
+    # pure noise: the stand-in finds ~30 blobs; with DeepFocus's box spectra and 3 lines per box the brightest
+    # noise line reaches 4.7 sigma (with blob spectra and 5 lines, other trials: one reaches 5.2 of ~150)
+    noise_only, _ = run_pipeline(_cube([], [], seed=3), networks,
+                                 dict(PARAMS, snr_min=5.0, max_lines=3, blob_spectrum=False))
     assert noise_only == []
 
 
@@ -131,6 +133,14 @@ def test_split_blobs_cuts_between_two_maxima_and_keeps_one_source_whole():
     assert len(boxes) == 1  # one blob without splitting
     boxes, scores = detect_boxes(two, threshold=0.1, dilation=0, min_area=1, split_distance=6)
     assert len(boxes) == 2 and scores[0] == pytest.approx(1.0, abs=1e-3)
+    # the fainter blob's score is its own maximum, although its box reaches into the brighter blob
+    assert scores[1] == pytest.approx(0.6, abs=0.02)
+    boxes_m, scores_m, masks = detect_boxes(two, threshold=0.1, dilation=0, min_area=1, split_distance=6,
+                                            return_masks=True)
+    assert boxes_m == boxes and scores_m == scores
+    for (y0, y1, x0, x1), m in zip(boxes, masks, strict=True):
+        assert m.shape == (y1 - y0, x1 - x0) and m.any() and not m.all()
+    assert sum(int(m.sum()) for m in masks) == int((two >= 0.1 * two.max() + (1 - 0.1) * two.min()).sum())
     (a, b) = sorted(boxes, key=lambda bx: bx[2])
     assert a[2] <= 18 < a[3] <= 31 and 27 <= b[2] <= 40 < b[3]
     # a saddle within split_contrast of the fainter maximum: one blob again

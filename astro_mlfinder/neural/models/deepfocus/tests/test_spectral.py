@@ -7,6 +7,7 @@ from astro_mlfinder.neural.models.deepfocus.spectral import (
     box_spectrum,
     find_lines,
     fit_line,
+    level_window,
     merge_windows,
     normalize_spectra,
     window_iou,
@@ -49,6 +50,18 @@ def test_find_lines_two_lines_brightest_first_with_windows():
     assert lines[1]["fwhm"] == pytest.approx(6, rel=0.1)
 
 
+def test_level_window_reaches_the_fraction_of_the_peak():
+    spec = _gauss(128, 60, 10, 1.0)  # sigma = 10 / 2.3548 channels
+    sigma = 10 / 2.3548
+    half = sigma * np.sqrt(2 * np.log(10))  # where a Gaussian falls to 10 % of its peak
+    z0, z1 = level_window(spec, (57, 64), 0.1)
+    assert z0 == int(np.ceil(60 - half)) and z1 == int(np.floor(60 + half)) + 1
+    assert level_window(spec, (57, 64), 0.6) == (56, 65)  # within 60 +- 4.2 channels
+    assert level_window(spec, (50, 70), 0.5) == (50, 70)  # never narrower than the window
+    line = find_lines(spec, window_fwhm=0.5, level=0.1)[0]  # window 60 +- 5 channels
+    assert z0 < line["window"][0] and line["window"][1] < z1 and line["level_window"] == (z0, z1)
+
+
 def test_find_lines_thresholds_are_keywords():
     spec = _gauss(128, 30, 6, 0.2) + _gauss(128, 90, 10, 1.0)
     assert len(find_lines(spec)) == 2
@@ -85,3 +98,6 @@ def test_box_spectrum_sums_the_box():
     cube[1, 0, 0] = np.nan
     assert box_spectrum(cube, (3, 5, 6, 8)).tolist() == [0, 0, 4, 0]
     assert box_spectrum(cube, (0, 10, 0, 10)).tolist() == [0, 0, 4, 0]
+    own = np.zeros((10, 10), bool)
+    own[3, 6:8] = True  # only the blob's own pixels
+    assert box_spectrum(cube, (0, 10, 0, 10), own).tolist() == [0, 0, 2, 0]
