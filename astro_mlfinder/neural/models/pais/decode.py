@@ -12,7 +12,13 @@
 3. `decode_outputs` -- every footprint pixel's ``k`` claim fractions
    (softmax of the claim-map logits) go to the detected centre nearest to the
    end of the matching claim vector
-   (`~astro_mlfinder.neural.models.pais.pcr.attribution_from_claims`). The
+   (`~astro_mlfinder.neural.models.pais.pcr.attribution_from_claims`); with
+   ``attribution='profiles'`` the pixel is instead split in proportion to
+   Moffat-sum models of the sources fitted to the image at those centres
+   (`~astro_mlfinder.neural.models.pais.profiles`; the claim split where all
+   models are 0), which cuts the median flux error of the small shipped network by about 40
+   percent
+   (docs/performance.rst). The
    attribution of a pixel therefore sums to 1 inside the footprint and 0
    outside, and the deblended images ``attribution * data`` of all sources
    add up to the data inside the footprint. Each footprint pixel is labelled
@@ -26,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from .pcr import attribution_from_claims
+from .profiles import fit_profiles, pixel_sigma, profile_attribution
 
 __all__ = ["find_centres", "source_footprint", "softmax", "decode_outputs"]
 
@@ -137,7 +144,7 @@ def source_footprint(data, noise, centres, *, snr=2.0, smooth=1.0, dilate=2, mas
 
 
 def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1, radius=3, footprint_snr=2.0,
-                   smooth=1.0, dilate=2, max_distance=None, mask=None):
+                   smooth=1.0, dilate=2, max_distance=None, mask=None, attribution="claims"):
     """Detected sources, their attribution, labels and deblended fluxes from the network outputs.
 
     Parameters
@@ -160,6 +167,12 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
         Claims ending farther than this from every centre go to no source.
     mask : `~numpy.ndarray` of bool, optional
         Excluded pixels.
+    attribution : {'claims', 'profiles'}
+        ``'claims'``: each pixel split by the claim maps (PAIS);
+        ``'profiles'``: split in proportion to Moffat-sum models of the
+        sources fitted to the image at the detected centres
+        (`~astro_mlfinder.neural.models.pais.profiles`), the claim maps'
+        split where every model is 0.
 
     Returns
     -------
@@ -169,6 +182,8 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
         ``i`` is label ``i + 1``), ``footprint`` bool ``(y, x)`` and ``flux``
         ``(n,)`` (sum of ``attribution * data``).
     """
+    if attribution not in ("claims", "profiles"):
+        raise ValueError(f"attribution must be 'claims' or 'profiles', got {attribution!r}")
     data = np.asarray(data, dtype=np.float64)
     blank = ~np.isfinite(data)
     if mask is not None:
@@ -179,21 +194,24 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
     while True:  # decode; drop sources without pixels or flux; decode again with the others (ends: n shrinks)
         footprint = source_footprint(data, noise, centres, snr=footprint_snr, smooth=smooth, dilate=dilate,
                                      mask=blank)
-        attribution = attribution_from_claims(centres, vectors, fractions, max_distance=max_distance,
-                                              footprint=footprint)
+        attr = attribution_from_claims(centres, vectors, fractions, max_distance=max_distance,
+                                       footprint=footprint)
+        if attribution == "profiles" and len(centres):
+            models = fit_profiles(clean, centres, footprint, sigma=pixel_sigma(clean, noise))
+            attr = profile_attribution(models, attr, footprint)
         labels = np.zeros(data.shape, dtype=np.int32)
         if not len(centres):
             break
-        best = np.argmax(attribution, axis=0)
-        has = footprint & (attribution.max(axis=0) > 0)
+        best = np.argmax(attr, axis=0)
+        has = footprint & (attr.max(axis=0) > 0)
         labels[has] = best[has] + 1
-        flux = np.einsum("nyx,yx->n", attribution.astype(np.float64), clean)
+        flux = np.einsum("nyx,yx->n", attr.astype(np.float64), clean)
         segment_sum = np.bincount(labels.ravel(), weights=clean.ravel(), minlength=len(centres) + 1)[1:]
         n_pix = np.bincount(labels.ravel(), minlength=len(centres) + 1)[1:]
         keep = (n_pix > 0) & (flux > 0) & (segment_sum > 0)
         if keep.all():
             break
         centres, score = centres[keep], score[keep]
-    flux = np.einsum("nyx,yx->n", attribution.astype(np.float64), clean) if len(centres) else np.zeros(0)
-    return {"centres": centres, "score": score, "attribution": attribution, "labels": labels,
+    flux = np.einsum("nyx,yx->n", attr.astype(np.float64), clean) if len(centres) else np.zeros(0)
+    return {"centres": centres, "score": score, "attribution": attr, "labels": labels,
             "footprint": footprint, "flux": flux}

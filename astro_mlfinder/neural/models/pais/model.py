@@ -13,7 +13,9 @@
    centres by non-maximum suppression of the heatmap (``threshold``,
    ``nms_radius``); the footprint (smoothed image above ``footprint_snr``
    times its noise, islands holding a centre, grown by ``dilate``); every
-   footprint pixel's flux split among the centres by its claim maps.
+   footprint pixel's flux split among the centres by Moffat-sum models
+   fitted at the centres (``attribution='profiles'``) or by the claim maps
+   (``'claims'``).
 
 The catalogue (`~astro_mlfinder.SourceCatalog`) labels each footprint pixel
 with its largest-attribution source (so the usual columns are measured on
@@ -53,6 +55,13 @@ from ..base import (
 __all__ = ["PAISModel"]
 
 
+def _attribution_mode(value, name, ndim):
+    """``'profiles'`` or ``'claims'``."""
+    if value not in ("profiles", "claims"):
+        raise ValueError(f"{name} must be 'profiles' or 'claims', got {value!r}")
+    return value
+
+
 class PAISModel(NeuralModel):
     """PAIS (Hausen & Robertson 2022): detection and partial-attribution deblending of 2D optical images.
 
@@ -72,6 +81,12 @@ class PAISModel(NeuralModel):
         Pixels the footprint grows by.
     ``background``
         Subtract the sigma-clipped sky before attributing and measuring.
+    ``attribution``
+        How a footprint pixel's flux is split among the sources:
+        ``'profiles'`` (default) in proportion to Moffat-sum models fitted to
+        the image at the network's centres
+        (`~astro_mlfinder.neural.models.pais.profiles`), ``'claims'`` by the
+        network's claim maps alone (PAIS as published).
     ``tta``
         Average the network outputs over the 8 flips and transposes of each
         tile (test-time augmentation; 8 times the network time).
@@ -98,6 +113,7 @@ class PAISModel(NeuralModel):
         "smooth": 1.0,
         "dilate": 2,
         "background": True,
+        "attribution": "profiles",
         "tta": False,
         "tile_shape": (64, 64),
         "overlap": (16, 16),
@@ -111,6 +127,7 @@ class PAISModel(NeuralModel):
         "smooth": non_negative_float,
         "dilate": non_negative_int,
         "background": boolean,
+        "attribution": _attribution_mode,
         "tta": boolean,
         "tile_shape": per_axis(1),
         "overlap": per_axis(0),
@@ -168,7 +185,7 @@ class PAISModel(NeuralModel):
         work = data - sky if params["background"] else data
         out = decode_outputs(heatmap, vectors, logits, work, noise, threshold=params["threshold"],
                              radius=params["nms_radius"], footprint_snr=params["footprint_snr"],
-                             smooth=params["smooth"], dilate=params["dilate"])
+                             smooth=params["smooth"], dilate=params["dilate"], attribution=params["attribution"])
         if params["background"]:
             image = dataclasses.replace(image, data=work.astype(image.data.dtype, copy=False))
         unit = image.unit if image.unit is not None else u.dimensionless_unscaled

@@ -216,7 +216,7 @@ def _lr_at(progress, lr0):
 def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_images=2000, val_images=100,
                image_shape=(64, 64), output="pais.pt", resume=None, device="auto", progress=True, seed=0,
                num_threads=None, command=None, config=None, loss_weights=None, sigma=DEFAULT_SIGMA, tune=True,
-               max_minutes=None):
+               max_minutes=None, init=None):
     """Train PAIS on simulated blends (see the module docstring for the recipe).
 
     Parameters
@@ -260,6 +260,11 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
     max_minutes : float, optional
         Stop after the epoch during which this much wall time has passed
         (the checkpoint can be resumed).
+    init : str or path, optional
+        Warm start: a weights file, checkpoint or registry name (``'pais'``,
+        its default version) whose network weights and configuration start
+        this run (a fresh optimiser and schedule; ``config`` is ignored).
+        Recorded as ``meta['training']['init']``. Not combined with ``resume``.
 
     Returns
     -------
@@ -294,6 +299,9 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
     torch.manual_seed(int(seed))
     rng = np.random.default_rng(int(seed))
 
+    init_info = None
+    if resume is not None and init is not None:
+        raise ValueError("pass either resume= (continue a checkpoint) or init= (warm start from weights), not both")
     if resume is not None:
         ckpt = _load_checkpoint(resume, model_class.name)
         net = network_class.from_config(ckpt["config"])
@@ -305,6 +313,16 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
         lr, batch_size, loss_weights = rec["lr"], rec["batch_size"], rec["loss_weights"]
         if command:
             rec["resumed_with"] = [*rec.get("resumed_with", []), command]
+    elif init is not None:
+        from ...weights import load_weights
+
+        ckpt = None
+        start = load_weights(init)
+        if start["model"] not in (None, model_class.name):
+            raise ValueError(f"init={init!r} holds weights of model {start['model']!r}, not {model_class.name!r}")
+        net = network_class.from_config(start["config"])
+        net.load_state_dict(start["state_dict"])
+        init_info = {"source": str(init), "file": Path(start["path"]).name, "sha256": start["sha256"]}
     else:
         ckpt = None
         net = network_class(**dict(SMALL_CONFIG, **(config or {})))
@@ -355,6 +373,8 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
                 "torch": str(torch.__version__),
             },
         }
+        if init_info is not None:
+            meta["training"]["init"] = init_info
     meta["training"]["epochs"] = int(epochs)
 
     n = int(train_images)
