@@ -22,17 +22,23 @@ def _moffat_blend(centres, fluxes, fwhm_index, noise=1.0, seed=0, shape=(64, 64)
 
 
 def test_basis_profiles_have_unit_total_flux():
-    big = moffat_basis((400.0, 400.0), (801, 801), fwhms=(2.0, 3.5, 6.0))
+    big = moffat_basis((400.0, 400.0), (801, 801), fwhms=(2.0, 3.5, 6.0), beta=(2.5, 2.5, 4.0))
     # beta = 2.5 wings: the flux beyond 400 px is (1 + r^2/a^2)^(1 - beta) ~ 1e-5 of the total
     np.testing.assert_allclose(big.sum(axis=(1, 2)), 1.0, atol=2e-3)
     assert np.all(np.argmax(big.reshape(3, -1), axis=1) == 400 * 801 + 400)  # peak on the centre
     # origin shifts the evaluated window, not the profile
-    part = moffat_basis((400.0, 400.0), (11, 11), fwhms=(2.0, 3.5, 6.0), origin=(395, 395))
+    part = moffat_basis((400.0, 400.0), (11, 11), fwhms=(2.0, 3.5, 6.0), beta=(2.5, 2.5, 4.0), origin=(395, 395))
     np.testing.assert_allclose(part, big[:, 395:406, 395:406])
     with pytest.raises(ValueError, match="fwhms"):
         moffat_basis((0, 0), (5, 5), fwhms=(0.0,))
     with pytest.raises(ValueError, match="beta"):
         moffat_basis((0, 0), (5, 5), beta=1.0)
+    with pytest.raises(ValueError, match="one per width"):
+        moffat_basis((0, 0), (5, 5), fwhms=(2.0, 3.0), beta=(2.5, 3.0, 4.0))
+    # half maximum at half the FWHM (beta 2.5 and 4 alike)
+    for beta in (2.5, 4.0):
+        row = moffat_basis((0.0, 0.0), (1, 4), fwhms=(6.0,), beta=beta)[0, 0]
+        assert row[3] / row[0] == pytest.approx(0.5)
 
 
 def test_fit_recovers_blended_sources_island_by_island():
