@@ -72,6 +72,10 @@ class PAISModel(NeuralModel):
         Heatmap value a centre must reach (non-maximum suppression).
     ``nms_radius``
         Half-width of the suppression window, pixels.
+    ``sharpen``
+        Search the peaks in the heatmap minus this many times its Laplacian
+        of Gaussian (`~astro_mlfinder.neural.models.pais.decode.sharpen_heatmap`:
+        a faint neighbour's shoulder becomes a peak); 0: the heatmap itself.
     ``footprint_snr``
         The footprint is the image smoothed by ``smooth`` above this many
         times its noise.
@@ -109,6 +113,7 @@ class PAISModel(NeuralModel):
     defaults = {
         "threshold": 0.3,
         "nms_radius": 2,
+        "sharpen": 0.0,
         "footprint_snr": 2.0,
         "smooth": 1.0,
         "dilate": 2,
@@ -123,6 +128,7 @@ class PAISModel(NeuralModel):
     keywords = {
         "threshold": probability,
         "nms_radius": non_negative_int,
+        "sharpen": non_negative_float,
         "footprint_snr": non_negative_float,
         "smooth": non_negative_float,
         "dilate": non_negative_int,
@@ -146,7 +152,8 @@ class PAISModel(NeuralModel):
             "Adam with cosine decay; heatmap MSE, claim-vector MAE, claim-map cross-entropy and entropy "
             "regulariser (losses.pais_loss); checkpoints every epoch (best validation F1 kept), resumable"
         ),
-        tuning="heatmap threshold and NMS radius maximising F1 on the validation seeds at the end of training",
+        tuning=("heatmap threshold, NMS radius, sharpening and test-time augmentation maximising F1, then the "
+                "footprint minimising the median flux error, on the validation seeds at the end of training"),
         command="astro-mlfinder train pais --epochs N --output pais.pt",
     )
 
@@ -185,7 +192,8 @@ class PAISModel(NeuralModel):
         work = data - sky if params["background"] else data
         out = decode_outputs(heatmap, vectors, logits, work, noise, threshold=params["threshold"],
                              radius=params["nms_radius"], footprint_snr=params["footprint_snr"],
-                             smooth=params["smooth"], dilate=params["dilate"], attribution=params["attribution"])
+                             smooth=params["smooth"], dilate=params["dilate"], attribution=params["attribution"],
+                             sharpen=params["sharpen"])
         if params["background"]:
             image = dataclasses.replace(image, data=work.astype(image.data.dtype, copy=False))
         unit = image.unit if image.unit is not None else u.dimensionless_unscaled
