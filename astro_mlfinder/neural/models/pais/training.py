@@ -507,8 +507,9 @@ def tune_pais(checkpoint, *, val_images=None, device="auto"):
                                                "seeds": [int(val_seed), int(val_seed) + n - 1],
                                                "match_radius": "r_half_psf of each true source", "min_snr": 0.0,
                                                "true_flux": "flux_image",
-                                               "tuned": "threshold, nms_radius, tta: max F1; footprint_snr, dilate, "
-                                                        "background: min median relative flux error"})
+                                               "tuned": "threshold, nms_radius, sharpen, tta: max F1; footprint_snr, "
+                                                        "dilate, background: min median relative flux error; "
+                                                        "attribution 'profiles' throughout"})
     atomic_save(payload, checkpoint)
     print(f"tuned {checkpoint} on {n} validation cut-outs: {params} P {best[1]['precision']:.3f} "
           f"R {best[1]['recall']:.3f} F1 {best[1]['f1']:.3f} median flux error {best[1]['median_flux_error']:.3f}",
