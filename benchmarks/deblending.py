@@ -32,8 +32,9 @@ filters with a Gaussian of the PSF FWHM:
 * ClassicalFinder (the package's SoFiA-style finder, default settings, no deblending stage) as a
   reference for the same call as NeuralFinder.
 
-NeuralFinder('pais') runs when it is registered and its weights load; otherwise it is reported as
-unavailable.
+NeuralFinder('pais') runs when it is registered and its weights load (otherwise it is reported as
+unavailable), with its registered decoding and again with the claim-map split alone (one network pass);
+the exact PCR of every cut-out, decoded the same way, gives the ceiling of the decoding.
 
 Real image: ../shared/fixtures/real/sep_image.fits (ESO NTT R band) against its SExtractor
 catalogue of 65 objects: every finder at its kept settings on the image minus sep's background
