@@ -32,8 +32,9 @@ filters with a Gaussian of the PSF FWHM:
 * ClassicalFinder (the package's SoFiA-style finder, default settings, no deblending stage) as a
   reference for the same call as NeuralFinder.
 
-NeuralFinder('pais') runs when it is registered and its weights load; otherwise it is reported as
-unavailable.
+NeuralFinder('pais') runs when it is registered and its weights load (otherwise it is reported as
+unavailable), with its registered decoding and again with the claim-map split alone (one network pass);
+the exact PCR of every cut-out, decoded the same way, gives the ceiling of the decoding.
 
 Real image: ../shared/fixtures/real/sep_image.fits (ESO NTT R band) against its SExtractor
 catalogue of 65 objects: every finder at its kept settings on the image minus sep's background
@@ -168,18 +169,59 @@ def _catalog_xy_flux(cat):
     raise FinderUnavailable("the catalogue has no flux column")
 
 
-def make_ours(pais_weights=None):
-    """Our finders that can run here: name -> callable(hdu) -> (x, y, flux); and the unavailable ones."""
-    ours, missing = {}, {}
+def _reuse_pais_outputs():
+    """Let consecutive PAIS runs on the same image share one network pass (the benchmark's two decodings).
+
+    Wraps ``pais.inference.predict_outputs`` (looked up at call time by the model) with a one-entry
+    cache keyed on the network, the input bytes and the settings; the outputs are the same arrays
+    the network would give again, so only the time of the second decoding's row is smaller.
+    """
+    import hashlib
+
+    from astro_mlfinder.neural.models.pais import inference
+
+    if getattr(inference.predict_outputs, "_cached", False):
+        return
+    original = inference.predict_outputs
+    last = {}
+
+    def predict_outputs(network, x, **kwargs):
+        key = (id(network), hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest(),
+               repr(sorted(kwargs.items())))
+        if last.get("key") != key:
+            last["key"], last["value"] = key, original(network, x, **kwargs)
+        return tuple(np.array(a) for a in last["value"])
+
+    predict_outputs._cached = True
+    inference.predict_outputs = predict_outputs
+
+
+def make_ours(pais_weights=None, claims=True):
+    """Our finders that can run here: name -> callable(hdu) -> (x, y, flux); the unavailable ones; PAIS's settings.
+
+    ``PAIS`` runs with its registered decoding (profile-fit attribution); with ``claims`` also
+    ``PAIS (claim maps)``: the same network and centres, each pixel split by the claim maps alone
+    (PAIS as published).
+    """
+    ours, missing, params = {}, {}, None
     try:
         from astro_mlfinder import NeuralFinder
 
         extra = {} if pais_weights is None else {"weights": pais_weights}
         pais = NeuralFinder("pais", progress=False, device="cpu", **extra)
+        _, info = pais.neural_model.load(False)
     except Exception as exc:      # not registered, no weights, no torch: reported, not fatal
         missing["PAIS"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     else:
         ours["PAIS"] = pais
+        w = info["weights"]
+        params = dict(pais.neural_model.inference_params(),
+                      weights=f"{w['name']} {w['version']}" if isinstance(w, dict) and "version" in w else str(w))
+        if claims:
+            claims_finder = NeuralFinder("pais", progress=False, device="cpu", attribution="claims", **extra)
+            claims_finder.neural_model._loaded = pais.neural_model._loaded  # the same network object
+            ours["PAIS (claim maps)"] = claims_finder
+            _reuse_pais_outputs()
     from astro_mlfinder import ClassicalFinder
 
     ours["ClassicalFinder"] = ClassicalFinder()
@@ -191,7 +233,7 @@ def make_ours(pais_weights=None):
                 return _catalog_xy_flux(finder(hdu, progress=False))
         return run
 
-    return {k: wrap(v) for k, v in ours.items()}, missing
+    return {k: wrap(v) for k, v in ours.items()}, missing, params
 
 
 # --------------------------------------------------------------------------- scoring
@@ -309,9 +351,35 @@ def run_classical(kind, data, rms, fwhm, setting):
     return (*out, time.perf_counter() - t0)
 
 
-def benchmark(sims, best, ours, log=None):
+ORACLE = "exact PCR, decoded (ceiling)"
+
+
+def oracle(sim, params):
+    """PAIS's decoding of the exact PCR of a cut-out (true heatmap, claim vectors and claim maps).
+
+    Its recall and flux error are the ceiling of the decoding (NMS, footprint, claim attribution)
+    with a perfect network; ``params`` are the PAIS decoding settings (``threshold`` and ``sharpen``
+    are not used: the exact heatmap peaks at 1 on every centre, found with threshold 0.5).
+    """
+    from astro_mlfinder.neural.models.pais.decode import decode_outputs
+    from astro_mlfinder.neural.models.pais.pcr import encode_pcr
+
+    models = np.asarray(sim.sources, float)
+    if models.shape[0] == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    centres = np.column_stack([np.asarray(sim.truth["y"], float), np.asarray(sim.truth["x"], float)])
+    pcr = encode_pcr(models, centres)
+    out = decode_outputs(pcr["center_of_mass"], pcr["claim_vectors"], np.log(np.clip(pcr["claim_maps"], 1e-12, None)),
+                         np.asarray(sim.data, float), float(sim.background_rms), threshold=0.5,
+                         radius=params["nms_radius"], footprint_snr=params["footprint_snr"], smooth=params["smooth"],
+                         dilate=params["dilate"], attribution="claims")
+    return out["centres"][:, 1], out["centres"][:, 0], out["flux"]
+
+
+def benchmark(sims, best, ours, log=None, oracle_params=None):
     fwhm = float(sims[0].params["psf_fwhm"])
-    tallies = {name: Tally() for name in list(ours) + list(best)}
+    names = list(ours) + ([ORACLE] if oracle_params is not None else []) + list(best)
+    tallies = {name: Tally() for name in names}
     for k, sim in enumerate(sims):
         if log is not None and k and k % 50 == 0:
             log(f"benchmark cut-out {k}/{len(sims)}")
@@ -323,6 +391,10 @@ def benchmark(sims, best, ours, log=None):
             t0 = time.perf_counter()
             x, y, f = run(hdu)
             tallies[name].add(sim.truth, x, y, f, time.perf_counter() - t0)
+        if oracle_params is not None:
+            t0 = time.perf_counter()
+            x, y, f = oracle(sim, oracle_params)
+            tallies[ORACLE].add(sim.truth, x, y, f, time.perf_counter() - t0)
     return tallies
 
 
@@ -362,6 +434,8 @@ def real_image(best, ours, folder=REAL):
         count(label.split(" (")[0] + f" ({_fmt_setting(setting)})", x, y, dt)
     hdu = fits.PrimaryHDU(sub.astype(np.float32))
     for name, run in ours.items():
+        if name.endswith("(claim maps)"):  # PAIS's centres: the same detections
+            continue
         t0 = time.perf_counter()
         x, y, _ = run(hdu)
         count(name, x, y, time.perf_counter() - t0)
@@ -388,7 +462,7 @@ def _fmt_setting(setting):
 
 
 # --------------------------------------------------------------------------- report
-def report(args, best, tallies, missing, real_rows, wall):
+def report(args, best, tallies, missing, real_rows, wall, pais_params=None):
     names = list(tallies)
     lines = []
     seeds = (f"{args.n_tune} tuning cut-outs (seeds {args.tune_seed0}-{args.tune_seed0 + args.n_tune - 1}) "
@@ -401,6 +475,16 @@ def report(args, best, tallies, missing, real_rows, wall):
         Moffat beta 2.5); {seeds}
         Matching radius: each true source's PSF-convolved half-light radius. Flux error:
         median ``|f - f_true| / f_true`` over matched sources."""))
+    if pais_params is not None:
+        shown = ", ".join(f"{k}={pais_params[k]}" for k in ("threshold", "nms_radius", "sharpen", "tta",
+                                                             "footprint_snr", "dilate", "attribution"))
+        lines.append(textwrap.fill(
+            f"PAIS: ``NeuralFinder('pais')`` with weights {pais_params['weights']} and their registered "
+            f"decoding ({shown}). PAIS (claim maps): the same network and centres, every pixel split by "
+            f"the claim maps alone (PAIS as published; it reuses PAIS's network pass, so its time is the "
+            f"decoding's). {ORACLE}: the same decoding of the exact "
+            f"Partial Contribution Representation of every cut-out (true heatmap, claim vectors and "
+            f"claim maps), the ceiling of the decoding with a perfect network.", 100))
     if missing:
         for name, why in missing.items():
             lines.append(f"\n{name}: unavailable here ({why}).")
@@ -443,7 +527,7 @@ def report(args, best, tallies, missing, real_rows, wall):
         rows.append(counts)
         lines.append(rst_table(header, rows))
     if "PAIS" in tallies:
-        lines.append("\nPaired flux comparison: median flux error of PAIS and of each classical finder on "
+        lines.append("\nPaired flux comparison: median flux error of PAIS and of each other finder on "
                      "the true sources both found (the overall medians above are over different, "
                      "finder-dependent sets; PAIS also finds the harder ones):\n")
         p_found, p_err = tallies["PAIS"].arrays()[:2]
@@ -456,8 +540,8 @@ def report(args, best, tallies, missing, real_rows, wall):
             if both.any():
                 mp, mf = float(np.median(p_err[both])), float(np.median(err[both]))
                 rows.append((name, int(both.sum()), mp, mf, mp / mf if mf > 0 else np.nan))
-        lines.append(rst_table(("classical finder", "sources both found", "PAIS", "classical",
-                                "ratio PAIS / classical"), rows))
+        lines.append(rst_table(("other finder", "sources both found", "PAIS", "other",
+                                "ratio PAIS / other"), rows))
     lines.append(f"\nReal image ``sep_image.fits`` (256x256 ESO NTT R band, background from "
                  f"``sep.Background``): SExtractor objects recovered within {REAL_RADIUS:g} px "
                  f"(one-to-one), kept settings:\n")
@@ -500,17 +584,17 @@ def main(argv=None):
     except ImportError as exc:
         raise SystemExit(f"benchmarks/deblending.py needs photutils and sep: "
                          f"pip install astro_mlfinder[bench] ({exc})") from exc
-    ours, missing = make_ours(args.pais_weights)
+    ours, missing, pais_params = make_ours(args.pais_weights)
     log(f"ours: {sorted(ours)}; unavailable: {missing or 'none'}")
     best = tune(_sims(args.tune_seed0, args.n_tune), log)
     for label, (_, _, s, score) in best.items():
         log(f"{label}: {_fmt_setting(s)} (tuning score {score:.3f})")
     sims = _sims(args.seed0, args.n_test)
     log(f"simulated {len(sims)} benchmark cut-outs")
-    tallies = benchmark(sims, best, ours, log)
+    tallies = benchmark(sims, best, ours, log, oracle_params=pais_params)
     log("scored the benchmark cut-outs")
     real_rows = real_image(best, ours, args.real)
-    text = report(args, best, tallies, missing, real_rows, time.perf_counter() - t0)
+    text = report(args, best, tallies, missing, real_rows, time.perf_counter() - t0, pais_params)
     print(text)
     if not args.no_docs:
         update_docs_block(HERE.parent / "docs" / "performance.rst", START, END, text, title=DOCS_TITLE)

@@ -1,6 +1,7 @@
 """Decoding the PAIS outputs: centres by non-maximum suppression, then per-pixel flux attribution.
 
-1. `find_centres` -- the heatmap is set to 0 below ``threshold`` and a pixel
+1. `find_centres` -- the heatmap (optionally sharpened, `sharpen_heatmap`, so
+   that the shoulder of a faint neighbour is a peak) is set to 0 below ``threshold`` and a pixel
    is a centre where it equals the maximum of its ``(2 radius + 1)^2``
    neighbourhood (PAIS: threshold 0.1, a 7x7 window); a flat top of several
    equal pixels gives one centre, and every centre is refined to the
@@ -12,7 +13,12 @@
 3. `decode_outputs` -- every footprint pixel's ``k`` claim fractions
    (softmax of the claim-map logits) go to the detected centre nearest to the
    end of the matching claim vector
-   (`~astro_mlfinder.neural.models.pais.pcr.attribution_from_claims`). The
+   (`~astro_mlfinder.neural.models.pais.pcr.attribution_from_claims`); with
+   ``attribution='profiles'`` the pixel is instead split in proportion to
+   Moffat-sum models of the sources fitted to the image at those centres
+   (`~astro_mlfinder.neural.models.pais.profiles`; the claim split where all
+   models are 0), which cuts the median flux error of the small shipped
+   network by a third on the benchmark (docs/performance.rst). The
    attribution of a pixel therefore sums to 1 inside the footprint and 0
    outside, and the deblended images ``attribution * data`` of all sources
    add up to the data inside the footprint. Each footprint pixel is labelled
@@ -26,8 +32,9 @@ import numpy as np
 from scipy import ndimage
 
 from .pcr import attribution_from_claims
+from .profiles import fit_profiles, pixel_sigma, profile_attribution
 
-__all__ = ["find_centres", "source_footprint", "softmax", "decode_outputs"]
+__all__ = ["sharpen_heatmap", "find_centres", "source_footprint", "softmax", "decode_outputs"]
 
 
 def softmax(logits, axis=0):
@@ -38,7 +45,22 @@ def softmax(logits, axis=0):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def find_centres(heatmap, threshold=0.1, radius=3, mask=None):
+def sharpen_heatmap(heatmap, amount=1.0, scale=1.0):
+    """``heatmap - amount * LoG(heatmap)``, clipped to [0, 1]: a shoulder becomes a peak.
+
+    The centre-of-mass heatmap of two close sources is one blob with a
+    shoulder where the fainter one sits; subtracting the Laplacian of
+    Gaussian (``scale`` pixels) raises the blob's curved parts, so that
+    non-maximum suppression finds the shoulder as a peak of its own.
+    ``amount`` 0 returns the heatmap unchanged.
+    """
+    h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64), nan=0.0)
+    if not amount:
+        return h
+    return np.clip(h - float(amount) * ndimage.gaussian_laplace(h, float(scale), mode="constant"), 0.0, 1.0)
+
+
+def find_centres(heatmap, threshold=0.1, radius=3, mask=None, sharpen=0.0):
     """Source centres: local maxima of the heatmap above ``threshold`` (non-maximum suppression).
 
     Parameters
@@ -51,17 +73,21 @@ def find_centres(heatmap, threshold=0.1, radius=3, mask=None):
         Half-width of the suppression window (3: 7x7, as PAIS).
     mask : `~numpy.ndarray` of bool, optional
         Pixels that cannot hold a centre.
+    sharpen : float
+        Peaks are searched in `sharpen_heatmap` ``(heatmap, sharpen)``
+        (0: in the heatmap itself).
 
     Returns
     -------
     centres : `~numpy.ndarray`
-        ``(n, 2)`` float ``(y, x)`` (3x3 heatmap centroid), brightest first.
+        ``(n, 2)`` float ``(y, x)`` (3x3 centroid of the searched map), brightest first.
     score : `~numpy.ndarray`
-        ``(n,)`` heatmap value at each peak.
+        ``(n,)`` value of the searched map at each peak.
     """
     h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64), nan=0.0)
     if h.ndim != 2:
         raise ValueError(f"heatmap must be a (y, x) array, got shape {h.shape}")
+    h = sharpen_heatmap(h, sharpen)
     radius = int(radius)
     if radius < 0:
         raise ValueError(f"radius must be >= 0, got {radius}")
@@ -137,7 +163,7 @@ def source_footprint(data, noise, centres, *, snr=2.0, smooth=1.0, dilate=2, mas
 
 
 def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1, radius=3, footprint_snr=2.0,
-                   smooth=1.0, dilate=2, max_distance=None, mask=None):
+                   smooth=1.0, dilate=2, max_distance=None, mask=None, attribution="claims", sharpen=0.0):
     """Detected sources, their attribution, labels and deblended fluxes from the network outputs.
 
     Parameters
@@ -152,7 +178,7 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
         ``(y, x)`` background-subtracted image in its own units.
     noise : float or `~numpy.ndarray`
         Its noise.
-    threshold, radius
+    threshold, radius, sharpen
         `find_centres`.
     footprint_snr, smooth, dilate
         `source_footprint`.
@@ -160,6 +186,12 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
         Claims ending farther than this from every centre go to no source.
     mask : `~numpy.ndarray` of bool, optional
         Excluded pixels.
+    attribution : {'claims', 'profiles'}
+        ``'claims'``: each pixel split by the claim maps (PAIS);
+        ``'profiles'``: split in proportion to Moffat-sum models of the
+        sources fitted to the image at the detected centres
+        (`~astro_mlfinder.neural.models.pais.profiles`), the claim maps'
+        split where every model is 0.
 
     Returns
     -------
@@ -169,31 +201,36 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
         ``i`` is label ``i + 1``), ``footprint`` bool ``(y, x)`` and ``flux``
         ``(n,)`` (sum of ``attribution * data``).
     """
+    if attribution not in ("claims", "profiles"):
+        raise ValueError(f"attribution must be 'claims' or 'profiles', got {attribution!r}")
     data = np.asarray(data, dtype=np.float64)
     blank = ~np.isfinite(data)
     if mask is not None:
         blank |= np.asarray(mask, dtype=bool)
-    centres, score = find_centres(heatmap, threshold, radius, mask=blank)
+    centres, score = find_centres(heatmap, threshold, radius, mask=blank, sharpen=sharpen)
     clean = np.where(blank, 0.0, data)
     fractions = softmax(claim_logits, axis=0)
     while True:  # decode; drop sources without pixels or flux; decode again with the others (ends: n shrinks)
         footprint = source_footprint(data, noise, centres, snr=footprint_snr, smooth=smooth, dilate=dilate,
                                      mask=blank)
-        attribution = attribution_from_claims(centres, vectors, fractions, max_distance=max_distance,
-                                              footprint=footprint)
+        attr = attribution_from_claims(centres, vectors, fractions, max_distance=max_distance,
+                                       footprint=footprint)
+        if attribution == "profiles" and len(centres):
+            models = fit_profiles(clean, centres, footprint, sigma=pixel_sigma(clean, noise))
+            attr = profile_attribution(models, attr, footprint)
         labels = np.zeros(data.shape, dtype=np.int32)
         if not len(centres):
             break
-        best = np.argmax(attribution, axis=0)
-        has = footprint & (attribution.max(axis=0) > 0)
+        best = np.argmax(attr, axis=0)
+        has = footprint & (attr.max(axis=0) > 0)
         labels[has] = best[has] + 1
-        flux = np.einsum("nyx,yx->n", attribution.astype(np.float64), clean)
+        flux = np.einsum("nyx,yx->n", attr.astype(np.float64), clean)
         segment_sum = np.bincount(labels.ravel(), weights=clean.ravel(), minlength=len(centres) + 1)[1:]
         n_pix = np.bincount(labels.ravel(), minlength=len(centres) + 1)[1:]
         keep = (n_pix > 0) & (flux > 0) & (segment_sum > 0)
         if keep.all():
             break
         centres, score = centres[keep], score[keep]
-    flux = np.einsum("nyx,yx->n", attribution.astype(np.float64), clean) if len(centres) else np.zeros(0)
-    return {"centres": centres, "score": score, "attribution": attribution, "labels": labels,
+    flux = np.einsum("nyx,yx->n", attr.astype(np.float64), clean) if len(centres) else np.zeros(0)
+    return {"centres": centres, "score": score, "attribution": attr, "labels": labels,
             "footprint": footprint, "flux": flux}

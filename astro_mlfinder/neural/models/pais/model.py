@@ -13,7 +13,9 @@
    centres by non-maximum suppression of the heatmap (``threshold``,
    ``nms_radius``); the footprint (smoothed image above ``footprint_snr``
    times its noise, islands holding a centre, grown by ``dilate``); every
-   footprint pixel's flux split among the centres by its claim maps.
+   footprint pixel's flux split among the centres by Moffat-sum models
+   fitted at the centres (``attribution='profiles'``) or by the claim maps
+   (``'claims'``).
 
 The catalogue (`~astro_mlfinder.SourceCatalog`) labels each footprint pixel
 with its largest-attribution source (so the usual columns are measured on
@@ -53,6 +55,13 @@ from ..base import (
 __all__ = ["PAISModel"]
 
 
+def _attribution_mode(value, name, ndim):
+    """``'profiles'`` or ``'claims'``."""
+    if value not in ("profiles", "claims"):
+        raise ValueError(f"{name} must be 'profiles' or 'claims', got {value!r}")
+    return value
+
+
 class PAISModel(NeuralModel):
     """PAIS (Hausen & Robertson 2022): detection and partial-attribution deblending of 2D optical images.
 
@@ -63,6 +72,10 @@ class PAISModel(NeuralModel):
         Heatmap value a centre must reach (non-maximum suppression).
     ``nms_radius``
         Half-width of the suppression window, pixels.
+    ``sharpen``
+        Search the peaks in the heatmap minus this many times its Laplacian
+        of Gaussian (`~astro_mlfinder.neural.models.pais.decode.sharpen_heatmap`:
+        a faint neighbour's shoulder becomes a peak); 0: the heatmap itself.
     ``footprint_snr``
         The footprint is the image smoothed by ``smooth`` above this many
         times its noise.
@@ -72,6 +85,12 @@ class PAISModel(NeuralModel):
         Pixels the footprint grows by.
     ``background``
         Subtract the sigma-clipped sky before attributing and measuring.
+    ``attribution``
+        How a footprint pixel's flux is split among the sources:
+        ``'profiles'`` (default) in proportion to Moffat-sum models fitted to
+        the image at the network's centres
+        (`~astro_mlfinder.neural.models.pais.profiles`), ``'claims'`` by the
+        network's claim maps alone (PAIS as published).
     ``tta``
         Average the network outputs over the 8 flips and transposes of each
         tile (test-time augmentation; 8 times the network time).
@@ -94,10 +113,12 @@ class PAISModel(NeuralModel):
     defaults = {
         "threshold": 0.3,
         "nms_radius": 2,
+        "sharpen": 0.0,
         "footprint_snr": 2.0,
         "smooth": 1.0,
         "dilate": 2,
         "background": True,
+        "attribution": "profiles",
         "tta": False,
         "tile_shape": (64, 64),
         "overlap": (16, 16),
@@ -107,10 +128,12 @@ class PAISModel(NeuralModel):
     keywords = {
         "threshold": probability,
         "nms_radius": non_negative_int,
+        "sharpen": non_negative_float,
         "footprint_snr": non_negative_float,
         "smooth": non_negative_float,
         "dilate": non_negative_int,
         "background": boolean,
+        "attribution": _attribution_mode,
         "tta": boolean,
         "tile_shape": per_axis(1),
         "overlap": per_axis(0),
@@ -129,7 +152,8 @@ class PAISModel(NeuralModel):
             "Adam with cosine decay; heatmap MSE, claim-vector MAE, claim-map cross-entropy and entropy "
             "regulariser (losses.pais_loss); checkpoints every epoch (best validation F1 kept), resumable"
         ),
-        tuning="heatmap threshold and NMS radius maximising F1 on the validation seeds at the end of training",
+        tuning=("heatmap threshold, NMS radius, sharpening and test-time augmentation maximising F1, then the "
+                "footprint minimising the median flux error, on the validation seeds at the end of training"),
         command="astro-mlfinder train pais --epochs N --output pais.pt",
     )
 
@@ -168,7 +192,8 @@ class PAISModel(NeuralModel):
         work = data - sky if params["background"] else data
         out = decode_outputs(heatmap, vectors, logits, work, noise, threshold=params["threshold"],
                              radius=params["nms_radius"], footprint_snr=params["footprint_snr"],
-                             smooth=params["smooth"], dilate=params["dilate"])
+                             smooth=params["smooth"], dilate=params["dilate"], attribution=params["attribution"],
+                             sharpen=params["sharpen"])
         if params["background"]:
             image = dataclasses.replace(image, data=work.astype(image.data.dtype, copy=False))
         unit = image.unit if image.unit is not None else u.dimensionless_unscaled

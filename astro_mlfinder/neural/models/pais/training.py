@@ -19,8 +19,9 @@ The recipe (`train_pais`, ``astro-mlfinder train pais``):
   after every epoch the whole inference pipeline runs on the validation
   cut-outs, detections are matched to the true centres (`score_catalog`),
   the checkpoint is rewritten and the one with the best F1 kept, resumable;
-* **tuning** (`tune_pais`) -- on the validation cut-outs: the heatmap
-  threshold, NMS radius and test-time augmentation maximising F1, then the footprint threshold,
+* **tuning** (`tune_pais`) -- on the validation cut-outs, decoding with the
+  profile-fit attribution: the heatmap threshold, NMS radius, heatmap
+  sharpening and test-time augmentation maximising F1, then the footprint threshold,
   dilation and sky subtraction minimising the median relative flux error of
   the matched sources; recorded with the weights.
 """
@@ -49,6 +50,7 @@ THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.05, 0.96, 0.05), 2))
 _RADII = (1, 2, 3)
 _FOOTPRINTS = (0.5, 1.0, 1.5, 2.0, 3.0)
 _DILATES = (1, 2, 4, 6, 8)
+_SHARPENS = (0.0, 1.0)
 
 
 def _seed_sets():
@@ -146,8 +148,12 @@ def _outputs(net, sims, device, tta=False):
 
 
 def evaluate_cutouts(outputs, sims, *, threshold=0.3, radius=2, footprint_snr=2.0, smooth=1.0, dilate=2,
-                     background=True, match_radius=None, min_snr=0.0):
+                     background=True, match_radius=None, min_snr=0.0, attribution="profiles", sharpen=0.0):
     """Detection and flux scores of decoded network outputs on simulated cut-outs.
+
+    The keywords are those of `~astro_mlfinder.neural.models.pais.decode.decode_outputs`
+    (``radius`` its ``radius``), ``background`` subtracts the estimated sky first;
+    ``match_radius`` and ``min_snr`` go to `score_catalog`.
 
     Returns
     -------
@@ -166,7 +172,8 @@ def evaluate_cutouts(outputs, sims, *, threshold=0.3, radius=2, footprint_snr=2.
         data = np.asarray(sim.data, dtype=np.float64)
         work = data - sky if background else data
         out = decode_outputs(heat, vec, logits, work, noise, threshold=threshold, radius=radius,
-                             footprint_snr=footprint_snr, smooth=smooth, dilate=dilate)
+                             footprint_snr=footprint_snr, smooth=smooth, dilate=dilate, attribution=attribution,
+                             sharpen=sharpen)
         s = score_catalog(out["centres"], sim.truth, match_radius, min_snr)
         tp, fp, n_true, found = tp + s["tp"], fp + s["fp"], n_true + s["n_true"], found + s["found"]
         ok = s["match"] >= 0
@@ -181,14 +188,15 @@ def evaluate_cutouts(outputs, sims, *, threshold=0.3, radius=2, footprint_snr=2.
             "median_flux_error": float(np.median(errors)) if errors else math.nan}
 
 
-def _best_detection(outputs, sims, radii=_RADII, thresholds=THRESHOLDS):
+def _best_detection(outputs, sims, radii=_RADII, thresholds=THRESHOLDS, sharpens=(0.0,)):
     best = None
-    for r in radii:
-        for t in thresholds:
-            res = evaluate_cutouts(outputs, sims, threshold=t, radius=r)
-            key = (res["f1"], -r, t)
-            if best is None or key > best[0]:
-                best = (key, {"threshold": t, "nms_radius": r, **res})
+    for a in sharpens:
+        for r in radii:
+            for t in thresholds:
+                res = evaluate_cutouts(outputs, sims, threshold=t, radius=r, sharpen=a)
+                key = (res["f1"], -a, -r, t)
+                if best is None or key > best[0]:
+                    best = (key, {"threshold": t, "nms_radius": r, "sharpen": a, **res})
     return best[1]
 
 
@@ -216,7 +224,7 @@ def _lr_at(progress, lr0):
 def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_images=2000, val_images=100,
                image_shape=(64, 64), output="pais.pt", resume=None, device="auto", progress=True, seed=0,
                num_threads=None, command=None, config=None, loss_weights=None, sigma=DEFAULT_SIGMA, tune=True,
-               max_minutes=None):
+               max_minutes=None, init=None):
     """Train PAIS on simulated blends (see the module docstring for the recipe).
 
     Parameters
@@ -260,6 +268,11 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
     max_minutes : float, optional
         Stop after the epoch during which this much wall time has passed
         (the checkpoint can be resumed).
+    init : str or path, optional
+        Warm start: a weights file, checkpoint or registry name (``'pais'``,
+        its default version) whose network weights and configuration start
+        this run (a fresh optimiser and schedule; ``config`` is ignored).
+        Recorded as ``meta['training']['init']``. Not combined with ``resume``.
 
     Returns
     -------
@@ -294,6 +307,9 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
     torch.manual_seed(int(seed))
     rng = np.random.default_rng(int(seed))
 
+    init_info = None
+    if resume is not None and init is not None:
+        raise ValueError("pass either resume= (continue a checkpoint) or init= (warm start from weights), not both")
     if resume is not None:
         ckpt = _load_checkpoint(resume, model_class.name)
         net = network_class.from_config(ckpt["config"])
@@ -305,6 +321,16 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
         lr, batch_size, loss_weights = rec["lr"], rec["batch_size"], rec["loss_weights"]
         if command:
             rec["resumed_with"] = [*rec.get("resumed_with", []), command]
+    elif init is not None:
+        from ...weights import load_weights
+
+        ckpt = None
+        start = load_weights(init)
+        if start["model"] not in (None, model_class.name):
+            raise ValueError(f"init={init!r} holds weights of model {start['model']!r}, not {model_class.name!r}")
+        net = network_class.from_config(start["config"])
+        net.load_state_dict(start["state_dict"])
+        init_info = {"source": str(init), "file": Path(start["path"]).name, "sha256": start["sha256"]}
     else:
         ckpt = None
         net = network_class(**dict(SMALL_CONFIG, **(config or {})))
@@ -355,6 +381,8 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
                 "torch": str(torch.__version__),
             },
         }
+        if init_info is not None:
+            meta["training"]["init"] = init_info
     meta["training"]["epochs"] = int(epochs)
 
     n = int(train_images)
@@ -419,10 +447,11 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
 def tune_pais(checkpoint, *, val_images=None, device="auto"):
     """Tune the decoding of a PAIS checkpoint on the validation cut-outs; record it in the file.
 
-    First the heatmap ``threshold``, ``nms_radius`` and test-time
-    augmentation (``tta``) maximising F1, then ``footprint_snr``, ``dilate``
-    and ``background`` minimising the median relative flux error of the
-    matched sources.
+    First the heatmap ``threshold``, ``nms_radius``, ``sharpen`` and
+    test-time augmentation (``tta``) maximising F1, then ``footprint_snr``,
+    ``dilate`` and ``background`` minimising the median relative flux error of
+    the matched sources, all with the profile-fit attribution (recorded as
+    ``attribution='profiles'``).
 
     Parameters
     ----------
@@ -459,7 +488,7 @@ def tune_pais(checkpoint, *, val_images=None, device="auto"):
     det, outputs = None, None
     for tta in (False, True):  # test-time augmentation only where it raises F1
         outs = _outputs(net, sims, dev, tta=tta)
-        res = _best_detection(outs, sims)
+        res = _best_detection(outs, sims, sharpens=_SHARPENS)
         if det is None or res["f1"] > det["f1"]:
             det, outputs = {**res, "tta": tta}, outs
     best = None
@@ -467,18 +496,20 @@ def tune_pais(checkpoint, *, val_images=None, device="auto"):
         for dil in _DILATES:
             for bg in (True, False):
                 res = evaluate_cutouts(outputs, sims, threshold=det["threshold"], radius=det["nms_radius"],
-                                       footprint_snr=fs, dilate=dil, background=bg)
+                                       sharpen=det["sharpen"], footprint_snr=fs, dilate=dil, background=bg)
                 if best is None or res["median_flux_error"] < best[1]["median_flux_error"]:
                     best = ({"footprint_snr": fs, "dilate": dil, "background": bg}, res)
-    params = {"threshold": det["threshold"], "nms_radius": det["nms_radius"], "tta": det["tta"], **best[0],
+    params = {"threshold": det["threshold"], "nms_radius": det["nms_radius"], "sharpen": det["sharpen"],
+              "tta": det["tta"], "attribution": "profiles", **best[0],
               "tile_shape": list(rec["image_shape"]), "overlap": [n_ // 4 for n_ in rec["image_shape"]]}
     payload["meta"]["inference"] = params
     payload["meta"]["validation"] = _to_plain({**params, **best[1], "n_images": n, "shape": rec["image_shape"],
                                                "seeds": [int(val_seed), int(val_seed) + n - 1],
                                                "match_radius": "r_half_psf of each true source", "min_snr": 0.0,
                                                "true_flux": "flux_image",
-                                               "tuned": "threshold, nms_radius, tta: max F1; footprint_snr, dilate, "
-                                                        "background: min median relative flux error"})
+                                               "tuned": "threshold, nms_radius, sharpen, tta: max F1; footprint_snr, "
+                                                        "dilate, background: min median relative flux error; "
+                                                        "attribution 'profiles' throughout"})
     atomic_save(payload, checkpoint)
     print(f"tuned {checkpoint} on {n} validation cut-outs: {params} P {best[1]['precision']:.3f} "
           f"R {best[1]['recall']:.3f} F1 {best[1]['f1']:.3f} median flux error {best[1]['median_flux_error']:.3f}",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from astro_mlfinder.neural.models.pais.decode import decode_outputs, find_centres, source_footprint
+from astro_mlfinder.neural.models.pais.decode import decode_outputs, find_centres, sharpen_heatmap, source_footprint
 from astro_mlfinder.neural.models.pais.pcr import encode_pcr, truth_attribution
 
 from .blends import gaussian_blend
@@ -90,3 +90,16 @@ def test_detections_without_positive_flux_are_dropped_and_the_rest_decoded_again
     sums = out["attribution"].sum(axis=0)
     assert np.allclose(sums[out["footprint"]], 1.0, atol=1e-5) and np.all(sums[~out["footprint"]] == 0)
     assert out["flux"][0] > 0 and out["labels"].max() == 1
+
+
+def test_sharpening_turns_a_shoulder_into_a_peak():
+    yy, xx = np.arange(64)[:, None], np.arange(64)[None, :]
+    # a blurred heatmap: two Gaussians of sigma 2 added, the fainter 5.5 px away a shoulder of the brighter
+    heat = sum(a * np.exp(-((yy - 30.0) ** 2 + (xx - cx) ** 2) / 8.0) for cx, a in ((30.0, 1.0), (35.5, 0.4)))
+    heat = heat / heat.max()
+    plain, _ = find_centres(heat, 0.2, 1)
+    sharp, _ = find_centres(heat, 0.2, 1, sharpen=1.0)
+    assert len(plain) == 1 and len(sharp) == 2
+    np.testing.assert_allclose(sorted(sharp[:, 1]), [30.0, 35.5], atol=0.6)
+    np.testing.assert_array_equal(sharpen_heatmap(heat, 0.0), heat)
+    assert sharpen_heatmap(heat, 1.0).max() <= 1.0 and sharpen_heatmap(heat, 1.0).min() >= 0.0

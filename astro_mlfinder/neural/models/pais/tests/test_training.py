@@ -101,3 +101,22 @@ def test_cli_errors(checkpoint, tmp_path, capsys):
     assert main(["train", "pais", "--resume", str(tmp_path / "none.pt"), "--output", str(tmp_path / "y.pt"),
                  "--no-progress"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_warm_start_from_weights(checkpoint, tmp_path):
+    import torch
+
+    from astro_mlfinder.neural.models.pais.training import train_pais
+
+    start = torch.load(checkpoint, weights_only=True)
+    out = tmp_path / "w.pt"
+    hist = train_pais(epochs=1, train_images=8, val_images=0, batch_size=8, lr=1e-9, output=out, progress=False,
+                      num_threads=1, tune=False, init=checkpoint)
+    assert [h["epoch"] for h in hist] == [1]  # a fresh schedule, not the checkpoint's
+    got = torch.load(out, weights_only=True)
+    assert got["meta"]["training"]["init"]["file"] == checkpoint.name
+    assert got["config"] == start["config"]
+    key = next(k for k, v in start["state_dict"].items() if v.is_floating_point() and "weight" in k)
+    torch.testing.assert_close(got["state_dict"][key], start["state_dict"][key], atol=1e-6, rtol=0)  # lr ~ 0
+    with pytest.raises(ValueError, match="not both"):
+        train_pais(epochs=1, output=tmp_path / "x.pt", resume=checkpoint, init=checkpoint, progress=False)

@@ -1,0 +1,109 @@
+"""Profile-fit attribution: Moffat basis, island-by-island NNLS, flux-conserving split."""
+
+import numpy as np
+import pytest
+
+from astro_mlfinder.neural.models.pais.decode import decode_outputs
+from astro_mlfinder.neural.models.pais.pcr import encode_pcr
+from astro_mlfinder.neural.models.pais.profiles import (
+    DEFAULT_FWHMS,
+    fit_profiles,
+    moffat_basis,
+    pixel_sigma,
+    profile_attribution,
+)
+
+
+def _moffat_blend(centres, fluxes, fwhm_index, noise=1.0, seed=0, shape=(64, 64)):
+    """Sources that the basis holds exactly (one Moffat width each) plus white noise."""
+    models = np.stack([f * moffat_basis(c, shape)[j] for c, f, j in zip(centres, fluxes, fwhm_index, strict=True)])
+    rng = np.random.default_rng(seed)
+    return models.sum(axis=0) + rng.normal(0.0, noise, shape), models
+
+
+def test_basis_profiles_have_unit_total_flux():
+    big = moffat_basis((400.0, 400.0), (801, 801), fwhms=(2.0, 3.5, 6.0), beta=(2.5, 2.5, 4.0))
+    # beta = 2.5 wings: the flux beyond 400 px is (1 + r^2/a^2)^(1 - beta) ~ 1e-5 of the total
+    np.testing.assert_allclose(big.sum(axis=(1, 2)), 1.0, atol=2e-3)
+    assert np.all(np.argmax(big.reshape(3, -1), axis=1) == 400 * 801 + 400)  # peak on the centre
+    # origin shifts the evaluated window, not the profile
+    part = moffat_basis((400.0, 400.0), (11, 11), fwhms=(2.0, 3.5, 6.0), beta=(2.5, 2.5, 4.0), origin=(395, 395))
+    np.testing.assert_allclose(part, big[:, 395:406, 395:406])
+    with pytest.raises(ValueError, match="fwhms"):
+        moffat_basis((0, 0), (5, 5), fwhms=(0.0,))
+    with pytest.raises(ValueError, match="beta"):
+        moffat_basis((0, 0), (5, 5), beta=1.0)
+    with pytest.raises(ValueError, match="one per width"):
+        moffat_basis((0, 0), (5, 5), fwhms=(2.0, 3.0), beta=(2.5, 3.0, 4.0))
+    # half maximum at half the FWHM (beta 2.5 and 4 alike)
+    for beta in (2.5, 4.0):
+        row = moffat_basis((0.0, 0.0), (1, 4), fwhms=(6.0,), beta=beta)[0, 0]
+        assert row[3] / row[0] == pytest.approx(0.5)
+
+
+def test_fit_recovers_blended_sources_island_by_island():
+    centres = [(30.0, 28.0), (33.0, 34.0), (8.0, 56.0)]
+    data, models = _moffat_blend(centres, [5000.0, 1500.0, 800.0], [2, 5, 3], noise=0.0)
+    fp = models.sum(axis=0) > 0.5
+    assert not fp[20, 45]  # the third source is its own island
+    fit = fit_profiles(data, np.array(centres), fp)
+    assert np.all(fit[:, ~fp] == 0)
+    # each island's model is its members' light (up to the faint wings of the other island)
+    np.testing.assert_allclose(fit[:, fp], models[:, fp], atol=2e-3 * models.max())
+    own = [(fit[i] > 0) for i in range(3)]
+    assert not np.any(own[0] & own[2]) and np.any(own[0] & own[1])
+    np.testing.assert_allclose(fit.sum(axis=(1, 2)), [models[i][own[i]].sum() for i in range(3)], rtol=0.01)
+    # a centre in no island gets no model
+    fit2 = fit_profiles(data, np.array([*centres, (60.0, 2.0)]), fp)
+    assert np.all(fit2[3] == 0)
+
+
+def test_attribution_is_flux_conserving_with_fallback():
+    models = np.zeros((2, 4, 4))
+    models[0, :2] = 3.0
+    models[1, :2] = 1.0
+    fallback = np.zeros((2, 4, 4))
+    fallback[1] = 1.0
+    fp = np.ones((4, 4), bool)
+    fp[3, 3] = False
+    att = profile_attribution(models, fallback, fp)
+    np.testing.assert_allclose(att[:, 0, 0], [0.75, 0.25])
+    np.testing.assert_allclose(att[:, 2, 2], [0.0, 1.0])  # no model: the fallback
+    assert np.all(att[:, 3, 3] == 0)  # outside the footprint
+    assert att.sum(axis=0).max() <= 1 + 1e-6
+
+
+def test_pixel_sigma_grows_with_the_light():
+    data = np.zeros((9, 9))
+    data[4, 4] = 100.0
+    s = pixel_sigma(data, 2.0, smooth=0)
+    assert s[0, 0] == pytest.approx(2.0) and s[4, 4] == pytest.approx(2.0 * np.sqrt(51.0))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_profile_decoding_keeps_the_invariants_and_beats_blurred_claims(seed):
+    """With claim maps half-way to an equal split, the profiles still find each source's flux."""
+    centres = [(30.0, 28.0), (33.0, 33.0), (26.0, 34.0)]
+    fluxes = np.array([8000.0, 2000.0, 1000.0])
+    data, models = _moffat_blend(centres, fluxes, [3, 2, 1], noise=1.0, seed=seed)
+    pcr = encode_pcr(models, centres=centres, sigma=2.0)
+    blurred = np.log(0.5 * pcr["claim_maps"] + 0.5 / 3)  # blurred claims: the published decoding is biased
+    kw = dict(threshold=0.5, radius=1, footprint_snr=1.0, dilate=2)
+    claims = decode_outputs(pcr["center_of_mass"], pcr["claim_vectors"], blurred, data, 1.0, **kw)
+    prof = decode_outputs(pcr["center_of_mass"], pcr["claim_vectors"], blurred, data, 1.0, attribution="profiles", **kw)
+    assert len(prof["centres"]) == 3
+    order = [int(np.argmin(np.hypot(*(prof["centres"] - np.array(c)).T))) for c in centres]
+    att, fp = prof["attribution"][order], prof["footprint"]
+    sums = att.sum(axis=0)
+    assert sums.max() <= 1 + 1e-5 and np.allclose(sums[fp], 1.0, atol=1e-5) and np.all(sums[~fp] == 0)
+    np.testing.assert_allclose((att * data).sum(axis=0)[fp], data[fp], rtol=1e-5, atol=1e-4)
+    true = models[:, fp].sum(axis=1)
+    err_prof = np.abs(prof["flux"][order] - true) / true
+    err_claims = np.abs(claims["flux"][order] - true) / true
+    assert err_prof.max() < 0.05 and err_claims.max() > 0.3
+    with pytest.raises(ValueError, match="attribution must be"):
+        decode_outputs(pcr["center_of_mass"], pcr["claim_vectors"], blurred, data, 1.0, attribution="mean", **kw)
+
+
+def test_default_basis_is_sorted_and_positive():
+    assert list(DEFAULT_FWHMS) == sorted(DEFAULT_FWHMS) and min(DEFAULT_FWHMS) > 0
