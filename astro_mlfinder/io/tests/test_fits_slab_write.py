@@ -26,3 +26,40 @@ def test_slab_write_equals_astropy(tmp_path, monkeypatch, dtype):
 def test_small_or_byte_arrays_are_written_by_astropy():
     assert not fits_headers._slab_writable(np.zeros((4, 4), np.int32))  # below the size limit
     assert not fits_headers._slab_writable(np.zeros((4096, 4096 + 1), np.uint8))  # no byte order
+
+
+class _Image:
+    """The parts of an ImageData the header builders read."""
+
+    def __init__(self, header, beam=None):
+        self.header, self.wcs, self.beam = header, None, beam
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "float32", ">f4", "float64", "int16", "int64"])
+@pytest.mark.parametrize("shape", [(7,), (5, 6), (4, 5, 6)])
+def test_product_header_bytes_equal_astropy(tmp_path, dtype, shape):
+    """`_ProductHeader` files are byte for byte what astropy writes for the equivalent Header."""
+    source = fits.Header({"CTYPE1": "RA---SIN", "CRPIX1": 10.5, "CDELT1": -1.6667e-3, "CRVAL1": 150.0,
+                          "CTYPE2": "DEC--SIN", "CRPIX2": 3, "CDELT2": 1.6667e-3, "CRVAL2": -30.0,
+                          "CTYPE3": "FREQ", "CRPIX3": 1, "CDELT3": 18518.5185, "CRVAL3": 1.4e9, "CUNIT3": "Hz",
+                          "PC1_2": 0.25, "RESTFRQ": 1.420405752e9, "SPECSYS": "BARYCENT"})
+    image = _Image(source, beam={"bmaj": 5e-3, "bmin": 4e-3, "bpa": 12.5})
+    history = ["  control parameters", "  scfind.threshold = 3.5", "  " + "x" * 70, "  a = " + "y" * 90]
+    data = (np.random.default_rng(1).standard_normal(shape) * 50).astype(dtype)
+    view = data[..., ::-1]  # not contiguous
+    for array, name in ((data, "c"), (view, "view")):
+        fast = fits_headers._product_header(image, min(len(shape), 3), bunit="Jy/beam", beam=True, history=history,
+                                            obj_name="SoFiA J1", crpix_shift=(3, 1, 2)[: len(shape)])
+        slow = fast.to_astropy()
+        fits_headers._write_fits(tmp_path / f"fast{name}.fits", array, fast, False)
+        fits.PrimaryHDU(data=array, header=slow).writeto(tmp_path / f"astropy{name}.fits")
+        assert (tmp_path / f"fast{name}.fits").read_bytes() == (tmp_path / f"astropy{name}.fits").read_bytes()
+        np.testing.assert_array_equal(fits.getdata(tmp_path / f"fast{name}.fits"), array)
+
+
+def test_product_header_falls_back_to_astropy_for_other_types(tmp_path):
+    header = fits_headers._ProductHeader([("BUNIT", " ")], ["  x"])
+    data = np.arange(6, dtype=np.uint16).reshape(2, 3)  # astropy writes BZERO for it
+    fits_headers._write_fits(tmp_path / "u16.fits", data, header, False)
+    np.testing.assert_array_equal(fits.getdata(tmp_path / "u16.fits"), data)
+    assert fits.getheader(tmp_path / "u16.fits")["BZERO"] == 32768
