@@ -41,7 +41,6 @@ multiplied by ``|Δν|``, ``err_x/y/z`` by ``√Ω`` and ``err_f_sum`` becomes
 import math
 
 import numpy as np
-from scipy import ndimage
 
 from .progress import progress_bar
 from .stats import MAD_TO_STD
@@ -436,9 +435,11 @@ def parameterise(data, labels, *, rms=None, physical=False,
     data3 = data if is3d else data[None]
     lab3 = labels if is3d else labels[None]
 
-    if lab3.size and lab3.min() < 0:
+    from ._bbox import find_objects  # numba: loaded on first use
+
+    objects, lowest = find_objects(lab3)  # one sweep (numba) for the boxes and the sign check
+    if lowest < 0:
         raise ValueError('labels must be non-negative (0 = background)')
-    objects = ndimage.find_objects(lab3)
     ids = np.array([i + 1 for i, sl in enumerate(objects) if sl is not None],
                    dtype=np.int64)
     nsrc = ids.size
