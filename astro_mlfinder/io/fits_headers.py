@@ -255,13 +255,33 @@ def _write_data(path, head, data):
         fh.write(head)
         if data.dtype.itemsize == 1 or data.dtype == big:
             fh.write(memoryview(np.ascontiguousarray(data)).cast("B"))
+        elif data.ndim == 3 and data.dtype.kind in "iu" and data.nbytes > _SLAB_WRITE_MIN:
+            _write_sparse(fh, data, big)
         else:
             step = max(1, (4 * 2**20) // max(1, data[0].nbytes)) if data.ndim > 1 else data.shape[0]
             for i in range(0, data.shape[0], step):
                 fh.write(data[i:i + step].astype(big).tobytes())
         pad = -data.nbytes % 2880
         if pad:
+            fh.seek(len(head) + data.nbytes)
             fh.write(b"\0" * pad)
+        else:
+            fh.truncate(len(head) + data.nbytes)  # trailing zero planes skipped by _write_sparse
+
+
+def _write_sparse(fh, data, big):
+    """Write an integer cube (z, y, x) big-endian from ``fh``'s position, only the rows from the first to the
+    last non-zero row of each plane: the zeros in between planes' row ranges are left as holes of the file,
+    which read back as zeros (a label cube is mostly empty: no conversion, no copy into the page cache)."""
+    from ._row_extents import row_extents
+
+    start = fh.tell()
+    plane = data[0].nbytes
+    row = data[0, 0].nbytes
+    for z, (y0, y1) in enumerate(row_extents(data).tolist()):
+        if y0 >= 0:
+            fh.seek(start + z * plane + y0 * row)
+            fh.write(data[z, y0:y1 + 1].astype(big).tobytes())
 
 
 def _param_flag(params, key, default):

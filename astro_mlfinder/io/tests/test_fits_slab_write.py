@@ -63,3 +63,20 @@ def test_product_header_falls_back_to_astropy_for_other_types(tmp_path):
     fits_headers._write_fits(tmp_path / "u16.fits", data, header, False)
     np.testing.assert_array_equal(fits.getdata(tmp_path / "u16.fits"), data)
     assert fits.getheader(tmp_path / "u16.fits")["BZERO"] == 32768
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int16", "int64"])
+@pytest.mark.parametrize("last", [False, True])
+def test_sparse_label_cube_equals_astropy(tmp_path, monkeypatch, dtype, last):
+    """A mostly empty label cube is written as row ranges with holes between: the same bytes."""
+    data = np.zeros((9, 13, 11), dtype=dtype)
+    data[2, 3:5, 4:7] = 7
+    data[2, 9, 0] = -3
+    data[5, 0, 10] = 2
+    if last:
+        data[8, 12, 10] = 1
+    header = fits.Header({"BUNIT": " "})
+    fits.PrimaryHDU(data=data, header=header.copy()).writeto(tmp_path / "astropy.fits")
+    monkeypatch.setattr(fits_headers, "_SLAB_WRITE_MIN", 0)
+    fits_headers._write_fits(tmp_path / "sparse.fits", data, header.copy(), False)
+    assert (tmp_path / "sparse.fits").read_bytes() == (tmp_path / "astropy.fits").read_bytes()
