@@ -15,7 +15,7 @@ the data.
 import numpy as np
 from numba import njit
 
-__all__ = ["count_set", "scan_link"]
+__all__ = ["count_set", "scan_link", "component_stats", "component_moments"]
 
 
 @njit(cache=True)
@@ -150,3 +150,72 @@ def scan_link(mask, packed, data, causal, around, positivity, n_max):  # pragma:
         else:
             comp[k] = comp[r]
     return idx[:n].copy(), vals[:n].copy(), comp, n_comp, blank[:n].copy()
+
+
+@njit(cache=True)
+def component_stats(idx, values, comp, n_comp, ny, nx):  # pragma: no cover - jit
+    """Per component: voxel count, bounding box, flux extremes and sum, highest linear index.
+
+    ``values`` (float64) are summed in voxel order, as ``np.bincount(comp, weights=values)`` does.
+
+    Returns
+    -------
+    n_pix : int64 array
+    box : int64 array (n_comp, 6)
+        x_min, x_max, y_min, y_max, z_min, z_max.
+    f_min, f_max, f_sum : float64 arrays
+    last : int64 array
+        Highest linear index (``idx`` is ascending).
+    """
+    n_pix = np.zeros(n_comp, dtype=np.int64)
+    box = np.empty((n_comp, 6), dtype=np.int64)
+    f_min = np.empty(n_comp, dtype=np.float64)
+    f_max = np.empty(n_comp, dtype=np.float64)
+    f_sum = np.zeros(n_comp, dtype=np.float64)
+    last = np.empty(n_comp, dtype=np.int64)
+    plane = ny * nx
+    for k in range(idx.size):
+        c = comp[k]
+        i = idx[k]
+        z = i // plane
+        r = i - z * plane
+        y = r // nx
+        x = r - y * nx
+        v = values[k]
+        if n_pix[c] == 0:
+            box[c, 0] = x
+            box[c, 1] = x
+            box[c, 2] = y
+            box[c, 3] = y
+            box[c, 4] = z
+            f_min[c] = v
+            f_max[c] = v
+        else:
+            box[c, 0] = min(box[c, 0], x)
+            box[c, 1] = max(box[c, 1], x)
+            box[c, 2] = min(box[c, 2], y)
+            box[c, 3] = max(box[c, 3], y)
+            f_min[c] = min(f_min[c], v)
+            f_max[c] = max(f_max[c], v)
+        box[c, 5] = z  # z only grows with the index
+        n_pix[c] += 1
+        f_sum[c] += v
+        last[c] = i
+    return n_pix, box, f_min, f_max, f_sum, last
+
+
+@njit(cache=True)
+def component_moments(values, comp, mean, n_comp):  # pragma: no cover - jit
+    """Sums of the 2nd, 3rd and 4th powers of the deviations from ``mean`` per component, in voxel order
+    (as ``np.bincount(comp, weights=dev2)``, ``dev2 * dev`` and ``dev2 * dev2``)."""
+    m2 = np.zeros(n_comp, dtype=np.float64)
+    m3 = np.zeros(n_comp, dtype=np.float64)
+    m4 = np.zeros(n_comp, dtype=np.float64)
+    for k in range(values.size):
+        c = comp[k]
+        dev = values[k] - mean[c]
+        dev2 = dev * dev
+        m2[c] += dev2
+        m3[c] += dev2 * dev
+        m4[c] += dev2 * dev2
+    return m2, m3, m4

@@ -137,7 +137,8 @@ def _scan(mask, data3, structure, positivity):
             bits = (bits != 0).view(np.uint8)
         packed = False
     causal, around = _neighbour_offsets(structure)
-    _jit.announce_compilation((_link_kernels.count_set, _link_kernels.scan_link))
+    _jit.announce_compilation((_link_kernels.count_set, _link_kernels.scan_link, _link_kernels.component_stats,
+                               _link_kernels.component_moments))
     n_max = _link_kernels.count_set(bits, packed)
     if not data3.dtype.isnative:  # numba reads native byte order only
         data3 = data3.astype(data3.dtype.newbyteorder("="))
@@ -246,28 +247,14 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     nz_idx, values, comp, n_comp, blank_pix = _scan(mask, data3, structure, positivity)
     n_det = nz_idx.size
 
-    # no copies (intp is int64 here) and no second reference: three per-pixel arrays fewer at the peak
-    zc, yc, xc = (c.astype(np.int64, copy=False) for c in np.unravel_index(nz_idx, shape3))
     values = values.astype(np.float64) / global_rms
 
-    # Per-component statistics (vectorised over components)
-    n_pix = np.bincount(comp, minlength=n_comp)
-    order = np.argsort(comp, kind='stable')
-    starts = np.concatenate(([0], np.cumsum(n_pix)[:-1])) if n_comp else \
-        np.zeros(0, dtype=np.int64)
+    # Per-component statistics (numba, in voxel order: the sums equal np.bincount's)
+    from . import _link_kernels
 
-    def _reduce(func, arr):
-        if n_comp == 0:
-            return np.zeros(0, dtype=arr.dtype)
-        return func.reduceat(arr[order], starts)
-
-    x_min, x_max = _reduce(np.minimum, xc), _reduce(np.maximum, xc)
-    y_min, y_max = _reduce(np.minimum, yc), _reduce(np.maximum, yc)
-    z_min, z_max = _reduce(np.minimum, zc), _reduce(np.maximum, zc)
-    f_min, f_max = _reduce(np.minimum, values), _reduce(np.maximum, values)
-    f_sum = np.bincount(comp, weights=values, minlength=n_comp)
-    # Highest linear index of every component (nz_idx is ascending)
-    last_index = _reduce(np.maximum, nz_idx.astype(np.int64))
+    n_pix, box, f_min, f_max, f_sum, last_index = _link_kernels.component_stats(
+        nz_idx, values, comp, n_comp, shape3[1], shape3[2])
+    x_min, x_max, y_min, y_max, z_min, z_max = box.T
 
     size_x = x_max - x_min + 1
     size_y = y_max - y_min + 1
@@ -312,11 +299,7 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
 
     # Moments (two-pass, equivalent to SoFiA's running Welford moments)
     mean = f_sum / np.maximum(n_pix, 1)
-    dev = values - mean[comp]
-    dev2 = dev * dev
-    m2 = np.bincount(comp, weights=dev2, minlength=n_comp)
-    m3 = np.bincount(comp, weights=dev2 * dev, minlength=n_comp)
-    m4 = np.bincount(comp, weights=dev2 * dev2, minlength=n_comp)
+    m2, m3, m4 = _link_kernels.component_moments(values, comp, mean, n_comp)
     n = n_pix.astype(np.float64)
     with np.errstate(divide='ignore', invalid='ignore'):
         std = np.sqrt(m2 / (n - 1.0))

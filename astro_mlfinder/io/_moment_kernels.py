@@ -20,10 +20,18 @@ __all__ = ["moment_passes", "moment_passes_serial"]
 @njit(cache=True, inline="always")
 def _row(y, data, labels, spectral, threshold, mom0, mom1, mom2, sum_pos, chan):  # pragma: no cover - jit
     nz, _, nx = data.shape
+    hit = np.zeros(nz, dtype=np.bool_)
     for z in range(nz - 1, -1, -1):
+        row = labels[z, y]
+        any_set = False
+        for x in range(nx):  # an OR reduction: vectorised; most rows of a label cube are empty
+            any_set |= row[x] != 0
+        if not any_set:
+            continue
+        hit[z] = True
         s = spectral[z]
         for x in range(nx):
-            if labels[z, y, x] != 0:
+            if row[x] != 0:
                 f = np.float64(data[z, y, x])
                 if np.isfinite(f):
                     mom0[y, x] += np.float32(f)
@@ -37,6 +45,8 @@ def _row(y, data, labels, spectral, threshold, mom0, mom1, mom2, sum_pos, chan):
         else:
             mom1[y, x] = np.nan
     for z in range(nz - 1, -1, -1):
+        if not hit[z]:
+            continue
         s = spectral[z]
         for x in range(nx):
             if labels[z, y, x] != 0:
