@@ -111,3 +111,25 @@ def test_small_cube_reliability_and_dilation_load_no_numba(tmp_path):
     np.save(tmp_path / "cube.npy", cube)
     loaded = _modules_after(code)
     assert "numba" not in loaded, loaded
+
+
+def test_small_cube_products_load_no_numba(tmp_path):
+    # moment maps and cubelets of a small cube are made in numpy (the same bits as the numba kernels)
+    import numpy as np
+
+    cube = np.random.default_rng(5).standard_normal((32, 40, 40)).astype(np.float32)
+    cube[12:18, 18:23, 18:23] += 6
+    np.save(tmp_path / "cube.npy", cube)
+    code = (
+        "import numpy as np\n"
+        "from astro_mlfinder import ClassicalFinder\n"
+        "from astro_mlfinder.io import write_products\n"
+        f"cat = ClassicalFinder(kernels_xy=(0, 3), kernels_z=(0, 3), threshold=4.0, min_size_xy=2, min_size_z=2)"
+        f"(np.load({str(tmp_path / 'cube.npy')!r}), progress=False)\n"
+        "assert len(cat) >= 1\n"
+        f"paths = write_products(cat, {str(tmp_path / 'out')!r}, 'p', moments=True, cubelets=True, mask=True)\n"
+        "assert any(p.name == 'p_mom0.fits' for p in paths)\n"
+    )
+    loaded = _modules_after(code)
+    assert "numba" not in loaded, loaded
+    assert (tmp_path / "out" / "p_mom0.fits").exists()

@@ -22,12 +22,15 @@ basic statistics of every object, exactly as SoFiA-2 (2.5.1) does in
   index, descending (SoFiA scans the cube backwards).
 * Flux statistics are in units of ``global_rms``.
 
-Memory: the mask (a plain array or a bit-packed
-`~astro_mlfinder.classical.packed_mask.PackedMask`) and the data are read
-in slabs of planes; for radii <= 1 each slab is labelled with
-`scipy.ndimage.label` and the labels are joined across slab borders, for
-larger radii a graph of the detected pixels is built.  Besides the int32
-output labels only slab-sized and per-detected-pixel arrays are made.
+Memory and time: the mask (a plain array or a bit-packed
+`~astro_mlfinder.classical.packed_mask.PackedMask`) is swept once by a numba
+kernel (`astro_mlfinder.classical._link_kernels`) that reads the data only
+at and around the detected voxels and joins them with a union-find, for any
+merging radii.  Besides the int32 output labels only per-detected-voxel
+arrays and a ring of ``radius_z + 1`` planes are made. A small cube (see
+`astro_mlfinder.core._small`) is linked by the numpy functions of
+`astro_mlfinder.classical._link_numpy` instead, with the same results and no
+numba import.
 """
 
 import numpy as np
@@ -88,173 +91,62 @@ def _check_int(value, name, minimum=0):
     return value
 
 
-# Voxels per slab of the slab-wise labelling (int32 slab buffer: 16 MB)
-_SLAB_VOXELS = 1 << 22
+def _neighbour_offsets(structure):
+    """(causal, around): the (dz, dy, dx) offsets of ``structure`` that precede its centre in raster order,
+    and all but the centre (int64 arrays of shape (k, 3))."""
+    offsets = (np.argwhere(structure) - np.array(structure.shape) // 2).astype(np.int64)
+    dz, dy, dx = offsets.T
+    before = (dz < 0) | ((dz == 0) & ((dy < 0) | ((dy == 0) & (dx < 0))))
+    centre = (dz == 0) & (dy == 0) & (dx == 0)
+    return np.ascontiguousarray(offsets[before]), np.ascontiguousarray(offsets[~centre])
 
 
-def _padded_structure(structure):
-    """``structure`` (at most 3 wide on every axis) centred in a 3x3x3 box."""
-    full = np.zeros((3, 3, 3), dtype=bool)
-    slices = tuple(slice((3 - s) // 2, (3 - s) // 2 + s) for s in structure.shape)
-    full[slices] = structure
-    return full
-
-
-def _mask_reader(mask, shape3):
-    """Function ``(z0, z1) -> planes z0:z1`` of the mask as a (n, ny, nx) array."""
-    if isinstance(mask, PackedMask):
-        if mask.ndim == 3:
-            return mask.slab
-        plane = mask.to_array().reshape(shape3)  # 2D: a single plane
-        return lambda z0, z1: plane[z0:z1]
-    mask3 = mask.reshape(shape3)
-    return lambda z0, z1: mask3[z0:z1]
-
-
-def _scan_detections(mask, data3, structure, positivity, label):
+def _scan(mask, data3, structure, positivity):
     """
-    Find the linkable pixels slab by slab and, if ``label``, their components.
+    The linkable voxels of ``mask`` and their components (`_link_kernels.scan_link`).
 
-    A pixel is linkable if it is set in ``mask``, finite in ``data3`` and,
-    with ``positivity``, not negative.  Only slab-sized temporaries are made.
-    When ``label`` is true the slabs are labelled with `scipy.ndimage.label`
-    (``structure`` must then fit in 3x3x3) and the labels are joined across
-    slab borders with a union-find over the pairs of labelled pixels that
-    the structure links from the last plane of a slab to the first plane of
-    the next.
+    A voxel is linkable if it is set in ``mask``, finite in ``data3`` and,
+    with ``positivity``, not negative; components are joined through
+    ``structure`` (any merging ellipsoid). A
+    `~astro_mlfinder.classical.packed_mask.PackedMask` is read as packed bits;
+    a plain mask as one byte per voxel (a copy only when it is neither bool
+    nor uint8).
 
     Returns
     -------
     nz_idx : ndarray of int64
-        Ascending flat indices of the linkable pixels.
-    values : ndarray of float32
-        ``data3`` at those pixels.
-    comp : ndarray of int64 or None
-        0-based component per linkable pixel (None unless ``label``).
-    blank : bool
-        Whether ``data3`` holds non-finite values.
+        Ascending flat indices of the linkable voxels.
+    values : ndarray
+        ``data3`` at those voxels.
+    comp : ndarray of int64
+        0-based component per linkable voxel.
+    n_comp : int
+        Number of components.
+    blank : ndarray of bool
+        Whether a non-finite voxel of ``data3`` lies inside each voxel's
+        merging neighbourhood (SoFiA's flag 4).
     """
-    nz, ny, nx = data3.shape
-    plane = ny * nx
-    step = max(1, min(nz, _SLAB_VOXELS // max(plane, 1)))
-    read = _mask_reader(mask, data3.shape)
-    if label:
-        from scipy import ndimage
+    from ..core import _jit
+    from . import _link_kernels
 
-        full = _padded_structure(structure)
-        # (dy, dx) offsets that link plane z to plane z + 1
-        z_links = np.argwhere(full[2]) - 1
-        buffer = np.empty((step, ny, nx), dtype=np.int32)
-    idx_parts, value_parts, id_parts = [], [], []
-    pair_a, pair_b = [], []
-    blank = False
-    n_labels = 0
-    prev_last = None
-    prev_offset = 0
-    for z0 in range(0, nz, step):
-        z1 = min(z0 + step, nz)
-        dslab = data3[z0:z1]
-        det = read(z0, z1) != 0
-        finite = np.isfinite(dslab)
-        if not blank and not finite.all():
-            blank = True
-        det &= finite
-        del finite
-        if positivity:
-            det &= ~(dslab < 0)
-        local = np.flatnonzero(det)
-        idx_parts.append(local + z0 * plane)
-        value_parts.append(dslab[det])
-        if not label:
-            continue
-        out = buffer[:z1 - z0]
-        n = ndimage.label(det, structure=full, output=out)
-        del det
-        if local.size:
-            id_parts.append(out.reshape(-1)[local].astype(np.int64) + n_labels)
-        # join with the previous slab across the border
-        if prev_last is not None and z_links.size:
-            first = out[0]
-            for dy, dx in z_links:
-                ya, yb = max(0, -dy), ny - max(0, dy)
-                xa, xb = max(0, -dx), nx - max(0, dx)
-                a = prev_last[ya:yb, xa:xb]
-                b = first[ya + dy:yb + dy, xa + dx:xb + dx]
-                both = (a != 0) & (b != 0)
-                if both.any():
-                    pair_a.append(a[both].astype(np.int64) + prev_offset)
-                    pair_b.append(b[both].astype(np.int64) + n_labels)
-        prev_last = out[-1].copy()
-        prev_offset = n_labels
-        n_labels += n
-    if label:
-        del buffer, prev_last
-
-    nz_idx = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
-    nz_idx = nz_idx.astype(np.int64, copy=False)
-    values = (np.concatenate(value_parts) if value_parts
-              else np.zeros(0, dtype=data3.dtype))
-    if not label:
-        return nz_idx, values, None, blank
-    ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
-    if pair_a:
-        # union-find of the slab labels (1-based) that touch across borders
-        pair_a = np.concatenate(pair_a) - 1
-        pair_b = np.concatenate(pair_b) - 1
-        # numpy's union-find: no scipy.sparse import (~0.1 s CPU); component numbers do not matter here
-        lut = _small.connected_components(n_labels, pair_a, pair_b)
-        comp = lut[ids - 1]
+    shape3 = data3.shape
+    if isinstance(mask, PackedMask):
+        bits = mask.bits.reshape(shape3[:2] + (mask.bits.shape[-1],))
+        packed = True
     else:
-        comp = ids - 1
-    return nz_idx, values, comp, blank
-
-
-def _graph_components(nz_idx, shape, structure):
-    """
-    Connected components of the linkable pixels for a general ellipsoid.
-
-    Builds the adjacency graph of the pixels ``nz_idx`` (ascending flat
-    indices) from the positive half of the neighbourhood offsets; neighbour
-    membership is looked up with a binary search in ``nz_idx``, so no
-    cube-sized array is needed.  Returns a 0-based int64 component per
-    pixel.
-    """
-    coords = np.unravel_index(nz_idx, shape)
-    offsets = np.argwhere(structure) - np.array(structure.shape) // 2
-    n = nz_idx.size
-    rows, cols = [], []
-    strides = np.array([int(np.prod(shape[i + 1:])) for i in range(len(shape))])
-    for off in offsets:
-        lin = int(np.dot(off, strides))
-        if lin <= 0:
-            continue  # each undirected edge only once (and skip the origin)
-        ok = np.ones(n, dtype=bool)
-        for axis, d in enumerate(off):
-            if d > 0:
-                ok &= coords[axis] < shape[axis] - d
-            elif d < 0:
-                ok &= coords[axis] >= -d
-        src = np.flatnonzero(ok)
-        nb = nz_idx[src] + lin
-        dst = np.searchsorted(nz_idx, nb)
-        hit = dst < n
-        hit[hit] = nz_idx[dst[hit]] == nb[hit]
-        rows.append(src[hit])
-        cols.append(dst[hit])
-    if rows:
-        rows = np.concatenate(rows)
-        cols = np.concatenate(cols)
-    else:
-        rows = cols = np.zeros(0, dtype=np.int64)
-    if _small.is_small(np.prod(shape)):  # a small cube: numpy, no scipy.sparse (same components)
-        return _small.connected_components(n, rows, cols)
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)),
-                       shape=(n, n)).tocsr()
-    _, comp = connected_components(graph, directed=False)
-    return comp.astype(np.int64)
+        bits = np.asarray(mask).reshape(shape3)
+        if bits.dtype == bool:
+            bits = bits.view(np.uint8)
+        elif bits.dtype != np.uint8:
+            bits = (bits != 0).view(np.uint8)
+        packed = False
+    causal, around = _neighbour_offsets(structure)
+    _jit.announce_compilation((_link_kernels.count_set, _link_kernels.scan_link, _link_kernels.component_stats,
+                               _link_kernels.component_moments))
+    n_max = _link_kernels.count_set(bits, packed)
+    if not data3.dtype.isnative:  # numba reads native byte order only
+        data3 = data3.astype(data3.dtype.newbyteorder("="))
+    return _link_kernels.scan_link(bits, packed, data3, causal, around, bool(positivity), n_max)
 
 
 def _blank_neighbour(data, coords, shape, structure):
@@ -354,40 +246,25 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     if is2d:
         structure = linker_structure(rxy, 0, ndim=2)[None]
 
-    # Linkable pixels and their components, slab by slab: besides the
-    # output labels no cube-sized array is made (the per-pixel arrays only
-    # cover the detected pixels, which are sparse).
-    # (a small cube is linked by the graph path with numpy's union-find: no scipy import)
-    use_ndimage = all(n <= 3 for n in structure.shape) and not _small.is_small(data3.size)
-    nz_idx, values, comp, has_blank_data = _scan_detections(
-        mask, data3, structure, positivity, label=use_ndimage)
-    if not use_ndimage:
-        comp = _graph_components(nz_idx, shape3, structure)
-    n_det = nz_idx.size
-    n_comp = int(comp.max()) + 1 if n_det else 0
+    # Linkable pixels and their components in one sweep: besides the output labels no cube-sized array is
+    # made (the per-pixel arrays only cover the detected pixels, which are sparse). A small cube takes the
+    # numpy path (no numba import; the same components and sums).
+    if _small.is_small(data3.size):
+        from . import _link_numpy as kernels
 
-    # no copies (intp is int64 here) and no second reference: three per-pixel arrays fewer at the peak
-    zc, yc, xc = (c.astype(np.int64, copy=False) for c in np.unravel_index(nz_idx, shape3))
+        nz_idx, values, comp, n_comp, blank_pix = kernels.scan(mask, data3, structure, positivity)
+    else:
+        from . import _link_kernels as kernels
+
+        nz_idx, values, comp, n_comp, blank_pix = _scan(mask, data3, structure, positivity)
+    n_det = nz_idx.size
+
     values = values.astype(np.float64) / global_rms
 
-    # Per-component statistics (vectorised over components)
-    n_pix = np.bincount(comp, minlength=n_comp)
-    order = np.argsort(comp, kind='stable')
-    starts = np.concatenate(([0], np.cumsum(n_pix)[:-1])) if n_comp else \
-        np.zeros(0, dtype=np.int64)
-
-    def _reduce(func, arr):
-        if n_comp == 0:
-            return np.zeros(0, dtype=arr.dtype)
-        return func.reduceat(arr[order], starts)
-
-    x_min, x_max = _reduce(np.minimum, xc), _reduce(np.maximum, xc)
-    y_min, y_max = _reduce(np.minimum, yc), _reduce(np.maximum, yc)
-    z_min, z_max = _reduce(np.minimum, zc), _reduce(np.maximum, zc)
-    f_min, f_max = _reduce(np.minimum, values), _reduce(np.maximum, values)
-    f_sum = np.bincount(comp, weights=values, minlength=n_comp)
-    # Highest linear index of every component (nz_idx is ascending)
-    last_index = _reduce(np.maximum, nz_idx.astype(np.int64))
+    # Per-component statistics (in voxel order: the sums equal np.bincount's)
+    n_pix, box, f_min, f_max, f_sum, last_index = kernels.component_stats(
+        nz_idx, values, comp, n_comp, shape3[1], shape3[2])
+    x_min, x_max, y_min, y_max, z_min, z_max = box.T
 
     size_x = x_max - x_min + 1
     size_y = y_max - y_min + 1
@@ -432,11 +309,7 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
 
     # Moments (two-pass, equivalent to SoFiA's running Welford moments)
     mean = f_sum / np.maximum(n_pix, 1)
-    dev = values - mean[comp]
-    dev2 = dev * dev
-    m2 = np.bincount(comp, weights=dev2, minlength=n_comp)
-    m3 = np.bincount(comp, weights=dev2 * dev, minlength=n_comp)
-    m4 = np.bincount(comp, weights=dev2 * dev2, minlength=n_comp)
+    m2, m3, m4 = kernels.component_moments(values, comp, mean, n_comp)
     n = n_pix.astype(np.float64)
     with np.errstate(divide='ignore', invalid='ignore'):
         std = np.sqrt(m2 / (n - 1.0))
@@ -449,14 +322,9 @@ def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
     flag[(x_min == 0) | (x_max == nx - 1) | (y_min == 0) | (y_max == ny - 1)] |= 1
     if not is2d:
         flag[(z_min == 0) | (z_max == nzax - 1)] |= 2
-    if n_det and has_blank_data:
-        keep_pix = pix_id > 0
-        blank = _blank_neighbour(
-            data3, (zc[keep_pix], yc[keep_pix], xc[keep_pix]), shape3,
-            structure)
-        has_blank = np.bincount(comp[keep_pix], weights=blank,
-                                minlength=n_comp) > 0
-        flag[has_blank] |= 4
+    if n_det:
+        # a source's voxels are all kept or all dropped: only the survivors' flags are reported
+        flag[np.bincount(comp, weights=blank_pix, minlength=n_comp) > 0] |= 4
 
     sel = survivors
     result = LinkerResult(

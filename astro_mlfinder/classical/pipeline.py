@@ -338,11 +338,17 @@ def dilate(finder, state):
         _label_cube(state)
     if not (finder.dilation and state.keep is not None and state.keep.any()):
         return state
-    from ..core import dilation as _dilation  # scipy.ndimage: imported when masks are dilated
+    from ..core import dilation as _dilation  # imported when masks are dilated
+
+    linked = state.linked
+    # the kept sources' boxes from the linker (the label cube holds exactly their voxels): no pass over it
+    boxes = np.stack([np.asarray(getattr(linked, name))[state.keep] for name in
+                      ("z_min", "z_max", "y_min", "y_max", "x_min", "x_max")], axis=1)
     state.labels, flags_added = _dilation.dilate_mask(
-        state.labels, state.work, np.asarray(state.linked.f_sum)[state.keep],
+        state.labels, state.work, np.asarray(linked.f_sum)[state.keep],
         iterations_xy=finder.dilation_iterations_xy, iterations_z=finder.dilation_iterations_z,
         threshold=finder.dilation_threshold, inplace=True,  # the stages' own label cube: no copy
+        boxes=boxes,
     )
     state.columns["flag"] = state.columns["flag"] | np.asarray(flags_added, dtype=np.int64)
     return state

@@ -251,12 +251,13 @@ def _kernels(cube, bits, rv, use_repl, kernels_xy, kernels_z, stream):
         return NumpyPasses(cube, bits, rv, use_repl, radius_xy, max(kernels_z) // 2)
     from . import _boxcar
 
-    _jit.announce_compilation((_boxcar.clip_bits, _boxcar.spatial_pass, _boxcar.spectral_pass_inplace,
-                               _boxcar.spectral_pass_from))
-    if stream:
+    if stream:  # the streamed passes: the raw cube's clip and _stream_clip's kernels (the others never run)
         from . import _stream_clip
 
-        _jit.announce_compilation(_stream_clip.KERNELS)
+        _jit.announce_compilation((_boxcar.clip_bits,) + tuple(_stream_clip.KERNELS))
+    else:
+        _jit.announce_compilation((_boxcar.clip_bits, _boxcar.spatial_pass, _boxcar.spectral_pass_inplace,
+                                   _boxcar.spectral_pass_from))
     return _NumbaPasses(cube, bits, rv, use_repl)
 
 

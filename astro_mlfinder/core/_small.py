@@ -23,7 +23,7 @@ on an idle machine.
 
 import numpy as np
 
-__all__ = ["NUMPY_MAX_VOXELS", "connected_components", "find_objects", "is_small"]
+__all__ = ["NUMPY_MAX_VOXELS", "connected_components", "find_objects", "is_small", "numba_not_worth_it"]
 
 #: Arrays of at most this many voxels take the numpy paths.
 NUMPY_MAX_VOXELS = 192**3
@@ -32,6 +32,18 @@ NUMPY_MAX_VOXELS = 192**3
 def is_small(size):
     """True if an array of ``size`` voxels takes the numpy paths (reads `NUMPY_MAX_VOXELS` at call time)."""
     return int(size) <= NUMPY_MAX_VOXELS
+
+
+def numba_not_worth_it(size):
+    """True if an array of ``size`` voxels is small and numba is not imported yet in this process.
+
+    For code whose numba and numpy versions give identical results (e.g. the moment maps of
+    `astro_mlfinder.io.moments`): a small cube's products then load no numba, while the many small
+    cubelets of a large cube's run, whose search has loaded numba anyway, keep the compiled kernels.
+    """
+    import sys
+
+    return is_small(size) and "numba" not in sys.modules
 
 
 def find_objects(labels):

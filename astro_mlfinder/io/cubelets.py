@@ -15,7 +15,7 @@ from astropy import units as u
 
 from ..core.columns import spectral_column_name
 from .atomic import write_text
-from .fits_headers import _make_header, _origin, _param_flag, _write_fits
+from .fits_headers import _origin, _param_flag, _product_header, _wcs_pairs, _write_fits
 from .moments import _spectral_values, moment_maps
 from .sofia_catalog import SOFIA_SPECTRAL_NAMES, _time_string
 from .sofia_units import sofia_unit_string
@@ -211,6 +211,8 @@ def _write_cubelets(
     # the table reports positions in the input cube when parameter.offset is on; the cut-outs are
     # taken from the searched array, so the bounding boxes are moved back into it
     ox, oy, oz = getattr(catalog, "pixel_offset", None) or (0, 0, 0)
+    wcs_pairs = {naxis: _wcs_pairs(image, naxis) for naxis in (2, 3)}
+    creator = _origin()
     offsets = (ox, ox, oy, oy, oz, oz)
     for row in range(len(table)):
         sid = int(value("id", row))
@@ -243,7 +245,7 @@ def _write_cubelets(
             key = f"cubelet {sid} {suffix}"
             if array is None:
                 continue
-            header = _make_header(
+            header = _product_header(
                 image,
                 naxis,
                 bunit=unit,
@@ -251,6 +253,7 @@ def _write_cubelets(
                 history=history,
                 obj_name=name,
                 crpix_shift=shift,
+                wcs_pairs=wcs_pairs[naxis],
             )
             written.append(_write_fits(paths[key], array, header, overwrite))
         wcs_values = (
@@ -263,7 +266,7 @@ def _write_cubelets(
             flux_unit=flux_unit,
             beam_area=beam_area,
             wcs_values=wcs_values,
-            creator=_origin(),
+            creator=creator,
         )
         written.append(write_text(paths[f"cubelet {sid} spec"], text, overwrite))
     return written

@@ -20,7 +20,12 @@ The files are written by `astro_mlfinder.io.products.write_products`.
 
 import numpy as np
 
+from ..core import _small
+
 __all__ = ["moment_maps", "mask_2d"]
+
+#: Cubes at least this large (voxels) get their moment maps computed by several threads
+_PARALLEL_VOXELS = 1 << 22
 
 
 def _spectral_axis(wcs):
@@ -80,15 +85,40 @@ def moment_maps(data, labels, wcs=None, *, threshold=0.0):
     nz, ny, nx = data.shape
     axis = _spectral_axis(wcs)
     spectral = _spectral_values(wcs, nz) if axis else np.arange(nz, dtype=np.float64)
-    mom0 = np.zeros((ny, nx), dtype=np.float32)
-    mom1 = np.zeros((ny, nx), dtype=np.float32)
-    mom2 = np.zeros((ny, nx), dtype=np.float32)
-    sum_pos = np.zeros((ny, nx), dtype=np.float32)
-    chan = np.zeros((ny, nx), dtype=np.int32)
+    maps = [np.zeros((ny, nx), dtype=np.float32) for _ in range(4)] + [np.zeros((ny, nx), dtype=np.int32)]
+    mom0, mom1, mom2, sum_pos, chan = maps
+    # SoFiA accumulates into float32 maps from the highest channel down: each increment is computed in
+    # double precision, rounded to float32 and added in float32; divisions and the final scaling are
+    # done in double precision (one numba sweep, rows in parallel: `_moment_kernels.moment_passes`)
+    spectral = np.ascontiguousarray(spectral, dtype=np.float64)
+    if _jit_ready(data) and _jit_ready(labels) and not _small.numba_not_worth_it(data.size):
+        from . import _moment_kernels
 
-    # SoFiA accumulates into float32 maps from the highest channel down: each
-    # increment is computed in double precision, rounded to float32 and added
-    # in float32; divisions and the final scaling are done in double precision.
+        kernel = (_moment_kernels.moment_passes if data.size >= _PARALLEL_VOXELS
+                  else _moment_kernels.moment_passes_serial)
+        kernel(data, labels, spectral, float(threshold), *maps)
+    else:
+        _moment_passes_numpy(data, labels, spectral, float(threshold), *maps)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok2 = (sum_pos > 0) & (mom2 > 0)
+        mom2 = np.where(
+            ok2, np.sqrt(mom2.astype(np.float64) / sum_pos).astype(np.float32), np.float32(np.nan)
+        )
+    if axis:
+        mom0 = (mom0.astype(np.float64) * axis[1]).astype(np.float32)
+    return mom0, mom1.astype(np.float32), mom2.astype(np.float32), chan
+
+
+def _jit_ready(array):
+    """Whether the numba kernel takes ``array`` (native byte order, a numeric type)."""
+    return array.dtype.isnative and array.dtype.kind in "biuf"
+
+
+def _moment_passes_numpy(data, labels, spectral, threshold, mom0, mom1, mom2, sum_pos, chan):
+    """`_moment_kernels.moment_passes` plane by plane in numpy (non-native byte order, e.g. a FITS memmap, and
+    small cubes in a process without numba: `astro_mlfinder.core._small.numba_not_worth_it`)."""
+    nz = data.shape[0]
+
     def planes():
         for z in range(nz - 1, -1, -1):
             inside = labels[z] != 0
@@ -104,20 +134,10 @@ def moment_maps(data, labels, wcs=None, *, threshold=0.0):
         mom1 += np.where(positive, flux * spectral[z], 0.0).astype(np.float32)
         sum_pos += np.where(positive, flux, 0.0).astype(np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ok = sum_pos > 0
-        mom1 = np.where(
-            ok, (mom1.astype(np.float64) / sum_pos).astype(np.float32), np.float32(np.nan)
-        )
-        for z, _, positive, flux in planes():  # second pass: dispersion about moment 1
-            velo = mom1.astype(np.float64) - spectral[z]
-            mom2 += np.where(positive, velo * velo * flux, 0.0).astype(np.float32)
-        ok2 = ok & (mom2 > 0)
-        mom2 = np.where(
-            ok2, np.sqrt(mom2.astype(np.float64) / sum_pos).astype(np.float32), np.float32(np.nan)
-        )
-    if axis:
-        mom0 = (mom0.astype(np.float64) * axis[1]).astype(np.float32)
-    return mom0, mom1.astype(np.float32), mom2.astype(np.float32), chan
+        mom1[...] = np.where(sum_pos > 0, (mom1.astype(np.float64) / sum_pos).astype(np.float32), np.nan)
+    for z, _, positive, flux in planes():  # second pass: dispersion about moment 1
+        velo = mom1.astype(np.float64) - spectral[z]
+        mom2 += np.where(positive, velo * velo * flux, 0.0).astype(np.float32)
 
 
 def mask_2d(labels):

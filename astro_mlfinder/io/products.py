@@ -40,6 +40,7 @@ from .fits_headers import (
     _make_header,
     _origin,
     _param_flag,
+    _product_header,
     _resolve_params,
     _write_fits,
 )
@@ -353,7 +354,7 @@ def write_products(
             ("mom2", mom2, spec_unit),
             ("chan", chan, " "),
         ):
-            header = _make_header(image, 2, bunit=unit, beam=True, history=history)
+            header = _product_header(image, 2, bunit=unit, beam=True, history=history)
             written.append(_write_fits(paths[key], array, header, overwrite))
     elif "mom0" in paths:
         mom0 = moment_maps(data, segment)[0]
@@ -363,7 +364,7 @@ def write_products(
         header = _make_header(image, 2, bunit=" ", beam=False, history=history)
         written.append(_write_fits(paths["mask_2d"], _project_mask(segment), header, overwrite))
     if "mask" in paths:
-        header = _make_header(image, ndim, bunit=" ", beam=False, history=history)
+        header = _product_header(image, ndim, bunit=" ", beam=False, history=history)
         # no copy of an int32 label cube (astropy swaps its bytes in place while writing)
         written.append(_write_fits(paths["mask"], np.asarray(segment, dtype=np.int32), header, overwrite))
     if source_ids:

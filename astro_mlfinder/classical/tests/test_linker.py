@@ -337,97 +337,84 @@ def _random_case(seed, shape=(23, 17, 19), fill=0.35):
     return mask, data
 
 
-@pytest.fixture
-def small_slabs(monkeypatch):
-    """Make the linker label slabs of ``planes`` planes (default: 2)."""
-    from astro_mlfinder.classical import linker as linker_mod
-
-    def set_planes(planes, plane_size):
-        monkeypatch.setattr(linker_mod, '_SLAB_VOXELS', planes * plane_size)
-
-    return set_planes
-
-
-@pytest.mark.parametrize('rxy,rz', [(1, 1), (1, 0), (0, 1), (0, 0)])
-@pytest.mark.parametrize('planes', [1, 2, 5])
+@pytest.mark.parametrize('rxy,rz', [(1, 1), (1, 0), (0, 1), (0, 0), (2, 1), (1, 2), (3, 2)])
 @pytest.mark.parametrize('positivity', [False, True])
-def test_slab_components_equal_ndimage_label(small_slabs, rxy, rz, planes, positivity):
-    from astro_mlfinder.classical.linker import _scan_detections
+@pytest.mark.parametrize('kind', ['uint8', 'bool', 'int32', 'packed'])
+def test_scan_components_equal_ndimage_label(rxy, rz, positivity, kind):
+    from astro_mlfinder.classical.linker import _blank_neighbour, _scan
+    from astro_mlfinder.classical.packed_mask import PackedMask
 
-    mask, data = _random_case(100 + 10 * rxy + rz + planes)
-    small_slabs(planes, mask.shape[1] * mask.shape[2])
+    mask, data = _random_case(100 + 10 * rxy + rz)
     structure = linker_structure(rxy, rz)
-    nz_idx, values, comp, blank = _scan_detections(mask, data, structure, positivity,
-                                                   label=True)
+    given = PackedMask.from_array(mask) if kind == 'packed' else mask.astype(kind)
+    nz_idx, values, comp, n_comp, blank = _scan(given, data, structure, positivity)
     det = (mask != 0) & np.isfinite(data)
     if positivity:
         det &= ~(data < 0)
-    full = np.zeros((3, 3, 3), dtype=bool)
-    sl = tuple(slice((3 - s) // 2, (3 - s) // 2 + s) for s in structure.shape)
-    full[sl] = structure
-    ref, n_ref = ndimage.label(det, structure=full)
     np.testing.assert_array_equal(nz_idx, np.flatnonzero(det))
     np.testing.assert_array_equal(values, data[det])
-    assert blank
-    assert comp.min() == 0 and comp.max() + 1 == n_ref
-    assert _same_partition(comp, ref.ravel()[nz_idx])
+    coords = np.unravel_index(nz_idx, data.shape)
+    np.testing.assert_array_equal(blank, _blank_neighbour(data, coords, data.shape, structure))
+    assert not blank.all() and (blank.any() or structure.sum() == 1)
+    assert comp.min() == 0 and comp.max() + 1 == n_comp
+    if max(structure.shape) <= 3:
+        full = np.zeros((3, 3, 3), dtype=bool)
+        sl = tuple(slice((3 - s) // 2, (3 - s) // 2 + s) for s in structure.shape)
+        full[sl] = structure
+        ref, n_ref = ndimage.label(det, structure=full)
+        assert n_comp == n_ref
+        assert _same_partition(comp, ref.ravel()[nz_idx])
 
 
-def test_sources_straddling_slab_borders(small_slabs):
-    from astro_mlfinder.classical.linker import _scan_detections
+def test_sources_joined_far_from_where_they_start():
+    from astro_mlfinder.classical.linker import _scan
 
     shape = (12, 9, 11)
     mask = np.zeros(shape, dtype=bool)
-    # a U: two columns along z that join only at the bottom, across 4 slabs
+    # a U: two columns along z that join only at the bottom
     mask[1:11, 2, 2] = True
     mask[1:11, 2, 6] = True
     mask[10, 2, 2:7] = True
-    # a snake that crosses every slab border twice
+    # a snake that turns back on itself twice
     mask[0:12, 6, 1] = True
     mask[11, 6, 1:4] = True
     mask[0:12, 6, 3] = True
-    # touching only diagonally across a border: not linked with radius 1/1
+    # touching only diagonally across planes: not linked with radius 1/1
     mask[2, 8, 8] = True
     mask[3, 7, 9] = True
     data = np.ones(shape, dtype=np.float32)
-    for planes in (1, 2, 3, 12):
-        small_slabs(planes, shape[1] * shape[2])
-        nz_idx, _, comp, blank = _scan_detections(mask, data, linker_structure(1, 1),
-                                                  False, label=True)
-        ref, n_ref = ndimage.label(mask, structure=linker_structure(1, 1))
-        assert not blank and comp.max() + 1 == n_ref == 4
-        assert _same_partition(comp, ref.ravel()[nz_idx])
-        res = link(mask, data, min_size_xy=1, min_size_z=1)
-        assert res.n_sources == 4
-        assert sorted(res.n_pix) == [1, 1, 23, 25]
+    nz_idx, _, comp, n_comp, blank = _scan(mask, data, linker_structure(1, 1), False)
+    ref, n_ref = ndimage.label(mask, structure=linker_structure(1, 1))
+    assert not blank.any() and n_comp == n_ref == 4
+    assert _same_partition(comp, ref.ravel()[nz_idx])
+    res = link(mask, data, min_size_xy=1, min_size_z=1)
+    assert res.n_sources == 4
+    assert sorted(res.n_pix) == [1, 1, 23, 25]
 
 
 @pytest.mark.parametrize('rxy,rz', [(1, 1), (1, 0), (2, 1), (1, 2)])
-def test_slab_size_and_packed_input_do_not_change_results(small_slabs, rxy, rz):
+def test_packed_and_plain_masks_give_the_same_results(rxy, rz):
     from astro_mlfinder.classical.packed_mask import PackedMask
 
     mask, data = _random_case(7 + rxy + 3 * rz, fill=0.3)
     kw = dict(radius_xy=rxy, radius_z=rz, min_size_xy=2, min_size_z=2 if rz else 1)
-    ref = link(mask, data, **kw)   # one slab
+    ref = link(mask, data, **kw)
     assert ref.n_sources > 3
-    for planes in (1, 4):
-        small_slabs(planes, mask.shape[1] * mask.shape[2])
-        for m in (mask, PackedMask.from_array(mask)):
-            res = link(m, data, **kw)
-            np.testing.assert_array_equal(res.labels, ref.labels)
-            for name, value in ref.columns().items():
-                np.testing.assert_array_equal(value, res.columns()[name], err_msg=name)
-            np.testing.assert_array_equal(res.m2, ref.m2)
+    for m in (mask.astype(bool), PackedMask.from_array(mask)):
+        res = link(m, data, **kw)
+        np.testing.assert_array_equal(res.labels, ref.labels)
+        for name, value in ref.columns().items():
+            np.testing.assert_array_equal(value, res.columns()[name], err_msg=name)
+        np.testing.assert_array_equal(res.m2, ref.m2)
 
 
-@pytest.mark.parametrize('rxy,rz', [(1, 1), (2, 1), (1, 0)])
-def test_small_slabs_match_literal_sofia_flood_fill(small_slabs, rxy, rz):
+@pytest.mark.parametrize('rxy,rz', [(1, 1), (2, 1), (1, 0), (1, 2)])
+def test_blank_pixels_match_literal_sofia_flood_fill(rxy, rz):
     rng = np.random.default_rng(11 + rxy + rz)
     shape = (7, 8, 9)
     mask = (rng.random(shape) < 0.3).astype(np.uint8)
     data = rng.normal(size=shape).astype(np.float32)
     data[3, 4, 2:5] = np.nan
-    small_slabs(2, shape[1] * shape[2])
     ref_labels, objects, _ = _reference_link(mask, data, rxy, rz, 2, 2)
     res = link(mask, data, radius_xy=rxy, radius_z=rz, min_size_xy=2, min_size_z=2)
     np.testing.assert_array_equal(res.labels, ref_labels)

@@ -26,3 +26,57 @@ def test_slab_write_equals_astropy(tmp_path, monkeypatch, dtype):
 def test_small_or_byte_arrays_are_written_by_astropy():
     assert not fits_headers._slab_writable(np.zeros((4, 4), np.int32))  # below the size limit
     assert not fits_headers._slab_writable(np.zeros((4096, 4096 + 1), np.uint8))  # no byte order
+
+
+class _Image:
+    """The parts of an ImageData the header builders read."""
+
+    def __init__(self, header, beam=None):
+        self.header, self.wcs, self.beam = header, None, beam
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "float32", ">f4", "float64", "int16", "int64"])
+@pytest.mark.parametrize("shape", [(7,), (5, 6), (4, 5, 6)])
+def test_product_header_bytes_equal_astropy(tmp_path, dtype, shape):
+    """`_ProductHeader` files are byte for byte what astropy writes for the equivalent Header."""
+    source = fits.Header({"CTYPE1": "RA---SIN", "CRPIX1": 10.5, "CDELT1": -1.6667e-3, "CRVAL1": 150.0,
+                          "CTYPE2": "DEC--SIN", "CRPIX2": 3, "CDELT2": 1.6667e-3, "CRVAL2": -30.0,
+                          "CTYPE3": "FREQ", "CRPIX3": 1, "CDELT3": 18518.5185, "CRVAL3": 1.4e9, "CUNIT3": "Hz",
+                          "PC1_2": 0.25, "RESTFRQ": 1.420405752e9, "SPECSYS": "BARYCENT"})
+    image = _Image(source, beam={"bmaj": 5e-3, "bmin": 4e-3, "bpa": 12.5})
+    history = ["  control parameters", "  scfind.threshold = 3.5", "  " + "x" * 70, "  a = " + "y" * 90]
+    data = (np.random.default_rng(1).standard_normal(shape) * 50).astype(dtype)
+    view = data[..., ::-1]  # not contiguous
+    for array, name in ((data, "c"), (view, "view")):
+        fast = fits_headers._product_header(image, min(len(shape), 3), bunit="Jy/beam", beam=True, history=history,
+                                            obj_name="SoFiA J1", crpix_shift=(3, 1, 2)[: len(shape)])
+        slow = fast.to_astropy()
+        fits_headers._write_fits(tmp_path / f"fast{name}.fits", array, fast, False)
+        fits.PrimaryHDU(data=array, header=slow).writeto(tmp_path / f"astropy{name}.fits")
+        assert (tmp_path / f"fast{name}.fits").read_bytes() == (tmp_path / f"astropy{name}.fits").read_bytes()
+        np.testing.assert_array_equal(fits.getdata(tmp_path / f"fast{name}.fits"), array)
+
+
+def test_product_header_falls_back_to_astropy_for_other_types(tmp_path):
+    header = fits_headers._ProductHeader([("BUNIT", " ")], ["  x"])
+    data = np.arange(6, dtype=np.uint16).reshape(2, 3)  # astropy writes BZERO for it
+    fits_headers._write_fits(tmp_path / "u16.fits", data, header, False)
+    np.testing.assert_array_equal(fits.getdata(tmp_path / "u16.fits"), data)
+    assert fits.getheader(tmp_path / "u16.fits")["BZERO"] == 32768
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int16", "int64"])
+@pytest.mark.parametrize("last", [False, True])
+def test_sparse_label_cube_equals_astropy(tmp_path, monkeypatch, dtype, last):
+    """A mostly empty label cube is written as row ranges with holes between: the same bytes."""
+    data = np.zeros((9, 13, 11), dtype=dtype)
+    data[2, 3:5, 4:7] = 7
+    data[2, 9, 0] = -3
+    data[5, 0, 10] = 2
+    if last:
+        data[8, 12, 10] = 1
+    header = fits.Header({"BUNIT": " "})
+    fits.PrimaryHDU(data=data, header=header.copy()).writeto(tmp_path / "astropy.fits")
+    monkeypatch.setattr(fits_headers, "_SLAB_WRITE_MIN", 0)
+    fits_headers._write_fits(tmp_path / "sparse.fits", data, header.copy(), False)
+    assert (tmp_path / "sparse.fits").read_bytes() == (tmp_path / "astropy.fits").read_bytes()
