@@ -264,6 +264,8 @@ def verdicts(tallies, rows_1904, rows_ami, pixel_scale):
             lines.append(f"ConvoSource F1 at S/N 3-5: {c:.3f} ({_label(mine)}) vs best peer {n35} {p35:.3f}: "
                          f"difference {diff:+.3f} +- {se:.3f} (bootstrap over the {mine.n_images} images, paired) -> "
                          f"{verdict}")
+        else:  # no peer ran (none installed): say so instead of dropping the verdict
+            lines.append(f"ConvoSource F1 at S/N 3-5: {c:.3f} ({_label(mine)}); no peer ran -> NOT judged")
         alone = [t.f1(pixel_scale)["3-5"] for t in tallies if t.name == "ConvoSource" and t.params.get("min_snr") == 0]
         if alone:
             lines.append(f"ConvoSource's network alone (min_snr 0, no S/N confirmation of its peaks) at S/N 3-5: "

@@ -47,12 +47,13 @@ def numba_not_worth_it(size):
 
 
 def find_objects(labels):
-    """`scipy.ndimage.find_objects` of a non-negative integer label array, in numpy.
+    """`scipy.ndimage.find_objects` of an integer label array, in numpy.
 
     Parameters
     ----------
     labels : `~numpy.ndarray` of int
-        0 is background.
+        0 is background; negative values are ignored, as by
+        `scipy.ndimage.find_objects` and `astro_mlfinder.core._bbox.find_objects`.
 
     Returns
     -------
@@ -62,7 +63,7 @@ def find_objects(labels):
     """
     labels = np.asarray(labels)
     flat = labels.ravel()
-    index = np.flatnonzero(flat)
+    index = np.flatnonzero(flat > 0)
     if not index.size:
         return []
     ids = flat[index].astype(np.intp) - 1

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from ..core import _small
 from .atomic import atomic_path
 from .sofia_catalog import _default_creator, _param_strings, _sanitise
 from .sofia_units import sofia_unit_string
@@ -255,7 +256,8 @@ def _write_data(path, head, data):
         fh.write(head)
         if data.dtype.itemsize == 1 or data.dtype == big:
             fh.write(memoryview(np.ascontiguousarray(data)).cast("B"))
-        elif data.ndim == 3 and data.dtype.kind in "iu" and data.nbytes > _SLAB_WRITE_MIN:
+        elif (data.ndim == 3 and data.dtype.kind in "iu" and data.nbytes > _SLAB_WRITE_MIN
+              and not _small.numba_not_worth_it(data.size)):  # a small cube's mask: the same bytes, no numba
             _write_sparse(fh, data, big)
         else:
             step = max(1, (4 * 2**20) // max(1, data[0].nbytes)) if data.ndim > 1 else data.shape[0]

@@ -57,3 +57,16 @@ def test_parameterise_small_and_large_paths_agree(monkeypatch):
     for name in small:
         np.testing.assert_array_equal(small[name], large[name], err_msg=name)
     assert small["id"].tolist() == [1, 3]
+
+
+def test_find_objects_ignores_negative_labels_as_scipy_and_the_numba_path():
+    """dilate_mask passes its labels unchecked: a negative value must not crash the small-cube path."""
+    from astro_mlfinder.core._bbox import find_objects as numba_find_objects
+
+    rng = np.random.default_rng(5)
+    labels = (rng.random((6, 9, 8)) < 0.2) * rng.integers(-3, 6, (6, 9, 8))
+    assert (labels < 0).any()
+    expected = ndimage.find_objects(labels)
+    assert _small.find_objects(labels) == expected
+    assert numba_find_objects(labels)[0] == expected
+    assert _small.find_objects(-np.ones((2, 3), int)) == ndimage.find_objects(-np.ones((2, 3), int)) == []

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from astro_mlfinder.core import _small
 from astro_mlfinder.io import fits_headers
 
 
@@ -78,5 +79,40 @@ def test_sparse_label_cube_equals_astropy(tmp_path, monkeypatch, dtype, last):
     header = fits.Header({"BUNIT": " "})
     fits.PrimaryHDU(data=data, header=header.copy()).writeto(tmp_path / "astropy.fits")
     monkeypatch.setattr(fits_headers, "_SLAB_WRITE_MIN", 0)
+    monkeypatch.setattr(_small, "NUMPY_MAX_VOXELS", 0)  # a large cube's path: the sparse write
+    calls = []
+    sparse = fits_headers._write_sparse
+    monkeypatch.setattr(fits_headers, "_write_sparse", lambda *a: calls.append(1) or sparse(*a))
     fits_headers._write_fits(tmp_path / "sparse.fits", data, header.copy(), False)
+    assert calls == [1]
     assert (tmp_path / "sparse.fits").read_bytes() == (tmp_path / "astropy.fits").read_bytes()
+
+
+def test_small_label_cube_is_written_without_loading_numba(tmp_path):
+    """A label cube above the slab-write size but within core._small's limit (e.g. 180^3 int32) takes the
+    plain slab loop, not the numba row scan of the sparse write: same bytes, and a small cube's run stays
+    free of numba."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(fits_headers.__file__).resolve().parents[2]
+    code = (
+        "import json, sys\nimport numpy as np\nfrom astropy.io import fits\n"
+        "from astro_mlfinder.io import fits_headers\n"
+        "fits_headers._SLAB_WRITE_MIN = 0\n"
+        "lab = np.zeros((6, 20, 30), np.int32); lab[2, 5:9, 3:7] = 4\n"
+        f"fits_headers._write_fits({str(tmp_path / 'mask.fits')!r}, lab, fits.Header(), False)\n"
+        "assert (fits.getdata(" + repr(str(tmp_path / "mask.fits")) + ") == lab).all()\n"
+        "print(json.dumps('numba' in sys.modules))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) is False
+    expected = tmp_path / "astropy.fits"
+    lab = np.zeros((6, 20, 30), np.int32)
+    lab[2, 5:9, 3:7] = 4
+    fits.PrimaryHDU(lab, fits.Header()).writeto(expected)
+    assert (tmp_path / "mask.fits").read_bytes() == expected.read_bytes()

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ....core.progress import progress_bar
+from ....io.atomic import write_text
 from .dataset import TRAINING_SEEDS, match_sources, resnet_targets, simulate_record, truth_resnet_samples
 from .defaults import NETWORK_NAMES
 
@@ -137,6 +138,7 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
         The fine-tuning record.
     """
     from ..._torch import describe_hardware, require_torch
+    from ...weights import atomic_save
     from .defaults import DEFAULTS
     from .training import _fit, _write_networks
 
@@ -180,7 +182,8 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
             return x[idx], target[idx]
 
         def checkpoint(step, opt, name=n, path=ckpt):
-            torch.save({"state_dict": networks[name].state_dict(), "step": step, "optimizer": opt.state_dict()}, path)
+            # atomic: a run killed while saving leaves the previous checkpoint, never a truncated one to resume from
+            atomic_save({"state_dict": networks[name].state_dict(), "step": step, "optimizer": opt.state_dict()}, path)
 
         t1 = time.perf_counter()
         loss, _ = _fit(torch, networks[n], sample, int(steps), float(lr), l1, rng, desc=n, progress=progress,
@@ -188,13 +191,12 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
                        checkpoint_every=100)
         phase = {"loss": loss, "steps": int(steps), "seconds": round(time.perf_counter() - t1, 1)}
         record["phases"][n] = phase
-        torch.save({"state_dict": networks[n].state_dict(), "done": True, "phase": phase}, ckpt)
+        atomic_save({"state_dict": networks[n].state_dict(), "done": True, "phase": phase}, ckpt)
         print(f"{n}: loss {loss:.4f}", file=sys.stderr, flush=True)
     training = dict(meta.get("training") or {})
     training["finetune"] = record
     _write_networks(networks, {**meta, "training": training}, out)
-    with open(out / "finetune.json", "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=1, default=str)
+    write_text(out / "finetune.json", json.dumps(record, indent=1, default=str), overwrite=True)
     return record
 
 

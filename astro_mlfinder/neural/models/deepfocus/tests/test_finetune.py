@@ -58,3 +58,30 @@ def test_finetune_rejects_unknown_networks_and_empty_seed_ranges(tmp_path):
         finetune_resnets(_networks(), {}, tmp_path, names=("blobsfinder",))
     with pytest.raises(ValueError, match="no training seeds"):
         finetune_resnets(_networks(), {}, tmp_path, first_cube=10**6, cubes=5)
+
+
+def test_finetune_checkpoint_is_never_left_half_written(tmp_path, monkeypatch):
+    """A run killed while saving a checkpoint leaves no truncated file that a resume would load."""
+    real_save = torch.save
+
+    def crash_on_done(payload, path, *args, **kwargs):
+        if isinstance(payload, dict) and payload.get("done"):
+            with open(path, "wb") as fh:
+                fh.write(b"half a checkpoint")
+            raise KeyboardInterrupt("killed while saving")
+        return real_save(payload, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", crash_on_done)
+    kw = dict(first_cube=3, cubes=1, shape=(32, 48, 48), steps=2, batch_size=4, names=("resnet_flux",),
+              progress=False, simulate=_simulate)
+    with pytest.raises(KeyboardInterrupt):
+        finetune_resnets(_networks(), {"inference": {}}, tmp_path, **kw)
+    ckpt = tmp_path / "finetune-resnet_flux.pt"
+    if ckpt.exists():  # the last periodic checkpoint, whole
+        assert not torch.load(ckpt, map_location="cpu", weights_only=False).get("done")
+    assert sorted(p.name for p in tmp_path.iterdir() if "resnet_flux" in p.name) == (
+        ["finetune-resnet_flux.pt"] if ckpt.exists() else [])
+    monkeypatch.setattr(torch, "save", real_save)
+    record = finetune_resnets(_networks(), {"inference": {}}, tmp_path, **kw)  # resumes
+    assert np.isfinite(record["phases"]["resnet_flux"]["loss"])
+    assert torch.load(ckpt, map_location="cpu", weights_only=False)["done"]
