@@ -121,8 +121,9 @@ def fit_profiles(data, centres, footprint, *, fwhms=DEFAULT_FWHMS, beta=DEFAULT_
     -------
     `~numpy.ndarray`
         float64 ``(n, y, x)``: each source's fitted model inside its island,
-        0 elsewhere (and everywhere for a source whose centre is in no island
-        or whose amplitudes are all 0).
+        0 elsewhere (and everywhere for a source whose centre is in no island,
+        whose amplitudes are all 0, or whose island's fit did not converge:
+        `profile_attribution` then uses its fallback there).
     """
     data = np.asarray(data, dtype=np.float64)
     footprint = np.asarray(footprint, dtype=bool) & np.isfinite(data)
@@ -153,7 +154,10 @@ def fit_profiles(data, centres, footprint, *, fwhms=DEFAULT_FWHMS, beta=DEFAULT_
         design = basis[:, inside].T * w[:, None]  # (pixels, members * nb), rows weighted
         scale = np.sqrt(np.sum(design**2, axis=0))
         scale[scale == 0] = 1.0
-        amp, _ = nnls(design / scale, data[box][inside] * w, maxiter=50 * design.shape[1])
+        try:
+            amp, _ = nnls(design / scale, data[box][inside] * w, maxiter=50 * design.shape[1])
+        except RuntimeError:  # nnls hit its iteration limit: no model here, `profile_attribution` falls back
+            continue
         amp = (amp / scale).reshape(members.size, nb)
         model = np.einsum("mb,mbyx->myx", amp, basis.reshape(members.size, nb, *inside.shape))
         models[members[:, None, None], np.arange(box[0].start, box[0].stop)[None, :, None],

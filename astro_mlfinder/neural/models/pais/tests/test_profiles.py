@@ -107,3 +107,31 @@ def test_profile_decoding_keeps_the_invariants_and_beats_blurred_claims(seed):
 
 def test_default_basis_is_sorted_and_positive():
     assert list(DEFAULT_FWHMS) == sorted(DEFAULT_FWHMS) and min(DEFAULT_FWHMS) > 0
+
+
+def test_an_island_whose_fit_does_not_converge_falls_back(monkeypatch):
+    """scipy's nnls raises RuntimeError at its iteration limit: that island gets no model (the claim maps'
+    fallback then splits it) and the other islands are still fitted."""
+    from astro_mlfinder.neural.models.pais import profiles
+
+    centres = [(30.0, 28.0), (33.0, 34.0), (8.0, 56.0)]
+    data, models = _moffat_blend(centres, [5000.0, 1500.0, 800.0], [2, 5, 3], noise=0.0)
+    fp = models.sum(axis=0) > 0.5
+    real_nnls = profiles.nnls
+    calls = []
+
+    def nnls_failing_on_the_two_member_island(a, b, maxiter=None):
+        calls.append(a.shape[1])
+        if a.shape[1] == 2 * len(DEFAULT_FWHMS):  # the island of the blend of sources 0 and 1
+            raise RuntimeError("Maximum number of iterations reached.")
+        return real_nnls(a, b, maxiter=maxiter)
+
+    monkeypatch.setattr(profiles, "nnls", nnls_failing_on_the_two_member_island)
+    fit = fit_profiles(data, np.array(centres), fp)
+    assert len(calls) == 2
+    assert np.all(fit[0] == 0) and np.all(fit[1] == 0)
+    np.testing.assert_allclose(fit[2][fp], models[2][fp], atol=2e-3 * models.max())
+    fallback = np.zeros_like(models)
+    fallback[0] = 1.0
+    att = profile_attribution(fit, fallback, fp)
+    assert att.sum(axis=0)[fp].min() == pytest.approx(1.0)
