@@ -67,10 +67,38 @@ def cube_samples(networks, record, params, rng, *, size=64, jitter=1.0):
     return x, {k: np.concatenate(v).astype(np.float32) for k, v in ys.items()}
 
 
+def _samples_key(networks, params, seed):
+    """What the cached cut-outs depend on besides seeds and shape: the candidate-finding networks' weights,
+    the pipeline parameters and the jitter seed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in ("blobsfinder", "deepgru"):
+        for key, value in sorted(networks[name].state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().numpy().tobytes())
+    return {"networks": digest.hexdigest(), "params": json.loads(json.dumps(params, sort_keys=True, default=str)),
+            "seed": int(seed)}
+
+
 def load_samples(networks, seeds, shape, params, output, *, chunk=25, seed=0, progress=True, simulate=None):
-    """Cut-outs and targets of every cube of ``seeds``, simulated once and kept in ``output/samples-*.npz``."""
+    """Cut-outs and targets of every cube of ``seeds``, simulated once and kept in ``output/samples-*.npz``.
+
+    ``output/samples-key.json`` records what the cut-outs were made with (the Blobs Finder's and Deep GRU's
+    weights, the pipeline parameters, the seed); a folder whose cut-outs were made otherwise is refused
+    rather than silently reused.
+    """
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
+    key = _samples_key(networks, params, seed)
+    key_path = out / "samples-key.json"
+    if key_path.is_file():
+        if json.loads(key_path.read_text()) != key:
+            raise ValueError(f"{out} holds DeepFocus cut-outs made with other weights, pipeline parameters or "
+                             "seed (samples-key.json); give a new output folder, or delete its samples-* files "
+                             "to make them again")
+    else:
+        write_text(key_path, json.dumps(key, indent=1), overwrite=True)
     seeds = list(seeds)
     xs, ys = [], {}
     for start in range(0, len(seeds), int(chunk)):

@@ -51,6 +51,14 @@ def test_finetune_changes_only_the_chosen_resnets_and_resumes(tmp_path):
     assert samples[0].stat().st_mtime_ns == stamp
     for k, v in nets["resnet_flux"].state_dict().items():
         assert torch.equal(v, again["resnet_flux"].state_dict()[k])
+    # cut-outs made with other candidate-finding weights are refused, not reused
+    other = _networks()
+    with torch.no_grad():
+        next(iter(other["blobsfinder"].parameters())).add_(1.0)
+    with pytest.raises(ValueError, match="made with other weights, pipeline parameters or seed"):
+        finetune_resnets(other, meta, tmp_path, **kw)
+    with pytest.raises(ValueError, match="samples-key.json"):
+        finetune_resnets(_networks(), meta, tmp_path, **dict(kw, seed=5))
 
 
 def test_finetune_rejects_unknown_networks_and_empty_seed_ranges(tmp_path):
