@@ -36,6 +36,7 @@ import numpy as np
 from astropy import units as u
 
 from ....core.progress import progress_bar
+from ....io.atomic import write_text
 from .inference import normalize, sky_and_noise
 from .losses import DEFAULT_WEIGHTS, source_weight
 from .pcr import DEFAULT_K, DEFAULT_SIGMA, encode_pcr
@@ -429,8 +430,8 @@ def train_pais(model_name="pais", *, epochs=10, batch_size=16, lr=2e-3, train_im
               f"R {entry.get('val_recall', math.nan):.3f} F1 {entry.get('val_f1', math.nan):.3f} "
               f"dflux {entry.get('val_flux_error', math.nan):.3f} ({entry['seconds']:.0f} s){' *' if is_best else ''}",
               file=sys.stderr, flush=True)
-        with open(output.with_name(output.stem + "_history.json"), "w", encoding="utf-8") as fh:
-            json.dump(_to_plain(history), fh, indent=1)
+        write_text(output.with_name(output.stem + "_history.json"), json.dumps(_to_plain(history), indent=1),
+                   overwrite=True)  # whole or not at all, as the checkpoint beside it
         if max_minutes is not None and time.perf_counter() - t_start > 60.0 * float(max_minutes):
             print(f"stopping after epoch {epoch + 1}: {max_minutes} minutes reached (resume with --resume {output})",
                   file=sys.stderr, flush=True)
