@@ -15,7 +15,38 @@ import numpy as np
 from ..core import _small
 from .packed_mask import PackedMask
 
-__all__ = ["scan", "component_stats", "component_moments"]
+__all__ = ["scan", "component_stats", "component_moments", "blank_neighbour"]
+
+
+def _offsets(structure):
+    """The (dz, dy, dx) offsets of ``structure`` from its centre (centre included)."""
+    return np.argwhere(structure) - np.array(structure.shape) // 2
+
+
+def _inside(coords, shape, off):
+    """Which of the voxels ``coords`` (a tuple of per-axis index arrays) still lie inside ``shape`` when
+    moved by ``off``."""
+    ok = np.ones(coords[0].size, dtype=bool)
+    for axis, d in enumerate(off):
+        if d > 0:
+            ok &= coords[axis] < shape[axis] - d
+        elif d < 0:
+            ok &= coords[axis] >= -d
+    return ok
+
+
+def blank_neighbour(data, coords, shape, structure):
+    """True for the voxels ``coords`` with a non-finite voxel of ``data`` inside their neighbourhood
+    ``structure`` (SoFiA's flag 4)."""
+    n = coords[0].size
+    result = np.zeros(n, dtype=bool)
+    for off in _offsets(structure):
+        if not np.any(off):
+            continue
+        idx = np.flatnonzero(_inside(coords, shape, off))
+        nb = tuple(coords[axis][idx] + off[axis] for axis in range(len(shape)))
+        result[idx[~np.isfinite(data[nb])]] = True
+    return result
 
 
 def _mask_planes(mask, shape3):
@@ -29,21 +60,14 @@ def _graph_components(nz_idx, shape, structure):
     """0-based component of each linkable voxel (ascending flat indices ``nz_idx``) for any merging
     ellipsoid: neighbours found by binary search in ``nz_idx``, joined by numpy's union-find."""
     coords = np.unravel_index(nz_idx, shape)
-    offsets = np.argwhere(structure) - np.array(structure.shape) // 2
     n = nz_idx.size
     rows, cols = [], []
     strides = np.array([int(np.prod(shape[i + 1:])) for i in range(len(shape))])
-    for off in offsets:
+    for off in _offsets(structure):
         lin = int(np.dot(off, strides))
         if lin <= 0:
             continue  # each undirected edge only once (and skip the origin)
-        ok = np.ones(n, dtype=bool)
-        for axis, d in enumerate(off):
-            if d > 0:
-                ok &= coords[axis] < shape[axis] - d
-            elif d < 0:
-                ok &= coords[axis] >= -d
-        src = np.flatnonzero(ok)
+        src = np.flatnonzero(_inside(coords, shape, off))
         nb = nz_idx[src] + lin
         dst = np.searchsorted(nz_idx, nb)
         hit = dst < n
@@ -60,8 +84,6 @@ def scan(mask, data3, structure, positivity):
 
     Returns ``(nz_idx, values, comp, n_comp, blank)``; see ``linker._scan``.
     """
-    from .linker import _blank_neighbour
-
     shape3 = data3.shape
     det = _mask_planes(mask, shape3)
     finite = np.isfinite(data3)
@@ -74,7 +96,7 @@ def scan(mask, data3, structure, positivity):
     comp = _graph_components(nz_idx, shape3, structure)
     n_comp = int(comp.max()) + 1 if nz_idx.size else 0
     if has_blank and nz_idx.size:
-        blank = _blank_neighbour(data3, np.unravel_index(nz_idx, shape3), shape3, structure)
+        blank = blank_neighbour(data3, np.unravel_index(nz_idx, shape3), shape3, structure)
     else:
         blank = np.zeros(nz_idx.size, dtype=bool)
     return nz_idx, values, comp, n_comp, blank

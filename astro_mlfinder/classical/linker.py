@@ -149,26 +149,6 @@ def _scan(mask, data3, structure, positivity):
     return _link_kernels.scan_link(bits, packed, data3, causal, around, bool(positivity), n_max)
 
 
-def _blank_neighbour(data, coords, shape, structure):
-    """True for pixels with a non-finite pixel of ``data`` inside their neighbourhood."""
-    n = coords[0].size
-    result = np.zeros(n, dtype=bool)
-    offsets = np.argwhere(structure) - np.array(structure.shape) // 2
-    for off in offsets:
-        if not np.any(off):
-            continue
-        ok = np.ones(n, dtype=bool)
-        for axis, d in enumerate(off):
-            if d > 0:
-                ok &= coords[axis] < shape[axis] - d
-            elif d < 0:
-                ok &= coords[axis] >= -d
-        idx = np.flatnonzero(ok)
-        nb = tuple(coords[axis][idx] + off[axis] for axis in range(len(shape)))
-        result[idx[~np.isfinite(data[nb])]] = True
-    return result
-
-
 def link(mask, data, *, radius_xy=1, radius_z=1, min_size_xy=5, min_size_z=5,
          max_size_xy=0, max_size_z=0, min_pixels=0, max_pixels=0,
          min_fill=0.0, max_fill=0.0, positivity=False, remove_negative=True,

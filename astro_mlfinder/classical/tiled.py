@@ -443,7 +443,8 @@ def source_columns(finder, data_box, label_box, sid, origin, shape, context):
     ``data_box`` and ``label_box`` cover the source's bounding box padded by
     `source_pad` (clipped to the cube); ``origin`` is the box's first voxel.
     """
-    from .linker import _blank_neighbour, linker_structure
+    from ._link_numpy import blank_neighbour
+    from .linker import linker_structure
 
     src = label_box == sid
     coords = np.nonzero(src)  # raster order = ascending flat index, as the linker
@@ -471,7 +472,7 @@ def source_columns(finder, data_box, label_box, sid, origin, shape, context):
         flag |= 2
     if not np.isfinite(data_box).all():
         structure = linker_structure(int(finder.radius_xy), int(finder.radius_z), ndim=3)
-        if _blank_neighbour(data_box, coords, data_box.shape, structure).any():
+        if blank_neighbour(data_box, coords, data_box.shape, structure).any():
             flag |= 4
     size = [h - lw + 1 for lw, h in zip(lo, hi, strict=True)]
     return {"z_min": lo[0], "z_max": hi[0], "y_min": lo[1], "y_max": hi[1], "x_min": lo[2], "x_max": hi[2],

@@ -341,7 +341,8 @@ def _random_case(seed, shape=(23, 17, 19), fill=0.35):
 @pytest.mark.parametrize('positivity', [False, True])
 @pytest.mark.parametrize('kind', ['uint8', 'bool', 'int32', 'packed'])
 def test_scan_components_equal_ndimage_label(rxy, rz, positivity, kind):
-    from astro_mlfinder.classical.linker import _blank_neighbour, _scan
+    from astro_mlfinder.classical._link_numpy import blank_neighbour
+    from astro_mlfinder.classical.linker import _scan
     from astro_mlfinder.classical.packed_mask import PackedMask
 
     mask, data = _random_case(100 + 10 * rxy + rz)
@@ -354,7 +355,7 @@ def test_scan_components_equal_ndimage_label(rxy, rz, positivity, kind):
     np.testing.assert_array_equal(nz_idx, np.flatnonzero(det))
     np.testing.assert_array_equal(values, data[det])
     coords = np.unravel_index(nz_idx, data.shape)
-    np.testing.assert_array_equal(blank, _blank_neighbour(data, coords, data.shape, structure))
+    np.testing.assert_array_equal(blank, blank_neighbour(data, coords, data.shape, structure))
     assert not blank.all() and (blank.any() or structure.sum() == 1)
     assert comp.min() == 0 and comp.max() + 1 == n_comp
     if max(structure.shape) <= 3:
