@@ -189,18 +189,25 @@ def test_local_cluster_matches_local(cube):
     _columns_equal(local, remote)
 
 
-def test_neural_unet3d_tiled(monkeypatch, tmp_path):
+@pytest.fixture
+def unet3d_cube(monkeypatch, tmp_path):
+    """A 128x64x160 simulated HI cube of 6 bright galaxies, with the weights cache in ``tmp_path``."""
     pytest.importorskip("torch")
     import warnings
 
-    from astro_mlfinder.neural import NeuralFinder
     from astro_mlfinder.simulate import simulate_hi_cube
 
     monkeypatch.setenv("ASTRO_MLFINDER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("ASTRO_MLFINDER_WEIGHTS_URL", raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sim = simulate_hi_cube((128, 64, 160), 6, seed=1, snr=[20.0, 30.0, 40.0, 50.0, 60.0, 80.0])
+        return simulate_hi_cube((128, 64, 160), 6, seed=1, snr=[20.0, 30.0, 40.0, 50.0, 60.0, 80.0])
+
+
+def test_neural_unet3d_tiled(unet3d_cube):
+    from astro_mlfinder.neural import NeuralFinder
+
+    sim = unet3d_cube
     finder = NeuralFinder("unet3d", device="cpu", progress=False)
     single = finder(sim.data, progress=False)
     tiled = finder(sim.data, progress=False, tiles=(1, 1, 2))
@@ -219,19 +226,11 @@ def test_neural_unet3d_tiled(monkeypatch, tmp_path):
         assert abs(f2 - f1) <= 0.01 * abs(f1)
 
 
-def test_neural_reliability_tiled_keeps_every_tiles_record(monkeypatch, tmp_path):
+def test_neural_reliability_tiled_keeps_every_tiles_record(unet3d_cube):
     """With reliability='neural' each tile is vetted; the merged meta keeps every tile's counts."""
-    pytest.importorskip("torch")
-    import warnings
-
     from astro_mlfinder.neural import NeuralFinder
-    from astro_mlfinder.simulate import simulate_hi_cube
 
-    monkeypatch.setenv("ASTRO_MLFINDER_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("ASTRO_MLFINDER_WEIGHTS_URL", raising=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sim = simulate_hi_cube((128, 64, 160), 6, seed=1, snr=[20.0, 30.0, 40.0, 50.0, 60.0, 80.0])
+    sim = unet3d_cube
     finder = NeuralFinder("unet3d", reliability="neural", device="cpu", progress=False)
     single = finder(sim.data, progress=False)
     tiled = finder(sim.data, progress=False, tiles=(1, 1, 2))
