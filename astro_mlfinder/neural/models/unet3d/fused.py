@@ -32,6 +32,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .network import UNet3D, check_sizes, unet_trunk
+
 __all__ = ["fuse_for_inference", "FusedUNet3D"]
 
 def _fold(seq):
@@ -140,19 +142,10 @@ class FusedUNet3D(nn.Module):
         """Logits (batch, 1, z, y, x) of an input (batch, 1, z, y, x) whose sizes are multiples of 16."""
         if x.dim() != 5 or x.shape[1] != 1:
             raise ValueError(f"FusedUNet3D expects a (batch, 1, z, y, x) tensor, got shape {tuple(x.shape)}")
-        bad = [n for n in x.shape[2:] if n % self.divisor]
-        if bad:
-            raise ValueError(f"UNet3D input sizes must be multiples of {self.divisor}, got {tuple(x.shape[2:])}")
+        check_sizes(x, self.divisor)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        d1 = self.down1(x)
-        d2 = self.down2(d1)
-        d3 = self.down3(d2)
-        d4 = self.down4(d3)
-        u = self.up1(d4, d3)
-        u = self.up2(u, d2)
-        u = self.up3(u, d1)
-        u = self.final_up(u)
+        u = unet_trunk(self, x)
         if not self.channels_last:
             u = u.contiguous(memory_format=torch.channels_last_3d)
         return self.head(x, u)
@@ -172,8 +165,6 @@ def fuse_for_inference(net, channels_last=True):
     -------
     `torch.nn.Module`
     """
-    from .network import UNet3D
-
     if type(net) is not UNet3D or net.config["in_channels"] != 1 or net.training:
         return net
     with torch.no_grad():

@@ -212,6 +212,29 @@ class _Up(nn.Module):
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
+def check_sizes(x, divisor):
+    """Refuse an input (batch, channel, z, y, x) whose spatial sizes are not multiples of ``divisor``."""
+    if any(n % divisor for n in x.shape[2:]):
+        raise ValueError(
+            f"UNet3D input sizes must be multiples of {divisor}, "
+            f"got {tuple(x.shape[2:])}; "
+            "pad the input (astro_mlfinder.neural.inference does this)"
+        )
+
+
+def unet_trunk(net, x):
+    """The encoder-decoder path of `UNet3D` (or of its fused inference copy, which has the same stages):
+    the features at full resolution that the output head reads with the input."""
+    d1 = net.down1(x)
+    d2 = net.down2(d1)
+    d3 = net.down3(d2)
+    d4 = net.down4(d3)
+    u = net.up1(d4, d3)
+    u = net.up2(u, d2)
+    u = net.up3(u, d1)
+    return net.final_up(u)
+
+
 class UNet3D(nn.Module):
     """Large-kernel 3D U-Net (HISF "Unet-LK") returning one logit per voxel.
 
@@ -324,19 +347,6 @@ class UNet3D(nn.Module):
         """Return logits of shape (batch, 1, z, y, x) for an input (batch, in_channels, z, y, x)."""
         if x.dim() != 5:
             raise ValueError(f"UNet3D expects a 5D (batch, channel, z, y, x) tensor, got shape {tuple(x.shape)}")
-        bad = [n for n in x.shape[2:] if n % self.divisor]
-        if bad:
-            raise ValueError(
-                f"UNet3D input sizes must be multiples of {self.divisor}, "
-                f"got {tuple(x.shape[2:])}; "
-                "pad the input (astro_mlfinder.neural.inference does this)"
-            )
-        d1 = self.down1(x)
-        d2 = self.down2(d1)
-        d3 = self.down3(d2)
-        d4 = self.down4(d3)
-        u = self.up1(d4, d3)
-        u = self.up2(u, d2)
-        u = self.up3(u, d1)
-        u = self.final_up(u)
+        check_sizes(x, self.divisor)
+        u = unet_trunk(self, x)
         return self.head(torch.cat([x, u], dim=1))
