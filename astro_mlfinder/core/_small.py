@@ -23,7 +23,7 @@ on an idle machine.
 
 import numpy as np
 
-__all__ = ["NUMPY_MAX_VOXELS", "connected_components", "find_objects", "is_small", "numba_not_worth_it"]
+__all__ = ["NUMPY_MAX_VOXELS", "connected_components", "find_objects", "is_small", "numba_not_worth_it", "label_boxes"]
 
 #: Arrays of at most this many voxels take the numpy paths.
 NUMPY_MAX_VOXELS = 192**3
@@ -44,6 +44,20 @@ def numba_not_worth_it(size):
     import sys
 
     return is_small(size) and "numba" not in sys.modules
+
+
+def label_boxes(labels):
+    """``(objects, lowest)``: `find_objects` of a (z, y, x) label array and its smallest value (0 or less).
+
+    A small array is swept here in numpy (no numba import), a larger one by the numba kernel of
+    `astro_mlfinder.core._bbox.find_objects`; the slices are the same.
+    """
+    if is_small(labels.size):
+        lowest = min(int(labels.min()), 0) if labels.size else 0
+        return find_objects(labels), lowest
+    from ._bbox import find_objects as find_objects_numba  # numba: loaded on first use
+
+    return find_objects_numba(labels)
 
 
 def find_objects(labels):

@@ -118,12 +118,7 @@ def dilate_mask(labels, data, f_sum, *, iterations_xy=10, iterations_z=5,
                          f'spatial axis sizes ({nx}, {ny})')
 
     if boxes is None:
-        if _small.is_small(lab3.size):  # numpy: no numba import for a small cube (same slices)
-            objects = _small.find_objects(lab3)
-        else:
-            from ._bbox import find_objects  # numba: loaded on first use
-
-            objects = find_objects(lab3)[0]  # numba: about 15x scipy's speed on a mostly empty cube
+        objects = _small.label_boxes(lab3)[0]  # numba above the small-cube limit: ~15x scipy's speed
         # Bounding boxes as [z0, z1, y0, y1, x0, x1] (inclusive)
         bbox = np.full((len(objects), 6), -1, dtype=np.int64)
         for i, sl in enumerate(objects):

@@ -436,16 +436,9 @@ def parameterise(data, labels, *, rms=None, physical=False,
     data3 = data if is3d else data[None]
     lab3 = labels if is3d else labels[None]
 
-    if _small.is_small(lab3.size):  # numpy: neither numba nor scipy.ndimage for a small cube (same slices)
-        if lab3.size and lab3.min() < 0:
-            raise ValueError('labels must be non-negative (0 = background)')
-        objects = _small.find_objects(lab3)
-    else:
-        from ._bbox import find_objects  # numba: loaded on first use
-
-        objects, lowest = find_objects(lab3)  # one sweep for the boxes and the sign check
-        if lowest < 0:
-            raise ValueError('labels must be non-negative (0 = background)')
+    objects, lowest = _small.label_boxes(lab3)  # one sweep for the boxes and the sign check
+    if lowest < 0:
+        raise ValueError('labels must be non-negative (0 = background)')
     ids = np.array([i + 1 for i, sl in enumerate(objects) if sl is not None],
                    dtype=np.int64)
     nsrc = ids.size
