@@ -133,3 +133,22 @@ def test_small_cube_products_load_no_numba(tmp_path):
     loaded = _modules_after(code)
     assert "numba" not in loaded, loaded
     assert (tmp_path / "out" / "p_mom0.fits").exists()
+
+
+def _freeze_count_at_exit(setting):
+    # a hook registered before the package runs after the package's own exit hook (atexit is last in, first out)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    code = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('FROZEN', gc.get_freeze_count()))\n"
+        "import astro_mlfinder\n"
+        f"astro_mlfinder.conf.fast_exit = {setting}\n"
+        "garbage = [[] for _ in range(1000)]\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return int(out.stdout.split("FROZEN")[-1])
+
+
+def test_fast_exit_freezes_live_objects_unless_switched_off():
+    assert _freeze_count_at_exit(True) > 1000  # every live object, the 1000 lists included
+    assert _freeze_count_at_exit(False) == 0  # CPython's default shut-down
