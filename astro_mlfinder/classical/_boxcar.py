@@ -28,7 +28,8 @@ one spectral slab) per thread.
 import math
 
 import numpy as np
-from numba import njit, prange
+
+from ..core._numba import njit, prange
 
 __all__ = []
 

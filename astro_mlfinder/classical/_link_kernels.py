@@ -13,7 +13,8 @@ the data.
 """
 
 import numpy as np
-from numba import njit
+
+from ..core._numba import njit
 
 __all__ = ["count_set", "scan_link", "component_stats", "component_moments"]
 

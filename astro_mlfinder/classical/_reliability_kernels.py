@@ -6,7 +6,8 @@ that, so that a small cube's reliability filter does not load numba.
 """
 
 import numpy as np
-from numba import njit, prange
+
+from ..core._numba import njit, prange
 
 __all__ = ["kernel_sums"]
 

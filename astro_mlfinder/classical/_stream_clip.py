@@ -43,8 +43,8 @@ offsets, per-thread plane buffers, the sample (~4 MB) and the candidate store
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
 
+from ..core._numba import get_num_threads, njit, prange
 from ..core.stats import MAD_TO_STD, _sum_squares, noise_stride, sofia_median
 from ._boxcar import _F0, _fill_row, _nan0, _repl, _smooth_plane
 

@@ -13,8 +13,8 @@ import math
 import warnings
 
 import numpy as np
-from numba import njit, prange
 
+from ..core._numba import njit, prange
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.stats import MAD_TO_STD, abs_finite_into, nth_element
 

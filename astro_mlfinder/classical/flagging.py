@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numba import njit, prange
 
+from ..core._numba import njit, prange
 from ..core.exceptions import AstroMLFinderWarning
 from ..core.stats import MAD_TO_STD, abs_finite_into, mad_about, nth_element, sofia_median
 

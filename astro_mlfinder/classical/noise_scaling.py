@@ -19,8 +19,8 @@ is not positive gives NaN data.
 import math
 
 import numpy as np
-from numba import njit, prange
 
+from ..core._numba import njit, prange
 from ..core.stats import (
     MAD_TO_STD,
     check_flux_range,

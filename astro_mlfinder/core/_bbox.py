@@ -8,7 +8,8 @@ so that a caller checking for negative labels needs no second pass.
 """
 
 import numpy as np
-from numba import njit
+
+from ._numba import njit
 
 __all__ = ["find_objects"]
 

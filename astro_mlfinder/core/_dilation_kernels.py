@@ -1,7 +1,8 @@
 """Numba kernel of `astro_mlfinder.core.dilation`: squared in-channel distances to a source, up to a radius."""
 
 import numpy as np
-from numba import njit
+
+from ._numba import njit
 
 __all__ = ["disc_distance2"]
 

@@ -8,7 +8,8 @@ is used, so that the numpy statistics ('mad', 'std') never load numba.
 """
 
 import numpy as np
-from numba import njit
+
+from ._numba import njit
 
 __all__ = ["abs_finite_into", "gauss_fit", "nth_element"]
 

@@ -12,7 +12,8 @@ starting threads costs more than it gains).
 """
 
 import numpy as np
-from numba import njit, prange
+
+from ..core._numba import njit, prange
 
 __all__ = ["moment_passes", "moment_passes_serial"]
 

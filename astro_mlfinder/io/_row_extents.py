@@ -1,7 +1,8 @@
 """Which rows of an integer cube hold non-zero values: lets a mostly empty label cube be written sparsely."""
 
 import numpy as np
-from numba import njit, prange
+
+from ..core._numba import njit, prange
 
 __all__ = ["row_extents"]
 

@@ -1,7 +1,8 @@
 """Numba kernels of `astro_mlfinder.neural.inference`: one parallel pass where numpy needs several."""
 
 import numpy as np
-from numba import njit, prange
+
+from ..core._numba import njit, prange
 
 __all__ = ["upsample_z_into", "block_any", "announce"]
 

@@ -1,7 +1,8 @@
 """Numba kernel of the unet3d output convolution (see `astro_mlfinder.neural.models.unet3d.fused`)."""
 
 import numpy as np
-from numba import njit, prange
+
+from ....core._numba import njit, prange
 
 __all__ = ["head_conv"]
 
