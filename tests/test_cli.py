@@ -278,3 +278,29 @@ def test_find_reliability_neural_vets_the_candidates_and_refuses_sofia(small_cub
     err = capfd.readouterr().err.strip().splitlines()
     assert err == ["astro-mlfinder: error: --reliability neural applies to the classical finder and the neural cube "
                    "finders, not 'sofia' (SoFiA-2's own filter is set in its --par file)"]
+
+
+def test_find_pais_writes_the_deblended_images_and_checks_their_path_first(tmp_path, capsys):
+    assert main(["simulate", "blends", "--seed", "5", "--output", str(tmp_path), "--shape", "64,64", "-q"]) == 0
+    image = tmp_path / "sim_blends_5.fits"
+    out = tmp_path / "out"
+    assert main(["find", str(image), "--finder", "pais", "--device", "cpu", "--output-dir", str(out),
+                 "--prefix", "f", "--no-progress", "--regions", ""]) == 0
+    cat = QTable.read(out / "f_cat.ecsv")
+    with fits.open(out / "f_deblended.fits") as hdul:
+        planes, header = hdul[0].data, hdul[0].header
+    assert len(cat) >= 1 and planes.shape == (len(cat), 64, 64)
+    assert [header[f"ID{n + 1}"] for n in range(len(cat))] == [int(i) for i in cat["id"]]
+    # each plane is its source's deblended flux: its sum is the catalogue's flux column
+    np.testing.assert_allclose(planes.sum(axis=(1, 2)), np.asarray(getattr(cat["flux"], "value", cat["flux"])),
+                               rtol=1e-4)
+    # an existing deblended file (and no other) is refused before the search, and left as it was
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "f_deblended.fits").write_bytes(b"keep")
+    capsys.readouterr()
+    assert main(["find", str(image), "--finder", "pais", "--device", "cpu", "--output-dir", str(again),
+                 "--prefix", "f", "--no-progress", "--regions", ""]) == 1
+    assert "f_deblended.fits" in capsys.readouterr().err
+    assert sorted(p.name for p in again.iterdir()) == ["f_deblended.fits"]
+    assert (again / "f_deblended.fits").read_bytes() == b"keep"

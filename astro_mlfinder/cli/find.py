@@ -50,7 +50,7 @@ def _check_outputs(args, outdir, prefix, overwrite, switches, regions):
 
     check_prefix(prefix)
     ndim = load_image(args.input).ndim  # header and memory map only
-    paths = product_paths(outdir, prefix, regions=regions, ndim=ndim,
+    paths = product_paths(outdir, prefix, regions=regions, ndim=ndim, deblended=_attributes_flux(args.finder),
                           **{k: v for k, v in switches.items() if k in _PATH_SWITCHES})
     ecsv = outdir / f"{prefix}_cat.ecsv"
     targets = [*paths.values(), ecsv]
@@ -61,6 +61,15 @@ def _check_outputs(args, outdir, prefix, overwrite, switches, regions):
     check_not_input(targets, args.input, args.par)
     check_writable(targets, overwrite=overwrite)
     return ecsv
+
+
+def _attributes_flux(finder):
+    """True if the neural model ``finder`` shares pixels between sources (its products add ``_deblended.fits``)."""
+    if finder in ("classical", "sofia"):
+        return False
+    from ..neural.models import get_model
+
+    return bool(get_model(finder).attributes_flux)
 
 
 def _finder_kwargs(args, *, progress):

@@ -101,6 +101,7 @@ def product_paths(
     source_ids=(),
     ndim=3,
     noise_spectrum=False,
+    deblended=False,
 ):
     """Return ``{product: path}`` of every file `write_products` would write.
 
@@ -126,6 +127,7 @@ def product_paths(
     add("mask", "_mask.fits", mask)
     add("mask_2d", "_mask-2d.fits", mask_2d and ndim == 3)
     add("raw_mask", "_mask-raw.fits", raw_mask)
+    add("deblended", "_deblended.fits", deblended)
     add("mom0", "_mom0.fits", moments)
     for name in ("mom1", "mom2", "chan"):
         add(name, f"_{name}.fits", moments and ndim == 3)
@@ -153,6 +155,35 @@ def _product(catalog, name, switch):
     return np.asarray(value)
 
 
+def _deblended_switch(catalog, deblended):
+    """``deblended`` resolved: None means "when the catalogue has an attribution"; True needs one."""
+    has = getattr(catalog, "attribution", None) is not None
+    if deblended is None:
+        return has
+    if deblended and not has:
+        raise ValueError(
+            "deblended=True needs a catalogue whose finder attributes flux (catalog.attribution, e.g. "
+            "NeuralFinder('pais')); this finder assigns every pixel to one source: use mask=True instead"
+        )
+    return bool(deblended)
+
+
+def _write_deblended(catalog, path, bunit, history, overwrite):
+    """``_deblended.fits``: the sources' deblended images, (n_src, y, x), with plane ``n``'s id in ``IDn``."""
+    images = np.asarray(catalog.deblended_images, dtype=np.float32)
+    if images.ndim == 2:  # one source, cat[i]
+        images = images[np.newaxis]
+    header = _make_header(catalog.image, 2, bunit=bunit, beam=True, history=history)
+    if "WCSAXES" in header:
+        header["WCSAXES"] = 3
+    header["CTYPE3"] = ("SOURCE", "plane n (1-based) holds source IDn")
+    header["CRPIX3"], header["CRVAL3"], header["CDELT3"] = 1.0, 1.0, 1.0
+    ids = np.atleast_1d(np.asarray(getattr(catalog.id, "value", catalog.id), dtype=np.int64))
+    for plane, sid in enumerate(ids, start=1):
+        header[f"ID{plane}"] = (int(sid), f"source id of plane {plane}")
+    return _write_fits(path, images, header, overwrite)
+
+
 @register_product_writer("sofia")
 def write_products(
     catalog,
@@ -176,6 +207,7 @@ def write_products(
     regions=("ds9",),
     params=None,
     reliability_plot=False,
+    deblended=None,
 ):
     """Write the SoFiA-style product set of a catalogue.
 
@@ -220,6 +252,13 @@ def write_products(
     regions : sequence of {'ds9', 'crtf'}, optional
         Region files ``<prefix>.reg`` / ``<prefix>.crtf`` from
         ``catalog.to_regions()``.
+    deblended : bool or None, optional
+        ``_deblended.fits``: the deblended image of every source
+        (``catalog.deblended_images``, float32, one plane per source in
+        catalogue order; keyword ``IDn`` gives the source id of plane ``n``)
+        with the image's celestial WCS. None (the default) writes it when
+        the finder attributes flux (``catalog.attribution``, e.g.
+        ``NeuralFinder("pais")``); True without an attribution is an error.
     reliability_plot : bool, optional
         ``_rel.png`` (parameter space of the reliability KDE) and
         ``_skellam.png`` when the finder measured reliability, drawn by the
@@ -258,6 +297,7 @@ def write_products(
     noise_data = _product(catalog, "noise", "noise") if noise else None
     filtered_data = _product(catalog, "filtered", "filtered") if filtered else None
     raw_data = _product(catalog, "mask_raw", "raw_mask") if raw_mask else None
+    deblended = _deblended_switch(catalog, deblended)
     if regions and "crtf" in regions and not image.has_celestial:
         warnings.warn("no CRTF region file: CRTF needs sky coordinates and the data have no celestial WCS",
                       AstroMLFinderWarning, stacklevel=2)
@@ -287,6 +327,7 @@ def write_products(
         source_ids=source_ids,
         ndim=ndim,
         noise_spectrum=noise_data is not None and noise_data.ndim == 1,
+        deblended=deblended,
     )
     rel_result = catalog.meta.get("reliability") if reliability_plot else None
     if rel_result is not None and not callable(getattr(rel_result, "plot", None)):
@@ -344,6 +385,8 @@ def write_products(
         written.append(
             _write_fits(paths["raw_mask"], (raw_data != 0).astype(np.uint8), header, overwrite)
         )
+    if "deblended" in paths:
+        written.append(_write_deblended(catalog, paths["deblended"], bunit, history, overwrite))
     if ndim == 3 and ("mom0" in paths):
         mom0, mom1, mom2, chan = moment_maps(data, segment, wcs)
         spec_unit = sofia_unit_string(image.spectral_unit) if wcs is not None else ""

@@ -205,6 +205,10 @@ class NeuralModel(abc.ABC):
     #: Why the model cannot run tile by tile through `astro_mlfinder.distributed` (the error a tiled call
     #: raises), or None when its segmentation can be cut into tiles and merged.
     untiled_reason = None
+    #: True if the model's catalogues carry an attribution (pixels shared between sources, e.g. PAIS):
+    #: ``write_products`` then writes ``_deblended.fits``, and ``astro-mlfinder find`` checks that path too
+    #: before the search.
+    attributes_flux = False
 
     def __init__(self, *, weights=None, device="auto", progress=True, **kwargs):
         from .._torch import resolve_device

@@ -105,6 +105,7 @@ class PAISModel(NeuralModel):
 
     name = "pais"
     ndim = 2
+    attributes_flux = True
     untiled_reason = ("NeuralFinder('pais') does not run tile by tile (tiles=, max_memory=, client=): its "
                       "attribution array and network centres belong to the whole image, which it already "
                       "covers in overlapping tiles itself; call it without those arguments")
