@@ -304,3 +304,23 @@ def test_find_pais_writes_the_deblended_images_and_checks_their_path_first(tmp_p
     assert "f_deblended.fits" in capsys.readouterr().err
     assert sorted(p.name for p in again.iterdir()) == ["f_deblended.fits"]
     assert (again / "f_deblended.fits").read_bytes() == b"keep"
+
+
+def test_train_pais_init_warm_starts_from_registered_weights(tmp_path):
+    torch = pytest.importorskip("torch")
+    out = tmp_path / "w.pt"
+    assert main(["train", "pais", "--init", "pais", "--epochs", "1", "--train-images", "8", "--val-images", "0",
+                 "--batch-size", "8", "--lr", "1e-9", "--output", str(out), "--no-progress", "--num-threads",
+                 "1"]) == 0
+    got = torch.load(out, weights_only=True)
+    assert "--init pais" in got["meta"]["training"]["command"]
+    from astro_mlfinder.neural.weights import fetch, get_entry
+
+    entry = get_entry("pais")
+    init = got["meta"]["training"]["init"]  # where the start came from is recorded, with its checksum
+    assert init["source"] == "pais" and init["file"] == f"pais-{entry['version']}.pt"
+    start = torch.load(fetch("pais", progress=False), weights_only=True)
+    assert init["sha256"] and got["config"] == start["config"]
+    key = next(k for k, v in start["state_dict"].items() if v.is_floating_point() and "weight" in k)
+    # lr ~ 0: still the shipped (float16) values
+    torch.testing.assert_close(got["state_dict"][key].float(), start["state_dict"][key].float(), atol=1e-6, rtol=0)

@@ -18,14 +18,15 @@ def train_pais(args):
              "--lr", args.lr, "--train-images", args.train_images, "--val-images", args.val_images,
              "--seed", args.seed, "--output", args.output]
     for flag, value in (("--num-threads", args.num_threads), ("--device", args.device), ("--resume", args.resume),
-                        ("--max-minutes", args.max_minutes)):
+                        ("--max-minutes", args.max_minutes), ("--init", args.init)):
         if value is not None:
             words += [flag, value]
+    extra = {"init": args.init} if args.init is not None else {}  # warm start: 'pais', 'pais@0.2.0' or a file
     history = train("pais", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     train_images=args.train_images, val_images=args.val_images, output=args.output,
                     resume=args.resume, device=args.device, progress=_progress(args), seed=args.seed,
                     num_threads=args.num_threads, max_minutes=args.max_minutes,
-                    command=shlex.join(str(w) for w in words))
+                    command=shlex.join(str(w) for w in words), **extra)
     _say(args, f"trained pais for {len(history)} epoch(s) in this run; weights in {args.output}")
     if history:
         print(f"last epoch: {history[-1]}")
