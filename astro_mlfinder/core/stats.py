@@ -168,9 +168,10 @@ def _median_abs_banded(view, code, cap):
     number shifts the ranks) and NaN last; a strided sub-sample brackets the
     middle ranks by ``[lo, hi]``, counting the values below ``lo`` tells the
     ranks inside the band, and only the values in the band are partitioned.
-    None (the caller then takes the plain path) when the bracket misses, or
-    when more values qualify than ``cap`` (then which ones count depends on
-    the sampling order).
+    When more values qualify than ``cap``, the sample is the first ``cap`` of
+    them in sampling order: ``view`` is cut after the ``cap``-th (found from
+    the end, where the surplus lies). None (the caller then takes the plain
+    path) when the bracket misses.
     """
     zero = view.dtype.type(0)
     # one array of the sample's size (temporaries of this size are what a noise measurement costs)
@@ -178,7 +179,12 @@ def _median_abs_banded(view, code, cap):
     n_nan = int(np.count_nonzero(np.isnan(d)))
     if code:
         np.maximum(d, zero, out=d)  # NaN stays NaN
-        m = int(np.count_nonzero(d > zero))
+        counts = d > zero
+        m = int(np.count_nonzero(counts))
+        if m > cap:  # only the first ``cap`` qualifying values are sampled
+            d = d[: _prefix_holding(counts, m, cap)]
+            n_nan, m = int(np.count_nonzero(np.isnan(d))), cap
+        del counts
     else:
         m = d.size - n_nan
     if m < 2 or m > cap:
@@ -205,6 +211,27 @@ def _median_abs_banded(view, code, cap):
     if m % 2:
         return part[ranks[0] - below]
     return (part[ranks[1] - below] + part[ranks[0] - below]) / d.dtype.type(2)
+
+
+def _prefix_holding(flags, total, keep, chunk=1 << 20):
+    """Length of a prefix of ``flags`` (``total`` of them True) holding exactly ``keep`` True values.
+
+    The surplus ``total - keep`` is dropped from the end, chunk by chunk, so
+    only the tail is read when the surplus is small (a signed flux range's
+    sample is usually cut close to its end).
+    """
+    surplus = total - keep
+    end = flags.size
+    while surplus > 0:
+        start = max(0, end - chunk)
+        count = int(np.count_nonzero(flags[start:end]))
+        if count >= surplus:
+            if count == surplus:
+                return start
+            return start + int(np.flatnonzero(flags[start:end])[count - surplus - 1]) + 1
+        surplus -= count
+        end = start
+    return end
 
 
 def _sum_squares(sample):

@@ -185,11 +185,14 @@ def _plain_mad(values, cadence, code):
     return sofia_median(np.abs(_select(flat[n - cadence : 0 : -cadence], code)[:cap]))
 
 
-@pytest.mark.parametrize("kind", ["normal", "nan", "ties", "inf", "offset", "float64"])
+KINDS = ["normal", "nan", "ties", "inf", "offset", "float64", "negative"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_banded_mad_equals_the_plain_median(kind):
     from astro_mlfinder.core.stats import mad_about
 
-    rng = np.random.default_rng(["normal", "nan", "ties", "inf", "offset", "float64"].index(kind))
+    rng = np.random.default_rng(KINDS.index(kind))
     for n in (70_001, 200_000):
         x = rng.standard_normal(n).astype(np.float64 if kind == "float64" else np.float32)
         if kind == "nan":
@@ -200,9 +203,29 @@ def test_banded_mad_equals_the_plain_median(kind):
             x[rng.random(n) < 0.6] = -np.inf  # the median itself is infinite for the negative range
         elif kind == "offset":
             x = x + x.dtype.type(0.3)
+        elif kind == "negative":  # more negative values than the signed sample's cap: the first cap count
+            x = x - x.dtype.type(0.05)
         for code in (-1, 0, 1):
             for cadence in (1, 2, 3):
                 expected = _plain_mad(x, cadence, code)
                 got = mad_about(x, 0.0, cadence, code)
                 assert type(got) is type(expected)
                 assert got == expected or (np.isnan(got) and np.isnan(expected)), (n, code, cadence)
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 1 << 20])
+def test_banded_mad_takes_the_first_cap_values_of_a_signed_range(chunk, monkeypatch):
+    from astro_mlfinder.core import stats
+
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(300_001) - 0.1).astype(np.float32)  # 54% negative: over the cap of n/2
+    monkeypatch.setattr(stats._prefix_holding, "__defaults__", (chunk,))
+    for cadence in (1, 2, 3):
+        view = x[x.size - cadence : 0 : -cadence]
+        assert np.count_nonzero(view < 0) > x.size // (2 * cadence)
+        got = stats._median_abs_banded(view, -1, x.size // (2 * cadence))
+        assert got is not None and got == _plain_mad(x, cadence, -1)  # the shortcut, and the same value
+    flags = rng.random(5000) < 0.5
+    for keep in (0, 1, 17, int(flags.sum())):
+        cut = stats._prefix_holding(flags, int(flags.sum()), keep, chunk=64)
+        assert np.count_nonzero(flags[:cut]) == keep
