@@ -16,6 +16,13 @@ total counts the run's stages only. SoFiA-2 runs on the same file and
 parameter file in the same loop for reference (its user + system CPU from
 ``wait4``) when it is found through ``--sofia``, ``SOFIA2_BIN`` or ``PATH``.
 
+A second table times whole processes in the same loop (wall, with the exit):
+Python alone, Python importing numpy, Python importing numpy and
+``astropy.wcs`` (the least any run that writes world coordinates through
+astropy's WCS imports), our whole run and SoFiA-2, each also as a ratio to
+SoFiA-2's wall time: the floor row says how much of the issue's 1.5x budget
+the imports use before a voxel is read.
+
 Usage::
 
     python benchmarks/startup.py
@@ -74,6 +81,11 @@ def run_stages(script, par, cube, out, env):
     return np.concatenate([[result["python_cpu"]], cpu]), np.concatenate([[np.nan], wall]), result["loaded"]
 
 
+#: whole processes of the floor table: (label, python -c code or None for the run itself)
+FLOORS = (("Python alone", "pass"), ("Python + numpy", "import numpy"),
+          ("Python + numpy + astropy.wcs (floor)", "import numpy, astropy.wcs"), ("our whole run", None))
+
+
 def main(argv=None):
     import speed
 
@@ -85,6 +97,7 @@ def main(argv=None):
     sofia = speed.find_sofia(args.sofia)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     cpus, walls, sofia_cpu, sofia_wall = [], [], [], []
+    floor_walls = {label: [] for label, _ in FLOORS}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         cube, par, script = tmp / "cube.fits", tmp / "run.par", tmp / "stages.py"
@@ -97,6 +110,10 @@ def main(argv=None):
             cpu, wall, loaded = run_stages(script, par, cube, tmp / "ours_cat.xml", env)
             cpus.append(cpu)
             walls.append(wall)
+            for label, code in FLOORS:
+                cmd = ([sys.executable, "-c", code] if code is not None
+                       else [sys.executable, str(script), str(par), str(cube), str(tmp / "ours_cat.xml")])
+                floor_walls[label].append(speed.run_measured(cmd, env=env)[0])
             if sofia:
                 wall_s, _, _, cpu_s = speed.run_measured([sofia, str(par)],
                                                          env=dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count())))
@@ -116,6 +133,15 @@ def main(argv=None):
         s_cpu, s_wall = np.median(sofia_cpu), np.median(sofia_wall)
         print(f"{'SoFiA-2 whole process':<48}{s_cpu:>8.3f}{s_wall:>8.3f}")
         print(f"{'ratio (run / SoFiA-2)':<48}{run_cpu / s_cpu:>7.2f}x")
+    print(f"\nWhole processes, wall s (median of {args.repeat}, interleaved)")
+    print(f"{'process':<48}{'wall s':>8}{'/SoFiA-2':>10}")
+    print("-" * 66)
+    rows = [(label, float(np.median(floor_walls[label]))) for label, _ in FLOORS]
+    if sofia:
+        rows.append(("SoFiA-2", float(np.median(sofia_wall))))
+    for label, value in rows:
+        ratio = f"{value / np.median(sofia_wall):>9.2f}x" if sofia else f"{'-':>10}"
+        print(f"{label:<48}{value:>8.3f}{ratio}")
     return 0
 
 
