@@ -10,6 +10,8 @@ DEFAULTS = {
     "split_distance": 6,
     "split_contrast": 0.2,
     "residual_passes": 1,
+    "search_snr": 8.0,
+    "peak_snr": 15.0,
     "blob_spectrum": True,
     "merge_gap": 2,
     "peak_height": 0.1,

@@ -143,6 +143,8 @@ class DeepFocusModel(NeuralModel):
         "split_distance": non_negative_int,
         "split_contrast": non_negative_float,
         "residual_passes": non_negative_int,
+        "search_snr": non_negative_float,
+        "peak_snr": non_negative_float,
         "blob_spectrum": boolean,
         "merge_gap": _gap,
         "peak_height": non_negative_float,

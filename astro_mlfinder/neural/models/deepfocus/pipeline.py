@@ -55,7 +55,8 @@ from scipy import ndimage
 
 from .._flood import priority_flood
 from .defaults import DEFAULTS, FWHM_SCALE
-from .focus import blobs_input, box_snr, line_image, reference_image, resnet_input, source_pixels
+from .focus import PEAK_CLIP, blobs_input, box_snr, line_image, peak_image, reference_image, resnet_input, source_pixels
+from .search import peak_boxes, search_lines
 from .spectral import box_spectrum, find_lines, normalize_spectra
 
 __all__ = ["DEFAULTS", "run_pipeline", "find_candidates", "select_sources", "focused_inputs", "blobs_map",
@@ -380,6 +381,17 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
                                         min_area=p["min_area"], mask=blank, split_distance=p["split_distance"],
                                         split_contrast=p["split_contrast"], return_masks=True)
     products = {"blobs": blobs, "integrated": inputs[0]}
+    if p["peak_snr"]:
+        names = list(net.config.get("inputs", ["sum"]))
+        peak = inputs[names.index("peak")] if "peak" in names else peak_image(cube)
+        covered = np.zeros(blobs.shape, dtype=bool)
+        for (y0, y1, x0, x1), own in zip(boxes, masks, strict=True):
+            covered[y0:y1, x0:x1] |= own
+        more = peak_boxes(peak * PEAK_CLIP, covered, threshold=p["peak_snr"], dilation=p["dilation"], blank=blank)
+        for box, own in zip(more[0], more[2], strict=True):
+            boxes.append(box)
+            masks.append(own)
+            scores.append(float(blobs[box[0] : box[1], box[2] : box[3]][own].max()))
     if not boxes:
         return [], products
     if p["blob_spectrum"]:
@@ -411,12 +423,26 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
         if not found:
             break
     candidates = []
-    for box, score, lines in zip(boxes, scores, per_box, strict=True):
+    for box, score, lines, own in zip(boxes, scores, per_box, masks, strict=True):
+        mine = []
         for line in lines:
             src = _focus(cube, box, line["window"], p)
             if src is not None:
                 src.update(score=score, blob_box=tuple(int(v) for v in box), line=line)
-                candidates.append(src)
+                mine.append(src)
+        if p["search_snr"]:
+            # lines the Deep GRU missed: only the lines that may pass the S/N test hold channels and room
+            good = [c for c in mine if c["snr"] >= p["snr_min"]]
+            room = int(p["max_lines"]) - len(good)
+            if room > 0:
+                taken = [c["line"].get("level_window", c["window"]) for c in good]
+                for line in search_lines(cube, box, taken, snr=p["search_snr"], size=int(p["focus_size"]),
+                                         pad=int(p["box_pad"]), max_new=room, own=own):
+                    src = _focus(cube, box, line["window"], p)
+                    if src is not None:
+                        src.update(score=score, blob_box=tuple(int(v) for v in box), line=line)
+                        mine.append(src)
+        candidates.extend(mine)
     return candidates, products
 
 
