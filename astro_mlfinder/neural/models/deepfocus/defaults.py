@@ -22,6 +22,7 @@ DEFAULTS = {
     "regress_window_fwhm": None,
     "regress_level": 0.1,
     "merge_valley": 0.5,
+    "max_window": 48,
     "focus_size": 64,
     "snr_keep": 6.0,
     "snr_min": 3.0,

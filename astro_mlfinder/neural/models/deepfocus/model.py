@@ -155,6 +155,7 @@ class DeepFocusModel(NeuralModel):
         "regress_window_fwhm": non_negative_float,
         "regress_level": probability,
         "merge_valley": non_negative_float,
+        "max_window": non_negative_int,
         "focus_size": _focus_size,
         "snr_keep": non_negative_float,
         "snr_min": non_negative_float,

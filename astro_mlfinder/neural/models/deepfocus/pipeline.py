@@ -403,7 +403,8 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
     def lines_of(spec):
         return find_lines(spec, height=p["peak_height"], prominence=p["peak_prominence"],
                           distance=p["peak_distance"], half_window=p["fit_half_window"], window_fwhm=p["window_fwhm"],
-                          valley=p["merge_valley"], level=p["regress_level"] or 0.1)
+                          valley=p["merge_valley"], level=p["regress_level"] or 0.1,
+                          max_window=p["max_window"] or None)
 
     per_box = [lines_of(spec)[: int(p["max_lines"])] for spec in denoised]
     for _ in range(int(p["residual_passes"])):

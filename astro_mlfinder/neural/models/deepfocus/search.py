@@ -76,8 +76,9 @@ def search_lines(cube, box, taken, *, snr=6.0, widths=SEARCH_WIDTHS, size=64, pa
         window grown by a third of its width either side: a boxcar of best
         S/N covers about 1.2 FWHM of a Gaussian line, the truth's extent
         about 1.8), ``snr``, ``centre``, ``fwhm`` (the width, channels),
-        ``peak`` (central channel), ``amplitude`` (the S/N) and
-        ``searched`` True.
+        ``peak`` (central channel), ``amplitude`` (the S/N), ``position``
+        (y, x: the brightest pixel of the window image in the blob, cube
+        pixels) and ``searched`` True.
     """
     nz = cube.shape[0]
     y0, y1, x0, x1 = (int(v) for v in box)
@@ -122,14 +123,16 @@ def search_lines(cube, box, taken, *, snr=6.0, widths=SEARCH_WIDTHS, size=64, pa
             continue
         imgs = csum[w:] - csum[:-w]  # (nz - w + 1, pixels): window [z, z + w)
         noise = _mad_noise(imgs[:, out_idx])
-        peak = imgs[:, in_idx].max(axis=1)
+        inner = imgs[:, in_idx]
+        where = inner.argmax(axis=1)
+        peak = inner[np.arange(len(inner)), where]
         s = np.where(noise > 0, peak / np.where(noise > 0, noise, 1.0), 0.0)
         for z in np.nonzero(s >= snr)[0]:
             if s[z] >= s[max(0, z - 1) : z + 2].max() and free[z : z + w].all():
-                scored.append((float(s[z]), int(z), w))
+                scored.append((float(s[z]), int(z), w, int(in_idx[where[z]])))
     scored.sort(key=lambda t: -t[0])
     lines = []
-    for s, z0, w in scored:
+    for s, z0, w, pix in scored:
         if len(lines) >= int(max_new):
             break
         if not free[z0 : z0 + w].all():
@@ -138,7 +141,8 @@ def search_lines(cube, box, taken, *, snr=6.0, widths=SEARCH_WIDTHS, size=64, pa
         grow = max(1, int(round(w / 3)))
         lines.append({"window": (z0, z0 + w), "level_window": (max(0, z0 - grow), min(nz, z0 + w + grow)),
                       "snr": s, "centre": z0 + 0.5 * (w - 1), "fwhm": float(w), "peak": z0 + w // 2,
-                      "amplitude": s, "searched": True})
+                      "amplitude": s, "searched": True,
+                      "position": (int(yy.ravel()[pix]) + oy, int(xx.ravel()[pix]) + ox)})
     return lines
 
 
