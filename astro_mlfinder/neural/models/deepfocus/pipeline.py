@@ -24,7 +24,13 @@
    one profile (``merge_valley``) merged; then ``residual_passes`` more
    passes of the Deep GRU over the spectrum with the lines found taken out
    (`residual_spectrum`), which finds a faint line behind a bright one on
-   the same line of sight;
+   the same line of sight; windows are at most ``max_window`` channels;
+   with ``peak_snr``, blobs of the peak S/N image that the Blobs Finder
+   missed are added first
+   (`~astro_mlfinder.neural.models.deepfocus.search.peak_boxes`), and with
+   ``search_snr``, after focusing, boxcar windows over the channels no
+   line of a blob holds whose focused S/N reaches it are more lines
+   (`~astro_mlfinder.neural.models.deepfocus.search.search_lines`);
 6. **spectral focusing and false-positive rejection** -- per line, the
    continuum-subtracted line image of a ``focus_size`` cut-out; the line is
    a source when its peak S/N in the box reaches ``snr_keep``, or reaches
