@@ -254,8 +254,16 @@ def main(argv=None):
     parser.add_argument("--networks", default="resnet_flux", help="comma-separated ResNets to fine-tune")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-threads", type=int, default=None)
+    parser.add_argument("--params", default=None, metavar="JSON",
+                        help="pipeline parameters of the candidates, a JSON object (e.g. '{\"search_snr\": 0}')")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        params = json.loads(args.params) if args.params else None
+    except json.JSONDecodeError as exc:
+        parser.error(f"--params must be a JSON object of pipeline parameters: {exc}")
+    if params is not None and not isinstance(params, dict):
+        parser.error("--params must be a JSON object of pipeline parameters, e.g. '{\"search_snr\": 0}'")
     if args.num_threads:
         import torch
 
@@ -266,8 +274,8 @@ def main(argv=None):
         sys.argv[1:] if argv is None else argv)
     finetune_resnets(nets, meta, args.output, first_cube=args.first_cube, cubes=args.cubes, shape=shape,
                      steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                     names=tuple(args.networks.split(",")), seed=args.seed, progress=not args.no_progress,
-                     command=command)
+                     names=tuple(args.networks.split(",")), params=params, seed=args.seed,
+                     progress=not args.no_progress, command=command)
     return 0
 
 

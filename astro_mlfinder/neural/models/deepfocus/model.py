@@ -82,7 +82,20 @@ class DeepFocusModel(NeuralModel):
         pixels.
     ``residual_passes``
         Passes of the Deep GRU over each box's spectrum with the lines found
-        so far taken out, for fainter lines on the same line of sight (0).
+        so far taken out, for fainter lines on the same line of sight (1).
+    ``search_snr``
+        Lines the Deep GRU missed: boxcar windows (3-24 channels) over the
+        channels no line of the blob holds, kept as candidates when their
+        focused peak S/N reaches this (8; 0: off; not in DeepFocus,
+        `~astro_mlfinder.neural.models.deepfocus.search.search_lines`).
+    ``peak_snr``
+        Blobs the Blobs Finder missed: components of the peak-over-channels
+        S/N image above this whose maximum lies outside every blob (15; 0:
+        off; not in DeepFocus,
+        `~astro_mlfinder.neural.models.deepfocus.search.peak_boxes`).
+    ``max_window``
+        Widest line window, channels: wider fits are cut to it and lines are
+        not merged into a wider window (48; 0: no limit, as DeepFocus).
     ``peak_height``, ``peak_prominence``, ``peak_distance``
         Peak finding in the denoised spectra: height above the mean,
         prominence (normalised units) and minimum distance (channels).
@@ -143,6 +156,8 @@ class DeepFocusModel(NeuralModel):
         "split_distance": non_negative_int,
         "split_contrast": non_negative_float,
         "residual_passes": non_negative_int,
+        "search_snr": non_negative_float,
+        "peak_snr": non_negative_float,
         "blob_spectrum": boolean,
         "merge_gap": _gap,
         "peak_height": non_negative_float,
@@ -153,6 +168,7 @@ class DeepFocusModel(NeuralModel):
         "regress_window_fwhm": non_negative_float,
         "regress_level": probability,
         "merge_valley": non_negative_float,
+        "max_window": non_negative_int,
         "focus_size": _focus_size,
         "snr_keep": non_negative_float,
         "snr_min": non_negative_float,

@@ -24,7 +24,13 @@
    one profile (``merge_valley``) merged; then ``residual_passes`` more
    passes of the Deep GRU over the spectrum with the lines found taken out
    (`residual_spectrum`), which finds a faint line behind a bright one on
-   the same line of sight;
+   the same line of sight; windows are at most ``max_window`` channels;
+   with ``peak_snr``, blobs of the peak S/N image that the Blobs Finder
+   missed are added first
+   (`~astro_mlfinder.neural.models.deepfocus.search.peak_boxes`), and with
+   ``search_snr``, after focusing, boxcar windows over the channels no
+   line of a blob holds whose focused S/N reaches it are more lines
+   (`~astro_mlfinder.neural.models.deepfocus.search.search_lines`);
 6. **spectral focusing and false-positive rejection** -- per line, the
    continuum-subtracted line image of a ``focus_size`` cut-out; the line is
    a source when its peak S/N in the box reaches ``snr_keep``, or reaches
@@ -55,7 +61,8 @@ from scipy import ndimage
 
 from .._flood import priority_flood
 from .defaults import DEFAULTS, FWHM_SCALE
-from .focus import blobs_input, box_snr, line_image, reference_image, resnet_input, source_pixels
+from .focus import PEAK_CLIP, blobs_input, box_snr, line_image, peak_image, reference_image, resnet_input, source_pixels
+from .search import peak_boxes, search_lines
 from .spectral import box_spectrum, find_lines, normalize_spectra
 
 __all__ = ["DEFAULTS", "run_pipeline", "find_candidates", "select_sources", "focused_inputs", "blobs_map",
@@ -380,6 +387,17 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
                                         min_area=p["min_area"], mask=blank, split_distance=p["split_distance"],
                                         split_contrast=p["split_contrast"], return_masks=True)
     products = {"blobs": blobs, "integrated": inputs[0]}
+    if p["peak_snr"]:
+        names = list(net.config.get("inputs", ["sum"]))
+        peak = inputs[names.index("peak")] if "peak" in names else peak_image(cube)
+        covered = np.zeros(blobs.shape, dtype=bool)
+        for (y0, y1, x0, x1), own in zip(boxes, masks, strict=True):
+            covered[y0:y1, x0:x1] |= own
+        more = peak_boxes(peak * PEAK_CLIP, covered, threshold=p["peak_snr"], dilation=p["dilation"], blank=blank)
+        for box, own in zip(more[0], more[2], strict=True):
+            boxes.append(box)
+            masks.append(own)
+            scores.append(float(blobs[box[0] : box[1], box[2] : box[3]][own].max()))
     if not boxes:
         return [], products
     if p["blob_spectrum"]:
@@ -391,7 +409,8 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
     def lines_of(spec):
         return find_lines(spec, height=p["peak_height"], prominence=p["peak_prominence"],
                           distance=p["peak_distance"], half_window=p["fit_half_window"], window_fwhm=p["window_fwhm"],
-                          valley=p["merge_valley"], level=p["regress_level"] or 0.1)
+                          valley=p["merge_valley"], level=p["regress_level"] or 0.1,
+                          max_window=p["max_window"] or None)
 
     per_box = [lines_of(spec)[: int(p["max_lines"])] for spec in denoised]
     for _ in range(int(p["residual_passes"])):
@@ -411,12 +430,26 @@ def find_candidates(cube, networks, params=None, *, mask=None, device="cpu"):
         if not found:
             break
     candidates = []
-    for box, score, lines in zip(boxes, scores, per_box, strict=True):
+    for box, score, lines, own in zip(boxes, scores, per_box, masks, strict=True):
+        mine = []
         for line in lines:
             src = _focus(cube, box, line["window"], p)
             if src is not None:
                 src.update(score=score, blob_box=tuple(int(v) for v in box), line=line)
-                candidates.append(src)
+                mine.append(src)
+        if p["search_snr"]:
+            # lines the Deep GRU missed: only the lines that may pass the S/N test hold channels and room
+            good = [c for c in mine if c["snr"] >= p["snr_min"]]
+            room = int(p["max_lines"]) - len(good)
+            if room > 0:
+                taken = [c["line"].get("level_window", c["window"]) for c in good]
+                for line in search_lines(cube, box, taken, snr=p["search_snr"], size=int(p["focus_size"]),
+                                         pad=int(p["box_pad"]), max_new=room, own=own):
+                    src = _focus(cube, box, line["window"], p)
+                    if src is not None:
+                        src.update(score=score, blob_box=tuple(int(v) for v in box), line=line)
+                        mine.append(src)
+        candidates.extend(mine)
     return candidates, products
 
 

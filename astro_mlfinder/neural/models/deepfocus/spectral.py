@@ -85,7 +85,7 @@ def fit_line(spectrum, peak, *, half_window=10, sigma0=3.0):
 
 
 def find_lines(denoised, *, height=0.1, prominence=0.05, distance=10, half_window=10, window_fwhm=1.0,
-               max_fwhm=None, min_width=2, valley=0.5, level=0.1):
+               max_fwhm=None, min_width=2, valley=0.5, level=0.1, max_window=None):
     """Lines of a denoised, normalised spectrum: peaks, Gaussian fits, windows.
 
     Parameters
@@ -124,6 +124,11 @@ def find_lines(denoised, *, height=0.1, prominence=0.05, distance=10, half_windo
         ``amplitude`` (denoised value at the peak), ``window`` ``(z0, z1)``
         half-open, clipped to the band, and ``level_window`` (contains
         ``window``).
+    max_window : int, optional
+        Widest window, channels: a line's window is cut to this width
+        around its peak, and lines are not merged (horns, overlaps) into a
+        wider one -- two lines of neighbouring sources at adjacent
+        frequencies stay two (default: no limit, as DeepFocus).
     """
     d = np.asarray(denoised, dtype=np.float64)
     n = d.size
@@ -140,6 +145,9 @@ def find_lines(denoised, *, height=0.1, prominence=0.05, distance=10, half_windo
         half = max(window_fwhm * fwhm, min_width / 2)
         z0 = int(np.clip(np.floor(centre - half), 0, n - 1))
         z1 = int(np.clip(np.ceil(centre + half) + 1, z0 + 1, n))
+        if max_window and z1 - z0 > max_window:
+            z0 = int(np.clip(p - int(max_window) // 2, 0, max(0, n - int(max_window))))
+            z1 = min(n, z0 + int(max_window))
         lines.append({"peak": int(p), "centre": float(centre), "fwhm": float(fwhm), "amplitude": float(d[p]),
                       "window": (z0, z1)})
     base = float(np.median(d))
@@ -148,8 +156,9 @@ def find_lines(denoised, *, height=0.1, prominence=0.05, distance=10, half_windo
             lo, hi = sorted((a["peak"], b["peak"]))
             if lo < hi and d[lo:hi + 1].min() - base > valley * (min(d[lo], d[hi]) - base):
                 w = (min(a["window"][0], b["window"][0]), max(a["window"][1], b["window"][1]))
-                a["window"] = b["window"] = w
-    out = merge_windows(lines)
+                if not max_window or w[1] - w[0] <= max_window:
+                    a["window"] = b["window"] = w
+    out = merge_windows(lines, max_window)
     for line in out:
         line["level_window"] = level_window(d, line["window"], level)
     return out
@@ -193,16 +202,19 @@ def window_iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
-def merge_windows(lines):
+def merge_windows(lines, max_window=None):
     """Merge lines whose windows overlap (the two horns of one profile) into the brighter one's entry.
 
     The merged window spans both; the list stays sorted brightest first.
+    With ``max_window`` (channels), two lines whose merged window would be
+    wider stay apart.
     """
     out = []
     for line in lines:
         for kept in out:
             a, b = kept["window"], line["window"]
-            if min(a[1], b[1]) > max(a[0], b[0]):
+            wide = max_window and max(a[1], b[1]) - min(a[0], b[0]) > max_window
+            if min(a[1], b[1]) > max(a[0], b[0]) and not wide:
                 kept["window"] = (min(a[0], b[0]), max(a[1], b[1]))
                 kept["fwhm"] = abs(kept["centre"] - line["centre"]) + max(kept["fwhm"], line["fwhm"])
                 kept["centre"] = 0.5 * (kept["centre"] + line["centre"])

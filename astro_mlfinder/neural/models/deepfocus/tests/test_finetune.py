@@ -93,3 +93,26 @@ def test_finetune_checkpoint_is_never_left_half_written(tmp_path, monkeypatch):
     record = finetune_resnets(_networks(), {"inference": {}}, tmp_path, **kw)  # resumes
     assert np.isfinite(record["phases"]["resnet_flux"]["loss"])
     assert torch.load(ckpt, map_location="cpu", weights_only=False)["done"]
+
+
+def test_finetune_command_line_params_must_be_a_json_object(tmp_path, capsys):
+    from astro_mlfinder.neural.models.deepfocus.finetune import main
+
+    for bad in ("[1, 2]", "{search_snr: 0}"):
+        with pytest.raises(SystemExit) as exc:
+            main([str(tmp_path / "w"), str(tmp_path / "out"), "--params", bad])
+        assert exc.value.code == 2
+        assert "--params must be a JSON object of pipeline parameters" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_finetune_params_reach_the_candidates_and_the_samples_key(tmp_path):
+    meta = {"inference": {"detection_threshold": 0.2}}
+    kw = dict(first_cube=3, cubes=1, shape=(32, 48, 48), steps=1, batch_size=4, names=("resnet_flux",),
+              progress=False, simulate=_simulate)
+    finetune_resnets(_networks(), meta, tmp_path, params={"search_snr": 0.0, "peak_snr": 0.0}, **kw)
+    key = json.loads((tmp_path / "samples-key.json").read_text())
+    assert key["params"]["search_snr"] == 0.0 and key["params"]["peak_snr"] == 0.0
+    assert key["params"]["detection_threshold"] == 0.2 and key["params"]["snr_keep"] == 0.0
+    with pytest.raises(ValueError, match="samples-key.json"):  # other parameters: the cut-outs are not reused
+        finetune_resnets(_networks(), meta, tmp_path, params={"search_snr": 8.0}, **kw)

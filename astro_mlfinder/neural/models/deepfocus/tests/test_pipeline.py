@@ -161,8 +161,9 @@ def test_residual_spectrum_takes_out_the_lines_found():
 
 def test_faint_line_behind_a_bright_one_is_found_by_the_residual_pass():
     cube = _cube([(40, 40), (40, 41)], [(15, 1.0), (48, 0.08)], noise=0.004)
-    one = run_pipeline(cube, _networks(), dict(PARAMS, residual_passes=0, snr_keep=5, snr_min=5))[0]
-    two = run_pipeline(cube, _networks(), dict(PARAMS, residual_passes=1, snr_keep=5, snr_min=5))[0]
+    off = {"search_snr": 0, "peak_snr": 0, "snr_keep": 5, "snr_min": 5}  # the residual pass alone
+    one = run_pipeline(cube, _networks(), dict(PARAMS, residual_passes=0, **off))[0]
+    two = run_pipeline(cube, _networks(), dict(PARAMS, residual_passes=1, **off))[0]
     assert [s["window"][0] <= 15 < s["window"][1] for s in one] == [True]
     assert len(two) == 2 and any(s["window"][0] <= 48 < s["window"][1] for s in two)
 

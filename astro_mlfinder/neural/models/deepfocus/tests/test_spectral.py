@@ -101,3 +101,16 @@ def test_box_spectrum_sums_the_box():
     own = np.zeros((10, 10), bool)
     own[3, 6:8] = True  # only the blob's own pixels
     assert box_spectrum(cube, (0, 10, 0, 10), own).tolist() == [0, 0, 2, 0]
+
+
+def test_max_window_keeps_lines_of_neighbours_apart_and_cuts_wide_fits():
+    a = {"window": (10, 40), "fwhm": 20.0, "centre": 25.0}
+    b = {"window": (35, 70), "fwhm": 20.0, "centre": 52.0}
+    assert [m["window"] for m in merge_windows([dict(a), dict(b)])] == [(10, 70)]
+    assert [m["window"] for m in merge_windows([dict(a), dict(b)], max_window=48)] == [(10, 40), (35, 70)]
+    # two broad lines (FWHM 20) 30 channels apart: one window of 71 channels without the limit, two with it
+    spec = _gauss(128, 45, 20) + _gauss(128, 75, 20)
+    spec = spec / spec.max()
+    assert [ln["window"] for ln in find_lines(spec, distance=6)] == [(25, 96)]
+    lines = find_lines(spec, distance=6, max_window=48)
+    assert [(ln["peak"], ln["window"]) for ln in lines] == [(45, (25, 66)), (75, (55, 96))]
