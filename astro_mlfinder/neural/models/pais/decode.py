@@ -31,7 +31,7 @@
 import numpy as np
 from scipy import ndimage
 
-from .iterate import add_residual_sources
+from .iterate import RESIDUAL_DEFAULTS, add_residual_sources
 from .pcr import attribution_from_claims
 from .profiles import fit_profiles, pixel_sigma, profile_attribution
 
@@ -227,7 +227,7 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
 
         n0 = len(centres)
         centres, _ = add_residual_sources(clean, centres, footprint_of, pixel_sigma(clean, noise), noise, heatmap,
-                                          chi2_gain=float(residual_gain), refine=int(refine))
+                                          chi2_gain=float(residual_gain), refine=int(refine), **RESIDUAL_DEFAULTS)
         h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64))
         iy = np.clip(np.round(centres[n0:, 0]).astype(int), 0, h.shape[0] - 1)
         ix = np.clip(np.round(centres[n0:, 1]).astype(int), 0, h.shape[1] - 1)

@@ -46,7 +46,10 @@ def test_refinement_moves_misplaced_centres_of_a_blend_to_the_truth():
     fp_of = _footprint_of(data, 1.0)
     sigma = pixel_sigma(data, 1.0)
     got = refine_centres(data, start, fp_of, sigma, iterations=3)
-    assert np.all(np.hypot(*(got - centres).T) < 0.3)
+    assert np.all(np.hypot(*(got - centres).T) < 0.1)  # measured 0.03 and 0.05 (from 1.06 and 1.08)
+    # over-relaxed steps overshoot on these exact profiles but still close in
+    over = refine_centres(data, start, fp_of, sigma, iterations=3, relax=2.0)
+    assert np.all(np.hypot(*(over - centres).T) < 0.15)  # measured 0.10 and 0.08
     np.testing.assert_array_equal(refine_centres(data, start, fp_of, sigma, iterations=0), start)
 
 
