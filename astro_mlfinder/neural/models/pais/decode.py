@@ -18,7 +18,10 @@
    Moffat-sum models of the sources fitted to the image at those centres
    (`~astro_mlfinder.neural.models.pais.profiles`; the claim split where all
    models are 0), which cuts the median flux error of the small shipped
-   network by a third on the benchmark (docs/performance.rst). The
+   network by a third on the benchmark (docs/performance.rst); with
+   ``refine`` and ``residual_gain`` the centres are first refined by the fit
+   and the sources its residual shows added
+   (`~astro_mlfinder.neural.models.pais.iterate`). The
    attribution of a pixel therefore sums to 1 inside the footprint and 0
    outside, and the deblended images ``attribution * data`` of all sources
    add up to the data inside the footprint. Each footprint pixel is labelled
