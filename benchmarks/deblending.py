@@ -476,8 +476,8 @@ def report(args, best, tallies, missing, real_rows, wall, pais_params=None):
         Matching radius: each true source's PSF-convolved half-light radius. Flux error:
         median ``|f - f_true| / f_true`` over matched sources."""))
     if pais_params is not None:
-        shown = ", ".join(f"{k}={pais_params[k]}" for k in ("threshold", "nms_radius", "sharpen", "tta",
-                                                             "footprint_snr", "dilate", "attribution"))
+        shown = ", ".join(f"{k}={pais_params[k]}" for k in ("threshold", "nms_radius", "sharpen", "tta", "dilate",
+                                                             "footprint_snr", "attribution", "refine", "residual_gain"))
         lines.append(textwrap.fill(
             f"PAIS: ``NeuralFinder('pais')`` with weights {pais_params['weights']} and their registered "
             f"decoding ({shown}). PAIS (claim maps): the same network and centres, every pixel split by "

@@ -6,6 +6,9 @@
   network, imported on first access (needs PyTorch);
 * `~astro_mlfinder.neural.models.pais.pcr` -- the Partial Contribution
   Representation (exact, from per-source images) and its inverse;
+* `~astro_mlfinder.neural.models.pais.profiles`,
+  `~astro_mlfinder.neural.models.pais.iterate` -- the profile-fit
+  attribution and its iteration (centre refinement, residual sources);
 * `~astro_mlfinder.neural.models.pais.losses`,
   `~astro_mlfinder.neural.models.pais.decode`,
   `~astro_mlfinder.neural.models.pais.inference`,

@@ -18,7 +18,10 @@
    Moffat-sum models of the sources fitted to the image at those centres
    (`~astro_mlfinder.neural.models.pais.profiles`; the claim split where all
    models are 0), which cuts the median flux error of the small shipped
-   network by a third on the benchmark (docs/performance.rst). The
+   network by a third on the benchmark (docs/performance.rst); with
+   ``refine`` and ``residual_gain`` the centres are first refined by the fit
+   and the sources its residual shows added
+   (`~astro_mlfinder.neural.models.pais.iterate`). The
    attribution of a pixel therefore sums to 1 inside the footprint and 0
    outside, and the deblended images ``attribution * data`` of all sources
    add up to the data inside the footprint. Each footprint pixel is labelled
@@ -31,6 +34,7 @@
 import numpy as np
 from scipy import ndimage
 
+from .iterate import RESIDUAL_DEFAULTS, add_residual_sources
 from .pcr import attribution_from_claims
 from .profiles import fit_profiles, pixel_sigma, profile_attribution
 
@@ -163,7 +167,8 @@ def source_footprint(data, noise, centres, *, snr=2.0, smooth=1.0, dilate=2, mas
 
 
 def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1, radius=3, footprint_snr=2.0,
-                   smooth=1.0, dilate=2, max_distance=None, mask=None, attribution="claims", sharpen=0.0):
+                   smooth=1.0, dilate=2, max_distance=None, mask=None, attribution="claims", sharpen=0.0, refine=0,
+                   residual_gain=0.0):
     """Detected sources, their attribution, labels and deblended fluxes from the network outputs.
 
     Parameters
@@ -192,6 +197,15 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
         sources fitted to the image at the detected centres
         (`~astro_mlfinder.neural.models.pais.profiles`), the claim maps'
         split where every model is 0.
+    refine : int
+        With ``'profiles'``: move every centre to the windowed centroid of
+        its deblended image and refit, this many times
+        (`~astro_mlfinder.neural.models.pais.iterate.refine_centres`).
+    residual_gain : float
+        With ``'profiles'`` and > 0: add the sources that the residual of the
+        fit shows and whose profile lowers the fit's chi-square by more than
+        this (`~astro_mlfinder.neural.models.pais.iterate.add_residual_sources`;
+        their ``score`` is the heatmap at their centre).
 
     Returns
     -------
@@ -210,6 +224,17 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
     centres, score = find_centres(heatmap, threshold, radius, mask=blank, sharpen=sharpen)
     clean = np.where(blank, 0.0, data)
     fractions = softmax(claim_logits, axis=0)
+    if attribution == "profiles" and len(centres) and (int(refine) > 0 or residual_gain > 0):
+        def footprint_of(c):
+            return source_footprint(data, noise, c, snr=footprint_snr, smooth=smooth, dilate=dilate, mask=blank)
+
+        n0 = len(centres)
+        centres, _ = add_residual_sources(clean, centres, footprint_of, pixel_sigma(clean, noise), noise, heatmap,
+                                          chi2_gain=float(residual_gain), refine=int(refine), **RESIDUAL_DEFAULTS)
+        h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64))
+        iy = np.clip(np.round(centres[n0:, 0]).astype(int), 0, h.shape[0] - 1)
+        ix = np.clip(np.round(centres[n0:, 1]).astype(int), 0, h.shape[1] - 1)
+        score = np.concatenate([score, h[iy, ix]])
     while True:  # decode; drop sources without pixels or flux; decode again with the others (ends: n shrinks)
         footprint = source_footprint(data, noise, centres, snr=footprint_snr, smooth=smooth, dilate=dilate,
                                      mask=blank)

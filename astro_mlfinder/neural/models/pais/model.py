@@ -14,17 +14,21 @@
    ``nms_radius``); the footprint (smoothed image above ``footprint_snr``
    times its noise, islands holding a centre, grown by ``dilate``); every
    footprint pixel's flux split among the centres by Moffat-sum models
-   fitted at the centres (``attribution='profiles'``) or by the claim maps
-   (``'claims'``).
+   fitted at the centres (``attribution='profiles'``; the centres first
+   refined by the fit, ``refine``, and the sources the fit's residual shows
+   added, ``residual_gain``) or by the claim maps (``'claims'``).
 
 The catalogue (`~astro_mlfinder.SourceCatalog`) labels each footprint pixel
 with its largest-attribution source (so the usual columns are measured on
 disjoint segments, as for every finder) and adds:
 
-* ``x``, ``y`` -- the network's centre of each source (the sub-pixel heatmap
-  peak; they replace the centroid of the disjoint segment, which is biased
-  for a source overlapped by a brighter one; ``sky_centroid`` follows them);
-* ``score`` -- the heatmap peak of each source;
+* ``x``, ``y`` -- the centre of each source (the sub-pixel heatmap peak, or
+  the residual peak of a source the fit added, refined by the fit with
+  ``refine``; they replace the centroid of the disjoint segment, which is
+  biased for a source overlapped by a brighter one; ``sky_centroid``
+  follows them);
+* ``score`` -- the heatmap peak of each source (the heatmap at the centre of
+  an added one);
 * ``flux`` -- the deblended flux ``sum(attribution * data)``, in the data unit;
 * ``cat.attribution`` -- the ``(n_src, y, x)`` fractions (summing to 1 inside
   the footprint, 0 outside) and ``cat.deblended_images`` -- ``attribution *
@@ -91,6 +95,16 @@ class PAISModel(NeuralModel):
         the image at the network's centres
         (`~astro_mlfinder.neural.models.pais.profiles`), ``'claims'`` by the
         network's claim maps alone (PAIS as published).
+    ``refine``
+        With ``'profiles'``: iterations moving every centre to the windowed
+        centroid of its deblended image before the final fit
+        (`~astro_mlfinder.neural.models.pais.iterate`); 0: the network's
+        centres.
+    ``residual_gain``
+        With ``'profiles'``: add the sources that the residual of the profile
+        fit shows and whose profile lowers the fit's chi-square by more than
+        this (iterative detection as DAOPHOT's; the heatmap's shoulders); 0:
+        only the network's detections.
     ``tta``
         Average the network outputs over the 8 flips and transposes of each
         tile (test-time augmentation; 8 times the network time).
@@ -120,6 +134,8 @@ class PAISModel(NeuralModel):
         "dilate": 2,
         "background": True,
         "attribution": "profiles",
+        "refine": 6,
+        "residual_gain": 7.0,
         "tta": False,
         "tile_shape": (64, 64),
         "overlap": (16, 16),
@@ -135,6 +151,8 @@ class PAISModel(NeuralModel):
         "dilate": non_negative_int,
         "background": boolean,
         "attribution": _attribution_mode,
+        "refine": non_negative_int,
+        "residual_gain": non_negative_float,
         "tta": boolean,
         "tile_shape": per_axis(1),
         "overlap": per_axis(0),
@@ -194,7 +212,8 @@ class PAISModel(NeuralModel):
         out = decode_outputs(heatmap, vectors, logits, work, noise, threshold=params["threshold"],
                              radius=params["nms_radius"], footprint_snr=params["footprint_snr"],
                              smooth=params["smooth"], dilate=params["dilate"], attribution=params["attribution"],
-                             sharpen=params["sharpen"])
+                             sharpen=params["sharpen"], refine=params["refine"],
+                             residual_gain=params["residual_gain"])
         if params["background"]:
             image = dataclasses.replace(image, data=work.astype(image.data.dtype, copy=False))
         unit = image.unit if image.unit is not None else u.dimensionless_unscaled

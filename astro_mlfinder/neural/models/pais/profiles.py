@@ -6,12 +6,17 @@ error of about 15 percent of a source's flux even at the true centres
 module replaces that split by a forward model of the image at the detected
 centres:
 
-* every source is a non-negative sum of circular Moffat profiles of fixed
-  widths `DEFAULT_FWHMS` and indices `DEFAULT_BETA` centred on its
-  (sub-pixel) centre: narrow ones with the wings of a seeing-limited PSF
-  (``beta`` 2.5) for point sources and cores, broad ones falling faster
-  (``beta`` 4) for the discs of galaxies, whose light ends where the PSF's
-  wings do not;
+* every source is a non-negative sum of Moffat profiles of fixed widths
+  `DEFAULT_FWHMS` and indices `DEFAULT_BETA` centred on its (sub-pixel)
+  centre: narrow ones with the wings of a seeing-limited PSF (``beta`` 2.5)
+  for point sources and cores, broad ones falling faster (``beta`` 4) for
+  the discs of galaxies, whose light ends where the PSF's wings do not; the
+  default basis (`DEFAULT_BASIS`, `elliptical_basis`) adds, for every width
+  from the PSF's up, elongated copies (axis ratio 0.5) at six position
+  angles, so that a non-negative sum of them follows an inclined disc
+  (chosen on the tuning seeds of benchmarks/deblending.py: with the true
+  centres, the median flux error falls from 0.071 with circular profiles to
+  0.045);
 * the amplitudes of all sources of one footprint island are fitted together
   by non-negative least squares to the island's pixels (`fit_profiles`),
   each pixel weighted by a Poisson-like uncertainty (`pixel_sigma`: the
@@ -30,7 +35,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import nnls
 
-__all__ = ["DEFAULT_FWHMS", "DEFAULT_BETA", "moffat_basis", "pixel_sigma", "fit_profiles", "profile_attribution"]
+__all__ = ["DEFAULT_FWHMS", "DEFAULT_BETA", "DEFAULT_BASIS", "CIRCULAR_BASIS", "moffat_basis", "elliptical_basis",
+           "basis_profiles", "pixel_sigma", "fit_profiles", "profile_attribution"]
 
 #: Widths (FWHM, pixels) of the Moffat profiles every source is built from.
 DEFAULT_FWHMS = (2.0, 3.0, 3.5, 4.5, 6.0, 9.0, 14.0)
@@ -40,8 +46,8 @@ DEFAULT_FWHMS = (2.0, 3.0, 3.5, 4.5, 6.0, 9.0, 14.0)
 DEFAULT_BETA = (2.5, 2.5, 2.5, 4.0, 4.0, 4.0, 4.0)
 
 
-def moffat_basis(centre, shape, fwhms=DEFAULT_FWHMS, beta=DEFAULT_BETA, origin=(0, 0)):
-    """Circular Moffat profiles at ``centre`` over an array of ``shape``.
+def moffat_basis(centre, shape, fwhms=DEFAULT_FWHMS, beta=DEFAULT_BETA, origin=(0, 0), axis_ratio=1.0, angle=0.0):
+    """Moffat profiles (circular by default) at ``centre`` over an array of ``shape``.
 
     Parameters
     ----------
@@ -55,6 +61,12 @@ def moffat_basis(centre, shape, fwhms=DEFAULT_FWHMS, beta=DEFAULT_BETA, origin=(
         Moffat index, one for all or one per width.
     origin : tuple of int
         ``(y, x)`` of the region's first pixel in the full image.
+    axis_ratio : float or sequence of float
+        Minor over major axis, in (0, 1], one for all or one per width
+        (``fwhms`` is the major axis' width).
+    angle : float or sequence of float
+        Position angle of the major axis, radians from the x axis towards
+        y, one for all or one per width.
 
     Returns
     -------
@@ -69,13 +81,65 @@ def moffat_basis(centre, shape, fwhms=DEFAULT_FWHMS, beta=DEFAULT_BETA, origin=(
         np.asarray(beta, dtype=np.float64)
     if beta.shape != fwhms.shape or not np.all(beta > 1):
         raise ValueError(f"beta must be > 1 (a finite total flux), one value or one per width, got {beta}")
+    q = np.broadcast_to(np.asarray(axis_ratio, dtype=np.float64), fwhms.shape)
+    if not np.all((q > 0) & (q <= 1)):
+        raise ValueError(f"axis_ratio must be in (0, 1], one value or one per width, got {axis_ratio}")
+    theta = np.broadcast_to(np.asarray(angle, dtype=np.float64), fwhms.shape)
     ny, nx = (int(n) for n in shape)
-    yy = np.arange(ny, dtype=np.float64)[:, None] + origin[0] - centre[0]
-    xx = np.arange(nx, dtype=np.float64)[None, :] + origin[1] - centre[1]
-    r2 = yy**2 + xx**2
+    yy = np.arange(ny, dtype=np.float64)[None, :, None] + origin[0] - centre[0]
+    xx = np.arange(nx, dtype=np.float64)[None, None, :] + origin[1] - centre[1]
+    cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
+    u = xx * cos + yy * sin  # along the major axis
+    v = (yy * cos - xx * sin) / q[:, None, None]
     alpha = fwhms / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
-    norm = (beta - 1.0) / (np.pi * alpha**2)  # integral of (1 + r^2/alpha^2)^-beta over the plane
-    return norm[:, None, None] * (1.0 + r2[None] / alpha[:, None, None] ** 2) ** (-beta[:, None, None])
+    norm = (beta - 1.0) / (np.pi * alpha**2 * q)  # integral of (1 + r^2/alpha^2)^-beta over the plane
+    return norm[:, None, None] * (1.0 + (u**2 + v**2) / alpha[:, None, None] ** 2) ** (-beta[:, None, None])
+
+
+def elliptical_basis(fwhms=DEFAULT_FWHMS, beta=DEFAULT_BETA, axis_ratio=0.5, n_angles=6, min_fwhm=3.5):
+    """A basis of circular Moffat profiles plus elongated copies of the broader ones at ``n_angles`` angles.
+
+    Parameters
+    ----------
+    fwhms, beta : sequence of float
+        Widths and indices of the circular profiles (`moffat_basis`).
+    axis_ratio : float
+        Axis ratio of the elongated copies (0 < ``axis_ratio`` <= 1).
+    n_angles : int
+        Position angles ``pi k / n_angles`` of the copies (0: circular only).
+    min_fwhm : float
+        Only widths >= this get elongated copies (narrower profiles are the
+        PSF's, round).
+
+    Returns
+    -------
+    dict
+        ``fwhms``, ``beta``, ``axis_ratio``, ``angle``: equal-length float
+        arrays, one entry per basis profile (the keywords of `moffat_basis`).
+    """
+    fwhms = np.asarray(fwhms, dtype=np.float64)
+    beta = np.broadcast_to(np.asarray(beta, dtype=np.float64), fwhms.shape)
+    if int(n_angles) < 0:
+        raise ValueError(f"n_angles must be >= 0, got {n_angles}")
+    rows = [(f, b, 1.0, 0.0) for f, b in zip(fwhms, beta, strict=True)]
+    for f, b in zip(fwhms, beta, strict=True):
+        if f >= min_fwhm:
+            rows += [(f, b, float(axis_ratio), np.pi * k / int(n_angles)) for k in range(int(n_angles))]
+    f, b, q, a = (np.array(col, dtype=np.float64) for col in zip(*rows, strict=True))
+    return {"fwhms": f, "beta": b, "axis_ratio": q, "angle": a}
+
+
+#: The basis of `fit_profiles`: `DEFAULT_FWHMS` round, the widths from 3.5 px up also elongated (axis ratio 0.5)
+#: at 6 position angles (37 profiles per source).
+DEFAULT_BASIS = elliptical_basis()
+#: The round profiles alone (the basis of pais 0.2.0's first decoding).
+CIRCULAR_BASIS = elliptical_basis(n_angles=0)
+
+
+def basis_profiles(centre, shape, basis=None, origin=(0, 0)):
+    """The profiles of ``basis`` (`elliptical_basis`; default `DEFAULT_BASIS`) at ``centre``: ``(n, y, x)``."""
+    basis = DEFAULT_BASIS if basis is None else basis
+    return moffat_basis(centre, shape, basis["fwhms"], basis["beta"], origin, basis["axis_ratio"], basis["angle"])
 
 
 def pixel_sigma(data, noise, smooth=1.0):
@@ -99,7 +163,7 @@ def pixel_sigma(data, noise, smooth=1.0):
     return noise * np.sqrt(1.0 + np.clip(d, 0, None) / noise)
 
 
-def fit_profiles(data, centres, footprint, *, fwhms=DEFAULT_FWHMS, beta=DEFAULT_BETA, sigma=None):
+def fit_profiles(data, centres, footprint, *, basis=None, sigma=None):
     """Non-negative Moffat-sum model of every source, fitted island by island.
 
     Parameters
@@ -111,8 +175,9 @@ def fit_profiles(data, centres, footprint, *, fwhms=DEFAULT_FWHMS, beta=DEFAULT_
     footprint : `~numpy.ndarray` of bool
         ``(y, x)`` pixels fitted; every connected (8-neighbour) island is
         fitted with the centres whose nearest pixel lies in it.
-    fwhms, beta
-        The basis (`moffat_basis`).
+    basis : dict, optional
+        The profiles of every source (`elliptical_basis`; default
+        `DEFAULT_BASIS`).
     sigma : float or `~numpy.ndarray`, optional
         Per-pixel uncertainty of ``data`` (rows weighted by ``1 / sigma``;
         default: equal weights).
@@ -148,10 +213,10 @@ def fit_profiles(data, centres, footprint, *, fwhms=DEFAULT_FWHMS, beta=DEFAULT_
         box = boxes[island - 1]
         inside = lab[box] == island
         origin = (box[0].start, box[1].start)
-        basis = np.concatenate([moffat_basis(centres[i], inside.shape, fwhms, beta, origin) for i in members])
-        nb = basis.shape[0] // members.size
+        basis_i = np.concatenate([basis_profiles(centres[i], inside.shape, basis, origin) for i in members])
+        nb = basis_i.shape[0] // members.size
         w = inv[box][inside]
-        design = basis[:, inside].T * w[:, None]  # (pixels, members * nb), rows weighted
+        design = basis_i[:, inside].T * w[:, None]  # (pixels, members * nb), rows weighted
         scale = np.sqrt(np.sum(design**2, axis=0))
         scale[scale == 0] = 1.0
         try:
@@ -159,7 +224,7 @@ def fit_profiles(data, centres, footprint, *, fwhms=DEFAULT_FWHMS, beta=DEFAULT_
         except RuntimeError:  # nnls hit its iteration limit: no model here, `profile_attribution` falls back
             continue
         amp = (amp / scale).reshape(members.size, nb)
-        model = np.einsum("mb,mbyx->myx", amp, basis.reshape(members.size, nb, *inside.shape))
+        model = np.einsum("mb,mbyx->myx", amp, basis_i.reshape(members.size, nb, *inside.shape))
         models[members[:, None, None], np.arange(box[0].start, box[0].stop)[None, :, None],
                np.arange(box[1].start, box[1].stop)[None, None, :]] = model * inside
     return models

@@ -89,6 +89,10 @@ def test_errors(weights):
         NeuralFinder("pais", min_size=3)
     with pytest.raises(ValueError, match="threshold must be in"):
         NeuralFinder("pais", threshold=2.0)
+    with pytest.raises(ValueError, match="refine must be >= 0"):
+        NeuralFinder("pais", refine=-1)
+    with pytest.raises(ValueError, match="residual_gain must be >= 0"):
+        NeuralFinder("pais", residual_gain=-2.0)
     with pytest.raises(ValueError, match="PAIS needs a noisy image"):
         NeuralFinder("pais", weights=weights, progress=False)(np.ones((32, 32)))
     # a tiled run would keep tile-local centres and drop the attribution array: refused before any work

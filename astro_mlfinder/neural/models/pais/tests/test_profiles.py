@@ -6,7 +6,10 @@ import pytest
 from astro_mlfinder.neural.models.pais.decode import decode_outputs
 from astro_mlfinder.neural.models.pais.pcr import encode_pcr
 from astro_mlfinder.neural.models.pais.profiles import (
+    CIRCULAR_BASIS,
+    DEFAULT_BASIS,
     DEFAULT_FWHMS,
+    elliptical_basis,
     fit_profiles,
     moffat_basis,
     pixel_sigma,
@@ -122,7 +125,7 @@ def test_an_island_whose_fit_does_not_converge_falls_back(monkeypatch):
 
     def nnls_failing_on_the_two_member_island(a, b, maxiter=None):
         calls.append(a.shape[1])
-        if a.shape[1] == 2 * len(DEFAULT_FWHMS):  # the island of the blend of sources 0 and 1
+        if a.shape[1] == 2 * len(DEFAULT_BASIS["fwhms"]):  # the island of the blend of sources 0 and 1
             raise RuntimeError("Maximum number of iterations reached.")
         return real_nnls(a, b, maxiter=maxiter)
 
@@ -135,3 +138,51 @@ def test_an_island_whose_fit_does_not_converge_falls_back(monkeypatch):
     fallback[0] = 1.0
     att = profile_attribution(fit, fallback, fp)
     assert att.sum(axis=0)[fp].min() == pytest.approx(1.0)
+
+
+def test_elliptical_profiles_have_unit_flux_and_their_orientation():
+    big = moffat_basis((300.0, 300.0), (601, 601), fwhms=(6.0, 9.0), beta=4.0, axis_ratio=0.5, angle=np.pi / 2)
+    np.testing.assert_allclose(big.sum(axis=(1, 2)), 1.0, atol=1e-3)
+    # major axis along y (angle pi/2): half maximum at half the FWHM along y
+    prof = big[0]
+    assert prof[303, 300] / prof[300, 300] == pytest.approx(0.5)
+    # rotating by pi/2 swaps the axes
+    flat = moffat_basis((300.0, 300.0), (601, 601), fwhms=(6.0,), beta=4.0, axis_ratio=0.5, angle=0.0)[0]
+    np.testing.assert_allclose(flat, prof.T, rtol=1e-12, atol=1e-15)
+    row = moffat_basis((0.0, 0.0), (1, 4), fwhms=(12.0,), beta=4.0, axis_ratio=0.5, angle=np.pi / 2)[0, 0]
+    assert row[3] / row[0] == pytest.approx(0.5)  # across the major axis: FWHM 12 * 0.5
+    with pytest.raises(ValueError, match="axis_ratio"):
+        moffat_basis((0, 0), (5, 5), fwhms=(3.0,), beta=2.5, axis_ratio=0.0)
+
+
+def test_elliptical_basis_layout():
+    basis = elliptical_basis(fwhms=(2.0, 4.0, 8.0), beta=(2.5, 4.0, 4.0), axis_ratio=0.5, n_angles=4, min_fwhm=3.5)
+    assert len(basis["fwhms"]) == 3 + 2 * 4
+    np.testing.assert_allclose(basis["axis_ratio"][:3], 1.0)
+    np.testing.assert_allclose(basis["angle"][3:7], np.pi * np.arange(4) / 4)
+    assert len(elliptical_basis(n_angles=0)["fwhms"]) == len(DEFAULT_FWHMS)
+    assert len(DEFAULT_BASIS["fwhms"]) == 7 + 5 * 6
+    with pytest.raises(ValueError, match="n_angles"):
+        elliptical_basis(n_angles=-1)
+
+
+def test_elliptical_basis_splits_inclined_discs_better_than_round_profiles():
+    """Two overlapping inclined discs: the elongated profiles follow them better than the round ones."""
+    shape = (64, 64)
+    centres = [(30.0, 26.0), (34.0, 36.0)]
+    discs = np.stack([
+        3000.0 * moffat_basis(centres[0], shape, fwhms=(8.0,), beta=4.0, axis_ratio=0.35, angle=1.2)[0],
+        1500.0 * moffat_basis(centres[1], shape, fwhms=(7.0,), beta=4.0, axis_ratio=0.4, angle=0.1)[0],
+    ])
+    fp = discs.sum(axis=0) > 1.0
+    true = discs[:, fp].sum(axis=1)
+    errs = {"round": [], "elliptical": []}
+    for seed in range(3):
+        data = discs.sum(axis=0) + np.random.default_rng(seed).normal(0.0, 0.5, shape)
+        for name, basis in (("round", CIRCULAR_BASIS), ("elliptical", DEFAULT_BASIS)):
+            models = fit_profiles(data, np.array(centres), fp, basis=basis, sigma=pixel_sigma(data, 0.5))
+            att = profile_attribution(models, np.zeros_like(models), fp)
+            errs[name].append(np.abs((att * data).sum(axis=(1, 2)) - true) / true)
+    # measured: mean 0.022 (elliptical) against 0.033 (round), worst 0.043 against 0.065
+    assert np.mean(errs["elliptical"]) < 0.8 * np.mean(errs["round"])
+    assert np.max(errs["elliptical"]) < 0.05 < np.max(errs["round"])
