@@ -124,7 +124,7 @@ def load_samples(networks, seeds, shape, params, output, *, chunk=25, seed=0, pr
 
 def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape=(128, 128, 128), steps=1500,
                      batch_size=32, lr=3e-4, names=("resnet_flux",), params=None, seed=0, progress=True,
-                     command=None, simulate=None):
+                     command=None, simulate=None, batch_seed=None, bootstrap=False):
     """Fine-tune the ResNets ``names`` of ``networks`` on new cubes; write the six networks to ``output``.
 
     Parameters
@@ -151,7 +151,15 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
         Pipeline parameters of the candidates (default: the model defaults
         with the recorded inference values, S/N thresholds 0).
     seed : int
-        Seed of the jitter and the batches.
+        Seed of the jitter of the cut-outs (part of the cache key) and, without
+        ``batch_seed``, of the batches.
+    batch_seed : int, optional
+        Seed of the batches (and of the bootstrap sample) alone: members of an
+        ensemble (`ensemble_networks`) share one cut-out cache and differ by
+        this.
+    bootstrap : bool
+        Train on a bootstrap sample (as many cut-outs drawn with replacement)
+        of the cached cut-outs, as for a bagged ensemble.
     progress : bool
         Show progress bars.
     command : str, optional
@@ -185,12 +193,14 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
     t_data = time.perf_counter() - t0
     print(f"{len(x)} cut-outs from {len(seeds)} cubes ({t_data:.0f} s)", file=sys.stderr, flush=True)
     x = x[:, None]
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(int(seed if batch_seed is None else batch_seed))
+    pool = rng.integers(0, len(x), len(x)) if bootstrap else np.arange(len(x))
     l1 = torch.nn.functional.l1_loss
     record = {"seeds": [seeds.start, seeds.stop - 1], "cubes": len(seeds), "shape": list(shape),
               "cutouts": int(len(x)), "steps": int(steps), "batch": int(batch_size), "lr": float(lr),
               "networks": list(names), "loss": "L1", "optimizer": "adam, weight decay 1e-5",
-              "lr_schedule": "cosine to lr/20", "data_seconds": round(t_data, 1),
+              "lr_schedule": "cosine to lr/20", "data_seconds": round(t_data, 1), "seed": int(seed),
+              "batch_seed": int(seed if batch_seed is None else batch_seed), "bootstrap": bool(bootstrap),
               "hardware": describe_hardware(torch.device("cpu")), "torch": str(torch.__version__),
               "command": command, "phases": {}}
     for n in names:
@@ -206,7 +216,7 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
             start, opt_state = 0, None
 
         def sample(g, target=y[n]):
-            idx = g.integers(0, len(x), int(batch_size))
+            idx = pool[g.integers(0, len(pool), int(batch_size))]
             return x[idx], target[idx]
 
         def checkpoint(step, opt, name=n, path=ckpt):
@@ -252,7 +262,11 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--networks", default="resnet_flux", help="comma-separated ResNets to fine-tune")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the cut-outs' jitter (and of the batches)")
+    parser.add_argument("--batch-seed", type=int, default=None,
+                        help="seed of the batches and the bootstrap sample alone (ensemble members)")
+    parser.add_argument("--bootstrap", action="store_true",
+                        help="train on a bootstrap sample of the cut-outs (ensemble members)")
     parser.add_argument("--num-threads", type=int, default=None)
     parser.add_argument("--params", default=None, metavar="JSON",
                         help="pipeline parameters of the candidates, a JSON object (e.g. '{\"search_snr\": 0}')")
@@ -275,7 +289,8 @@ def main(argv=None):
     finetune_resnets(nets, meta, args.output, first_cube=args.first_cube, cubes=args.cubes, shape=shape,
                      steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                      names=tuple(args.networks.split(",")), params=params, seed=args.seed,
-                     progress=not args.no_progress, command=command)
+                     progress=not args.no_progress, command=command, batch_seed=args.batch_seed,
+                     bootstrap=args.bootstrap)
     return 0
 
 
