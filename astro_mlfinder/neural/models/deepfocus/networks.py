@@ -47,7 +47,8 @@ from torch import nn
 
 from .defaults import CPU_CONFIGS, NETWORK_NAMES, PAPER_CONFIGS
 
-__all__ = ["BlobsFinder", "DeepGRU", "ResNetRegressor", "ResNetEnsemble", "dssim", "NETWORK_NAMES", "CPU_CONFIGS", "PAPER_CONFIGS"]
+__all__ = ["BlobsFinder", "DeepGRU", "ResNetRegressor", "ResNetEnsemble", "dssim", "NETWORK_NAMES", "CPU_CONFIGS",
+           "PAPER_CONFIGS"]
 
 def _norm(channels, kind):
     """Batch norm (the paper) or group norm (4 groups: no train/eval difference, any batch size)."""
