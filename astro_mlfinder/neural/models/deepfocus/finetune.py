@@ -124,7 +124,7 @@ def load_samples(networks, seeds, shape, params, output, *, chunk=25, seed=0, pr
 
 def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape=(128, 128, 128), steps=1500,
                      batch_size=32, lr=3e-4, names=("resnet_flux",), params=None, seed=0, progress=True,
-                     command=None, simulate=None, batch_seed=None, bootstrap=False):
+                     command=None, simulate=None, batch_seed=None, bootstrap=False, rot180=False):
     """Fine-tune the ResNets ``names`` of ``networks`` on new cubes; write the six networks to ``output``.
 
     Parameters
@@ -160,6 +160,13 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
     bootstrap : bool
         Train on a bootstrap sample (as many cut-outs drawn with replacement)
         of the cached cut-outs, as for a bagged ensemble.
+    rot180 : bool
+        Rotate half the cut-outs of each batch by 180 degrees. A dirty beam
+        is point-symmetric (the Fourier transform of a uv coverage holding
+        every baseline and its opposite), so a rotated cut-out is another
+        valid sample with the same targets for the flux and FWHM networks
+        and the same PA (angles modulo 180); 90-degree rotations and flips
+        are not symmetries of the beam.
     progress : bool
         Show progress bars.
     command : str, optional
@@ -201,6 +208,7 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
               "networks": list(names), "loss": "L1", "optimizer": "adam, weight decay 1e-5",
               "lr_schedule": "cosine to lr/20", "data_seconds": round(t_data, 1), "seed": int(seed),
               "batch_seed": int(seed if batch_seed is None else batch_seed), "bootstrap": bool(bootstrap),
+              "rot180": bool(rot180),
               "hardware": describe_hardware(torch.device("cpu")), "torch": str(torch.__version__),
               "command": command, "phases": {}}
     for n in names:
@@ -217,7 +225,11 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
 
         def sample(g, target=y[n]):
             idx = pool[g.integers(0, len(pool), int(batch_size))]
-            return x[idx], target[idx]
+            xb = x[idx]
+            if rot180:
+                flip = g.uniform(size=len(idx)) < 0.5
+                xb = np.where(flip[:, None, None, None], xb[..., ::-1, ::-1], xb)
+            return np.ascontiguousarray(xb), target[idx]
 
         def checkpoint(step, opt, name=n, path=ckpt):
             # atomic: a run killed while saving leaves the previous checkpoint, never a truncated one to resume from
@@ -267,6 +279,8 @@ def main(argv=None):
                         help="seed of the batches and the bootstrap sample alone (ensemble members)")
     parser.add_argument("--bootstrap", action="store_true",
                         help="train on a bootstrap sample of the cut-outs (ensemble members)")
+    parser.add_argument("--rot180", action="store_true",
+                        help="rotate half the cut-outs of each batch by 180 degrees (a symmetry of the dirty beam)")
     parser.add_argument("--num-threads", type=int, default=None)
     parser.add_argument("--params", default=None, metavar="JSON",
                         help="pipeline parameters of the candidates, a JSON object (e.g. '{\"search_snr\": 0}')")
@@ -290,7 +304,7 @@ def main(argv=None):
                      steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                      names=tuple(args.networks.split(",")), params=params, seed=args.seed,
                      progress=not args.no_progress, command=command, batch_seed=args.batch_seed,
-                     bootstrap=args.bootstrap)
+                     bootstrap=args.bootstrap, rot180=args.rot180)
     return 0
 
 

@@ -106,3 +106,25 @@ def test_finetune_members_share_the_cutouts_and_differ_by_batch_seed(tmp_path):
     finetune_resnets(third, meta, tmp_path / "a", batch_seed=1, **dict(kw, simulate=None))
     for k, v in first["resnet_flux"].state_dict().items():
         assert np.array_equal(v.numpy(), third["resnet_flux"].state_dict()[k].numpy())
+
+
+def test_rot180_is_a_symmetry_of_the_dirty_beam_and_changes_the_batches(tmp_path):
+    from astro_mlfinder.simulate import simulate_alma_cube
+
+    beam = np.asarray(simulate_alma_cube(shape=(16, 64, 64), seed=1).dirty_beam)
+    assert np.unravel_index(np.argmax(beam[5]), beam[5].shape) == (32, 32)
+    inner = beam[:, 1:, 1:]  # the peak at (31, 31) of a 63x63 square
+    np.testing.assert_allclose(inner[:, ::-1, ::-1], inner, atol=1e-6)
+    assert np.abs(np.rot90(inner, 1, axes=(1, 2)) - inner).max() > 0.01  # 90 degrees is not a symmetry
+    meta = {"inference": {}, "training": {}}
+    kw = dict(first_cube=3, cubes=2, shape=(32, 48, 48), steps=3, batch_size=4, names=("resnet_flux",),
+              progress=False, simulate=_simulate, seed=7, batch_seed=1)
+    plain, rotated = _networks(), _networks()
+    finetune_resnets(plain, meta, tmp_path / "a", **kw)
+    (tmp_path / "b").mkdir()
+    for f in (tmp_path / "a").glob("samples-*"):
+        shutil.copy(f, tmp_path / "b" / f.name)
+    record = finetune_resnets(rotated, meta, tmp_path / "b", rot180=True, **kw)
+    assert record["rot180"] is True
+    assert any(not torch.equal(v, rotated["resnet_flux"].state_dict()[k])
+               for k, v in plain["resnet_flux"].state_dict().items() if v.is_floating_point())
