@@ -128,3 +128,21 @@ def test_rot180_is_a_symmetry_of_the_dirty_beam_and_changes_the_batches(tmp_path
     assert record["rot180"] is True
     assert any(not torch.equal(v, rotated["resnet_flux"].state_dict()[k])
                for k, v in plain["resnet_flux"].state_dict().items() if v.is_floating_point())
+
+
+def test_regress_flux_rot180_is_the_geometric_mean_over_the_rotation():
+    from astro_mlfinder.neural.models.deepfocus.pipeline import regress
+
+    nets = _networks(3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 64, 64)).astype(np.float32)
+    scales = rng.uniform(1, 2, 5)
+    plain = regress(nets, x, scales)
+    rotated = regress(nets, np.ascontiguousarray(x[:, ::-1, ::-1]), scales)
+    both = regress(nets, x, scales, flux_rot180=True)
+    np.testing.assert_allclose(both["flux"], np.sqrt(plain["flux"] * rotated["flux"]), rtol=1e-5)
+    assert not np.allclose(plain["flux"], rotated["flux"])  # the rotation did change the input
+    for col in ("fwhm_x", "fwhm_y", "pa"):  # only the flux network sees the rotation
+        np.testing.assert_array_equal(both[col], plain[col])
+    assert DeepFocusModel.defaults["flux_rot180"] is False
+    assert DeepFocusModel(flux_rot180=True).params["flux_rot180"] is True
