@@ -166,7 +166,9 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
         every baseline and its opposite), so a rotated cut-out is another
         valid sample with the same targets for the flux and FWHM networks
         and the same PA (angles modulo 180); 90-degree rotations and flips
-        are not symmetries of the beam.
+        are not symmetries of the beam. With ``resnet_flux`` among ``names``
+        the written weights record ``flux_rot180`` in their inference
+        parameters.
     progress : bool
         Show progress bars.
     command : str, optional
@@ -245,7 +247,10 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
         print(f"{n}: loss {loss:.4f}", file=sys.stderr, flush=True)
     training = dict(meta.get("training") or {})
     training["finetune"] = record
-    _write_networks(networks, {**meta, "training": training}, out)
+    inference = dict(meta.get("inference") or {})
+    if rot180 and "resnet_flux" in names:
+        inference["flux_rot180"] = True  # a flux network trained on both views averages them at inference
+    _write_networks(networks, {**meta, "training": training, "inference": inference}, out)
     write_text(out / "finetune.json", json.dumps(record, indent=1, default=str), overwrite=True)
     return record
 

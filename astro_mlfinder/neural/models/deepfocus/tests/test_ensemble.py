@@ -126,6 +126,8 @@ def test_rot180_is_a_symmetry_of_the_dirty_beam_and_changes_the_batches(tmp_path
         shutil.copy(f, tmp_path / "b" / f.name)
     record = finetune_resnets(rotated, meta, tmp_path / "b", rot180=True, **kw)
     assert record["rot180"] is True
+    assert load_networks(tmp_path / "b")[1]["inference"]["flux_rot180"] is True
+    assert "flux_rot180" not in load_networks(tmp_path / "a")[1]["inference"]
     assert any(not torch.equal(v, rotated["resnet_flux"].state_dict()[k])
                for k, v in plain["resnet_flux"].state_dict().items() if v.is_floating_point())
 
