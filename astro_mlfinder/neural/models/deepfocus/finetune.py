@@ -18,6 +18,12 @@ Run it as a module::
     python -m astro_mlfinder.neural.models.deepfocus.finetune deepfocus@0.2.0 out \\
         --first-cube 128 --cubes 400 --steps 1500 --networks resnet_flux --num-threads 1
 
+``--rot180`` rotates half of each batch by 180 degrees (a symmetry of the
+dirty beam) and records ``flux_rot180`` with a flux network so trained;
+``--batch-seed`` and ``--bootstrap`` make ensemble members that share one
+cut-out cache (joined by
+`~astro_mlfinder.neural.models.deepfocus.export.ensemble_networks`).
+
 ``out`` then holds the six ``<network>.pt`` files (a weights directory;
 `~astro_mlfinder.neural.models.deepfocus.export.export_deepfocus` writes them
 as registry files).
