@@ -31,6 +31,7 @@ DEFAULTS = {
     "max_lines": 5,
     "merge_radius": 6.0,
     "batch_size": 32,
+    "flux_rot180": False,
 }
 
 #: FWHM targets of the ResNets are in units of this many pixels.

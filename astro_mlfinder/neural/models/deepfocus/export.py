@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .defaults import NETWORK_NAMES
 
-__all__ = ["export_deepfocus", "load_networks"]
+__all__ = ["ensemble_networks", "export_deepfocus", "load_networks"]
 
 
 def export_deepfocus(source, destination, *, version="0.1.0", name="deepfocus", float16=True, **info):
@@ -79,3 +79,46 @@ def load_networks(directory, device="cpu"):
         nets[n] = net.to(device).eval()
         meta = meta or payload["meta"]
     return nets, meta
+
+
+def ensemble_networks(sources, output, *, names=("resnet_flux",)):
+    """Join the ResNets ``names`` of several weights directories into `ResNetEnsemble` networks.
+
+    Parameters
+    ----------
+    sources : sequence of str or path
+        Weights directories (six ``<network>.pt`` each), e.g. fine-tuning
+        runs with other ``batch_seed`` (the members). The networks not in
+        ``names`` and the metadata come from the first.
+    output : str or path
+        Directory of the six ``<network>.pt`` (a weights directory).
+    names : sequence of str
+        The networks averaged over the members.
+
+    Returns
+    -------
+    dict
+        ``{network: path}`` of the files written.
+    """
+    from .networks import ResNetEnsemble, ResNetRegressor
+    from .training import _write_networks
+
+    sources = [Path(s) for s in sources]
+    if not sources:
+        raise ValueError("ensemble_networks needs at least one weights directory as sources")
+    loaded = [load_networks(s) for s in sources]
+    nets, meta = dict(loaded[0][0]), dict(loaded[0][1])
+    for n in names:
+        members = []
+        for net, _ in loaded:
+            part = net[n]
+            members.extend(part.members if isinstance(part, ResNetEnsemble) else [part])
+        if not all(isinstance(m, ResNetRegressor) for m in members):
+            raise ValueError(f"network {n!r} is not a ResNet in every source; only ResNets are averaged")
+        nets[n] = ResNetEnsemble.of(members).eval()
+    training = dict(meta.get("training") or {})
+    training["ensemble"] = {"networks": list(names), "members": len(sources),
+                            "member_finetunes": [dict((m.get("training") or {}).get("finetune") or {})
+                                                 for _, m in loaded]}
+    Path(output).mkdir(parents=True, exist_ok=True)
+    return _write_networks(nets, {**meta, "training": training}, output)

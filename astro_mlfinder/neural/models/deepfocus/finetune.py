@@ -18,6 +18,12 @@ Run it as a module::
     python -m astro_mlfinder.neural.models.deepfocus.finetune deepfocus@0.2.0 out \\
         --first-cube 128 --cubes 400 --steps 1500 --networks resnet_flux --num-threads 1
 
+``--rot180`` rotates half of each batch by 180 degrees (a symmetry of the
+dirty beam) and records ``flux_rot180`` with a flux network so trained;
+``--batch-seed`` and ``--bootstrap`` make ensemble members that share one
+cut-out cache (joined by
+`~astro_mlfinder.neural.models.deepfocus.export.ensemble_networks`).
+
 ``out`` then holds the six ``<network>.pt`` files (a weights directory;
 `~astro_mlfinder.neural.models.deepfocus.export.export_deepfocus` writes them
 as registry files).
@@ -124,7 +130,7 @@ def load_samples(networks, seeds, shape, params, output, *, chunk=25, seed=0, pr
 
 def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape=(128, 128, 128), steps=1500,
                      batch_size=32, lr=3e-4, names=("resnet_flux",), params=None, seed=0, progress=True,
-                     command=None, simulate=None):
+                     command=None, simulate=None, batch_seed=None, bootstrap=False, rot180=False):
     """Fine-tune the ResNets ``names`` of ``networks`` on new cubes; write the six networks to ``output``.
 
     Parameters
@@ -151,7 +157,24 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
         Pipeline parameters of the candidates (default: the model defaults
         with the recorded inference values, S/N thresholds 0).
     seed : int
-        Seed of the jitter and the batches.
+        Seed of the jitter of the cut-outs (part of the cache key) and, without
+        ``batch_seed``, of the batches.
+    batch_seed : int, optional
+        Seed of the batches (and of the bootstrap sample) alone: members of an
+        ensemble (`ensemble_networks`) share one cut-out cache and differ by
+        this.
+    bootstrap : bool
+        Train on a bootstrap sample (as many cut-outs drawn with replacement)
+        of the cached cut-outs, as for a bagged ensemble.
+    rot180 : bool
+        Rotate half the cut-outs of each batch by 180 degrees. A dirty beam
+        is point-symmetric (the Fourier transform of a uv coverage holding
+        every baseline and its opposite), so a rotated cut-out is another
+        valid sample with the same targets for the flux and FWHM networks
+        and the same PA (angles modulo 180); 90-degree rotations and flips
+        are not symmetries of the beam. With ``resnet_flux`` among ``names``
+        the written weights record ``flux_rot180`` in their inference
+        parameters.
     progress : bool
         Show progress bars.
     command : str, optional
@@ -185,12 +208,15 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
     t_data = time.perf_counter() - t0
     print(f"{len(x)} cut-outs from {len(seeds)} cubes ({t_data:.0f} s)", file=sys.stderr, flush=True)
     x = x[:, None]
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(int(seed if batch_seed is None else batch_seed))
+    pool = rng.integers(0, len(x), len(x)) if bootstrap else np.arange(len(x))
     l1 = torch.nn.functional.l1_loss
     record = {"seeds": [seeds.start, seeds.stop - 1], "cubes": len(seeds), "shape": list(shape),
               "cutouts": int(len(x)), "steps": int(steps), "batch": int(batch_size), "lr": float(lr),
               "networks": list(names), "loss": "L1", "optimizer": "adam, weight decay 1e-5",
-              "lr_schedule": "cosine to lr/20", "data_seconds": round(t_data, 1),
+              "lr_schedule": "cosine to lr/20", "data_seconds": round(t_data, 1), "seed": int(seed),
+              "batch_seed": int(seed if batch_seed is None else batch_seed), "bootstrap": bool(bootstrap),
+              "rot180": bool(rot180),
               "hardware": describe_hardware(torch.device("cpu")), "torch": str(torch.__version__),
               "command": command, "phases": {}}
     for n in names:
@@ -206,8 +232,12 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
             start, opt_state = 0, None
 
         def sample(g, target=y[n]):
-            idx = g.integers(0, len(x), int(batch_size))
-            return x[idx], target[idx]
+            idx = pool[g.integers(0, len(pool), int(batch_size))]
+            xb = x[idx]
+            if rot180:
+                flip = g.uniform(size=len(idx)) < 0.5
+                xb = np.where(flip[:, None, None, None], xb[..., ::-1, ::-1], xb)
+            return np.ascontiguousarray(xb), target[idx]
 
         def checkpoint(step, opt, name=n, path=ckpt):
             # atomic: a run killed while saving leaves the previous checkpoint, never a truncated one to resume from
@@ -223,7 +253,10 @@ def finetune_resnets(networks, meta, output, *, first_cube=128, cubes=400, shape
         print(f"{n}: loss {loss:.4f}", file=sys.stderr, flush=True)
     training = dict(meta.get("training") or {})
     training["finetune"] = record
-    _write_networks(networks, {**meta, "training": training}, out)
+    inference = dict(meta.get("inference") or {})
+    if rot180 and "resnet_flux" in names:
+        inference["flux_rot180"] = True  # a flux network trained on both views averages them at inference
+    _write_networks(networks, {**meta, "training": training, "inference": inference}, out)
     write_text(out / "finetune.json", json.dumps(record, indent=1, default=str), overwrite=True)
     return record
 
@@ -252,7 +285,13 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--networks", default="resnet_flux", help="comma-separated ResNets to fine-tune")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the cut-outs' jitter (and of the batches)")
+    parser.add_argument("--batch-seed", type=int, default=None,
+                        help="seed of the batches and the bootstrap sample alone (ensemble members)")
+    parser.add_argument("--bootstrap", action="store_true",
+                        help="train on a bootstrap sample of the cut-outs (ensemble members)")
+    parser.add_argument("--rot180", action="store_true",
+                        help="rotate half the cut-outs of each batch by 180 degrees (a symmetry of the dirty beam)")
     parser.add_argument("--num-threads", type=int, default=None)
     parser.add_argument("--params", default=None, metavar="JSON",
                         help="pipeline parameters of the candidates, a JSON object (e.g. '{\"search_snr\": 0}')")
@@ -275,7 +314,8 @@ def main(argv=None):
     finetune_resnets(nets, meta, args.output, first_cube=args.first_cube, cubes=args.cubes, shape=shape,
                      steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                      names=tuple(args.networks.split(",")), params=params, seed=args.seed,
-                     progress=not args.no_progress, command=command)
+                     progress=not args.no_progress, command=command, batch_seed=args.batch_seed,
+                     bootstrap=args.bootstrap, rot180=args.rot180)
     return 0
 
 

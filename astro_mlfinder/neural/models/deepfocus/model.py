@@ -135,6 +135,11 @@ class DeepFocusModel(NeuralModel):
         line window.
     ``batch_size``
         Cut-outs per ResNet forward pass.
+    ``flux_rot180``
+        Average the flux network's log flux over each cut-out and the
+        cut-out rotated by 180 degrees, a symmetry of the point-symmetric
+        dirty beam (not in DeepFocus; recorded True with weights fine-tuned
+        with that rotation, 0.5.0).
     """
 
     name = "deepfocus"
@@ -178,6 +183,7 @@ class DeepFocusModel(NeuralModel):
         "merge_radius": non_negative_float,
         "refine": boolean,
         "batch_size": positive_int,
+        "flux_rot180": boolean,
     }
     training = TrainingRecipe(
         function="astro_mlfinder.neural.models.deepfocus.training:train_deepfocus",

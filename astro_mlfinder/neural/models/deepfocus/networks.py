@@ -26,6 +26,13 @@ Re-implementations from the paper and the description of its public code in
   discontinuous at the wrap). The original's ReLU *before* the residual sum
   and the double down-sampling of its second stage are not reproduced.
 
+* `ResNetEnsemble` -- several `ResNetRegressor` of one quantity (members
+  fine-tuned with other batches or bootstrap samples), their outputs
+  averaged: for the flux network, whose output is a log, the geometric mean.
+  Not in DeepFocus. A ``config`` with ``members`` builds one
+  (``ResNetRegressor.from_config`` dispatches), so a registry file holding
+  an ensemble loads where a single ResNet did.
+
 Every network has a ``config`` dict (stored with the weights) and
 ``from_config``. Widths are configurable; `CPU_CONFIGS` is the small variant
 that trains on a CPU in minutes, `PAPER_CONFIGS` the published sizes.
@@ -40,7 +47,8 @@ from torch import nn
 
 from .defaults import CPU_CONFIGS, NETWORK_NAMES, PAPER_CONFIGS
 
-__all__ = ["BlobsFinder", "DeepGRU", "ResNetRegressor", "dssim", "NETWORK_NAMES", "CPU_CONFIGS", "PAPER_CONFIGS"]
+__all__ = ["BlobsFinder", "DeepGRU", "ResNetRegressor", "ResNetEnsemble", "dssim", "NETWORK_NAMES", "CPU_CONFIGS",
+           "PAPER_CONFIGS"]
 
 def _norm(channels, kind):
     """Batch norm (the paper) or group norm (4 groups: no train/eval difference, any batch size)."""
@@ -278,14 +286,59 @@ class ResNetRegressor(nn.Module):
 
     @classmethod
     def from_config(cls, config):
-        """Build a network from its ``config`` dict (as stored with the weights)."""
-        return cls(**dict(config))
+        """Build a network from its ``config`` dict (as stored with the weights).
+
+        A config with ``members`` (a list of configs) builds a `ResNetEnsemble`.
+        """
+        config = dict(config)
+        if "members" in config:
+            return ResNetEnsemble.from_config(config)
+        return cls(**config)
 
     def forward(self, x):
         """Regressed values ``(n, out_features)`` of cut-outs ``(n, in_channels, y, x)``."""
         if x.dim() != 4:
             raise ValueError(f"ResNetRegressor expects a (batch, channel, y, x) tensor, got shape {tuple(x.shape)}")
         return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+
+class ResNetEnsemble(nn.Module):
+    """Several `ResNetRegressor` of one quantity; the output is the mean of theirs.
+
+    Parameters
+    ----------
+    members : sequence of dict
+        The members' ``config`` dicts (at least one, the same ``out_features``).
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        members = [dict(c) for c in members]
+        if not members or any("members" in c for c in members):
+            raise ValueError("ResNetEnsemble needs a non-empty list of ResNetRegressor configs as members")
+        outs = {int(c.get("out_features", 1)) for c in members}
+        if len(outs) != 1:
+            raise ValueError(f"ResNetEnsemble members must have the same out_features, got {sorted(outs)}")
+        self.members = nn.ModuleList(ResNetRegressor(**c) for c in members)
+        self.config = {"members": [m.config for m in self.members]}
+
+    @classmethod
+    def from_config(cls, config):
+        """Build an ensemble from its ``config`` dict (``{'members': [config, ...]}``)."""
+        return cls(dict(config)["members"])
+
+    @classmethod
+    def of(cls, networks):
+        """An ensemble holding copies of the trained `ResNetRegressor` ``networks`` (their weights)."""
+        nets = list(networks)
+        ens = cls([n.config for n in nets])
+        for member, net in zip(ens.members, nets, strict=True):
+            member.load_state_dict(net.state_dict())
+        return ens
+
+    def forward(self, x):
+        """The members' mean output ``(n, out_features)`` of cut-outs ``(n, in_channels, y, x)``."""
+        return torch.stack([m(x) for m in self.members]).mean(0)
 
 
 def _gaussian_window(size, sigma, device, dtype):

@@ -242,20 +242,28 @@ def decode_outputs(name, out, scale=None):
     raise ValueError(f"unknown ResNet {name!r}")
 
 
-def regress(networks, images, scales, device="cpu", batch_size=32):
-    """Run the four ResNets on normalised cut-outs ``(n, size, size)``; return ``{column: values}``."""
+def regress(networks, images, scales, device="cpu", batch_size=32, flux_rot180=False):
+    """Run the four ResNets on normalised cut-outs ``(n, size, size)``; return ``{column: values}``.
+
+    With ``flux_rot180`` the flux network's output (a log) is averaged over
+    each cut-out and the cut-out rotated by 180 degrees, a symmetry of the
+    dirty beam (the geometric mean of the two fluxes).
+    """
     torch = _torch()
     names = {"fwhm_x": "resnet_fwhm_x", "fwhm_y": "resnet_fwhm_y", "pa": "resnet_pa", "flux": "resnet_flux"}
     x = np.asarray(images, dtype=np.float32)
     out = {}
     for col, name in names.items():
-        parts = []
-        with torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                xb = torch.from_numpy(x[i : i + batch_size, None]).to(device)
-                parts.append(networks[name](xb).float().cpu().numpy())
-        raw = np.concatenate(parts) if parts else np.zeros((0, 2 if name == "resnet_pa" else 1))
-        out[col] = decode_outputs(name, raw, scales)
+        views = [x, np.ascontiguousarray(x[:, ::-1, ::-1])] if (flux_rot180 and name == "resnet_flux") else [x]
+        raws = []
+        for view in views:
+            parts = []
+            with torch.no_grad():
+                for i in range(0, len(view), batch_size):
+                    xb = torch.from_numpy(view[i : i + batch_size, None]).to(device)
+                    parts.append(networks[name](xb).float().cpu().numpy())
+            raws.append(np.concatenate(parts) if parts else np.zeros((0, 2 if name == "resnet_pa" else 1)))
+        out[col] = decode_outputs(name, np.mean(raws, axis=0), scales)
     return out
 
 
@@ -524,7 +532,7 @@ def run_pipeline(cube, networks, params=None, *, mask=None, device="cpu"):
                    for s in sources]
         images, scales = focused_inputs(cube, [dict(s, window=w) for s, w in zip(sources, windows, strict=True)],
                                         int(p["focus_size"]))
-        values = regress(networks, images, scales, device, int(p["batch_size"]))
+        values = regress(networks, images, scales, device, int(p["batch_size"]), bool(p.get("flux_rot180")))
         for i, src in enumerate(sources):
             for key, vals in values.items():
                 src[key] = float(vals[i])
