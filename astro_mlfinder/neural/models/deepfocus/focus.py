@@ -12,7 +12,7 @@ Blobs Finder saw it). Pure NumPy/SciPy.
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["cutout_slices", "line_image", "reference_image", "image_noise", "box_snr", "source_pixels",
+__all__ = ["cutout_slices", "line_image", "reference_image", "image_noise", "mad_noise", "box_snr", "source_pixels",
            "resnet_input", "integrate", "peak_image", "blobs_input", "PEAK_SMOOTH", "PEAK_CLIP"]
 
 #: Channels of the running mean before the maximum of the ``'peak'`` input.
@@ -114,8 +114,14 @@ def reference_image(cube, center, size=64):
     return out
 
 
+def mad_noise(values, axis=None):
+    """1.4826 x the median absolute deviation about the median, over ``axis`` (None: all values)."""
+    med = np.median(values, axis=axis, keepdims=True)
+    return 1.4826 * np.median(np.abs(values - med), axis=axis)
+
+
 def image_noise(img, exclude=None):
-    """Robust noise of a line image: 1.4826 x MAD of its non-zero pixels outside ``exclude`` (a bool mask)."""
+    """Robust noise of a line image: `mad_noise` of its non-zero pixels outside ``exclude`` (a bool mask)."""
     keep = img != 0
     if exclude is not None:
         keep &= ~exclude
@@ -124,7 +130,7 @@ def image_noise(img, exclude=None):
         vals = img[img != 0]
     if vals.size == 0:
         return 0.0
-    return float(1.4826 * np.median(np.abs(vals - np.median(vals))))
+    return float(mad_noise(vals))
 
 
 def _box_mask(shape, box, pad=0):

@@ -25,18 +25,12 @@ lines in the denoised spectrum only). NumPy and SciPy.
 import numpy as np
 from scipy import ndimage
 
-from .focus import cutout_slices
+from .focus import cutout_slices, mad_noise
 
 __all__ = ["search_lines", "peak_boxes", "SEARCH_WIDTHS"]
 
 #: Boxcar widths (channels) of the window search.
 SEARCH_WIDTHS = (3, 6, 12, 24)
-
-
-def _mad_noise(values):
-    """1.4826 x MAD along the last axis."""
-    med = np.median(values, axis=-1, keepdims=True)
-    return 1.4826 * np.median(np.abs(values - med), axis=-1)
 
 
 def search_lines(cube, box, taken, *, snr=6.0, widths=SEARCH_WIDTHS, size=64, pad=4, gap=2, max_new=4,
@@ -122,7 +116,7 @@ def search_lines(cube, box, taken, *, snr=6.0, widths=SEARCH_WIDTHS, size=64, pa
         if w >= nz:
             continue
         imgs = csum[w:] - csum[:-w]  # (nz - w + 1, pixels): window [z, z + w)
-        noise = _mad_noise(imgs[:, out_idx])
+        noise = mad_noise(imgs[:, out_idx], axis=-1)
         inner = imgs[:, in_idx]
         where = inner.argmax(axis=1)
         peak = inner[np.arange(len(inner)), where]
