@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from .iterate import RESIDUAL_DEFAULTS, add_residual_sources
 from .pcr import attribution_from_claims
-from .profiles import fit_profiles, pixel_sigma, profile_attribution
+from .profiles import fit_profiles, nearest_pixels, pixel_sigma, profile_attribution
 
 __all__ = ["sharpen_heatmap", "find_centres", "source_footprint", "softmax", "decode_outputs"]
 
@@ -155,8 +155,7 @@ def source_footprint(data, noise, centres, *, snr=2.0, smooth=1.0, dilate=2, mas
     fp = (d > float(snr) * noise) & ~blank
     centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
     ny, nx = fp.shape
-    iy = np.clip(np.round(centres[:, 0]).astype(int), 0, ny - 1)
-    ix = np.clip(np.round(centres[:, 1]).astype(int), 0, nx - 1)
+    iy, ix = nearest_pixels(centres, (ny, nx))
     fp[iy, ix] |= ~blank[iy, ix]  # a detected centre is always in its own footprint
     lab, _ = ndimage.label(fp, structure=np.ones((3, 3)))
     keep = np.unique(lab[iy, ix])
@@ -232,9 +231,7 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
         centres, _ = add_residual_sources(clean, centres, footprint_of, pixel_sigma(clean, noise), noise, heatmap,
                                           chi2_gain=float(residual_gain), refine=int(refine), **RESIDUAL_DEFAULTS)
         h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64))
-        iy = np.clip(np.round(centres[n0:, 0]).astype(int), 0, h.shape[0] - 1)
-        ix = np.clip(np.round(centres[n0:, 1]).astype(int), 0, h.shape[1] - 1)
-        score = np.concatenate([score, h[iy, ix]])
+        score = np.concatenate([score, h[nearest_pixels(centres[n0:], h.shape)]])
     while True:  # decode; drop sources without pixels or flux; decode again with the others (ends: n shrinks)
         footprint = source_footprint(data, noise, centres, snr=footprint_snr, smooth=smooth, dilate=dilate,
                                      mask=blank)

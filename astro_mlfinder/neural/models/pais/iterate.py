@@ -28,7 +28,7 @@ The thresholds were chosen on the tuning seeds of benchmarks/deblending.py
 import numpy as np
 from scipy import ndimage
 
-from .profiles import fit_profiles, profile_attribution
+from .profiles import fit_profiles, nearest_pixels, profile_attribution
 
 __all__ = ["windowed_centroids", "refine_centres", "residual_peaks", "add_residual_sources", "RESIDUAL_DEFAULTS"]
 
@@ -201,8 +201,8 @@ def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, 
         if not len(centres):
             break
         fp = footprint_of(centres)
-        models = fit_profiles(data, centres, fp, basis=basis, sigma=sigma)
-        cands = residual_peaks(data - models.sum(axis=0), models.sum(axis=0), noise, fp & (heatmap >= min_heatmap),
+        model = fit_profiles(data, centres, fp, basis=basis, sigma=sigma).sum(axis=0)
+        cands = residual_peaks(data - model, model, noise, fp & (heatmap >= min_heatmap),
                                snr=snr, contrast=contrast, smooth=smooth)
         lab, _ = ndimage.label(fp, structure=np.ones((3, 3)))
         boxes = ndimage.find_objects(lab)
@@ -215,8 +215,7 @@ def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, 
             box = boxes[k - 1]
             inside = lab[box] == k
             origin = np.array([box[0].start, box[1].start], dtype=np.float64)
-            iy = np.clip(np.round(centres[:, 0]).astype(int), 0, fp.shape[0] - 1)
-            ix = np.clip(np.round(centres[:, 1]).astype(int), 0, fp.shape[1] - 1)
+            iy, ix = nearest_pixels(centres, fp.shape)
             members = centres[lab[iy, ix] == k] - origin
             if k not in island_chi2:
                 island_chi2[k] = _chi2(data[box], fit_profiles(data[box], members, inside, basis=basis,
