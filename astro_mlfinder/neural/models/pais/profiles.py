@@ -36,7 +36,8 @@ from scipy import ndimage
 from scipy.optimize import nnls
 
 __all__ = ["DEFAULT_FWHMS", "DEFAULT_BETA", "DEFAULT_BASIS", "CIRCULAR_BASIS", "moffat_basis", "elliptical_basis",
-           "basis_profiles", "pixel_sigma", "fit_profiles", "profile_attribution", "nearest_pixels"]
+           "basis_profiles", "pixel_sigma", "fit_profiles", "MAX_JOINT_SOURCES", "GROUP_SWEEPS", "profile_attribution",
+           "nearest_pixels"]
 
 #: Widths (FWHM, pixels) of the Moffat profiles every source is built from.
 DEFAULT_FWHMS = (2.0, 3.0, 3.5, 4.5, 6.0, 9.0, 14.0)
@@ -171,7 +172,83 @@ def pixel_sigma(data, noise, smooth=1.0):
     return noise * np.sqrt(1.0 + np.clip(d, 0, None) / noise)
 
 
-def fit_profiles(data, centres, footprint, *, basis=None, sigma=None):
+#: Largest number of sources fitted jointly: a footprint island holding more is fitted in spatial groups of at
+#: most this many (`fit_profiles`; the cost of one joint fit grows about as the cube of its sources).
+MAX_JOINT_SOURCES = 12
+#: Gauss-Seidel passes over the groups of a crowded island.
+GROUP_SWEEPS = 3
+
+
+def _nnls(design, target):
+    """Non-negative amplitudes of the columns of ``design`` (rescaled to unit norm for the solver), or None."""
+    scale = np.sqrt(np.sum(design**2, axis=0))
+    scale[scale == 0] = 1.0
+    try:
+        amp, _ = nnls(design / scale, target, maxiter=50 * design.shape[1])
+    except RuntimeError:  # nnls hit its iteration limit
+        return None
+    return amp / scale
+
+
+def _split_groups(points, size, turn=False):
+    """Index arrays of ``points`` (``(m, 2)``), bisected at the median of the wider axis until <= ``size`` each.
+
+    ``turn``: the first cut is along the narrower axis instead (other group boundaries, for alternate sweeps).
+    """
+    stack, groups = [np.arange(len(points))], []
+    while stack:
+        idx = stack.pop()
+        if idx.size <= size:
+            groups.append(idx)
+            continue
+        p = points[idx]
+        axis = int(np.argmax(p.max(axis=0) - p.min(axis=0)))
+        if turn and idx.size == len(points):
+            axis = 1 - axis
+        order = idx[np.argsort(p[:, axis], kind="stable")]
+        stack += [order[: idx.size // 2], order[idx.size // 2:]]
+    return sorted(groups, key=lambda g: int(g.min()))
+
+
+def _fit_island(data, inside, centres, origin, w, basis, max_sources, sweeps):
+    """Models ``(m, y, x)`` over one island's box (``origin`` its first pixel in the image) of its ``m`` sources.
+
+    ``data`` and ``w`` (the rows' weights) are the box's; ``inside`` marks the island's pixels. None when the
+    joint fit does not converge.
+    """
+    m = len(centres)
+    if m <= max_sources:  # one joint fit
+        basis_i = np.concatenate([basis_profiles(c, inside.shape, basis, origin) for c in centres])
+        amp = _nnls(basis_i[:, inside].T * w[inside][:, None], data[inside] * w[inside])
+        if amp is None:
+            return None
+        return np.einsum("mb,mbyx->myx", amp.reshape(m, -1), basis_i.reshape(m, -1, *inside.shape)) * inside
+    # Crowded: groups of nearby sources fitted in turn to the data less the other groups' models, each on the
+    # island's pixels within `reach` of its sources' box (its profiles are cut there), `sweeps` times.
+    basis = DEFAULT_BASIS if basis is None else basis
+    models = np.zeros((m, *inside.shape), dtype=np.float64)
+    local = centres - np.asarray(origin, dtype=np.float64)
+    reach = int(np.ceil(2.0 * np.max(basis["fwhms"])))
+    total = np.zeros(inside.shape, dtype=np.float64)
+    for sweep in range(int(sweeps)):
+        for g in _split_groups(local, max_sources, turn=sweep % 2 == 1):
+            lo = np.maximum(np.floor(local[g].min(axis=0)).astype(int) - reach, 0)
+            hi = np.minimum(np.ceil(local[g].max(axis=0)).astype(int) + reach + 1, inside.shape)
+            box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
+            sub = inside[box]
+            total -= models[g].sum(axis=0)  # the group's own models, wherever the last sweep's groups put them
+            basis_g = np.concatenate([basis_profiles(c, sub.shape, basis, lo + origin) for c in centres[g]])
+            amp = _nnls(basis_g[:, sub].T * w[box][sub][:, None], (data[box][sub] - total[box][sub]) * w[box][sub])
+            if amp is not None:
+                models[g] = 0.0
+                models[(g[:, None, None], *np.ix_(np.arange(lo[0], hi[0]), np.arange(lo[1], hi[1])))] = np.einsum(
+                    "mb,mbyx->myx", amp.reshape(g.size, -1), basis_g.reshape(g.size, -1, *sub.shape)) * sub
+            total += models[g].sum(axis=0)
+    return models
+
+
+def fit_profiles(data, centres, footprint, *, basis=None, sigma=None, max_sources=MAX_JOINT_SOURCES,
+                 sweeps=GROUP_SWEEPS):
     """Non-negative Moffat-sum model of every source, fitted island by island.
 
     Parameters
@@ -189,6 +266,18 @@ def fit_profiles(data, centres, footprint, *, basis=None, sigma=None):
     sigma : float or `~numpy.ndarray`, optional
         Per-pixel uncertainty of ``data`` (rows weighted by ``1 / sigma``;
         default: equal weights).
+    max_sources : int
+        An island with up to this many sources is fitted jointly by one
+        non-negative least-squares solve. A crowded one (whose joint solve
+        would cost about the cube of its sources in time and their number
+        times its pixels times the basis in memory) is split into spatial
+        groups of at most ``max_sources`` (median bisection), fitted in turn
+        to the data less the other groups' models over the island's pixels
+        within twice the broadest profile's width of the group (the group's
+        profiles are cut there), ``sweeps`` times over (block Gauss-Seidel:
+        the cost grows linearly with the sources).
+    sweeps : int
+        Passes over the groups of a crowded island.
 
     Returns
     -------
@@ -198,6 +287,8 @@ def fit_profiles(data, centres, footprint, *, basis=None, sigma=None):
         whose amplitudes are all 0, or whose island's fit did not converge:
         `profile_attribution` then uses its fallback there).
     """
+    if int(max_sources) < 1 or int(sweeps) < 1:
+        raise ValueError(f"max_sources and sweeps must be >= 1, got {max_sources} and {sweeps}")
     data = np.asarray(data, dtype=np.float64)
     footprint = np.asarray(footprint, dtype=bool) & np.isfinite(data)
     centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
@@ -218,21 +309,12 @@ def fit_profiles(data, centres, footprint, *, basis=None, sigma=None):
             continue
         box = boxes[island - 1]
         inside = lab[box] == island
-        origin = (box[0].start, box[1].start)
-        basis_i = np.concatenate([basis_profiles(centres[i], inside.shape, basis, origin) for i in members])
-        nb = basis_i.shape[0] // members.size
-        w = inv[box][inside]
-        design = basis_i[:, inside].T * w[:, None]  # (pixels, members * nb), rows weighted
-        scale = np.sqrt(np.sum(design**2, axis=0))
-        scale[scale == 0] = 1.0
-        try:
-            amp, _ = nnls(design / scale, data[box][inside] * w, maxiter=50 * design.shape[1])
-        except RuntimeError:  # nnls hit its iteration limit: no model here, `profile_attribution` falls back
+        model = _fit_island(data[box], inside, centres[members], (box[0].start, box[1].start), inv[box], basis,
+                            int(max_sources), int(sweeps))
+        if model is None:  # the joint fit did not converge: no model here, `profile_attribution` falls back
             continue
-        amp = (amp / scale).reshape(members.size, nb)
-        model = np.einsum("mb,mbyx->myx", amp, basis_i.reshape(members.size, nb, *inside.shape))
         models[members[:, None, None], np.arange(box[0].start, box[0].stop)[None, :, None],
-               np.arange(box[1].start, box[1].stop)[None, None, :]] = model * inside
+               np.arange(box[1].start, box[1].stop)[None, None, :]] = model
     return models
 
 
