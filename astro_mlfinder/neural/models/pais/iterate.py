@@ -28,7 +28,7 @@ The thresholds were chosen on the tuning seeds of benchmarks/deblending.py
 import numpy as np
 from scipy import ndimage
 
-from .profiles import fit_profiles, nearest_pixels, profile_attribution
+from .profiles import DEFAULT_BASIS, MAX_JOINT_SOURCES, fit_profiles, nearest_pixels, profile_attribution
 
 __all__ = ["windowed_centroids", "refine_centres", "residual_peaks", "add_residual_sources", "RESIDUAL_DEFAULTS"]
 
@@ -151,6 +151,32 @@ def _chi2(data, models, fp, sigma):
     return float(np.sum(r[fp] ** 2))
 
 
+def _local_gain(data, models, centres, in_island, island, sigma, candidate, basis):
+    """Chi-square gain of a candidate in a crowded island, fitted locally.
+
+    The island's sources within twice the broadest profile's width of the
+    candidate are refitted with and without it over the island's pixels in
+    that reach, against the data less the other sources' current models
+    (``models``: the round's fit, one per row of ``centres``; sources added
+    in this round have none and count as near when they are).
+    """
+    b = DEFAULT_BASIS if basis is None else basis
+    reach = int(np.ceil(2.0 * np.max(b["fwhms"])))
+    y, x = candidate
+    lo = np.maximum(np.array([int(y), int(x)]) - reach, 0)
+    hi = np.minimum(np.array([int(y), int(x)]) + reach + 1, island.shape)
+    box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
+    inside = island[box]
+    near = in_island & (np.hypot(centres[:, 0] - y, centres[:, 1] - x) <= reach)
+    fitted = np.flatnonzero(in_island & ~near)
+    fitted = fitted[fitted < len(models)]
+    target = data[box] - models[fitted][(slice(None), *box)].sum(axis=0)
+    origin = lo.astype(np.float64)
+    chi2 = [_chi2(target, fit_profiles(target, c - origin, inside, basis=basis, sigma=sigma[box]), inside, sigma[box])
+            for c in (centres[near], np.vstack([centres[near], [[y, x]]]))]
+    return chi2[0] - chi2[1]
+
+
 def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, chi2_gain=10.0, refine=2,
                          basis=None, snr=3.0, contrast=0.1, smooth=1.2, min_heatmap=0.05, min_separation=3.0,
                          rounds=2, relax=1.0):
@@ -201,7 +227,8 @@ def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, 
         if not len(centres):
             break
         fp = footprint_of(centres)
-        model = fit_profiles(data, centres, fp, basis=basis, sigma=sigma).sum(axis=0)
+        models = fit_profiles(data, centres, fp, basis=basis, sigma=sigma)
+        model = models.sum(axis=0)
         cands = residual_peaks(data - model, model, noise, fp & (heatmap >= min_heatmap),
                                snr=snr, contrast=contrast, smooth=smooth)
         lab, _ = ndimage.label(fp, structure=np.ones((3, 3)))
@@ -212,11 +239,18 @@ def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, 
             if np.min(np.hypot(centres[:, 0] - y, centres[:, 1] - x)) < min_separation:
                 continue
             k = lab[int(y), int(x)]
+            iy, ix = nearest_pixels(centres, fp.shape)
+            in_island = lab[iy, ix] == k
+            if np.count_nonzero(in_island) > MAX_JOINT_SOURCES:  # crowded island: a local trial
+                gain = _local_gain(data, models, centres, in_island, lab == k, sigma, (y, x), basis)
+                if gain > chi2_gain:
+                    centres = np.vstack([centres, [[y, x]]])
+                    added += 1
+                continue
             box = boxes[k - 1]
             inside = lab[box] == k
             origin = np.array([box[0].start, box[1].start], dtype=np.float64)
-            iy, ix = nearest_pixels(centres, fp.shape)
-            members = centres[lab[iy, ix] == k] - origin
+            members = centres[in_island] - origin
             if k not in island_chi2:
                 island_chi2[k] = _chi2(data[box], fit_profiles(data[box], members, inside, basis=basis,
                                                                sigma=sigma[box]), inside, sigma[box])

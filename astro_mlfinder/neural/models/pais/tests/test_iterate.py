@@ -102,3 +102,21 @@ def test_decoding_with_refinement_and_residual_sources_keeps_the_invariants():
     err = np.abs(out["flux"] - true) / true
     assert err.max() < 0.08  # measured 0.008 and 0.056 (the neighbour is 5 times fainter, 5 px away)
     assert abs(plain["flux"][0] - true[0]) / true[0] > 0.1  # the neighbour's light went to the bright source
+
+
+def test_in_a_crowded_island_a_missed_neighbour_is_found_by_the_local_trial():
+    """An island of more than MAX_JOINT_SOURCES sources tries each residual candidate locally (its neighbours
+    refitted against the data less the other sources' models): the missed neighbour is added, nothing else."""
+    from astro_mlfinder.neural.models.pais.profiles import MAX_JOINT_SOURCES
+
+    grid = [(12.0 + 13.0 * i, 12.0 + 13.0 * j) for i in range(4) for j in range(4)]  # 16 sources, 13 px apart
+    missed = (grid[5][0] + 1.0, grid[5][1] + 5.0)
+    fluxes = [6000.0] * len(grid) + [1500.0]
+    data, _ = _blend([*grid, missed], fluxes, [4.0] * len(grid) + [3.5], seed=5, shape=(64, 64))
+    fp_of, sigma = _footprint_of(data, 1.0), pixel_sigma(data, 1.0)
+    assert len(grid) > MAX_JOINT_SOURCES and not np.any(fp_of(np.array(grid)) == 0)  # one island: crowded
+    got, added = add_residual_sources(data, np.array(grid), fp_of, sigma, 1.0, np.ones(data.shape), chi2_gain=10.0,
+                                      refine=1)
+    assert added == 1 and len(got) == len(grid) + 1
+    assert np.hypot(*(got[-1] - missed)) < 1.0
+    np.testing.assert_allclose(got[:-1], grid, atol=0.3)
