@@ -21,7 +21,9 @@ centres:
   by non-negative least squares to the island's pixels (`fit_profiles`),
   each pixel weighted by a Poisson-like uncertainty (`pixel_sigma`: the
   background noise, growing with the square root of the source light); the
-  islands are independent, so a large image costs the sum of small fits;
+  islands are independent, so a large image costs the sum of small fits
+  (an island of more than `MAX_JOINT_SOURCES` sources is fitted in spatial
+  groups, block Gauss-Seidel, so that its cost grows linearly with them);
 * every pixel's flux is then split in proportion to the fitted models
   (`profile_attribution`): ``A_i = model_i / sum_j model_j``. The fractions
   still sum to 1 inside the footprint and 0 outside, so the deblended images
