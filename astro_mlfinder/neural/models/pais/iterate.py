@@ -28,7 +28,7 @@ The thresholds were chosen on the tuning seeds of benchmarks/deblending.py
 import numpy as np
 from scipy import ndimage
 
-from .profiles import DEFAULT_BASIS, MAX_JOINT_SOURCES, fit_profiles, nearest_pixels, profile_attribution
+from .profiles import MAX_JOINT_SOURCES, fit_profiles, nearest_pixels, profile_attribution, profile_reach
 
 __all__ = ["windowed_centroids", "refine_centres", "residual_peaks", "add_residual_sources", "RESIDUAL_DEFAULTS"]
 
@@ -151,26 +151,26 @@ def _chi2(data, models, fp, sigma):
     return float(np.sum(r[fp] ** 2))
 
 
-def _local_gain(data, models, centres, in_island, island, sigma, candidate, basis):
+def _local_gain(data, models, centres, in_island, lab, k, sigma, candidate, basis):
     """Chi-square gain of a candidate in a crowded island, fitted locally.
 
     The island's sources within twice the broadest profile's width of the
     candidate are refitted with and without it over the island's pixels in
     that reach, against the data less the other sources' current models
     (``models``: the round's fit, one per row of ``centres``; sources added
-    in this round have none and count as near when they are).
+    in this round have none and count as near when they are). ``lab == k``
+    is the island.
     """
-    b = DEFAULT_BASIS if basis is None else basis
-    reach = int(np.ceil(2.0 * np.max(b["fwhms"])))
+    reach = profile_reach(basis)
     y, x = candidate
     lo = np.maximum(np.array([int(y), int(x)]) - reach, 0)
-    hi = np.minimum(np.array([int(y), int(x)]) + reach + 1, island.shape)
+    hi = np.minimum(np.array([int(y), int(x)]) + reach + 1, lab.shape)
     box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]))
-    inside = island[box]
+    inside = lab[box] == k
     near = in_island & (np.hypot(centres[:, 0] - y, centres[:, 1] - x) <= reach)
     fitted = np.flatnonzero(in_island & ~near)
     fitted = fitted[fitted < len(models)]
-    target = data[box] - models[fitted][(slice(None), *box)].sum(axis=0)
+    target = data[box] - models[:, box[0], box[1]][fitted].sum(axis=0)
     origin = lo.astype(np.float64)
     chi2 = [_chi2(target, fit_profiles(target, c - origin, inside, basis=basis, sigma=sigma[box]), inside, sigma[box])
             for c in (centres[near], np.vstack([centres[near], [[y, x]]]))]
@@ -242,7 +242,7 @@ def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, 
             iy, ix = nearest_pixels(centres, fp.shape)
             in_island = lab[iy, ix] == k
             if np.count_nonzero(in_island) > MAX_JOINT_SOURCES:  # crowded island: a local trial
-                gain = _local_gain(data, models, centres, in_island, lab == k, sigma, (y, x), basis)
+                gain = _local_gain(data, models, centres, in_island, lab, k, sigma, (y, x), basis)
                 if gain > chi2_gain:
                     centres = np.vstack([centres, [[y, x]]])
                     added += 1

@@ -39,7 +39,7 @@ from scipy.optimize import nnls
 
 __all__ = ["DEFAULT_FWHMS", "DEFAULT_BETA", "DEFAULT_BASIS", "CIRCULAR_BASIS", "moffat_basis", "elliptical_basis",
            "basis_profiles", "pixel_sigma", "fit_profiles", "MAX_JOINT_SOURCES", "GROUP_SWEEPS", "profile_attribution",
-           "nearest_pixels"]
+           "nearest_pixels", "profile_reach"]
 
 #: Widths (FWHM, pixels) of the Moffat profiles every source is built from.
 DEFAULT_FWHMS = (2.0, 3.0, 3.5, 4.5, 6.0, 9.0, 14.0)
@@ -181,6 +181,12 @@ MAX_JOINT_SOURCES = 12
 GROUP_SWEEPS = 3
 
 
+def profile_reach(basis=None):
+    """Pixels from its centre beyond which a source's profiles are cut in a crowded island: twice the broadest FWHM."""
+    basis = DEFAULT_BASIS if basis is None else basis
+    return int(np.ceil(2.0 * np.max(basis["fwhms"])))
+
+
 def _nnls(design, target):
     """Non-negative amplitudes of the columns of ``design`` (rescaled to unit norm for the solver), or None."""
     scale = np.sqrt(np.sum(design**2, axis=0))
@@ -227,10 +233,9 @@ def _fit_island(data, inside, centres, origin, w, basis, max_sources, sweeps):
         return np.einsum("mb,mbyx->myx", amp.reshape(m, -1), basis_i.reshape(m, -1, *inside.shape)) * inside
     # Crowded: groups of nearby sources fitted in turn to the data less the other groups' models, each on the
     # island's pixels within `reach` of its sources' box (its profiles are cut there), `sweeps` times.
-    basis = DEFAULT_BASIS if basis is None else basis
     models = np.zeros((m, *inside.shape), dtype=np.float64)
     local = centres - np.asarray(origin, dtype=np.float64)
-    reach = int(np.ceil(2.0 * np.max(basis["fwhms"])))
+    reach = profile_reach(basis)
     total = np.zeros(inside.shape, dtype=np.float64)
     for sweep in range(int(sweeps)):
         for g in _split_groups(local, max_sources, turn=sweep % 2 == 1):
@@ -243,8 +248,8 @@ def _fit_island(data, inside, centres, origin, w, basis, max_sources, sweeps):
             amp = _nnls(basis_g[:, sub].T * w[box][sub][:, None], (data[box][sub] - total[box][sub]) * w[box][sub])
             if amp is not None:
                 models[g] = 0.0
-                models[(g[:, None, None], *np.ix_(np.arange(lo[0], hi[0]), np.arange(lo[1], hi[1])))] = np.einsum(
-                    "mb,mbyx->myx", amp.reshape(g.size, -1), basis_g.reshape(g.size, -1, *sub.shape)) * sub
+                models[g, box[0], box[1]] = np.einsum("mb,mbyx->myx", amp.reshape(g.size, -1),
+                                                      basis_g.reshape(g.size, -1, *sub.shape)) * sub
             total += models[g].sum(axis=0)
     return models
 
