@@ -34,7 +34,7 @@
 import numpy as np
 from scipy import ndimage
 
-from .iterate import RESIDUAL_DEFAULTS, add_residual_sources
+from .iterate import RESIDUAL_DEFAULTS, add_residual_sources, prune_sources
 from .pcr import attribution_from_claims
 from .profiles import fit_profiles, nearest_pixels, pixel_sigma, profile_attribution
 
@@ -167,7 +167,7 @@ def source_footprint(data, noise, centres, *, snr=2.0, smooth=1.0, dilate=2, mas
 
 def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1, radius=3, footprint_snr=2.0,
                    smooth=1.0, dilate=2, max_distance=None, mask=None, attribution="claims", sharpen=0.0, refine=0,
-                   residual_gain=0.0):
+                   residual_gain=0.0, prune=0.0):
     """Detected sources, their attribution, labels and deblended fluxes from the network outputs.
 
     Parameters
@@ -205,6 +205,11 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
         fit shows and whose profile lowers the fit's chi-square by more than
         this (`~astro_mlfinder.neural.models.pais.iterate.add_residual_sources`;
         their ``score`` is the heatmap at their centre).
+    prune : float
+        With ``'profiles'`` and > 0: then drop, one at a time, the sources
+        whose removal raises the chi-square of their island's fit by less
+        than this (`~astro_mlfinder.neural.models.pais.iterate.prune_sources`;
+        a galaxy split in two, a centre on the model's residual).
 
     Returns
     -------
@@ -223,15 +228,19 @@ def decode_outputs(heatmap, vectors, claim_logits, data, noise, *, threshold=0.1
     centres, score = find_centres(heatmap, threshold, radius, mask=blank, sharpen=sharpen)
     clean = np.where(blank, 0.0, data)
     fractions = softmax(claim_logits, axis=0)
-    if attribution == "profiles" and len(centres) and (int(refine) > 0 or residual_gain > 0):
+    if attribution == "profiles" and len(centres) and (int(refine) > 0 or residual_gain > 0 or prune > 0):
         def footprint_of(c):
             return source_footprint(data, noise, c, snr=footprint_snr, smooth=smooth, dilate=dilate, mask=blank)
 
         n0 = len(centres)
-        centres, _ = add_residual_sources(clean, centres, footprint_of, pixel_sigma(clean, noise), noise, heatmap,
+        sigma = pixel_sigma(clean, noise)
+        centres, _ = add_residual_sources(clean, centres, footprint_of, sigma, noise, heatmap,
                                           chi2_gain=float(residual_gain), refine=int(refine), **RESIDUAL_DEFAULTS)
         h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64))
         score = np.concatenate([score, h[nearest_pixels(centres[n0:], h.shape)]])
+        if prune > 0:
+            keep = prune_sources(clean, centres, footprint_of, sigma, float(prune))
+            centres, score = centres[keep], score[keep]
     while True:  # decode; drop sources without pixels or flux; decode again with the others (ends: n shrinks)
         footprint = source_footprint(data, noise, centres, snr=footprint_snr, smooth=smooth, dilate=dilate,
                                      mask=blank)

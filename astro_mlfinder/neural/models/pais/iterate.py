@@ -16,10 +16,18 @@ first profile fit (`~astro_mlfinder.neural.models.pais.profiles`):
   of the smoothed residual ``data - model`` that stand ``snr`` times its
   noise and ``contrast`` times the smoothed model above zero, where the
   network's heatmap is at least ``min_heatmap`` and at least
-  ``min_separation`` pixels from every centre; `add_residual_sources`
+  ``min_separation`` pixels from every centre; with ``symmetric`` the
+  residual is first made `asymmetric_residual` (less its positive part
+  mirrored through the centre of the source that dominates each pixel:
+  what a point-symmetric galaxy's model misses of the galaxy itself is
+  point-symmetric, a missed neighbour is not); `add_residual_sources`
   adds each one (strongest first) whose source lowers the fit's chi-square
   by more than ``chi2_gain``, refines the centres again, and repeats up to
-  ``rounds`` times.
+  ``rounds`` times;
+* `prune_sources` -- the backward step of the stepwise selection: the
+  source whose removal raises the chi-square of its island's fit least
+  is dropped while that rise stays below a threshold (a galaxy split
+  into two centres, a centre on a residual of the model).
 
 The thresholds were chosen on the tuning seeds of benchmarks/deblending.py
 (docs/performance.rst). Numpy and SciPy only.
@@ -30,11 +38,12 @@ from scipy import ndimage
 
 from .profiles import MAX_JOINT_SOURCES, fit_profiles, nearest_pixels, profile_attribution, profile_reach
 
-__all__ = ["windowed_centroids", "refine_centres", "residual_peaks", "add_residual_sources", "RESIDUAL_DEFAULTS"]
+__all__ = ["windowed_centroids", "refine_centres", "asymmetric_residual", "residual_peaks", "add_residual_sources",
+           "prune_sources", "RESIDUAL_DEFAULTS"]
 
 #: Settings of `add_residual_sources` (chosen on the tuning seeds of benchmarks/deblending.py).
-RESIDUAL_DEFAULTS = {"snr": 3.0, "contrast": 0.1, "smooth": 1.2, "min_heatmap": 0.02, "min_separation": 3.0,
-                     "rounds": 2, "relax": 2.0}
+RESIDUAL_DEFAULTS = {"snr": 3.0, "contrast": 0.0, "smooth": 1.2, "min_heatmap": 0.01, "min_separation": 3.0,
+                     "rounds": 2, "relax": 2.0, "symmetric": True}
 
 
 def windowed_centroids(images, centres, sigma=1.0, max_shift=2.0, iterations=5):
@@ -125,12 +134,56 @@ def refine_centres(data, centres, footprint_of, sigma, *, iterations=2, basis=No
     return centres
 
 
-def residual_peaks(residual, model, noise, allowed, *, snr=3.0, contrast=0.2, smooth=1.2):
+def asymmetric_residual(residual, models, centres):
+    """The residual less its positive part mirrored through the centre of each pixel's host source.
+
+    Galaxies and stars are close to point-symmetric about their centres, and
+    so is a profile model of one: what the model misses of the source
+    itself (a wing the basis does not follow, a bulge) leaves a
+    point-symmetric residual, a missed neighbour leaves light on one side
+    only. A pixel's host is the source whose model is largest there; pixels
+    that no model reaches, or whose mirror image falls outside the image,
+    keep their residual.
+
+    Parameters
+    ----------
+    residual : `~numpy.ndarray`
+        ``(y, x)`` residual ``data - model`` (smoothed or not).
+    models : `~numpy.ndarray`
+        ``(n, y, x)`` per-source models.
+    centres : `~numpy.ndarray`
+        ``(n, 2)`` ``(y, x)`` centres of ``models``.
+
+    Returns
+    -------
+    `~numpy.ndarray`
+        ``(y, x)`` float64.
+    """
+    residual = np.asarray(residual, dtype=np.float64)
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    if not len(centres):
+        return residual.copy()
+    models = np.asarray(models)
+    if models.shape != (len(centres), *residual.shape):
+        raise ValueError(f"models has shape {models.shape}; expected {(len(centres), *residual.shape)} "
+                         "(one model per centre, each the residual's shape)")
+    host = np.argmax(models, axis=0)
+    hosted = np.take_along_axis(models, host[None], axis=0)[0] > 0
+    gy, gx = np.indices(residual.shape, dtype=np.float64)
+    mirror = ndimage.map_coordinates(residual, [2.0 * centres[host, 0] - gy, 2.0 * centres[host, 1] - gx], order=1,
+                                     mode="constant", cval=np.nan)
+    use = hosted & np.isfinite(mirror)
+    return np.where(use, residual - np.clip(np.nan_to_num(mirror), 0.0, None), residual)
+
+
+def residual_peaks(residual, model, noise, allowed, *, snr=3.0, contrast=0.2, smooth=1.2, symmetric=None):
     """Positive peaks of the smoothed residual, strongest first.
 
     A peak is a local maximum (5x5) of the residual smoothed by a Gaussian of
     ``smooth`` pixels that exceeds ``snr`` times the smoothed white noise and
-    ``contrast`` times the equally smoothed model, inside ``allowed``.
+    ``contrast`` times the equally smoothed model, inside ``allowed``. With
+    ``symmetric=(models, centres)`` the smoothed residual is made
+    `asymmetric_residual` first.
 
     Returns
     -------
@@ -138,6 +191,8 @@ def residual_peaks(residual, model, noise, allowed, *, snr=3.0, contrast=0.2, sm
         ``(m, 2)`` integer-valued ``(y, x)`` positions as floats.
     """
     rs = ndimage.gaussian_filter(np.asarray(residual, dtype=np.float64), smooth)
+    if symmetric is not None:
+        rs = asymmetric_residual(rs, *symmetric)
     ms = ndimage.gaussian_filter(np.asarray(model, dtype=np.float64), smooth)
     ns = np.asarray(noise, dtype=np.float64) / (2.0 * np.sqrt(np.pi) * smooth)
     peak = (rs == ndimage.maximum_filter(rs, 5)) & (rs > snr * ns) & (rs >= contrast * ms) & allowed
@@ -179,7 +234,7 @@ def _local_gain(data, models, centres, in_island, lab, k, sigma, candidate, basi
 
 def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, chi2_gain=10.0, refine=2,
                          basis=None, snr=3.0, contrast=0.1, smooth=1.2, min_heatmap=0.05, min_separation=3.0,
-                         rounds=2, relax=1.0):
+                         rounds=2, relax=1.0, symmetric=False):
     """Add the sources the residual of the profile fit shows, refining all centres after each round.
 
     Parameters
@@ -205,6 +260,8 @@ def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, 
         Profile basis.
     snr, contrast, smooth
         `residual_peaks`.
+    symmetric : bool
+        Candidates from the `asymmetric_residual` (`residual_peaks`).
     min_heatmap, min_separation : float
         Candidate conditions.
     rounds : int
@@ -229,8 +286,8 @@ def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, 
         fp = footprint_of(centres)
         models = fit_profiles(data, centres, fp, basis=basis, sigma=sigma)
         model = models.sum(axis=0)
-        cands = residual_peaks(data - model, model, noise, fp & (heatmap >= min_heatmap),
-                               snr=snr, contrast=contrast, smooth=smooth)
+        cands = residual_peaks(data - model, model, noise, fp & (heatmap >= min_heatmap), snr=snr,
+                               contrast=contrast, smooth=smooth, symmetric=(models, centres) if symmetric else None)
         lab, _ = ndimage.label(fp, structure=np.ones((3, 3)))
         boxes = ndimage.find_objects(lab)
         island_chi2 = {}
@@ -265,3 +322,68 @@ def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, 
         n_added += added
         centres = refine_centres(data, centres, footprint_of, sigma, iterations=refine, basis=basis, relax=relax)
     return centres, n_added
+
+
+def prune_sources(data, centres, footprint_of, sigma, chi2_loss, *, basis=None):
+    """Backward step of the selection: drop sources whose removal raises the chi-square by less than ``chi2_loss``.
+
+    Every source of a footprint island of 2 to `MAX_JOINT_SOURCES` sources
+    is tried: the island is fitted without it, and the source whose removal
+    raises the island's chi-square least is dropped while that rise is
+    below ``chi2_loss``; the footprint is then recomputed and the search
+    repeated. A source alone in its island, and the sources of crowded
+    islands, are kept.
+
+    Parameters
+    ----------
+    data : `~numpy.ndarray`
+        ``(y, x)`` background-subtracted image, blank pixels 0.
+    centres : `~numpy.ndarray`
+        ``(n, 2)`` ``(y, x)``.
+    footprint_of : callable
+        ``footprint_of(centres)`` -> boolean footprint.
+    sigma : float or `~numpy.ndarray`
+        Per-pixel uncertainty of the fit.
+    chi2_loss : float
+        Threshold (0: nothing dropped).
+    basis : dict, optional
+        Profile basis.
+
+    Returns
+    -------
+    `~numpy.ndarray`
+        Indices of the kept rows of ``centres``, ascending.
+    """
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), np.shape(data))
+    keep = np.arange(len(centres))
+    while chi2_loss > 0 and len(keep) > 1:
+        c = centres[keep]
+        fp = footprint_of(c)
+        lab, _ = ndimage.label(fp, structure=np.ones((3, 3)))
+        boxes = ndimage.find_objects(lab)
+        iy, ix = nearest_pixels(c, fp.shape)
+        island = lab[iy, ix]
+        least, drop = np.inf, -1
+        for k in np.unique(island[island > 0]):
+            members = np.flatnonzero(island == k)
+            if not 2 <= len(members) <= MAX_JOINT_SOURCES:
+                continue
+            box = boxes[k - 1]
+            inside = lab[box] == k
+            origin = np.array([box[0].start, box[1].start], dtype=np.float64)
+            local = c[members] - origin
+
+            def chi2_of(rows, box=box, inside=inside):
+                return _chi2(data[box], fit_profiles(data[box], rows, inside, basis=basis, sigma=sigma[box]), inside,
+                             sigma[box])
+
+            full = chi2_of(local)
+            for j, i in enumerate(members):
+                rise = chi2_of(np.delete(local, j, axis=0)) - full
+                if rise < least:
+                    least, drop = rise, i
+        if drop < 0 or least >= chi2_loss:
+            break
+        keep = np.delete(keep, drop)
+    return keep

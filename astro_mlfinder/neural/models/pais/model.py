@@ -105,6 +105,12 @@ class PAISModel(NeuralModel):
         fit shows and whose profile lowers the fit's chi-square by more than
         this (iterative detection as DAOPHOT's; the heatmap's shoulders); 0:
         only the network's detections.
+    ``prune``
+        With ``'profiles'``: then drop, one at a time, the sources whose
+        removal raises the chi-square of their island's profile fit by less
+        than this (the backward step of a stepwise selection: a galaxy split
+        into two centres, a centre on what the model misses of a bright
+        galaxy); 0: every detection kept.
     ``tta``
         Average the network outputs over the 8 flips and transposes of each
         tile (test-time augmentation; 8 times the network time).
@@ -135,7 +141,8 @@ class PAISModel(NeuralModel):
         "background": True,
         "attribution": "profiles",
         "refine": 6,
-        "residual_gain": 7.0,
+        "residual_gain": 5.0,
+        "prune": 7.0,
         "tta": False,
         "tile_shape": (64, 64),
         "overlap": (16, 16),
@@ -153,6 +160,7 @@ class PAISModel(NeuralModel):
         "attribution": _attribution_mode,
         "refine": non_negative_int,
         "residual_gain": non_negative_float,
+        "prune": non_negative_float,
         "tta": boolean,
         "tile_shape": per_axis(1),
         "overlap": per_axis(0),
@@ -213,7 +221,7 @@ class PAISModel(NeuralModel):
                              radius=params["nms_radius"], footprint_snr=params["footprint_snr"],
                              smooth=params["smooth"], dilate=params["dilate"], attribution=params["attribution"],
                              sharpen=params["sharpen"], refine=params["refine"],
-                             residual_gain=params["residual_gain"])
+                             residual_gain=params["residual_gain"], prune=params["prune"])
         if params["background"]:
             image = dataclasses.replace(image, data=work.astype(image.data.dtype, copy=False))
         unit = image.unit if image.unit is not None else u.dimensionless_unscaled

@@ -6,6 +6,8 @@ import pytest
 from astro_mlfinder.neural.models.pais.decode import decode_outputs, source_footprint
 from astro_mlfinder.neural.models.pais.iterate import (
     add_residual_sources,
+    asymmetric_residual,
+    prune_sources,
     refine_centres,
     residual_peaks,
     windowed_centroids,
@@ -61,6 +63,46 @@ def test_residual_peak_of_a_missed_neighbour():
     assert len(peaks) == 1 and np.hypot(*(peaks[0] - centres[1])) <= 1.5
     # a contrast above the neighbour's share of the light: no peak
     assert len(residual_peaks(data - models[0], models[0], 1.0, allowed, contrast=50.0)) == 0
+
+
+def test_the_asymmetric_residual_keeps_a_neighbour_and_drops_what_the_model_misses_of_its_host():
+    """A bright source with broader wings than its model leaves a ring of residual; the ring is
+    point-symmetric about the centre, the missed neighbour on it is not."""
+    shape, c, nb = (64, 64), (32.0, 30.0), (33.0, 39.0)
+    host = 9000.0 * moffat_basis(c, shape, fwhms=(5.0,), beta=1.6)[0]
+    neighbour = 400.0 * moffat_basis(nb, shape, fwhms=(3.5,), beta=2.5)[0]
+    model = 8000.0 * moffat_basis(c, shape, fwhms=(4.0,), beta=3.5)[0]  # steeper wings than the host
+    residual = host + neighbour - model
+    asym = asymmetric_residual(residual, model[None], np.array([c]))
+    r_host = np.hypot(*(np.indices(shape) - np.array(c)[:, None, None]))
+    away = (r_host > 6.0) & (r_host < 12.0) & (np.hypot(*(np.indices(shape) - np.array(nb)[:, None, None])) > 8.0)
+    assert residual[away].max() > 5.0  # the ring: a few units of residual
+    assert asym[away].max() < 0.05 * residual[away].max()  # measured 0.12 (interpolation); the neighbour's
+    # mirror image goes negative
+    ny, nx = int(nb[0]), int(nb[1])
+    assert asym[ny, nx] == pytest.approx(neighbour[ny, nx], rel=0.1)  # the neighbour stands whole above the ring
+    # the candidates of the plain residual include the ring; the asymmetric ones only the neighbour
+    allowed = model > 0.5
+    plain = residual_peaks(residual, model, 1.0, allowed, contrast=0.0)
+    sym = residual_peaks(residual, model, 1.0, allowed, contrast=0.0, symmetric=(model[None], np.array([c])))
+    assert len(plain) > 1
+    assert len(sym) == 1 and np.hypot(*(sym[0] - nb)) <= 1.5
+    # no sources: the residual unchanged; a model per centre is required
+    np.testing.assert_array_equal(asymmetric_residual(residual, np.zeros((0, *shape)), np.zeros((0, 2))), residual)
+    with pytest.raises(ValueError, match="one model per centre"):
+        asymmetric_residual(residual, model[None], np.array([c, nb]))
+
+
+def test_pruning_drops_a_split_source_and_keeps_a_close_pair():
+    pair = [(20.0, 20.0), (22.0, 25.0)]  # two real sources 5.4 px apart
+    lone = (44.0, 42.0)
+    data, _ = _blend([*pair, lone], [5000.0, 2500.0, 6000.0], [4.0, 3.5, 4.0], seed=7)
+    split = np.array([*pair, lone, (lone[0] + 1.2, lone[1] - 1.0)])  # the lone galaxy with two centres
+    fp_of, sigma = _footprint_of(data, 1.0), pixel_sigma(data, 1.0)
+    keep = prune_sources(data, split, fp_of, sigma, 10.0)
+    assert len(keep) == 3 and keep[0] == 0 and keep[1] == 1 and keep[2] in (2, 3)
+    np.testing.assert_array_equal(prune_sources(data, split, fp_of, sigma, 0.0), np.arange(4))
+    assert len(prune_sources(data, split[:1], fp_of, sigma, 10.0)) == 1  # a lone source is kept
 
 
 @pytest.mark.parametrize("seed", [0, 1])
