@@ -477,7 +477,8 @@ def report(args, best, tallies, missing, real_rows, wall, pais_params=None):
         median ``|f - f_true| / f_true`` over matched sources."""))
     if pais_params is not None:
         shown = ", ".join(f"{k}={pais_params[k]}" for k in ("threshold", "nms_radius", "sharpen", "tta", "dilate",
-                                                             "footprint_snr", "attribution", "refine", "residual_gain"))
+                                                             "footprint_snr", "attribution", "refine", "residual_gain",
+                                                             "prune"))
         lines.append(textwrap.fill(
             f"PAIS: ``NeuralFinder('pais')`` with weights {pais_params['weights']} and their registered "
             f"decoding ({shown}). PAIS (claim maps): the same network and centres, every pixel split by "

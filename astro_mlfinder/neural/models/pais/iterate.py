@@ -331,7 +331,8 @@ def prune_sources(data, centres, footprint_of, sigma, chi2_loss, *, basis=None):
     is tried: the island is fitted without it, and the source whose removal
     raises the island's chi-square least is dropped while that rise is
     below ``chi2_loss``; the footprint is then recomputed and the search
-    repeated. A source alone in its island, and the sources of crowded
+    repeated (islands whose sources and pixels did not change keep their
+    trials). A source alone in its island, and the sources of crowded
     islands, are kept.
 
     Parameters
@@ -357,6 +358,7 @@ def prune_sources(data, centres, footprint_of, sigma, chi2_loss, *, basis=None):
     centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
     sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), np.shape(data))
     keep = np.arange(len(centres))
+    tried = {}  # (sources, box, pixels) of an island -> (least rise, source)
     while chi2_loss > 0 and len(keep) > 1:
         c = centres[keep]
         fp = footprint_of(c)
@@ -371,19 +373,23 @@ def prune_sources(data, centres, footprint_of, sigma, chi2_loss, *, basis=None):
                 continue
             box = boxes[k - 1]
             inside = lab[box] == k
-            origin = np.array([box[0].start, box[1].start], dtype=np.float64)
-            local = c[members] - origin
+            key = (tuple(keep[members]), box[0].start, box[0].stop, box[1].start, box[1].stop, inside.tobytes())
+            if key not in tried:
+                origin = np.array([box[0].start, box[1].start], dtype=np.float64)
+                local = c[members] - origin
 
-            def chi2_of(rows, box=box, inside=inside):
-                return _chi2(data[box], fit_profiles(data[box], rows, inside, basis=basis, sigma=sigma[box]), inside,
-                             sigma[box])
+                def chi2_of(rows, box=box, inside=inside):
+                    return _chi2(data[box], fit_profiles(data[box], rows, inside, basis=basis, sigma=sigma[box]),
+                                 inside, sigma[box])
 
-            full = chi2_of(local)
-            for j, i in enumerate(members):
-                rise = chi2_of(np.delete(local, j, axis=0)) - full
-                if rise < least:
-                    least, drop = rise, i
+                full = chi2_of(local)
+                rises = [chi2_of(np.delete(local, j, axis=0)) - full for j in range(len(members))]
+                j = int(np.argmin(rises))
+                tried[key] = (rises[j], int(keep[members[j]]))
+            rise, source = tried[key]
+            if rise < least:
+                least, drop = rise, source
         if drop < 0 or least >= chi2_loss:
             break
-        keep = np.delete(keep, drop)
+        keep = keep[keep != drop]
     return keep
