@@ -162,3 +162,23 @@ def test_in_a_crowded_island_a_missed_neighbour_is_found_by_the_local_trial():
     assert added == 1 and len(got) == len(grid) + 1
     assert np.hypot(*(got[-1] - missed)) < 1.0
     np.testing.assert_allclose(got[:-1], grid, atol=0.3)
+
+
+
+def test_decoding_prunes_the_cheapest_source_and_keeps_the_columns_aligned():
+    """With a threshold above the faint neighbour's chi-square contribution the backward step of the
+    decoding drops it (and only it); centres, scores and fluxes stay row-aligned."""
+    centres = [(30.0, 28.0), (31.0, 35.0)]
+    data, models = _blend(centres, [8000.0, 1500.0], [4.0, 3.5], seed=3)
+    pcr = encode_pcr(models, centres=centres, sigma=2.0)
+    heat = np.where(np.hypot(*(np.indices(data.shape) - np.array(centres[1])[:, None, None])) < 3,
+                    0.8 * pcr["center_of_mass"], pcr["center_of_mass"])  # the neighbour's peak is 0.8
+    logits = np.log(np.clip(pcr["claim_maps"], 1e-12, None))
+    kw = dict(threshold=0.5, radius=1, footprint_snr=1.5, dilate=4, attribution="profiles")
+    both = decode_outputs(heat, pcr["claim_vectors"], logits, data, 1.0, prune=7.0, **kw)
+    assert len(both["centres"]) == 2  # a real neighbour: its removal costs far more than 7
+    one = decode_outputs(heat, pcr["claim_vectors"], logits, data, 1.0, prune=1e7, **kw)
+    assert len(one["centres"]) == len(one["score"]) == len(one["flux"]) == 1
+    np.testing.assert_allclose(one["centres"][0], centres[0], atol=0.5)
+    assert one["score"][0] == pytest.approx(heat[30, 28])
+    assert one["attribution"].shape == (1, *data.shape) and one["labels"].max() == 1
