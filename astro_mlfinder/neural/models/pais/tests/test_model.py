@@ -95,6 +95,8 @@ def test_errors(weights):
         NeuralFinder("pais", refine=-1)
     with pytest.raises(ValueError, match="residual_gain must be >= 0"):
         NeuralFinder("pais", residual_gain=-2.0)
+    with pytest.raises(ValueError, match="prune must be >= 0"):
+        NeuralFinder("pais", prune=-1.0)
     with pytest.raises(ValueError, match="PAIS needs a noisy image"):
         NeuralFinder("pais", weights=weights, progress=False)(np.ones((32, 32)))
     # a tiled run would keep tile-local centres and drop the attribution array: refused before any work
