@@ -36,7 +36,14 @@ The thresholds were chosen on the tuning seeds of benchmarks/deblending.py
 import numpy as np
 from scipy import ndimage
 
-from .profiles import MAX_JOINT_SOURCES, fit_profiles, nearest_pixels, profile_attribution, profile_reach
+from .profiles import (
+    MAX_JOINT_SOURCES,
+    fit_profiles,
+    footprint_islands,
+    nearest_pixels,
+    profile_attribution,
+    profile_reach,
+)
 
 __all__ = ["windowed_centroids", "refine_centres", "asymmetric_residual", "residual_peaks", "add_residual_sources",
            "prune_sources", "RESIDUAL_DEFAULTS"]
@@ -206,6 +213,11 @@ def _chi2(data, models, fp, sigma):
     return float(np.sum(r[fp] ** 2))
 
 
+def _fit_chi2(data, rows, inside, sigma, basis):
+    """Chi-square over ``inside`` of the profile fit of sources at ``rows`` to ``data`` (one island's box)."""
+    return _chi2(data, fit_profiles(data, rows, inside, basis=basis, sigma=sigma), inside, sigma)
+
+
 def _local_gain(data, models, centres, in_island, lab, k, sigma, candidate, basis):
     """Chi-square gain of a candidate in a crowded island, fitted locally.
 
@@ -227,7 +239,7 @@ def _local_gain(data, models, centres, in_island, lab, k, sigma, candidate, basi
     fitted = fitted[fitted < len(models)]
     target = data[box] - models[:, box[0], box[1]][fitted].sum(axis=0)
     origin = lo.astype(np.float64)
-    chi2 = [_chi2(target, fit_profiles(target, c - origin, inside, basis=basis, sigma=sigma[box]), inside, sigma[box])
+    chi2 = [_fit_chi2(target, c - origin, inside, sigma[box], basis)
             for c in (centres[near], np.vstack([centres[near], [[y, x]]]))]
     return chi2[0] - chi2[1]
 
@@ -288,8 +300,7 @@ def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, 
         model = models.sum(axis=0)
         cands = residual_peaks(data - model, model, noise, fp & (heatmap >= min_heatmap), snr=snr,
                                contrast=contrast, smooth=smooth, symmetric=(models, centres) if symmetric else None)
-        lab, _ = ndimage.label(fp, structure=np.ones((3, 3)))
-        boxes = ndimage.find_objects(lab)
+        lab, boxes, _ = footprint_islands(fp, centres)
         island_chi2 = {}
         added = 0
         for y, x in cands:  # each candidate is tried on its own footprint island (the islands are fitted apart)
@@ -309,11 +320,8 @@ def add_residual_sources(data, centres, footprint_of, sigma, noise, heatmap, *, 
             origin = np.array([box[0].start, box[1].start], dtype=np.float64)
             members = centres[in_island] - origin
             if k not in island_chi2:
-                island_chi2[k] = _chi2(data[box], fit_profiles(data[box], members, inside, basis=basis,
-                                                               sigma=sigma[box]), inside, sigma[box])
-            trial = np.vstack([members, [[y, x] - origin]])
-            trial_chi2 = _chi2(data[box], fit_profiles(data[box], trial, inside, basis=basis, sigma=sigma[box]),
-                               inside, sigma[box])
+                island_chi2[k] = _fit_chi2(data[box], members, inside, sigma[box], basis)
+            trial_chi2 = _fit_chi2(data[box], np.vstack([members, [[y, x] - origin]]), inside, sigma[box], basis)
             if island_chi2[k] - trial_chi2 > chi2_gain:
                 centres = np.vstack([centres, [[y, x]]])
                 island_chi2[k], added = trial_chi2, added + 1
@@ -361,11 +369,7 @@ def prune_sources(data, centres, footprint_of, sigma, chi2_loss, *, basis=None):
     tried = {}  # (sources, box, pixels) of an island -> (least rise, source)
     while chi2_loss > 0 and len(keep) > 1:
         c = centres[keep]
-        fp = footprint_of(c)
-        lab, _ = ndimage.label(fp, structure=np.ones((3, 3)))
-        boxes = ndimage.find_objects(lab)
-        iy, ix = nearest_pixels(c, fp.shape)
-        island = lab[iy, ix]
+        lab, boxes, island = footprint_islands(footprint_of(c), c)
         least, drop = np.inf, -1
         for k in np.unique(island[island > 0]):
             members = np.flatnonzero(island == k)
@@ -375,15 +379,10 @@ def prune_sources(data, centres, footprint_of, sigma, chi2_loss, *, basis=None):
             inside = lab[box] == k
             key = (tuple(keep[members]), box[0].start, box[0].stop, box[1].start, box[1].stop, inside.tobytes())
             if key not in tried:
-                origin = np.array([box[0].start, box[1].start], dtype=np.float64)
-                local = c[members] - origin
-
-                def chi2_of(rows, box=box, inside=inside):
-                    return _chi2(data[box], fit_profiles(data[box], rows, inside, basis=basis, sigma=sigma[box]),
-                                 inside, sigma[box])
-
-                full = chi2_of(local)
-                rises = [chi2_of(np.delete(local, j, axis=0)) - full for j in range(len(members))]
+                local = c[members] - [box[0].start, box[1].start]
+                full = _fit_chi2(data[box], local, inside, sigma[box], basis)
+                rises = [_fit_chi2(data[box], np.delete(local, j, axis=0), inside, sigma[box], basis) - full
+                         for j in range(len(members))]
                 j = int(np.argmin(rises))
                 tried[key] = (rises[j], int(keep[members[j]]))
             rise, source = tried[key]

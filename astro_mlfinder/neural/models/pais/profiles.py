@@ -39,7 +39,7 @@ from scipy.optimize import nnls
 
 __all__ = ["DEFAULT_FWHMS", "DEFAULT_BETA", "DEFAULT_BASIS", "CIRCULAR_BASIS", "moffat_basis", "elliptical_basis",
            "basis_profiles", "pixel_sigma", "fit_profiles", "MAX_JOINT_SOURCES", "GROUP_SWEEPS", "profile_attribution",
-           "nearest_pixels", "profile_reach"]
+           "nearest_pixels", "footprint_islands", "profile_reach"]
 
 #: Widths (FWHM, pixels) of the Moffat profiles every source is built from.
 DEFAULT_FWHMS = (2.0, 3.0, 3.5, 4.5, 6.0, 9.0, 14.0)
@@ -55,6 +55,22 @@ def nearest_pixels(centres, shape):
     iy = np.clip(np.round(centres[:, 0]).astype(int), 0, shape[0] - 1)
     ix = np.clip(np.round(centres[:, 1]).astype(int), 0, shape[1] - 1)
     return iy, ix
+
+
+def footprint_islands(footprint, centres):
+    """The 8-connected islands of ``footprint`` and the island of every centre.
+
+    Returns
+    -------
+    labels : `~numpy.ndarray`
+        int ``(y, x)`` island labels (0 outside the footprint).
+    boxes : list of tuple of slice
+        Bounding box of island ``k`` at ``boxes[k - 1]``.
+    owner : `~numpy.ndarray`
+        ``(n,)`` island of each centre's nearest pixel (0: none).
+    """
+    labels, _ = ndimage.label(footprint, structure=np.ones((3, 3)))
+    return labels, ndimage.find_objects(labels), labels[nearest_pixels(centres, labels.shape)]
 
 
 def moffat_basis(centre, shape, fwhms=DEFAULT_FWHMS, beta=DEFAULT_BETA, origin=(0, 0), axis_ratio=1.0, angle=0.0):
@@ -307,10 +323,8 @@ def fit_profiles(data, centres, footprint, *, basis=None, sigma=None, max_source
     inv = np.ones_like(data)
     if sigma is not None:
         inv = 1.0 / np.broadcast_to(np.asarray(sigma, dtype=np.float64), data.shape)
-    lab, n_lab = ndimage.label(footprint, structure=np.ones((3, 3)))
-    owner = lab[nearest_pixels(centres, (ny, nx))]
-    boxes = ndimage.find_objects(lab)
-    for island in range(1, n_lab + 1):
+    lab, boxes, owner = footprint_islands(footprint, centres)
+    for island in range(1, len(boxes) + 1):
         members = np.flatnonzero(owner == island)
         if members.size == 0:
             continue
