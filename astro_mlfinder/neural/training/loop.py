@@ -159,7 +159,8 @@ def export_weights(checkpoint, output, dtype="float16"):
     checkpoint : str or path
         Checkpoint written by `train`.
     output : str or path
-        Weights file to write.
+        Weights file to write (whole or not at all: a temporary file renamed
+        into place).
     dtype : str or None
         Storage dtype of floating-point tensors (``'float16'`` halves the
         size; they are cast back to float32 on load), or None to keep float32.
@@ -188,8 +189,7 @@ def export_weights(checkpoint, output, dtype="float16"):
     }
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(out, output)
-    return output
+    return atomic_save(out, output)
 
 
 def train(
