@@ -271,6 +271,38 @@ def _kernel_sums(query, ref, whiten, chunk_elements=2_000_000):
     return out
 
 
+def _sofia_det3(m):
+    """SoFiA-2's analytic determinant of a 3 x 3 matrix (``Matrix_det``), term for term."""
+    return (m[0, 0] * m[1, 1] * m[2, 2] + m[0, 1] * m[1, 2] * m[2, 0] + m[0, 2] * m[1, 0] * m[2, 1]
+            - m[0, 2] * m[1, 1] * m[2, 0] - m[0, 1] * m[1, 0] * m[2, 2] - m[0, 0] * m[1, 2] * m[2, 1])
+
+
+def _gauss_jordan(m, right=None):
+    """Gauss-Jordan elimination with partial pivoting (SoFiA-2's ``Matrix_invert`` above 3 x 3).
+
+    Returns ``right`` transformed (the inverse when it starts as the identity), or None at an exactly
+    zero pivot.
+    """
+    m = np.array(m, dtype=np.float64)
+    n = m.shape[0]
+    r = np.eye(n) if right is None else np.array(right, dtype=np.float64)
+    for i in range(n):
+        row = i + int(np.argmax(np.abs(m[i:, i])))
+        if m[row, i] == 0.0:
+            return None
+        m[[i, row]] = m[[row, i]]
+        r[[i, row]] = r[[row, i]]
+        pivot = m[i, i]
+        m[i] /= pivot
+        r[i] /= pivot
+        for j in range(n):
+            if j != i:
+                factor = m[j, i]
+                m[j] -= factor * m[i]
+                r[j] -= factor * r[i]
+    return r
+
+
 def sofia_is_singular(cov):
     """SoFiA-2's invertibility test (``Matrix_invert``): an exactly zero determinant.
 
@@ -287,19 +319,32 @@ def sofia_is_singular(cov):
     if n == 2:
         return m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0] == 0.0
     if n == 3:
-        det = (m[0, 0] * m[1, 1] * m[2, 2] + m[0, 1] * m[1, 2] * m[2, 0] + m[0, 2] * m[1, 0] * m[2, 1]
-               - m[0, 2] * m[1, 1] * m[2, 0] - m[0, 1] * m[1, 0] * m[2, 2] - m[0, 0] * m[1, 2] * m[2, 1])
-        return det == 0.0
-    for i in range(n):
-        row = i + int(np.argmax(np.abs(m[i:, i])))
-        if m[row, i] == 0.0:
-            return True
-        m[[i, row]] = m[[row, i]]
-        m[i] /= m[i, i]
-        for j in range(n):
-            if j != i:
-                m[j] -= m[j, i] * m[i]
-    return False
+        return _sofia_det3(m) == 0.0
+    return _gauss_jordan(m) is None
+
+
+def sofia_inverse(cov):
+    """The inverse as SoFiA-2's ``Matrix_invert`` computes it (None where `sofia_is_singular`).
+
+    Up to 3 x 3: the adjugate divided by SoFiA's analytic determinant;
+    larger: Gauss-Jordan elimination with partial pivoting.
+    """
+    m = np.array(cov, dtype=np.float64)
+    n = m.shape[0]
+    if n > 3:
+        return _gauss_jordan(m)
+    if sofia_is_singular(m):
+        return None
+    if n == 1:
+        return np.array([[1.0 / m[0, 0]]])
+    if n == 2:
+        det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
+        return np.array([[m[1, 1], -m[0, 1]], [-m[1, 0], m[0, 0]]]) / det
+    (a, b, c), (d, e, f), (g, h, i) = m
+    adj = np.array([[e * i - f * h, c * h - b * i, b * f - c * e],
+                    [f * g - d * i, a * i - c * g, c * d - a * f],
+                    [d * h - e * g, b * g - a * h, a * e - b * d]])
+    return adj / _sofia_det3(m)
 
 
 def _whitening(cov):
@@ -317,8 +362,10 @@ def _whitening(cov):
         raise singular
     try:
         inv = np.linalg.inv(cov)
-    except np.linalg.LinAlgError:  # exactly singular in LAPACK's LU though SoFiA's determinant test passed
-        raise singular from None
+    except np.linalg.LinAlgError:
+        # exactly singular in LAPACK's LU (a machine-dependent outcome for a covariance of rounding size)
+        # though SoFiA's determinant test passed: invert as SoFiA does, so it runs as SoFiA-2 runs
+        inv = sofia_inverse(cov)
     try:
         return np.linalg.cholesky(inv)
     except np.linalg.LinAlgError:

@@ -251,12 +251,35 @@ def test_singularity_is_decided_as_sofia_does():
     assert sofia_is_singular(four)
 
 
-def test_exactly_singular_covariance_that_passes_sofias_test_raises_reliability_error():
+def test_sofia_inverse_is_the_inverse_and_none_where_sofia_finds_it_singular():
+    from astro_mlfinder.classical.reliability import sofia_inverse
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 4, 5):
+        a = rng.normal(size=(n, n))
+        cov = a @ a.T + n * np.eye(n)
+        np.testing.assert_allclose(sofia_inverse(cov), np.linalg.inv(cov), rtol=1e-12, atol=1e-14)
+    assert sofia_inverse(np.zeros((2, 2))) is None
+    four = np.eye(4)
+    four[3] = four[2]
+    assert sofia_inverse(four) is None
+
+
+def test_covariance_that_passes_sofias_test_but_not_lapacks_is_inverted_as_sofia_does():
     # SoFiA's analytic 3x3 determinant rounds to a non-zero value here, but LAPACK's LU meets an
-    # exactly zero pivot: the filter must stop with its own error, not numpy's LinAlgError
-    from astro_mlfinder.classical.reliability import ReliabilityError, _whitening, sofia_is_singular
+    # exactly zero pivot: SoFiA-2 inverts it (adjugate / determinant) and runs, and so does the filter,
+    # whatever the machine's LAPACK decides; its quadratic form is that of SoFiA's inverse
+    from astro_mlfinder.classical.reliability import _whitening, sofia_inverse, sofia_is_singular
 
     cov = np.array([[0.1, 0.2, 0.3], [0.2, 0.4, 0.6], [0.1, 0.1, 0.1]])
     assert not sofia_is_singular(cov)
-    with pytest.raises(ReliabilityError, match="Covariance matrix is not invertible"):
-        _whitening(cov)
+    try:  # LAPACK's outcome depends on the machine; where it does invert, its inverse is the one used
+        inv = np.linalg.inv(cov)
+    except np.linalg.LinAlgError:
+        inv = sofia_inverse(cov)
+    assert np.all(np.isfinite(inv))
+    out = _whitening(cov)
+    w, signs = out if isinstance(out, tuple) else (out, np.ones(3))
+    d = np.random.default_rng(0).normal(size=(5, 3))
+    form = np.einsum("ni,ij,nj->n", d, 0.5 * (inv + inv.T), d)
+    np.testing.assert_allclose(np.einsum("nk,k->n", (d @ w) ** 2, signs), form, rtol=1e-6)
