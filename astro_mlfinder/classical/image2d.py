@@ -263,7 +263,7 @@ def run_image(finder, image, mask=None, progress=True):
     pipeline.link(settings, state)
     try:
         pipeline.reliability(settings, state)
-    except np.linalg.LinAlgError:  # nearly singular: LAPACK meets a zero pivot where SoFiA's test passes
+    except np.linalg.LinAlgError:  # a degenerate covariance that LAPACK cannot decompose inside the filter
         from .reliability import ReliabilityError
 
         raise ReliabilityError(
