@@ -271,21 +271,22 @@ def _kernel_sums(query, ref, whiten, chunk_elements=2_000_000):
     return out
 
 
-def _sofia_det3(m):
-    """SoFiA-2's analytic determinant of a 3 x 3 matrix (``Matrix_det``), term for term."""
+def _sofia_det(m):
+    """SoFiA-2's analytic determinant of a matrix up to 3 x 3 (``Matrix_det``), term for term."""
+    if len(m) == 1:
+        return m[0, 0]
+    if len(m) == 2:
+        return m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
     return (m[0, 0] * m[1, 1] * m[2, 2] + m[0, 1] * m[1, 2] * m[2, 0] + m[0, 2] * m[1, 0] * m[2, 1]
             - m[0, 2] * m[1, 1] * m[2, 0] - m[0, 1] * m[1, 0] * m[2, 2] - m[0, 0] * m[1, 2] * m[2, 1])
 
 
-def _gauss_jordan(m, right=None):
-    """Gauss-Jordan elimination with partial pivoting (SoFiA-2's ``Matrix_invert`` above 3 x 3).
-
-    Returns ``right`` transformed (the inverse when it starts as the identity), or None at an exactly
-    zero pivot.
-    """
+def _gauss_jordan(m):
+    """The inverse by Gauss-Jordan elimination with partial pivoting (SoFiA-2's ``Matrix_invert`` above
+    3 x 3), or None at an exactly zero pivot."""
     m = np.array(m, dtype=np.float64)
     n = m.shape[0]
-    r = np.eye(n) if right is None else np.array(right, dtype=np.float64)
+    r = np.eye(n)
     for i in range(n):
         row = i + int(np.argmax(np.abs(m[i:, i])))
         if m[row, i] == 0.0:
@@ -313,13 +314,8 @@ def sofia_is_singular(cov):
     invertible, as in SoFiA-2, so both run (or stop) on the same inputs.
     """
     m = np.array(cov, dtype=np.float64)
-    n = m.shape[0]
-    if n == 1:
-        return m[0, 0] == 0.0
-    if n == 2:
-        return m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0] == 0.0
-    if n == 3:
-        return _sofia_det3(m) == 0.0
+    if m.shape[0] <= 3:
+        return _sofia_det(m) == 0.0
     return _gauss_jordan(m) is None
 
 
@@ -333,18 +329,18 @@ def sofia_inverse(cov):
     n = m.shape[0]
     if n > 3:
         return _gauss_jordan(m)
-    if sofia_is_singular(m):
+    det = _sofia_det(m)
+    if det == 0.0:
         return None
     if n == 1:
-        return np.array([[1.0 / m[0, 0]]])
+        return np.array([[1.0]]) / det
     if n == 2:
-        det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
         return np.array([[m[1, 1], -m[0, 1]], [-m[1, 0], m[0, 0]]]) / det
     (a, b, c), (d, e, f), (g, h, i) = m
     adj = np.array([[e * i - f * h, c * h - b * i, b * f - c * e],
                     [f * g - d * i, a * i - c * g, c * d - a * f],
                     [d * h - e * g, b * g - a * h, a * e - b * d]])
-    return adj / _sofia_det3(m)
+    return adj / det
 
 
 def _whitening(cov):
